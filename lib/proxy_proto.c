@@ -74,10 +74,16 @@ static enum proxy_result parse_v1(const char *buf, size_t len, struct proxy_info
 {
     size_t lim = len < PROXY_V1_MAX ? len : PROXY_V1_MAX;
     const char *cr = NULL;
-    for (size_t i = 0; i + 1 < lim; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n') {
-            cr = buf + i;
-            break;
+    for (size_t i = 0; i < lim; i++) {
+        if (buf[i] == '\r') {
+            if (i + 1 == len)
+                return PROXY_NEED_MORE;
+            if (i + 1 < lim && buf[i + 1] == '\n') {
+                cr = buf + i;
+                break;
+            }
+            *why = "v1 header with CR not followed by LF";
+            return PROXY_BAD;
         }
         if (buf[i] == '\n' || buf[i] == '\0') {
             *why = "bad character in v1 header";
