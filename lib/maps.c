@@ -17,8 +17,16 @@
 
 /* Every table type. Add new types here. */
 extern const struct map_type map_type_static;
+extern const struct map_type map_type_hash;
+extern const struct map_type map_type_btree;
+extern const struct map_type map_type_lmdb;
+extern const struct map_type map_type_texthash;
 static const struct map_type *const map_types[] = {
     &map_type_static,
+    &map_type_hash,
+    &map_type_btree,
+    &map_type_lmdb,
+    &map_type_texthash,
 };
 
 void map_err_set(struct map_err *err, const char *fmt, ...)
