@@ -21,12 +21,16 @@ extern const struct map_type map_type_hash;
 extern const struct map_type map_type_btree;
 extern const struct map_type map_type_lmdb;
 extern const struct map_type map_type_texthash;
+extern const struct map_type map_type_regexp;
+extern const struct map_type map_type_pcre;
 static const struct map_type *const map_types[] = {
     &map_type_static,
     &map_type_hash,
     &map_type_btree,
     &map_type_lmdb,
     &map_type_texthash,
+    &map_type_regexp,
+    &map_type_pcre,
 };
 
 void map_err_set(struct map_err *err, const char *fmt, ...)

@@ -1,0 +1,586 @@
+/*
+ * maps_regexp.c - "regexp:FILE" and "pcre:FILE" tables on one Hyperscan
+ * database each.
+ *
+ * Open: the file is parsed (maps_regexp_parse.c), every pattern is
+ * compiled once by its real engine (glibc regcomp for regexp:, PCRE2 for
+ * pcre:) to validate it and learn its group count, then all patterns,
+ * rule patterns and IF conditions alike (id = index in file order), go
+ * into ONE block-mode Hyperscan database, HS_FLAG_SINGLEMATCH |
+ * HS_FLAG_ALLOWEMPTY plus per-pattern flags. Each pattern has a mode:
+ *   RX_EXACT   Hyperscan's answer is the answer;
+ *   RX_CONFIRM Hyperscan says "maybe" (HS_FLAG_PREFILTER, or a superset
+ *              translation); the real engine confirms a reported id;
+ *   RX_ALWAYS  not in Hyperscan at all; the real engine decides.
+ * Only a pattern the real engine refuses is an error ("FILE, line N: ...").
+ *
+ * Lookup: one scan of the key stamps the reported ids. The candidates are
+ * the positive rules whose first pattern was reported plus the rules that
+ * must always be looked at (negated or RX_ALWAYS first pattern), both in
+ * file order; the first whose patterns and enclosing IF conditions all
+ * hold wins. Cost is O(matches log matches + negated rules), not O(rules).
+ * The real engine runs only to confirm, and on the winner when its result
+ * uses $n (POSIX leftmost-longest captures for regexp:, as Postfix).
+ *
+ * Sharing (next step): struct rx_shared holds nothing but the parsed
+ * table (one pool, index-linked arrays), per-pattern modes, the candidate
+ * indexes and the Hyperscan database: it can be written out with
+ * hs_serialize_database plus the arrays, and placed in the policy segment
+ * with hs_deserialize_database_at. struct rx_local (real-engine objects,
+ * scratch, stamps) is per process and rebuilt from the pattern text.
+ */
+#include "maps.h"
+#include "maps_regexp_parse.h"
+#include "regex_posix.h"
+#include "log.h"
+#include "util.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <hs/hs.h>
+#include <pcre2.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum rx_mode { RX_EXACT = 0, RX_CONFIRM = 1, RX_ALWAYS = 2 };
+
+struct rx_shared {
+    struct rxp_table t;
+    uint8_t *mode;          /* per pattern, enum rx_mode */
+    int32_t *pat_rule;      /* per pattern: MATCH rule it is the positive first pattern of, or -1 */
+    int32_t *always;        /* MATCH rules to look at on every lookup, ascending */
+    size_t nalways;
+    hs_database_t *db;      /* NULL when no pattern went to Hyperscan */
+};
+
+struct rx_local {
+    enum rxp_dialect dialect;
+    void **engine;          /* per pattern: regex_t * or pcre2_code *, NULL if not needed */
+    hs_scratch_t *scratch;
+    pcre2_match_data *md;
+    regmatch_t *pmatch;
+    size_t pmatch_n;
+    uint32_t gen;
+    uint32_t *hs_stamp;     /* per pattern: == gen when Hyperscan reported it */
+    uint32_t *ev_stamp;     /* per pattern: == gen when ev_val is valid */
+    uint8_t *ev_val;
+    uint32_t *if_stamp;     /* per rule (IF rules): == gen when if_val is valid */
+    uint8_t *if_val;
+    int32_t *cand;          /* candidates reported in this scan */
+    size_t ncand;
+    const char *key;
+    size_t keylen;
+};
+
+struct rx_map {
+    struct rx_shared s;
+    struct rx_local l;
+};
+
+/* ---- real engines ---- */
+
+static int regexp_cflags(uint32_t f)
+{
+    return ((f & RXP_F_EXTENDED) ? REG_EXTENDED : 0) | ((f & RXP_F_ICASE) ? REG_ICASE : 0) |
+           ((f & RXP_F_MULTILINE) ? REG_NEWLINE : 0);
+}
+
+static uint32_t pcre_options(uint32_t f)
+{
+    return ((f & RXP_F_ICASE) ? PCRE2_CASELESS : 0) | ((f & RXP_F_MULTILINE) ? PCRE2_MULTILINE : 0) |
+           ((f & RXP_F_EXTENDED) ? PCRE2_EXTENDED : 0) | ((f & RXP_F_DOTALL) ? PCRE2_DOTALL : 0) |
+           ((f & RXP_F_ANCHORED) ? PCRE2_ANCHORED : 0) |
+           ((f & RXP_F_DOLLAR_ENDONLY) ? PCRE2_DOLLAR_ENDONLY : 0) |
+           ((f & RXP_F_UNGREEDY) ? PCRE2_UNGREEDY : 0);
+}
+
+/* Compile pattern text; *nsub gets the number of groups. 0 or -EINVAL
+ * with the engine's message in why. */
+static int engine_compile(enum rxp_dialect d, const char *text, size_t len, uint32_t flags,
+                          void **out, size_t *nsub, char *why, size_t whylen)
+{
+    if (d == RXP_REGEXP) {
+        regex_t *re = xmalloc(sizeof(*re));
+        int rc = regcomp(re, text, regexp_cflags(flags));
+        if (rc != 0) {
+            regerror(rc, re, why, whylen);
+            free(re);
+            return -EINVAL;
+        }
+        *nsub = re->re_nsub;
+        *out = re;
+        return 0;
+    }
+    int ecode;
+    PCRE2_SIZE eoff;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)text, len, pcre_options(flags), &ecode, &eoff, NULL);
+    if (!code) {
+        PCRE2_UCHAR msg[200];
+        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        snprintf(why, whylen, "%s at offset %zu", (const char *)msg, (size_t)eoff);
+        return -EINVAL;
+    }
+    uint32_t n = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &n);
+    *nsub = n;
+    *out = code;
+    return 0;
+}
+
+static void engine_free(enum rxp_dialect d, void *e)
+{
+    if (!e)
+        return;
+    if (d == RXP_REGEXP) {
+        regfree(e);
+        free(e);
+    } else {
+        pcre2_code_free(e);
+    }
+}
+
+/* 1 match, 0 no match. With want > 0, captures 0..want-1 are left in
+ * l->pmatch (regexp) or l->md (pcre). Engine errors count as no match,
+ * with a warning, as Postfix does. */
+static int engine_match(struct rx_map *m, int32_t pat, size_t want)
+{
+    struct rx_local *l = &m->l;
+    void *e = l->engine[pat];
+    if (l->dialect == RXP_REGEXP) {
+        int rc = regexec(e, l->key, want, want ? l->pmatch : NULL, 0);
+        if (rc == 0)
+            return 1;
+        if (rc != REG_NOMATCH)
+            log_warn("regexp map, line %u: regexec error %d", m->s.t.pats[pat].lineno, rc);
+        return 0;
+    }
+    int rc = pcre2_match(e, (PCRE2_SPTR)l->key, l->keylen, 0, 0, l->md, NULL);
+    if (rc >= 0)
+        return 1;
+    if (rc != PCRE2_ERROR_NOMATCH)
+        log_warn("pcre map, line %u: pcre2_match error %d", m->s.t.pats[pat].lineno, rc);
+    return 0;
+}
+
+/* ---- lookup ---- */
+
+static int on_hs_match(unsigned int id, unsigned long long from, unsigned long long to,
+                       unsigned int flags, void *ctx)
+{
+    struct rx_map *m = ctx;
+    (void)from;
+    (void)to;
+    (void)flags;
+    m->l.hs_stamp[id] = m->l.gen;
+    if (m->s.pat_rule[id] >= 0)
+        m->l.cand[m->l.ncand++] = m->s.pat_rule[id];
+    return 0;
+}
+
+/* Whether pattern p matches this key (cached per lookup). */
+static int pat_matches(struct rx_map *m, int32_t p)
+{
+    struct rx_local *l = &m->l;
+    if (l->ev_stamp[p] == l->gen)
+        return l->ev_val[p];
+    int v;
+    switch (m->s.mode[p]) {
+    case RX_EXACT:
+        v = l->hs_stamp[p] == l->gen;
+        break;
+    case RX_CONFIRM:
+        v = l->hs_stamp[p] == l->gen && engine_match(m, p, 0);
+        break;
+    default:
+        v = engine_match(m, p, 0);
+        break;
+    }
+    l->ev_stamp[p] = l->gen;
+    l->ev_val[p] = (uint8_t)v;
+    return v;
+}
+
+/* Whether every IF enclosing (and including) rule index r holds. */
+static int ifs_hold(struct rx_map *m, int32_t r)
+{
+    struct rx_local *l = &m->l;
+    if (r < 0)
+        return 1;
+    if (l->if_stamp[r] == l->gen)
+        return l->if_val[r];
+    const struct rxp_rule *ir = &m->s.t.rules[r];
+    int v = pat_matches(m, ir->pat1) != ir->neg1 && ifs_hold(m, ir->parent);
+    l->if_stamp[r] = l->gen;
+    l->if_val[r] = (uint8_t)v;
+    return v;
+}
+
+static int rule_applies(struct rx_map *m, int32_t r)
+{
+    const struct rxp_rule *rule = &m->s.t.rules[r];
+    return pat_matches(m, rule->pat1) != rule->neg1 &&
+           (rule->pat2 < 0 || pat_matches(m, rule->pat2) != rule->neg2) &&
+           ifs_hold(m, rule->parent);
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Append the winner's result with $n filled in. */
+static int expand(struct rx_map *m, const struct rxp_rule *r, struct map_value *out)
+{
+    struct rx_local *l = &m->l;
+    const struct rxp_table *t = &m->s.t;
+    size_t len = 0;
+
+    if (r->max_sub > 0 && !engine_match(m, r->pat1, r->max_sub + 1))
+        return -EIO; /* Hyperscan and the engine disagree: impossible */
+    if (!out->buf || out->cap == 0)
+        return -ENOSPC;
+    for (uint32_t i = 0; i < r->seg_count; i++) {
+        const struct rxp_seg *g = &t->segs[r->seg_first + i];
+        const char *s = NULL;
+        size_t n = 0;
+        if (g->group == 0) {
+            s = t->pool + g->off;
+            n = g->len;
+        } else if (l->dialect == RXP_REGEXP) {
+            regmatch_t *pm = &l->pmatch[g->group];
+            if (pm->rm_so >= 0 && pm->rm_eo > pm->rm_so) {
+                s = l->key + pm->rm_so;
+                n = (size_t)(pm->rm_eo - pm->rm_so);
+            }
+        } else {
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(l->md);
+            uint32_t pairs = pcre2_get_ovector_count(l->md);
+            if (g->group < pairs && ov[2 * g->group] != PCRE2_UNSET &&
+                ov[2 * g->group + 1] > ov[2 * g->group]) {
+                s = l->key + ov[2 * g->group];
+                n = ov[2 * g->group + 1] - ov[2 * g->group];
+            }
+        }
+        if (len + n + 1 > out->cap)
+            return -ENOSPC;
+        if (n)
+            memcpy(out->buf + len, s, n);
+        len += n;
+    }
+    out->buf[len] = '\0';
+    out->len = len;
+    return 1;
+}
+
+static int rx_lookup(struct map *mp, const char *key, size_t keylen, struct map_value *out)
+{
+    struct rx_map *m = mp->priv;
+    struct rx_local *l = &m->l;
+
+    /* Postfix sees the key as a C string. */
+    l->key = key;
+    l->keylen = strnlen(key, keylen);
+    if (++l->gen == 0) {
+        size_t np = m->s.t.npats, nr = m->s.t.nrules;
+        memset(l->hs_stamp, 0, np * sizeof(*l->hs_stamp));
+        memset(l->ev_stamp, 0, np * sizeof(*l->ev_stamp));
+        memset(l->if_stamp, 0, nr * sizeof(*l->if_stamp));
+        l->gen = 1;
+    }
+    l->ncand = 0;
+    if (m->s.db) {
+        hs_error_t rc = hs_scan(m->s.db, key, (unsigned)l->keylen, 0, l->scratch, on_hs_match, m);
+        if (rc != HS_SUCCESS)
+            return -EIO;
+    }
+    /* Reported ids arrive by end offset, not file order. */
+    qsort(l->cand, l->ncand, sizeof(*l->cand), cmp_i32);
+    size_t i = 0, j = 0;
+    while (i < l->ncand || j < m->s.nalways) {
+        int32_t r;
+        if (j >= m->s.nalways || (i < l->ncand && l->cand[i] < m->s.always[j]))
+            r = l->cand[i++];
+        else
+            r = m->s.always[j++];
+        if (rule_applies(m, r))
+            return expand(m, &m->s.t.rules[r], out);
+    }
+    return 0;
+}
+
+/* ---- open ---- */
+
+static void rx_free(struct rx_map *m)
+{
+    if (m->l.engine)
+        for (size_t i = 0; i < m->s.t.npats; i++)
+            engine_free(m->l.dialect, m->l.engine[i]);
+    free(m->l.engine);
+    if (m->l.scratch)
+        hs_free_scratch(m->l.scratch);
+    if (m->l.md)
+        pcre2_match_data_free(m->l.md);
+    free(m->l.pmatch);
+    free(m->l.hs_stamp);
+    free(m->l.ev_stamp);
+    free(m->l.ev_val);
+    free(m->l.if_stamp);
+    free(m->l.if_val);
+    free(m->l.cand);
+    if (m->s.db)
+        hs_free_database(m->s.db);
+    free(m->s.mode);
+    free(m->s.pat_rule);
+    free(m->s.always);
+    rxp_table_free(&m->s.t);
+    free(m);
+}
+
+struct hs_input {
+    char **expr;
+    unsigned *flags;
+};
+
+/* Decide each pattern's Hyperscan expression, flags and mode. */
+static void hs_prepare(struct rx_map *m, struct hs_input *in)
+{
+    const struct rxp_table *t = &m->s.t;
+    struct strbuf sb;
+    strbuf_init(&sb);
+    for (size_t p = 0; p < t->npats; p++) {
+        const struct rxp_pattern *pat = &t->pats[p];
+        const char *text = rxp_pattern_text(t, pat);
+        unsigned fl = HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY, xf = 0;
+        in->expr[p] = NULL;
+        m->s.mode[p] = RX_ALWAYS;
+        if (m->l.dialect == RXP_REGEXP) {
+            enum rxposix_result r = rxposix_translate(text, regexp_cflags(pat->flags), &sb, &xf);
+            if (r == RXPOSIX_UNSUPPORTED)
+                continue;
+            m->s.mode[p] = r == RXPOSIX_EXACT ? RX_EXACT : RX_CONFIRM;
+            in->expr[p] = xstrdup(strbuf_cstr(&sb));
+        } else {
+            /* Hyperscan speaks PCRE; (?x) for the x flag. A and E only
+             * narrow the match: Hyperscan without them is a superset. */
+            xf = ((pat->flags & RXP_F_ICASE) ? HS_FLAG_CASELESS : 0) |
+                 ((pat->flags & RXP_F_MULTILINE) ? HS_FLAG_MULTILINE : 0) |
+                 ((pat->flags & RXP_F_DOTALL) ? HS_FLAG_DOTALL : 0);
+            m->s.mode[p] = (pat->flags & (RXP_F_ANCHORED | RXP_F_DOLLAR_ENDONLY)) ? RX_CONFIRM : RX_EXACT;
+            in->expr[p] = xasprintf("%s%s", (pat->flags & RXP_F_EXTENDED) ? "(?x)" : "", text);
+        }
+        fl |= xf;
+        hs_expr_info_t *info = NULL;
+        hs_compile_error_t *ce = NULL;
+        if (hs_expression_info(in->expr[p], fl, &info, &ce) != HS_SUCCESS) {
+            hs_free_compile_error(ce);
+            ce = NULL;
+            /* Back-references and the like: Hyperscan can still pre-filter. */
+            if (hs_expression_info(in->expr[p], fl | HS_FLAG_PREFILTER, &info, &ce) != HS_SUCCESS) {
+                hs_free_compile_error(ce);
+                free(in->expr[p]);
+                in->expr[p] = NULL;
+                m->s.mode[p] = RX_ALWAYS;
+                continue;
+            }
+            fl |= HS_FLAG_PREFILTER;
+            m->s.mode[p] = RX_CONFIRM;
+        }
+        free(info);
+        in->flags[p] = fl;
+    }
+    strbuf_free(&sb);
+}
+
+/* Compile the Hyperscan database; a pattern it refuses in the batch is
+ * demoted (exact -> prefilter -> real engine only) and the batch retried. */
+static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct map_err *err)
+{
+    size_t np = m->s.t.npats;
+    const char **ex = xmalloc((np ? np : 1) * sizeof(*ex));
+    unsigned *fl = xmalloc((np ? np : 1) * sizeof(*fl));
+    unsigned *ids = xmalloc((np ? np : 1) * sizeof(*ids));
+    int rc = 0;
+
+    for (;;) {
+        unsigned n = 0;
+        for (size_t p = 0; p < np; p++)
+            if (m->s.mode[p] != RX_ALWAYS) {
+                ex[n] = in->expr[p];
+                fl[n] = in->flags[p];
+                ids[n++] = (unsigned)p;
+            }
+        if (n == 0)
+            break;
+        hs_compile_error_t *ce = NULL;
+        if (hs_compile_multi(ex, fl, ids, n, HS_MODE_BLOCK, NULL, &m->s.db, &ce) == HS_SUCCESS)
+            break;
+        if (ce->expression < 0) {
+            map_err_set(err, "%s: hyperscan: %s", file, ce->message);
+            hs_free_compile_error(ce);
+            rc = -EINVAL;
+            break;
+        }
+        unsigned p = ids[ce->expression];
+        hs_free_compile_error(ce);
+        if (!(in->flags[p] & HS_FLAG_PREFILTER)) {
+            in->flags[p] |= HS_FLAG_PREFILTER;
+            m->s.mode[p] = RX_CONFIRM;
+        } else {
+            m->s.mode[p] = RX_ALWAYS;
+        }
+    }
+    free(ex);
+    free(fl);
+    free(ids);
+    return rc;
+}
+
+static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *err)
+{
+    const char *file = mp->name;
+    char *buf;
+    size_t len;
+    int rc = file_read_all(file, &buf, &len);
+    if (rc < 0) {
+        map_err_set(err, "%s: %s", file, strerror(-rc));
+        return rc;
+    }
+    struct rx_map *m = xcalloc(1, sizeof(*m));
+    m->l.dialect = d;
+    struct rxp_error pe;
+    enum rxp_status st = rxp_parse(buf, len, d, &m->s.t, &pe);
+    free(buf);
+    if (st != RXP_OK) {
+        map_err_set(err, "%s, line %u: %s", file, pe.line, pe.msg);
+        rx_free(m);
+        return -EINVAL;
+    }
+    const struct rxp_table *t = &m->s.t;
+    size_t np = t->npats, nr = t->nrules;
+
+    /* Which patterns need captures: first patterns of rules using $n. */
+    size_t max_sub = 0;
+    uint8_t *captures = xcalloc(np ? np : 1, 1);
+    for (size_t r = 0; r < nr; r++)
+        if (t->rules[r].op == RXP_MATCH && t->rules[r].max_sub > 0) {
+            captures[t->rules[r].pat1] = 1;
+            if (t->rules[r].max_sub > max_sub)
+                max_sub = t->rules[r].max_sub;
+        }
+
+    m->l.engine = xcalloc(np ? np : 1, sizeof(*m->l.engine));
+    size_t *nsub = xcalloc(np ? np : 1, sizeof(*nsub));
+    for (size_t p = 0; p < np; p++) {
+        char why[256];
+        const struct rxp_pattern *pat = &t->pats[p];
+        if (engine_compile(d, rxp_pattern_text(t, pat), pat->text_len, pat->flags, &m->l.engine[p],
+                           &nsub[p], why, sizeof(why)) < 0) {
+            map_err_set(err, "%s, line %u: %s", file, pat->lineno, why);
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    for (size_t r = 0; r < nr; r++) {
+        const struct rxp_rule *rule = &t->rules[r];
+        if (rule->op == RXP_MATCH && rule->max_sub > nsub[rule->pat1]) {
+            /* Postfix skips the rule with a warning. */
+            map_err_set(err, "%s, line %u: out of range replacement index \"%u\"", file, rule->lineno,
+                        rule->max_sub);
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+
+    m->s.mode = xcalloc(np ? np : 1, 1);
+    struct hs_input in = {xcalloc(np ? np : 1, sizeof(char *)), xcalloc(np ? np : 1, sizeof(unsigned))};
+    hs_prepare(m, &in);
+    rc = hs_build(m, &in, file, err);
+    for (size_t p = 0; p < np; p++)
+        free(in.expr[p]);
+    free(in.expr);
+    free(in.flags);
+    if (rc < 0)
+        goto out;
+
+    /* Candidate indexes. */
+    m->s.pat_rule = xmalloc((np ? np : 1) * sizeof(*m->s.pat_rule));
+    for (size_t p = 0; p < np; p++)
+        m->s.pat_rule[p] = -1;
+    m->s.always = xmalloc((nr ? nr : 1) * sizeof(*m->s.always));
+    for (size_t r = 0; r < nr; r++) {
+        const struct rxp_rule *rule = &t->rules[r];
+        if (rule->op != RXP_MATCH)
+            continue;
+        if (rule->neg1 || m->s.mode[rule->pat1] == RX_ALWAYS)
+            m->s.always[m->s.nalways++] = (int32_t)r;
+        else
+            m->s.pat_rule[rule->pat1] = (int32_t)r;
+    }
+
+    /* Keep a real engine only where a lookup can call it. */
+    for (size_t p = 0; p < np; p++)
+        if (m->s.mode[p] == RX_EXACT && !captures[p]) {
+            engine_free(d, m->l.engine[p]);
+            m->l.engine[p] = NULL;
+        }
+
+    /* Per-process lookup state. */
+    if (m->s.db && hs_alloc_scratch(m->s.db, &m->l.scratch) != HS_SUCCESS) {
+        map_err_set(err, "%s: cannot allocate hyperscan scratch", file);
+        rc = -ENOMEM;
+        goto out;
+    }
+    m->l.pmatch_n = max_sub + 1;
+    m->l.pmatch = xcalloc(m->l.pmatch_n, sizeof(*m->l.pmatch));
+    if (d == RXP_PCRE)
+        m->l.md = pcre2_match_data_create((uint32_t)(max_sub + 1), NULL);
+    m->l.hs_stamp = xcalloc(np ? np : 1, sizeof(uint32_t));
+    m->l.ev_stamp = xcalloc(np ? np : 1, sizeof(uint32_t));
+    m->l.ev_val = xcalloc(np ? np : 1, 1);
+    m->l.if_stamp = xcalloc(nr ? nr : 1, sizeof(uint32_t));
+    m->l.if_val = xcalloc(nr ? nr : 1, 1);
+    m->l.cand = xcalloc(np ? np : 1, sizeof(int32_t));
+    mp->priv = m;
+    rc = 0;
+out:
+    free(captures);
+    free(nsub);
+    if (rc < 0)
+        rx_free(m);
+    return rc;
+}
+
+static int regexp_open(struct map *mp, struct map_err *err)
+{
+    return rx_open_common(mp, RXP_REGEXP, err);
+}
+
+static int pcre_open(struct map *mp, struct map_err *err)
+{
+    return rx_open_common(mp, RXP_PCRE, err);
+}
+
+static void rx_close(struct map *mp)
+{
+    if (mp->priv)
+        rx_free(mp->priv);
+}
+
+const struct map_type map_type_regexp = {
+    .name = "regexp",
+    .flags = MAP_PATTERN,
+    .open = regexp_open,
+    .lookup = rx_lookup,
+    .close = rx_close,
+};
+
+const struct map_type map_type_pcre = {
+    .name = "pcre",
+    .flags = MAP_PATTERN,
+    .open = pcre_open,
+    .lookup = rx_lookup,
+    .close = rx_close,
+};
