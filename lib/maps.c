@@ -17,6 +17,8 @@
 
 /* Every table type. Add new types here. */
 extern const struct map_type map_type_static;
+extern const struct map_type map_type_cidr;
+extern const struct map_type map_type_inline;
 extern const struct map_type map_type_hash;
 extern const struct map_type map_type_btree;
 extern const struct map_type map_type_lmdb;
@@ -25,6 +27,8 @@ extern const struct map_type map_type_regexp;
 extern const struct map_type map_type_pcre;
 static const struct map_type *const map_types[] = {
     &map_type_static,
+    &map_type_cidr,
+    &map_type_inline,
     &map_type_hash,
     &map_type_btree,
     &map_type_lmdb,

@@ -1,0 +1,324 @@
+/*
+ * maps_inline.c - "inline:{ key=value, { key = text, with commas } }"
+ * tables: the parser (see maps_inline.h) and the map type.
+ *
+ * The type is a fixed-key table that folds keys (MAP_FIXED | MAP_FOLD),
+ * like Postfix's, so access(5) partial lookups apply to it. An error at
+ * open is reported as Postfix reports it:
+ *   missing '=' after attribute name: "inline:{a = b}"; need "inline:{name=value...}"
+ */
+#include "maps_inline.h"
+#include "maps.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int c_isspace(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Valid UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else
+            return 0;
+        if (n - i < need + 1 || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k <= need; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* Postfix balpar(): length of the balanced "{...}" group at s, or 0. */
+static size_t balanced_len(const char *s)
+{
+    if (*s != '{')
+        return 0;
+    int level = 1;
+    for (const char *cp = s + 1; *cp; cp++) {
+        if (*cp == '}') {
+            if (--level == 0)
+                return (size_t)(cp - s + 1);
+        } else if (*cp == '{') {
+            level++;
+        }
+    }
+    return 0;
+}
+
+/* Postfix mystrtokq(sp, ", \t\r\n", "{}"): the next item, NUL-terminated
+ * in place, or NULL. Separators inside braces do not count. */
+static char *next_item(char **sp)
+{
+    static const char sep[] = ", \t\r\n";
+    char *cp = *sp + strspn(*sp, sep);
+    char *start = NULL;
+
+    if (*cp) {
+        int level = 0;
+        for (start = cp; *cp; cp++) {
+            if (*cp == '{') {
+                level++;
+            } else if (level > 0 && *cp == '}') {
+                level--;
+            } else if (level == 0 && strchr(sep, *cp)) {
+                *cp++ = '\0';
+                break;
+            }
+        }
+    }
+    *sp = cp;
+    return start;
+}
+
+static void trim_trailing(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && c_isspace((unsigned char)s[n - 1]))
+        n--;
+    s[n] = '\0';
+}
+
+/* Postfix extpar(.., "{}", EXTPAR_FLAG_STRIP). NULL or the reason. */
+static const char *strip_braces(char **item, char *why, size_t whylen)
+{
+    char *cp = *item;
+    const char *err = NULL;
+    size_t len = balanced_len(cp);
+
+    if (len == 0) {
+        snprintf(why, whylen, "missing '}' in \"%s\"", cp);
+        err = why;
+        cp += 1;
+    } else {
+        if (cp[len] != '\0') {
+            snprintf(why, whylen, "syntax error after '}' in \"%s\"", cp);
+            err = why;
+        }
+        cp += 1;
+        cp[len - 2] = '\0';
+    }
+    trim_trailing(cp);
+    while (c_isspace((unsigned char)*cp))
+        cp++;
+    *item = cp;
+    return err;
+}
+
+/* Postfix split_qnameval(): NULL, or the reason. */
+static const char *split_item(char *buf, char **key, char **value)
+{
+    int in_quotes = 0;
+    char *k = buf;
+    while (*k && c_isspace((unsigned char)*k))
+        k++;
+    if (*k == '\0')
+        return "no key found; expected format: key = value";
+    char *end = k;
+    for (; *end; end++) {
+        if (*end == '\\') {
+            if (*++end == '\0')
+                break;
+        } else if (c_isspace((unsigned char)*end) || *end == '=') {
+            if (!in_quotes)
+                break;
+        } else if (*end == '"') {
+            in_quotes = !in_quotes;
+        }
+    }
+    if (in_quotes)
+        return "unbalanced '\"'";
+    char *v = end;
+    while (c_isspace((unsigned char)*v))
+        v++;
+    if (*v != '=')
+        return "missing '=' after attribute name";
+    *end = '\0';
+    do
+        v++;
+    while (c_isspace((unsigned char)*v));
+    trim_trailing(v);
+    *key = k;
+    *value = v;
+    return NULL;
+}
+
+struct sort_item {
+    struct inline_entry e;
+    size_t order;
+};
+
+static int sort_cmp(const void *a, const void *b)
+{
+    const struct sort_item *x = a, *y = b;
+    int c = strcmp(x->e.key, y->e.key);
+    if (c)
+        return c;
+    return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
+                                      struct inline_table *out, char *why, size_t whylen)
+{
+    char dummy[8];
+    enum inline_parse_result res = INLINE_OK;
+    struct sort_item *items = NULL;
+    size_t n = 0, cap = 0;
+    char whybuf[512];
+
+    if (!why) {
+        why = dummy;
+        whylen = sizeof(dummy);
+    }
+    memset(out, 0, sizeof(*out));
+    /* The reference is a C string: text after a NUL byte does not exist. */
+    len = strnlen(buf, len);
+    if (!valid_utf8((const unsigned char *)buf, len)) {
+        snprintf(why, whylen, "bad UTF-8 syntax");
+        return INLINE_BAD_UTF8;
+    }
+    char *arena = xstrndup(buf, len);
+    size_t glen = balanced_len(arena);
+    if (glen == 0 || arena[glen] != '\0' || glen == 2) {
+        free(arena);
+        snprintf(why, whylen, "bad syntax");
+        return INLINE_BAD_SYNTAX;
+    }
+    arena[glen - 1] = '\0';
+    char *cp = arena + 1;
+    char *item;
+    while ((item = next_item(&cp)) != NULL) {
+        const char *err = NULL;
+        char *key, *value;
+        if (item[0] == '{')
+            err = strip_braces(&item, whybuf, sizeof(whybuf));
+        if (!err)
+            err = split_item(item, &key, &value);
+        if (err) {
+            snprintf(why, whylen, "%s", err);
+            res = INLINE_BAD_ITEM;
+            break;
+        }
+        if (fold)
+            str_lower(key);
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            items = xrealloc(items, cap * sizeof(*items));
+        }
+        items[n].e = (struct inline_entry){key, strlen(key), value, strlen(value)};
+        items[n].order = n;
+        n++;
+    }
+    if (res == INLINE_OK && n == 0) {
+        snprintf(why, whylen, "empty table");
+        res = INLINE_EMPTY;
+    }
+    if (res != INLINE_OK) {
+        free(items);
+        free(arena);
+        return res;
+    }
+    /* Sorted by key, then by position: the last of equal keys wins. */
+    qsort(items, n, sizeof(*items), sort_cmp);
+    out->entries = xmalloc(n * sizeof(*out->entries));
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(items[i].e.key, items[i + 1].e.key) == 0)
+            continue;
+        out->entries[out->n++] = items[i].e;
+    }
+    free(items);
+    out->arena = arena;
+    return INLINE_OK;
+}
+
+void inline_table_free(struct inline_table *t)
+{
+    free(t->entries);
+    free(t->arena);
+    memset(t, 0, sizeof(*t));
+}
+
+const struct inline_entry *inline_find(const struct inline_table *t, const char *key,
+                                       size_t keylen)
+{
+    size_t a = 0, b = t->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        const struct inline_entry *e = &t->entries[mid];
+        size_t m = e->keylen < keylen ? e->keylen : keylen;
+        int c = memcmp(e->key, key, m);
+        if (c == 0)
+            c = e->keylen < keylen ? -1 : (e->keylen > keylen);
+        if (c == 0)
+            return e;
+        if (c < 0)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return NULL;
+}
+
+static int inline_open(struct map *m, struct map_err *err)
+{
+    struct inline_table *t = xcalloc(1, sizeof(*t));
+    char why[512];
+    int fold = !(m->open_flags & MAP_OPEN_KEEPCASE);
+
+    if (inline_parse(m->name, strlen(m->name), fold, t, why, sizeof(why)) != INLINE_OK) {
+        map_err_set(err, "%s: \"inline:%s\"; need \"inline:{name=value...}\"", why, m->name);
+        free(t);
+        return -EINVAL;
+    }
+    m->priv = t;
+    return 0;
+}
+
+static int inline_lookup(struct map *m, const char *key, size_t keylen, struct map_value *out)
+{
+    const struct inline_entry *e = inline_find(m->priv, key, keylen);
+    if (!e)
+        return 0;
+    int rc = map_value_set(out, e->value, e->valuelen);
+    return rc < 0 ? rc : 1;
+}
+
+static void inline_close(struct map *m)
+{
+    inline_table_free(m->priv);
+    free(m->priv);
+}
+
+const struct map_type map_type_inline = {
+    .name = "inline",
+    .flags = MAP_FIXED | MAP_FOLD,
+    .open = inline_open,
+    .lookup = inline_lookup,
+    .close = inline_close,
+};
