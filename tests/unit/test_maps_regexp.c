@@ -265,6 +265,59 @@ static void result_too_long_is_enospc(void **state)
     free(path);
 }
 
+/* The seed's tables, as printed in the seed, against the answers postmap
+ * gave for each key (tests/data/regexp/NAME.expect). */
+static void seed_table_matches_postmap(const char *name)
+{
+    char ref[256], path[256], line[1024], buf[512];
+    struct map *m;
+    struct map_err err;
+    struct map_value v = {buf, sizeof(buf), 0};
+    int checked = 0;
+
+    snprintf(ref, sizeof(ref), "regexp:../data/regexp/%s", name);
+    if (map_open(ref, 0, &m, &err) != 0)
+        fail_msg("%s", err.msg);
+    snprintf(path, sizeof(path), "../data/regexp/%s.expect", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (tab)
+            *tab = '\0';
+        int rc = map_lookup_str(m, line, &v);
+        if (rc != (tab ? 1 : 0))
+            fail_msg("%s: key \"%s\": rc %d, want %d", name, line, rc, tab ? 1 : 0);
+        if (tab && strcmp(buf, tab + 1) != 0)
+            fail_msg("%s: key \"%s\": \"%s\", want \"%s\"", name, line, buf, tab + 1);
+        checked++;
+    }
+    fclose(f);
+    assert_true(checked >= 20);
+    /* seven non-printable bytes; the key has tabs, so it is kept here */
+    if (strcmp(name, "header_checks") == 0) {
+        assert_int_equal(map_lookup_str(m, "X: \t\t\t\t\t\t\t", &v), 1);
+        assert_string_equal(buf, "REJECT 2047rfc");
+        assert_int_equal(map_lookup_str(m, "X: \t\t\t\t\t\t", &v), 0);
+    }
+    map_close(m);
+}
+
+static void seed_header_checks(void **state)
+{
+    (void)state;
+    seed_table_matches_postmap("header_checks");
+}
+
+static void seed_client_restrictions(void **state)
+{
+    (void)state;
+    seed_table_matches_postmap("client_restrictions");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +326,8 @@ int main(void)
         cmocka_unit_test(open_errors_name_file_and_line),
         cmocka_unit_test(missing_file_is_enoent),
         cmocka_unit_test(result_too_long_is_enospc),
+        cmocka_unit_test(seed_header_checks),
+        cmocka_unit_test(seed_client_restrictions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
