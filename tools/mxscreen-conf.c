@@ -235,7 +235,14 @@ static int check_map(void *ctx, const char *param, int line, const char *ref)
     struct map_err err;
     err.msg[0] = '\0';
     if (map_open(ref, 0, &m, &err) < 0) {
-        if (line > 0)
+        /* Some map types already start their message with the reference. */
+        if (strncmp(err.msg, ref, strlen(ref)) == 0 && err.msg[strlen(ref)] == ':')
+            ref = "";
+        if (line > 0 && !*ref)
+            log_error("%s, line %d: %s: %s", mc->cfg->path, line, param, err.msg);
+        else if (!*ref)
+            log_error("%s (default of %s): %s", mc->cfg->path, param, err.msg);
+        else if (line > 0)
             log_error("%s, line %d: %s: %s: %s", mc->cfg->path, line, param, ref, err.msg);
         else
             log_error("%s (default of %s): %s: %s", mc->cfg->path, param, ref, err.msg);
