@@ -6,6 +6,8 @@
  * the type's refresh hook at most once per MAP_REFRESH_INTERVAL_MS.
  */
 #include "maps.h"
+#include "casefold.h"
+#include "log.h"
 #include "util.h"
 
 #include <errno.h>
@@ -100,6 +102,20 @@ int map_folds_keys(const struct map *m)
     return (m->type->flags & MAP_FOLD) && !(m->open_flags & MAP_OPEN_KEEPCASE);
 }
 
+/* Postfix's warning for a key it will not look up, with unprintable bytes
+ * shown as '?' (as its printable() does). */
+static void map_warn_non_utf8(const struct map *m, const char *key, size_t keylen)
+{
+    char shown[128];
+    size_t n = keylen < sizeof(shown) - 1 ? keylen : sizeof(shown) - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        shown[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    shown[n] = '\0';
+    log_warn("%s: non-UTF-8 key \"%s\": malformed UTF-8 or invalid codepoint", m->ref, shown);
+}
+
 int map_lookup(struct map *m, const char *key, size_t keylen, struct map_value *out)
 {
     if (m->type->refresh) {
@@ -109,17 +125,24 @@ int map_lookup(struct map *m, const char *key, size_t keylen, struct map_value *
             (void)m->type->refresh(m); /* on failure the old table stays */
         }
     }
+    /* As Postfix with smtputf8_enable = yes: a key that is not UTF-8 is
+     * not looked up in any table, and is simply not found. */
+    int has8 = str_has_8bit(key, keylen);
+    if (has8 && !utf8_valid(key, keylen)) {
+        map_warn_non_utf8(m, key, keylen);
+        return 0;
+    }
     if (!map_folds_keys(m))
         return m->type->lookup(m, key, keylen, out);
 
     /* Fold into a stack buffer; keys of fixed tables are short (addresses,
-     * host names), the rare long one goes to the heap. */
+     * host names), the rare long one goes to the heap. Unicode folding can
+     * grow a key, at most threefold. */
     char small[1024];
-    char *k = keylen < sizeof(small) ? small : xmalloc(keylen + 1);
-    for (size_t i = 0; i < keylen; i++)
-        k[i] = ascii_lower(key[i]);
-    k[keylen] = '\0';
-    int rc = m->type->lookup(m, k, keylen, out);
+    size_t cap = has8 ? 3 * keylen + 1 : keylen + 1;
+    char *k = cap <= sizeof(small) ? small : xmalloc(cap);
+    long n = casefold_utf8(key, keylen, k, cap);
+    int rc = n < 0 ? (int)n : m->type->lookup(m, k, (size_t)n, out);
     if (k != small)
         free(k);
     return rc;

@@ -9,7 +9,11 @@
  * same warnings here as under postmap.
  */
 #include "maps_source.h"
+#include "casefold.h"
 #include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,53 +23,6 @@
 static int src_isspace(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f; /* above U+10FFFF */
-    } else
-        return 0;
-    if (n < need + 1)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i <= need; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return need + 1;
-}
-
-int map_source_valid_utf8(const char *buf, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)buf;
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq_len(s + i, len - i);
-        if (n == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
 }
 
 /*
@@ -127,7 +84,7 @@ static int src_entry(struct src_state *st, char *line, size_t len, int lineno)
         for (size_t i = 0; i < clen && ascii; i++)
             ascii = (unsigned char)line[i] < 0x80;
         /* Postfix checks all bytes of the buffer here, not only the C string. */
-        if (!ascii && !map_source_valid_utf8(line, len)) {
+        if (!ascii && !utf8_valid(line, len)) {
             printable_copy(shown, sizeof(shown), line, 512);
             src_warn(st, "%s, line %d: non-UTF-8 input \"%s\" -- ignoring this line", st->path,
                      lineno, shown);
@@ -171,12 +128,36 @@ static int src_entry(struct src_state *st, char *line, size_t len, int lineno)
     if (line[keylen - 1] == ':')
         src_warn(st, "%s, line %d: record is in \"key: value\" format; is this an alias file?",
                  st->path, lineno);
-    if (st->flags & MAP_SOURCE_FOLD)
+    /* Fold as postmap does: full Unicode case folding when UTF-8 is on
+     * (the line was checked above), ASCII only with -u. In place when the
+     * folded key is no longer (always for ASCII); a key that grows ("ß" ->
+     * "ss") goes through a scratch buffer. */
+    char *key = line;
+    char grown[3 * 512 + 1];
+    if ((st->flags & MAP_SOURCE_FOLD) && !(st->flags & MAP_SOURCE_UTF8)) {
         for (size_t i = 0; i < keylen; i++)
             line[i] = ascii_lower(line[i]);
+    } else if (st->flags & MAP_SOURCE_FOLD) {
+        char *tmp = keylen <= 512 ? grown : xmalloc(3 * keylen + 1);
+        long n = casefold_utf8(line, keylen, tmp, 3 * keylen + 1);
+        if (n < 0) /* cannot happen: valid UTF-8 and room for 3x */
+            n = 0;
+        if ((size_t)n <= keylen) {
+            memcpy(line, tmp, (size_t)n);
+            line[n] = '\0';
+            if (tmp != grown)
+                free(tmp);
+        } else {
+            key = tmp;
+        }
+        keylen = (size_t)n;
+    }
 
-    struct map_source_entry e = {line, keylen, value, vlen, lineno};
-    return st->ops->entry(st->ctx, &e);
+    struct map_source_entry e = {key, keylen, value, vlen, lineno};
+    int rc = st->ops->entry(st->ctx, &e);
+    if (key != line && key != grown)
+        free(key);
+    return rc;
 }
 
 int map_source_parse(const char *buf, size_t len, const char *path, unsigned flags,

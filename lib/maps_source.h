@@ -25,7 +25,7 @@
 #include <stddef.h>
 
 enum map_source_flags {
-    MAP_SOURCE_FOLD = 1u << 0,     /* lower-case keys (ASCII); postmap without -f */
+    MAP_SOURCE_FOLD = 1u << 0,     /* fold keys (Unicode with MAP_SOURCE_UTF8, else ASCII); postmap without -f */
     MAP_SOURCE_UTF8 = 1u << 1,     /* skip non-UTF-8 lines (smtputf8_enable = yes) */
     MAP_SOURCE_TEXTHASH = 1u << 2, /* dict_thash wording: "... -- ignoring this line" */
 };
@@ -51,8 +51,5 @@ struct map_source_ops {
  */
 int map_source_parse(const char *buf, size_t len, const char *path, unsigned flags,
                      const struct map_source_ops *ops, void *ctx);
-
-/* Whether buf[0..len) is valid UTF-8 (no overlongs, no surrogates). */
-int map_source_valid_utf8(const char *buf, size_t len);
 
 #endif

@@ -21,6 +21,7 @@
  * place, results are collected in a large output buffer and written with
  * write(2); there is no allocation and no system call per key.
  */
+#include "casefold.h"
 #include "log.h"
 #include "maps.h"
 #include "maps_lmdb.h"
@@ -301,8 +302,14 @@ static int delete_keys(char **maps, int nmaps, const char *const *keys, size_t n
     char **folded = xcalloc(nkeys ? nkeys : 1, sizeof(*folded));
 
     for (size_t i = 0; i < nkeys; i++) {
-        folded[i] = xstrdup(keys[i]);
-        if (!(o->open_flags & MAP_OPEN_KEEPCASE))
+        size_t len = strlen(keys[i]);
+        folded[i] = xmalloc(3 * len + 1);
+        memcpy(folded[i], keys[i], len + 1);
+        if (o->open_flags & MAP_OPEN_KEEPCASE)
+            continue;
+        /* The same folding as the build: Unicode unless -u. */
+        if (!(o->build.source_flags & MAP_SOURCE_UTF8) ||
+            casefold_utf8(keys[i], len, folded[i], 3 * len + 1) < 0)
             str_lower(folded[i]);
     }
     for (int i = 0; i < nmaps; i++) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "casefold.h"
 #include "maps_source.h"
 #include "util.h"
 
@@ -110,7 +111,11 @@ static const struct parse_case cases[] = {
     {"non-UTF-8 skipped", "bad\xff\xfe v2\nok v\n", 0, FOLD | UTF8, "ok=v@2\n",
      "F, line 1: non-UTF-8 input \"bad?? v2\" -- ignoring this line\n"},
     {"non-UTF-8 kept without -U", "b\xff v\n", 0, FOLD, "b\xff=v@1\n", ""},
-    {"UTF-8 accepted", "\xc3\x84" "bc v\n", 0, FOLD | UTF8, "\xc3\x84" "bc=v@1\n", ""},
+    /* Postfix folds with ICU: "\xc3\x84" (A umlaut) -> "\xc3\xa4", sharp s -> "ss" */
+    {"UTF-8 folded as Unicode", "\xc3\x84" "bc v\n", 0, FOLD | UTF8, "\xc3\xa4" "bc=v@1\n", ""},
+    {"folding that grows a key", "Stra\xc3\x9f" "e v\n", 0, FOLD | UTF8, "strasse=v@1\n", ""},
+    {"UTF-8 kept with -f", "\xc3\x84" "bc v\n", 0, UTF8, "\xc3\x84" "bc=v@1\n", ""},
+    {"ASCII-only folding with -u", "\xc3\x84" "BC v\n", 0, FOLD, "\xc3\x84" "bc=v@1\n", ""},
     {"overlong UTF-8 refused", "\xc0\xaf v\n", 0, UTF8, "",
      "F, line 1: non-UTF-8 input \"?? v\" -- ignoring this line\n"},
 };
@@ -184,7 +189,7 @@ static void utf8_validation(void **state)
         {"\xf4\x90\x80\x80", 0}, {"\xff", 0},       {"\x80", 0},          {"\xe2\x82", 0},
     };
     for (size_t i = 0; i < ARRAY_LEN(v); i++)
-        assert_int_equal(map_source_valid_utf8(v[i].s, strlen(v[i].s)), v[i].ok);
+        assert_int_equal(utf8_valid(v[i].s, strlen(v[i].s)), v[i].ok);
 }
 
 int main(void)
