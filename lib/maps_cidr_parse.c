@@ -7,6 +7,7 @@
  * against postmap 3.7.11 (tests/unit/test_maps_cidr.c holds the cases).
  */
 #include "maps_cidr_parse.h"
+#include "casefold.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -254,43 +255,6 @@ static char *skip_negations(char *p, int *match)
     }
 }
 
-/* Whether s[0..n) is valid UTF-8 (what Postfix checks with smtputf8_enable). */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1;
-        else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else
-            return 0;
-        if (n - i < need + 1 || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k <= need; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return 0;
-        i += need + 1;
-    }
-    return 1;
-}
 
 static struct cidr_rule *push_rule(struct parse_state *ps)
 {
@@ -360,7 +324,7 @@ size_t cidr_table_parse(const char *buf, size_t len, const char *name, struct ci
                 /* An offset: the arena moves while it grows. */
                 r.valuelen = strlen(value);
                 r.value_off = ps.arena.len;
-                r.bad_utf8 = (uint8_t)!valid_utf8((const unsigned char *)value, r.valuelen);
+                r.bad_utf8 = (uint8_t)!utf8_valid(value, r.valuelen);
                 strbuf_append(&ps.arena, value, r.valuelen + 1);
             }
         }

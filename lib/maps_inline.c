@@ -8,6 +8,7 @@
  *   missing '=' after attribute name: "inline:{a = b}"; need "inline:{name=value...}"
  */
 #include "maps_inline.h"
+#include "casefold.h"
 #include "maps.h"
 #include "util.h"
 
@@ -21,39 +22,6 @@ static int c_isspace(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Valid UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1;
-        else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            lo = c == 0xe0 ? 0xa0 : 0x80;
-            hi = c == 0xed ? 0x9f : 0xbf;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            lo = c == 0xf0 ? 0x90 : 0x80;
-            hi = c == 0xf4 ? 0x8f : 0xbf;
-        } else
-            return 0;
-        if (n - i < need + 1 || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k <= need; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return 0;
-        i += need + 1;
-    }
-    return 1;
-}
 
 /* Postfix balpar(): length of the balanced "{...}" group at s, or 0. */
 static size_t balanced_len(const char *s)
@@ -199,7 +167,7 @@ enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
     memset(out, 0, sizeof(*out));
     /* The reference is a C string: text after a NUL byte does not exist. */
     len = strnlen(buf, len);
-    if (!valid_utf8((const unsigned char *)buf, len)) {
+    if (!utf8_valid(buf, len)) {
         snprintf(why, whylen, "bad UTF-8 syntax");
         return INLINE_BAD_UTF8;
     }
@@ -225,8 +193,22 @@ enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
             res = INLINE_BAD_ITEM;
             break;
         }
-        if (fold)
-            str_lower(key);
+        /* Fold as every fixed table does (Unicode, as Postfix). The text
+         * was checked to be UTF-8 above; a key that grows when folded
+         * ("ß" -> "ss") is kept in a buffer owned by the table. */
+        if (fold) {
+            size_t klen = strlen(key);
+            char *f = xmalloc(3 * klen + 1);
+            if (casefold_utf8(key, klen, f, 3 * klen + 1) < 0)
+                str_lower(strcpy(f, key));
+            if (strlen(f) <= klen) {
+                strcpy(key, f);
+                free(f);
+            } else {
+                out->grown = xrealloc(out->grown, (out->ngrown + 1) * sizeof(*out->grown));
+                out->grown[out->ngrown++] = key = f;
+            }
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             items = xrealloc(items, cap * sizeof(*items));
@@ -242,6 +224,7 @@ enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
     if (res != INLINE_OK) {
         free(items);
         free(arena);
+        inline_table_free(out);
         return res;
     }
     /* Sorted by key, then by position: the last of equal keys wins. */
@@ -259,6 +242,9 @@ enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
 
 void inline_table_free(struct inline_table *t)
 {
+    for (size_t i = 0; i < t->ngrown; i++)
+        free(t->grown[i]);
+    free(t->grown);
     free(t->entries);
     free(t->arena);
     memset(t, 0, sizeof(*t));

@@ -40,9 +40,11 @@ struct inline_table {
     struct inline_entry *entries; /* sorted by key, no duplicates */
     size_t n;
     char *arena;
+    char **grown; /* keys that Unicode folding made longer than the arena's copy */
+    size_t ngrown;
 };
 
-/* Parse the text after "inline:". fold: lower-case keys (ASCII). On an
+/* Parse the text after "inline:". fold: case-fold keys (Unicode, as Postfix). On an
  * error, why (if non-NULL) gets Postfix's reason and out is empty. */
 enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
                                       struct inline_table *out, char *why, size_t whylen);

@@ -117,6 +117,30 @@ static void inline_keepcase_does_not_fold(void **state)
     map_close(m);
 }
 
+/* postmap -q - 'inline:{ Straße=x, ÉCOLE=y }' answers x for STRASSE and
+ * straße, y for École and école; a non-UTF-8 key is refused. */
+static void inline_unicode_folding_as_postmap(void **state)
+{
+    (void)state;
+    char buf[32];
+    struct map_value v = {buf, sizeof(buf), 0};
+    struct map *m;
+    struct map_err err;
+    static const char *const hits[][2] = {
+        {"STRASSE", "x"}, {"stra\xc3\x9f" "e", "x"}, {"\xc3\x89" "cole", "y"},
+        {"\xc3\xa9" "cole", "y"}, {"\xc3\x89" "COLE", "y"},
+    };
+
+    assert_int_equal(map_open("inline:{ Stra\xc3\x9f" "e=x, \xc3\x89" "COLE=y }", 0, &m, &err), 0);
+    for (size_t i = 0; i < sizeof(hits) / sizeof(hits[0]); i++) {
+        assert_int_equal(map_lookup_str(m, hits[i][0], &v), 1);
+        assert_string_equal(buf, hits[i][1]);
+    }
+    assert_int_equal(map_lookup_str(m, "stra\xdf" "e", &v), 0); /* Latin-1, not UTF-8 */
+    assert_int_equal(map_lookup_str(m, "ecole", &v), 0);
+    map_close(m);
+}
+
 static void inline_parser_direct(void **state)
 {
     (void)state;
@@ -140,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(inline_cases_match_postmap),
         cmocka_unit_test(inline_keepcase_does_not_fold),
+        cmocka_unit_test(inline_unicode_folding_as_postmap),
         cmocka_unit_test(inline_parser_direct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
