@@ -25,8 +25,17 @@ Exit status: 0 all identical, 1 at least one difference (a readable report
 of the first differing keys per case is printed), 77 postmap is not
 installed (meson counts it as skipped).
 
-Deliberate differences from postmap: none. Any future one must be listed in
-KNOWN_DIFFERENCES with its reason; it is then reported but does not fail.
+Deliberate differences from postmap:
+- A regexp:/pcre: table with a broken rule (a pattern that does not compile,
+  a bad $n in a result, a stray endif or an if without endif) is refused
+  whole, with "FILE, line N: ..." naming the first broken line, where
+  postmap warns, skips the rule and answers from the rest. A policy table
+  that silently lost a rule (a REJECT that no longer rejects) is worse than
+  a daemon that refuses to start and says where. Cases marked refused=REASON
+  assert exactly that: mxscreen-map exits non-zero naming the same line as
+  postmap's first warning.
+Any key-level difference must be listed in KNOWN_DIFFERENCES with its
+reason; it is then reported but does not fail.
 """
 
 import argparse
@@ -253,11 +262,12 @@ CASES = [
     dict(name="pcre-nasty", type="pcre", source="pcre_nasty",
          fixed=REGEXP_KEYS, kinds=HEADER_KINDS + HOST_KINDS, n=300),
     dict(name="pcre-regexp-nasty", type="pcre", source="regexp_nasty",
-         fixed=REGEXP_KEYS, kinds=HEADER_KINDS, n=100),
+         fixed=REGEXP_KEYS, kinds=HEADER_KINDS, n=100,
+         refused="POSIX-only constructs do not compile as PCRE"),
     dict(name="regexp-errors", type="regexp", source="regexp_errors",
-         fixed=ERROR_KEYS, kinds=HEADER_KINDS, n=50),
+         fixed=ERROR_KEYS, kinds=HEADER_KINDS, n=50, refused="broken rules"),
     dict(name="pcre-errors", type="pcre", source="pcre_errors",
-         fixed=ERROR_KEYS, kinds=HEADER_KINDS, n=50),
+         fixed=ERROR_KEYS, kinds=HEADER_KINDS, n=50, refused="broken rules"),
     dict(name="cidr-nasty", type="cidr", source="cidr_nasty",
          fixed=CIDR_KEYS, kinds=IP_KINDS, n=400),
     dict(name="hash-seed-helo-access", type="hash", source="seed_helo_access", build=True,
@@ -396,6 +406,8 @@ class Runner:
         if self.verbose:
             print("  %s: %d keys, postmap %d hits, mxscreen-map %d hits" % (
                 case["name"], len(keys), pout.count(b"\n"), oout.count(b"\n")))
+        if case.get("refused"):
+            return problems + self.check_refused(case, refs["ours"], prc, perr, orc, oerr)
         if orc not in (0, 1) or b"fatal:" in oerr:
             # A refused table or a crash: the per-key listing would only repeat it.
             problems.append("mxscreen-map -q - failed (exit %d), postmap answered (exit %d, %d hits)"
@@ -419,6 +431,27 @@ class Runner:
                 problems.append("-q %s: postmap exit %d %s / mxscreen-map exit %d %s (%s)" % (
                     show(k), prc1, show(pout1), orc1, show(oout1), show(oerr1, 200)))
         return problems
+
+    def check_refused(self, case, ref, prc, perr, orc, oerr):
+        """A table postmap survives with warnings: ours must refuse it,
+        naming the line of postmap's first warning."""
+        import re
+        lines = re.findall(rb", line (\d+):", perr)
+        ours = re.findall(rb", line (\d+):", oerr)
+        if prc not in (0, 1) or not lines:
+            return ["refused case %s: postmap gave no line warning (exit %d): %s" % (
+                case["name"], prc, show(perr, 300))]
+        if b"fatal:" not in oerr:
+            return ["refused case %s: mxscreen-map accepted a table with broken rules "
+                    "(exit %d); postmap warned: %s" % (case["name"], orc, show(perr, 300))]
+        if not ours or ours[0] != lines[0]:
+            return ["refused case %s: mxscreen-map names %s, postmap's first warning is line %s:"
+                    "\n    ours: %s" % (case["name"], ours[0].decode() if ours else "no line",
+                                        lines[0].decode(), show(oerr, 300))]
+        if self.verbose:
+            print("  %s: refused as intended (%s) at line %s" % (
+                case["name"], case["refused"], lines[0].decode()))
+        return []
 
     def describe(self, case, keys, pout, oout):
         where = "table: %s" % (os.path.join("tests/peer/data", case["source"])
@@ -478,16 +511,24 @@ def main():
     try:
         r = Runner(ours, tmp, args.verbose)
         cases = [c for c in CASES if not args.only or any(o in c["name"] for o in args.only)]
+        identical = refused = 0
         for case in cases:
             problems = r.check_case(case)
+            if not problems:
+                if case.get("refused"):
+                    refused += 1
+                else:
+                    identical += 1
             if problems:
                 failed += 1
                 print("FAIL %s" % case["name"])
                 for p in problems:
                     print("  " + p)
             else:
-                print("ok   %s" % case["name"])
-        print("%d of %d cases identical to postmap" % (len(cases) - failed, len(cases)))
+                print("ok   %s%s" % (case["name"], " (refused as intended: %s)" % case["refused"]
+                                     if case.get("refused") else ""))
+        print("%d of %d cases as intended: %d identical to postmap, %d refused as intended" % (
+            len(cases) - failed, len(cases), identical, refused))
     finally:
         if args.keep:
             print("kept %s" % tmp)
