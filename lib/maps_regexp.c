@@ -14,7 +14,15 @@
  *   RX_ALWAYS  not in Hyperscan at all; the real engine decides.
  * Only a pattern the real engine refuses is an error ("FILE, line N: ...").
  *
- * Lookup: one scan of the key stamps the reported ids. The candidates are
+ * Partitions: a table of at least RX_PARTITION_MIN patterns is cut by the
+ * header name its patterns are anchored on (regex_anchor.c): one database
+ * per name ("^Subject:...", "^(From|Reply-To):..." goes into two), and one
+ * for every other pattern. A lookup scans the generic database and the one
+ * of the key's own name (its text before the first ':'). Measured on 10,000
+ * header_checks rules: a Received: line took 8.9 us against one database of
+ * everything and 0.23 us against its own 1,249 rules.
+ *
+ * Lookup: the scans of the key stamp the reported ids. The candidates are
  * the positive rules whose first pattern was reported plus the rules that
  * must always be looked at (negated or RX_ALWAYS first pattern), both in
  * file order; the first whose patterns and enclosing IF conditions all
@@ -31,6 +39,7 @@
  */
 #include "maps.h"
 #include "maps_regexp_parse.h"
+#include "regex_anchor.h"
 #include "regex_posix.h"
 #include "log.h"
 #include "util.h"
@@ -46,13 +55,23 @@
 
 enum rx_mode { RX_EXACT = 0, RX_CONFIRM = 1, RX_ALWAYS = 2 };
 
+/* Below this many patterns one database is as fast as any split. */
+#define RX_PARTITION_MIN 64
+
+struct rx_part {
+    char name[REGEX_ANCHOR_NAME_MAX]; /* lower case, without ':' */
+    hs_database_t *db;
+};
+
 struct rx_shared {
     struct rxp_table t;
     uint8_t *mode;          /* per pattern, enum rx_mode */
     int32_t *pat_rule;      /* per pattern: MATCH rule it is the positive first pattern of, or -1 */
     int32_t *always;        /* MATCH rules to look at on every lookup, ascending */
     size_t nalways;
-    hs_database_t *db;      /* NULL when no pattern went to Hyperscan */
+    hs_database_t *db;      /* patterns not in a partition; NULL if none */
+    struct rx_part *parts;  /* sorted by name */
+    size_t nparts;
 };
 
 struct rx_local {
@@ -275,6 +294,18 @@ static int expand(struct rx_map *m, const struct rxp_rule *r, struct map_value *
     return 1;
 }
 
+static int rx_part_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct rx_part *)a)->name, ((const struct rx_part *)b)->name);
+}
+
+static const struct rx_part *rx_part_find(const struct rx_shared *s, const char *name)
+{
+    struct rx_part k;
+    strcpy(k.name, name);
+    return bsearch(&k, s->parts, s->nparts, sizeof(*s->parts), rx_part_cmp);
+}
+
 static int rx_lookup(struct map *mp, const char *key, size_t keylen, struct map_value *out)
 {
     struct rx_map *m = mp->priv;
@@ -291,9 +322,14 @@ static int rx_lookup(struct map *mp, const char *key, size_t keylen, struct map_
         l->gen = 1;
     }
     l->ncand = 0;
-    if (m->s.db) {
-        hs_error_t rc = hs_scan(m->s.db, key, (unsigned)l->keylen, 0, l->scratch, on_hs_match, m);
-        if (rc != HS_SUCCESS)
+    if (m->s.db &&
+        hs_scan(m->s.db, key, (unsigned)l->keylen, 0, l->scratch, on_hs_match, m) != HS_SUCCESS)
+        return -EIO;
+    char name[REGEX_ANCHOR_NAME_MAX];
+    if (m->s.nparts && regex_anchor_key_name(key, l->keylen, name)) {
+        const struct rx_part *part = rx_part_find(&m->s, name);
+        if (part && hs_scan(part->db, key, (unsigned)l->keylen, 0, l->scratch, on_hs_match, m) !=
+                        HS_SUCCESS)
             return -EIO;
     }
     /* Reported ids arrive by end offset, not file order. */
@@ -332,6 +368,9 @@ static void rx_free(struct rx_map *m)
     free(m->l.cand);
     if (m->s.db)
         hs_free_database(m->s.db);
+    for (size_t i = 0; i < m->s.nparts; i++)
+        hs_free_database(m->s.parts[i].db);
+    free(m->s.parts);
     free(m->s.mode);
     free(m->s.pat_rule);
     free(m->s.always);
@@ -342,6 +381,8 @@ static void rx_free(struct rx_map *m)
 struct hs_input {
     char **expr;
     unsigned *flags;
+    size_t *name_off;   /* per pattern: its partitions are name_part[name_off[p]..name_off[p+1]) */
+    int32_t *name_part;
 };
 
 /* Decide each pattern's Hyperscan expression, flags and mode. */
@@ -394,9 +435,23 @@ static void hs_prepare(struct rx_map *m, struct hs_input *in)
     strbuf_free(&sb);
 }
 
-/* Compile the Hyperscan database; a pattern it refuses in the batch is
- * demoted (exact -> prefilter -> real engine only) and the batch retried. */
-static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct map_err *err)
+/* Partition membership: pattern p is in partition `which` (-1: generic). */
+static int rx_in_part(const struct hs_input *in, const int32_t *part, size_t p, int32_t which)
+{
+    if (which < 0)
+        return part[p] < 0;
+    for (size_t k = in->name_off[p]; k < in->name_off[p + 1]; k++)
+        if (in->name_part[k] == which)
+            return 1;
+    return 0;
+}
+
+/* Compile the patterns whose part[] equals `which` into *db; a pattern
+ * Hyperscan refuses in the batch is demoted (exact -> prefilter -> real
+ * engine only) and the batch retried. A demotion is global: a pattern in
+ * several partitions is then confirmed everywhere, which is always right. */
+static int hs_build_one(struct rx_map *m, struct hs_input *in, const int32_t *part, int32_t which,
+                        hs_database_t **db, const char *file, struct map_err *err)
 {
     size_t np = m->s.t.npats;
     const char **ex = xmalloc((np ? np : 1) * sizeof(*ex));
@@ -404,10 +459,11 @@ static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, str
     unsigned *ids = xmalloc((np ? np : 1) * sizeof(*ids));
     int rc = 0;
 
+    *db = NULL;
     for (;;) {
         unsigned n = 0;
         for (size_t p = 0; p < np; p++)
-            if (m->s.mode[p] != RX_ALWAYS) {
+            if (m->s.mode[p] != RX_ALWAYS && in->expr[p] && rx_in_part(in, part, p, which)) {
                 ex[n] = in->expr[p];
                 fl[n] = in->flags[p];
                 ids[n++] = (unsigned)p;
@@ -415,7 +471,7 @@ static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, str
         if (n == 0)
             break;
         hs_compile_error_t *ce = NULL;
-        if (hs_compile_multi(ex, fl, ids, n, HS_MODE_BLOCK, NULL, &m->s.db, &ce) == HS_SUCCESS)
+        if (hs_compile_multi(ex, fl, ids, n, HS_MODE_BLOCK, NULL, db, &ce) == HS_SUCCESS)
             break;
         if (ce->expression < 0) {
             map_err_set(err, "%s: hyperscan: %s", file, ce->message);
@@ -435,6 +491,68 @@ static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, str
     free(ex);
     free(fl);
     free(ids);
+    return rc;
+}
+
+/* Find each pattern's header names and build the partition list. */
+static void rx_partition(struct rx_map *m, struct hs_input *in, int32_t *part)
+{
+    const struct rxp_table *t = &m->s.t;
+    size_t np = t->npats, eligible = 0;
+    char names[REGEX_ANCHOR_NAMES_MAX][REGEX_ANCHOR_NAME_MAX];
+
+    in->name_off = xcalloc(np + 1, sizeof(*in->name_off));
+    for (size_t p = 0; p < np; p++)
+        part[p] = -1;
+    for (size_t p = 0; p < np; p++)
+        eligible += m->s.mode[p] != RX_ALWAYS;
+    for (size_t p = 0; p < np; p++) {
+        const struct rxp_pattern *pat = &t->pats[p];
+        int n = 0;
+        in->name_off[p + 1] = in->name_off[p];
+        if (eligible < RX_PARTITION_MIN || m->s.mode[p] == RX_ALWAYS ||
+            !(pat->flags & RXP_F_ICASE) || (pat->flags & RXP_F_MULTILINE))
+            continue;
+        if (m->l.dialect == RXP_REGEXP && (pat->flags & RXP_F_EXTENDED))
+            n = regex_anchor_names(rxp_pattern_text(t, pat), pat->text_len, REGEX_ANCHOR_POSIX_ERE,
+                                   names);
+        else if (m->l.dialect == RXP_PCRE && !(pat->flags & RXP_F_EXTENDED))
+            n = regex_anchor_names(rxp_pattern_text(t, pat), pat->text_len, REGEX_ANCHOR_PCRE, names);
+        for (int k = 0; k < n; k++) {
+            size_t i;
+            for (i = 0; i < m->s.nparts; i++)
+                if (strcmp(m->s.parts[i].name, names[k]) == 0)
+                    break;
+            if (i == m->s.nparts) {
+                m->s.parts = xrealloc(m->s.parts, (m->s.nparts + 1) * sizeof(*m->s.parts));
+                strcpy(m->s.parts[i].name, names[k]);
+                m->s.parts[i].db = NULL;
+                m->s.nparts++;
+            }
+            in->name_part = xrealloc(in->name_part, (in->name_off[p + 1] + 1) * sizeof(int32_t));
+            in->name_part[in->name_off[p + 1]++] = (int32_t)i;
+            part[p] = (int32_t)i;
+        }
+    }
+}
+
+/* The generic database and one per partition; partitions end up sorted by
+ * name for bsearch, and one whose patterns all fell out is dropped. */
+static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct map_err *err)
+{
+    size_t np = m->s.t.npats;
+    int32_t *part = xmalloc((np ? np : 1) * sizeof(*part));
+    rx_partition(m, in, part);
+    int rc = hs_build_one(m, in, part, -1, &m->s.db, file, err);
+    for (size_t i = 0; rc == 0 && i < m->s.nparts; i++)
+        rc = hs_build_one(m, in, part, (int32_t)i, &m->s.parts[i].db, file, err);
+    size_t kept = 0;
+    for (size_t i = 0; i < m->s.nparts; i++)
+        if (m->s.parts[i].db)
+            m->s.parts[kept++] = m->s.parts[i];
+    m->s.nparts = kept;
+    qsort(m->s.parts, m->s.nparts, sizeof(*m->s.parts), rx_part_cmp);
+    free(part);
     return rc;
 }
 
@@ -495,13 +613,16 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
     }
 
     m->s.mode = xcalloc(np ? np : 1, 1);
-    struct hs_input in = {xcalloc(np ? np : 1, sizeof(char *)), xcalloc(np ? np : 1, sizeof(unsigned))};
+    struct hs_input in = {xcalloc(np ? np : 1, sizeof(char *)), xcalloc(np ? np : 1, sizeof(unsigned)),
+                          NULL, NULL};
     hs_prepare(m, &in);
     rc = hs_build(m, &in, file, err);
     for (size_t p = 0; p < np; p++)
         free(in.expr[p]);
     free(in.expr);
     free(in.flags);
+    free(in.name_off);
+    free(in.name_part);
     if (rc < 0)
         goto out;
 
@@ -528,7 +649,11 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
         }
 
     /* Per-process lookup state. */
-    if (m->s.db && hs_alloc_scratch(m->s.db, &m->l.scratch) != HS_SUCCESS) {
+    /* One scratch, grown to fit every database of the table. */
+    int scratch_ok = !m->s.db || hs_alloc_scratch(m->s.db, &m->l.scratch) == HS_SUCCESS;
+    for (size_t i = 0; scratch_ok && i < m->s.nparts; i++)
+        scratch_ok = hs_alloc_scratch(m->s.parts[i].db, &m->l.scratch) == HS_SUCCESS;
+    if (!scratch_ok) {
         map_err_set(err, "%s: cannot allocate hyperscan scratch", file);
         rc = -ENOMEM;
         goto out;
