@@ -13,7 +13,7 @@
  * rules and IF/ENDIF are evaluated exactly as Postfix does, one by one,
  * and a run is entered only from its first rule, so the file order holds.
  *
- * Bad rules are skipped with Postfix's warnings (logged at open). A lookup
+ * A table with a broken rule is refused (cidr_refusal() says why). A lookup
  * key that is not an IP address matches nothing. A result that is not
  * valid UTF-8 makes the lookup fail (-EIO), as Postfix 3.7 does. The file
  * is re-read when it is replaced (checked by map_lookup at most once per
@@ -219,6 +219,27 @@ static void cidr_map_free(struct cidr_map *cm)
     free(cm);
 }
 
+/*
+ * Where Postfix warns and skips a broken rule (or ignores a stray ENDIF),
+ * we refuse the table, as for regexp: and pcre:. A policy table that lost
+ * a rule without anyone noticing is worse than a daemon that will not
+ * start and says where. The parser keeps Postfix's wording; the refusal
+ * reads "FILE, line N: what" like every other table error.
+ */
+static void cidr_refusal(const char *warning, struct map_err *err)
+{
+    static const char prefix[] = "cidr map ", skip[] = ": skipping this rule";
+    const char *w = warning;
+    size_t n;
+
+    if (strncmp(w, prefix, sizeof(prefix) - 1) == 0)
+        w += sizeof(prefix) - 1;
+    n = strlen(w);
+    if (n >= sizeof(skip) - 1 && strcmp(w + n - (sizeof(skip) - 1), skip) == 0)
+        n -= sizeof(skip) - 1;
+    map_err_set(err, "%.*s", (int)n, w);
+}
+
 static int cidr_load(const char *path, struct cidr_map **out, struct map_err *err)
 {
     char *buf;
@@ -235,8 +256,11 @@ static int cidr_load(const char *path, struct cidr_map **out, struct map_err *er
     struct cidr_map *cm = xcalloc(1, sizeof(*cm));
     cidr_table_parse(buf, len, path, &cm->t);
     free(buf);
-    for (size_t i = 0; i < cm->t.nwarnings; i++)
-        log_warn("%s", cm->t.warnings[i]);
+    if (cm->t.nwarnings > 0) {
+        cidr_refusal(cm->t.warnings[0], err); /* it names the file */
+        cidr_map_free(cm);
+        return -EINVAL;
+    }
     cidr_index(cm);
     cm->st = st;
     *out = cm;

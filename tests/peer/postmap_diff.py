@@ -26,8 +26,8 @@ of the first differing keys per case is printed), 77 postmap is not
 installed (meson counts it as skipped).
 
 Deliberate differences from postmap:
-- A regexp:/pcre: table with a broken rule (a pattern that does not compile,
-  a bad $n in a result, a stray endif or an if without endif) is refused
+- A regexp:/pcre:/cidr: table with a broken rule (a pattern or network that
+  does not parse, a bad $n in a result, a stray endif or an if without endif) is refused
   whole, with "FILE, line N: ..." naming the first broken line, where
   postmap warns, skips the rule and answers from the rest. A policy table
   that silently lost a rule (a REJECT that no longer rejects) is worse than
@@ -270,6 +270,8 @@ CASES = [
          fixed=ERROR_KEYS, kinds=HEADER_KINDS, n=50, refused="broken rules"),
     dict(name="cidr-nasty", type="cidr", source="cidr_nasty",
          fixed=CIDR_KEYS, kinds=IP_KINDS, n=400),
+    dict(name="cidr-errors", type="cidr", source="cidr_errors",
+         fixed=CIDR_KEYS, kinds=IP_KINDS, n=50, refused="broken rules"),
     dict(name="hash-seed-helo-access", type="hash", source="seed_helo_access", build=True,
          fixed=HASH_KEYS, kinds=FIXED_KINDS, n=100),
     dict(name="hash-nasty", type="hash", source="hash_nasty", build=True,
