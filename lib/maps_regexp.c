@@ -551,7 +551,8 @@ static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, str
         if (m->s.parts[i].db)
             m->s.parts[kept++] = m->s.parts[i];
     m->s.nparts = kept;
-    qsort(m->s.parts, m->s.nparts, sizeof(*m->s.parts), rx_part_cmp);
+    if (kept > 0) /* qsort(NULL, 0, ...) is undefined */
+        qsort(m->s.parts, m->s.nparts, sizeof(*m->s.parts), rx_part_cmp);
     free(part);
     return rc;
 }
