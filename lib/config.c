@@ -219,7 +219,6 @@ static void resolve_tls_levels(struct cfg_params *p)
 }
 
 struct ref_scan {
-    const struct config *cfg;
     const char *name;
     bool found;
 };
@@ -231,9 +230,9 @@ static void ref_cb(void *ctx, const char *name, size_t len)
         r->found = true;
 }
 
-static bool referenced(const struct config *cfg, const char *name)
+bool config_is_referenced(const struct config *cfg, const char *name)
 {
-    struct ref_scan r = {cfg, name, false};
+    struct ref_scan r = {name, false};
     for (size_t i = 0; i < cfg->file.n && !r.found; i++)
         cfg_expand_scan(cfg->file.v[i].value, ref_cb, &r);
     return r.found;
@@ -246,7 +245,7 @@ static void warn_names(const struct config *cfg, struct cfg_diag *diag)
         struct cfg_value v;
         if (config_get(cfg, e->name, &v) < 0 || v.kind != CFG_KIND_USER)
             continue;
-        if (referenced(cfg, e->name))
+        if (config_is_referenced(cfg, e->name))
             cfg_diag_add(diag, CFG_DIAG_WARN,
                          "%s, line %d: %s: not a Postfix or mxscreen parameter; kept for $%s",
                          cfg->path, e->line, e->name, e->name);

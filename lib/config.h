@@ -369,6 +369,8 @@ void config_free(struct config *cfg);
 
 /* Generic access by name: 0, or -ENOENT for a name nobody knows. */
 int config_get(const struct config *cfg, const char *name, struct cfg_value *out);
+/* Whether some value set in the file refers to $name. */
+bool config_is_referenced(const struct config *cfg, const char *name);
 /* Expand a value in this configuration. Returns a malloc'd string, or NULL
  * with err filled. */
 char *config_expand(const struct config *cfg, const char *value, struct cfg_expand_err *err);

@@ -197,18 +197,6 @@ static void show(const struct config *cfg, const char *name, bool defaults, bool
 }
 
 
-struct ref_scan {
-    const char *name;
-    bool found;
-};
-
-static void ref_cb(void *ctx, const char *name, size_t len)
-{
-    struct ref_scan *r = ctx;
-    if (strlen(r->name) == len && memcmp(r->name, name, len) == 0)
-        r->found = true;
-}
-
 static bool shown_by_n(const struct config *cfg, const struct cfg_entry *e)
 {
     struct cfg_value v;
@@ -217,10 +205,7 @@ static bool shown_by_n(const struct config *cfg, const struct cfg_entry *e)
     if (v.kind != CFG_KIND_USER)
         return true;
     /* postconf -n lists a user-defined name only when a value uses it. */
-    struct ref_scan r = {e->name, false};
-    for (size_t i = 0; i < cfg->file.n && !r.found; i++)
-        cfg_expand_scan(cfg->file.v[i].value, ref_cb, &r);
-    return r.found;
+    return config_is_referenced(cfg, e->name);
 }
 
 struct map_check {
