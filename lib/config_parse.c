@@ -48,12 +48,9 @@ void cfg_diag_free(struct cfg_diag *d)
 void cfg_diag_add(struct cfg_diag *d, enum cfg_diag_level lvl, const char *fmt, ...)
 {
     va_list ap;
-    char *text;
     va_start(ap, fmt);
-    int r = vasprintf(&text, fmt, ap);
+    char *text = xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0)
-        log_fatal("out of memory formatting a configuration message");
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 8;
         d->v = xrealloc(d->v, d->cap * sizeof(*d->v));

@@ -50,15 +50,20 @@ char *xstrndup(const char *s, size_t n)
     return p;
 }
 
+char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *out;
+    if (vasprintf(&out, fmt, ap) < 0)
+        log_fatal("out of memory formatting a string");
+    return out;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *out;
     va_start(ap, fmt);
-    int n = vasprintf(&out, fmt, ap);
+    char *out = xvasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        log_fatal("out of memory formatting a string");
     return out;
 }
 

@@ -7,6 +7,7 @@
 #ifndef MX_UTIL_H
 #define MX_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -17,6 +18,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* ASCII-only case folding, as Postfix does (lowercase() in util/). */
 void str_lower(char *s);
