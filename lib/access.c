@@ -8,6 +8,7 @@
  * DICT_FLAG_FIXED to maps_find() for them).
  */
 #include "access.h"
+#include "hostname.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -41,46 +42,6 @@ static int try_key(struct map *m, const char *key, size_t len, bool partial,
     return out->len == 0 ? -EINVAL : 1;
 }
 
-/* valid_ipv4_hostaddr(): Postfix's own check (allows "01.2.3.4", not
- * "0.1.2.3"). */
-static bool valid_ipv4(const char *addr)
-{
-    int in_byte = 0, byte_count = 0, byte_val = 0;
-    for (const char *cp = addr; *cp; cp++) {
-        unsigned char ch = (unsigned char)*cp;
-        if (ch >= '0' && ch <= '9') {
-            if (!in_byte) {
-                in_byte = 1;
-                byte_val = 0;
-                byte_count++;
-            }
-            byte_val = byte_val * 10 + (ch - '0');
-            if (byte_val > 255)
-                return false;
-        } else if (ch == '.') {
-            if (!in_byte || cp[1] == '\0')
-                return false;
-            if (byte_count == 1 && byte_val == 0 && addr[strspn(addr, "0.")])
-                return false;
-            in_byte = 0;
-        } else {
-            return false;
-        }
-    }
-    return byte_count == 4;
-}
-
-/* valid_hostaddr(): IPv6 when it has a ':', else IPv4. */
-static bool valid_hostaddr(const char *s)
-{
-    unsigned char buf[16];
-    if (*s == '\0')
-        return false;
-    if (strchr(s, ':'))
-        return inet_pton(AF_INET6, s, buf) == 1;
-    return valid_ipv4(s);
-}
-
 /*
  * check_domain_access() (numeric_stop = true, first lookup full) and the
  * MA_FIND_DOMAIN step of mail_addr_find (numeric_stop = false, all
@@ -97,7 +58,7 @@ static int domain_walk(struct map *m, const struct access_opts *o, const char *d
         if (rc != 0)
             return rc;
         /* Don't apply subdomain magic to numerical host names. */
-        if (maybe_numerical && (maybe_numerical = valid_hostaddr(domain)))
+        if (maybe_numerical && (maybe_numerical = hostname_valid_addr(domain, strlen(domain))))
             break;
         if ((next = strchr(name + 1, '.')) == NULL)
             break;
