@@ -224,6 +224,9 @@ const char *handoff_strerror(enum handoff_result r);
  * handoffs sent minus acks seen is the worker's backlog, sessions and
  * capacity its load; it stops handing to a worker whose backlog grows or
  * whose sessions reach capacity, until a LOAD ack shows room again.
+ * The channel itself also bounds the backlog: once the socket buffer
+ * holds about a couple of hundred unread handoffs, a non-blocking send
+ * gets -EAGAIN, and the sender tries another worker.
  *
  *   off len field
  *     0   4 magic "MXHA"    4 4 version     8 4 length (32)
