@@ -56,8 +56,9 @@ import time
 # for mxscreen lose them before Postfix reads them.
 MXSCREEN_ONLY = ("listen_addresses", "worker_processes", "delivery_mode")
 
-# Internal services smtpd, cleanup and the queue manager talk to. chroot is
-# "n" everywhere: a chroot would need copies of /etc files in the queue.
+# Internal services smtpd, cleanup and the queue manager talk to (tlsmgr
+# feeds smtpd's TLS entropy; without it STARTTLS is off). chroot is "n"
+# everywhere: a chroot would need copies of /etc files in the queue.
 MASTER_CF_SERVICES = """\
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -76,6 +77,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 """
 
 # The queue tree as `postfix check` (post-install, postfix-files) makes it:
