@@ -23,6 +23,8 @@
  *     (6.0) likewise is inferred from IORING_OP_SEND_ZC (6.0). A caller
  *     must still handle -EINVAL in the first completion;
  *   - provided buffer rings are probed by registering a one-entry ring.
+ * With SINGLE_ISSUER only one task may submit: create the ring in the
+ * process (after fork) and thread that runs its loop.
  *
  * Failure: ring_init returns -errno from io_uring_setup (-ENOSYS: no
  * io_uring; -EPERM: disabled by sysctl kernel.io_uring_disabled or a
