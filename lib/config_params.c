@@ -16,10 +16,9 @@
  * the struct cannot drift apart silently.
  */
 #include "config.h"
+#include "matchlist.h"
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,69 +91,28 @@ static void def_worker_processes(const struct config *cfg, struct strbuf *out)
     strbuf_puts(out, buf);
 }
 
-static int prefix_len(const unsigned char *m, size_t n)
-{
-    int bits = 0;
-    for (size_t i = 0; i < n; i++)
-        for (int b = 7; b >= 0; b--)
-            if (m[i] & (1u << b))
-                bits++;
-    return bits;
-}
-
-/* Postfix mynetworks_style: host = each interface address; subnet = each
- * interface network; class = the class A/B/C network (IPv4). */
+/* Postfix's mynetworks default: the interface addresses per
+ * mynetworks_style, for the families inet_protocols enables. The
+ * computation is matchlist_mynetworks_local(), checked against postconf;
+ * if the interfaces cannot be read, loopback only. */
 static void def_mynetworks(const struct config *cfg, struct strbuf *out)
 {
     struct cfg_expand_err err;
     char *style = config_expand(cfg, "$mynetworks_style", &err);
-    int mode = style && strcmp(style, "subnet") == 0  ? MYNET_SUBNET
-               : style && strcmp(style, "class") == 0 ? MYNET_CLASS
-                                                      : MYNET_HOST;
-    free(style);
-    struct ifaddrs *ifa, *i;
-    if (getifaddrs(&ifa) < 0) {
+    char *proto = config_expand(cfg, "$inet_protocols", &err);
+    enum matchlist_mynet_style st = style && strcmp(style, "subnet") == 0  ? MYNET_STYLE_SUBNET
+                                    : style && strcmp(style, "class") == 0 ? MYNET_STYLE_CLASS
+                                                                           : MYNET_STYLE_HOST;
+    bool all = !proto || strstr(proto, "all") != NULL;
+    bool want4 = all || strstr(proto, "ipv4") != NULL;
+    bool want6 = all || strstr(proto, "ipv6") != NULL;
+    char nets[4096];
+    if (matchlist_mynetworks_local(st, want4, want6, nets, sizeof(nets)) < 0 || !nets[0])
         strbuf_puts(out, "127.0.0.0/8 [::1]/128");
-        return;
-    }
-    for (i = ifa; i; i = i->ifa_next) {
-        if (!i->ifa_addr || !(i->ifa_flags & IFF_UP))
-            continue;
-        char txt[INET6_ADDRSTRLEN + 16], addr[INET6_ADDRSTRLEN];
-        if (i->ifa_addr->sa_family == AF_INET) {
-            uint32_t a = ntohl(((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr);
-            int plen = 32;
-            if (mode == MYNET_SUBNET && i->ifa_netmask) {
-                uint32_t m = ((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr.s_addr;
-                plen = prefix_len((const unsigned char *)&m, 4);
-            } else if (mode == MYNET_CLASS) {
-                plen = (a >> 31) == 0 ? 8 : (a >> 30) == 2 ? 16 : 24;
-            }
-            uint32_t net = plen ? a & (0xffffffffu << (32 - plen)) : 0;
-            struct in_addr in = {htonl(net)};
-            inet_ntop(AF_INET, &in, addr, sizeof(addr));
-            snprintf(txt, sizeof(txt), "%s/%d", addr, plen);
-        } else if (i->ifa_addr->sa_family == AF_INET6) {
-            struct in6_addr a = ((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
-            int plen = 128;
-            if (mode != MYNET_HOST && i->ifa_netmask) {
-                struct in6_addr m = ((struct sockaddr_in6 *)(void *)i->ifa_netmask)->sin6_addr;
-                plen = prefix_len(m.s6_addr, 16);
-                for (int k = 0; k < 16; k++)
-                    a.s6_addr[k] &= m.s6_addr[k];
-            }
-            inet_ntop(AF_INET6, &a, addr, sizeof(addr));
-            snprintf(txt, sizeof(txt), "[%s]/%d", addr, plen);
-        } else {
-            continue;
-        }
-        if (out->len && strstr(strbuf_cstr(out), txt))
-            continue;
-        if (out->len)
-            strbuf_putc(out, ' ');
-        strbuf_puts(out, txt);
-    }
-    freeifaddrs(ifa);
+    else
+        strbuf_puts(out, nets);
+    free(style);
+    free(proto);
 }
 
 #define DYN(n, dtext, t, T, fn, doc) ROW(n, dtext, t, T, 0, 0, 0, 0, NULL, fn, doc)
