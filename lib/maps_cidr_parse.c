@@ -168,8 +168,8 @@ static void make_mask(uint8_t mask[16], int bytes, int shift)
  * cidr_match_parse(): pattern is modified. NULL on success, else the
  * reason (written into why).
  */
-static const char *parse_pattern(char *pattern, int match, struct cidr_rule *r, char *why,
-                                 size_t whylen)
+const char *cidr_pattern_parse(char *pattern, int match, struct cidr_rule *r, char *why,
+                               size_t whylen)
 {
     char *mask_search;
     char *mask;
@@ -290,7 +290,7 @@ size_t cidr_table_parse(const char *buf, size_t len, const char *name, struct ci
                 err = "no address pattern";
             } else {
                 trim_trailing(p);
-                err = parse_pattern(p, match, &r, why, sizeof(why));
+                err = cidr_pattern_parse(p, match, &r, why, sizeof(why));
                 r.op = CIDR_OP_IF;
             }
         } else if (strncasecmp(p, "ENDIF", 5) == 0 && !c_isalnum((unsigned char)p[5])) {
@@ -317,7 +317,7 @@ size_t cidr_table_parse(const char *buf, size_t len, const char *name, struct ci
             trim_trailing(value);
             if (*pattern == '\0')
                 err = "no address pattern";
-            else if ((err = parse_pattern(pattern, match, &r, why, sizeof(why))) == NULL &&
+            else if ((err = cidr_pattern_parse(pattern, match, &r, why, sizeof(why))) == NULL &&
                      *value == '\0')
                 err = "no lookup result";
             if (!err) {

@@ -65,6 +65,17 @@ struct cidr_table {
 size_t cidr_table_parse(const char *buf, size_t len, const char *name, struct cidr_table *out);
 void cidr_table_free(struct cidr_table *t);
 
+/*
+ * Postfix's cidr_match_parse(): one "net/len", "addr", "[v6]/len" or
+ * "[v6/len]" pattern into r (a MATCH rule, negated when match is 0),
+ * modifying pattern in place. NULL, or why (filled) with Postfix's text:
+ * bad mask value/length, bad network value, non-null host address bits,
+ * bad address pattern, missing ']', garbage after "[...]". Shared by
+ * cidr: tables and match lists (mynetworks, ...).
+ */
+const char *cidr_pattern_parse(char *pattern, int match, struct cidr_rule *r, char *why,
+                               size_t whylen);
+
 /* A lookup key as Postfix reads it: family by the presence of ':', then
  * inet_pton(). 0 and *family set (4 or 6), or -EINVAL: not an address. */
 int cidr_key_parse(const char *key, uint8_t addr[16], int *family);

@@ -103,45 +103,6 @@ void matchlist_item_clear(struct matchlist_item *it)
     it->text = NULL;
 }
 
-/* Postfix alldig(): non-empty, digits only. */
-static int all_digits(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
-/* atoi() kept in an unsigned char, as cidr_match_parse() stores the
- * prefix: "/280" is "/24", a huge number saturates to 255 (bad). */
-static uint8_t mask_shift_of(const char *digits)
-{
-    unsigned long long v = 0;
-    for (; *digits; digits++) {
-        unsigned d = (unsigned)(*digits - '0');
-        if (v > ((unsigned long long)LONG_MAX - d) / 10) {
-            v = (unsigned long long)LONG_MAX;
-            break;
-        }
-        v = v * 10 + d;
-    }
-    return (uint8_t)(v & 0xff);
-}
-
-static void make_mask(uint8_t mask[16], int bytes, int shift)
-{
-    memset(mask, 0, 16);
-    for (int i = 0; i < bytes; i++) {
-        int bits = shift - 8 * i;
-        if (bits >= 8)
-            mask[i] = 0xff;
-        else if (bits > 0)
-            mask[i] = (uint8_t)(0xff << (8 - bits));
-    }
-}
-
 /* cidr_match_parse() on a copy of the pattern. 0 or -EINVAL + err. */
 static int parse_net(const char *text, struct cidr_rule *r, struct matchlist_err *err)
 {
@@ -152,73 +113,7 @@ static int parse_net(const char *text, struct cidr_rule *r, struct matchlist_err
         return -EINVAL;
     }
     strcpy(copy, text);
-    char *pattern = copy, *mask_search, *mask;
-
-    if (*pattern == '[') {
-        pattern++;
-        char *rb = strchr(pattern, ']');
-        if (!rb) {
-            snprintf(err->msg, sizeof(err->msg), "missing ']' character after \"[%s\"", pattern);
-            return -EINVAL;
-        }
-        *rb = '\0';
-        mask_search = rb + 1;
-        if (*mask_search != '/') {
-            if (*mask_search != '\0') {
-                snprintf(err->msg, sizeof(err->msg), "garbage after \"[%s]\"", pattern);
-                return -EINVAL;
-            }
-            mask_search = pattern;
-        }
-    } else {
-        mask_search = pattern;
-    }
-    memset(r, 0, sizeof(*r));
-    mask = strchr(mask_search, '/');
-    if (mask)
-        *mask++ = '\0';
-    r->family = strchr(pattern, ':') ? 6 : 4;
-    int af = r->family == 6 ? AF_INET6 : AF_INET;
-    int bytes = r->family == 6 ? 16 : 4;
-    if (mask) {
-        const char *why = NULL;
-        if (!all_digits(mask))
-            why = "bad mask value";
-        else if ((r->prefix = mask_shift_of(mask)) > bytes * 8)
-            why = "bad mask length";
-        else if (inet_pton(af, pattern, r->net) != 1)
-            why = "bad network value";
-        if (why) {
-            snprintf(err->msg, sizeof(err->msg), "%s in \"%s/%s\"", why, pattern, mask);
-            return -EINVAL;
-        }
-        make_mask(r->mask, bytes, r->prefix);
-        for (int i = 0; i < bytes; i++) {
-            if (r->net[i] & ~r->mask[i]) {
-                uint8_t fixed[16];
-                char txt[INET6_ADDRSTRLEN];
-                for (int j = 0; j < 16; j++)
-                    fixed[j] = r->net[j] & r->mask[j];
-                inet_ntop(af, fixed, txt, sizeof(txt));
-                snprintf(err->msg, sizeof(err->msg),
-                         "non-null host address bits in \"%s/%s\", "
-                         "perhaps you should use \"%s/%d\" instead",
-                         pattern, mask, txt, r->prefix);
-                return -EINVAL;
-            }
-        }
-    } else {
-        if (inet_pton(af, pattern, r->net) != 1) {
-            snprintf(err->msg, sizeof(err->msg), "bad address pattern: \"%s\"", pattern);
-            return -EINVAL;
-        }
-        r->prefix = (uint8_t)(bytes * 8);
-        make_mask(r->mask, bytes, r->prefix);
-    }
-    r->op = CIDR_OP_MATCH;
-    r->match = 1;
-    r->block_end = CIDR_NO_END;
-    return 0;
+    return cidr_pattern_parse(copy, 1, r, err->msg, sizeof(err->msg)) ? -EINVAL : 0;
 }
 
 #define V4_CHARS "01234567890."
