@@ -194,6 +194,20 @@ static int relational(struct exp_ctx *x, const char *s, size_t len, size_t *i, i
 }
 
 /* The inside of ${...} or the name of $name. */
+/* The text after '?' or ':': a {braced} payload, or the rest of the
+ * reference. Sets *ps and *pl to it and advances *i past it. */
+static int read_payload(struct exp_ctx *x, const char *s, size_t len, size_t *i, size_t *ps,
+                        size_t *pl)
+{
+    *i = skip_ws(s, *i, len);
+    if (*i < len && s[*i] == '{')
+        return curly_payload(x, s, len, i, ps, pl);
+    *ps = *i;
+    *pl = len - *i;
+    *i = len;
+    return 0;
+}
+
 static int expand_expr(struct exp_ctx *x, const char *s, size_t len, int depth)
 {
     if (depth > CFG_EXPAND_MAX_DEPTH)
@@ -250,15 +264,8 @@ static int expand_expr(struct exp_ctx *x, const char *s, size_t len, int depth)
     int rc;
     switch (ch) {
     case '?':
-        i = skip_ws(s, i, len);
-        if (i < len && s[i] == '{') {
-            if ((rc = curly_payload(x, s, len, &i, &ps, &pl)) < 0)
-                return rc;
-        } else {
-            ps = i;
-            pl = len - i;
-            i = len;
-        }
+        if ((rc = read_payload(x, s, len, &i, &ps, &pl)) < 0)
+            return rc;
         if ((value && *value) || scan)
             if ((rc = expand_text(x, s + ps, pl, depth + 1)) < 0)
                 return rc;
@@ -269,15 +276,8 @@ static int expand_expr(struct exp_ctx *x, const char *s, size_t len, int depth)
         i++;
         /* FALLTHROUGH */
     case ':':
-        i = skip_ws(s, i, len);
-        if (i < len && s[i] == '{') {
-            if ((rc = curly_payload(x, s, len, &i, &ps, &pl)) < 0)
-                return rc;
-        } else {
-            ps = i;
-            pl = len - i;
-            i = len;
-        }
+        if ((rc = read_payload(x, s, len, &i, &ps, &pl)) < 0)
+            return rc;
         if (!value || !*value || scan)
             if ((rc = expand_text(x, s + ps, pl, depth + 1)) < 0)
                 return rc;
