@@ -80,12 +80,12 @@ void restrict_dsn_fix(char dsn[16], enum restrict_stage stage)
      * being rejected: sender codes for a sender, recipient codes for a
      * recipient, X.0.0 for anything else. */
     static const struct { const char *micro, *snd, *rcpt; } map[] = {
-        {"1", "0", "1"}, {"2", "8", "2"}, {"3", "7", "3"}, {"4", "0", "4"},
-        {"5", "0", "5"}, {"6", "0", "6"}, {"7", "7", "3"}, {"8", "8", "2"},
+        {"1", "7", "1"}, {"2", "8", "2"}, {"3", "7", "3"}, {"4", "7", "4"},
+        {"5", "0", "5"}, {"6", "7", "6"}, {"7", "7", "3"}, {"8", "8", "2"},
     };
     if (strncmp(dsn + 1, ".1.", 3) != 0)
         return;
-    const char *micro = dsn + 4, *snd = "0", *rcpt = "0";
+    const char *micro = dsn + 4, *snd = "7", *rcpt = "0";
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(micro, map[i].micro) == 0) {
             snd = map[i].snd;

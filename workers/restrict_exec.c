@@ -658,7 +658,7 @@ enum restrict_result restrict_exec(struct rx *x, const struct restrict_item *it)
         return restrict_reject(x, false,
                                s == DNS_NAME_PERM ? (int)c->unknown_client_reject_code
                                                   : RESTRICT_CODE_TEMP,
-                               "4.7.1", "Client host rejected: %s, [%s]",
+                               rev ? "4.7.1" : "4.7.25", "Client host rejected: %s, [%s]",
                                rev ? RESTRICT_TXT_NO_REVERSE : RESTRICT_TXT_NO_HOSTNAME, f->addr);
     }
     case ROP_CHECK_CLIENT:
