@@ -1,0 +1,537 @@
+/*
+ * session.c - the SMTP session's transition function, input framing,
+ * output buffer and waits (see session.h for the contract).
+ *
+ * session_goto() is the only place that changes the state. Input is
+ * framed here: command lines (LF-terminated, cut at line_length_limit as
+ * Postfix's smtp_get() with SKIP does), DATA content up to CRLF.CRLF, and
+ * BDAT chunk bytes; command lines go to the command table in
+ * session_cmds.c. Replies go through session_reply(), which holds a reply
+ * back behind an error sleep exactly where Postfix's smtpd_chat_reply()
+ * would sleep(3).
+ *
+ * Failure: malloc failure in session_create() gives NULL; nothing else
+ * allocates.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_int.h"
+
+/* Postfix's defaults (postconf -d, 3.7). */
+void session_cfg_defaults(struct session_cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->message_size_limit = 10240000;
+    c->recipient_limit = 1000;
+    c->recipient_overshoot_limit = 1000;
+    c->soft_error_limit = 10;
+    c->hard_error_limit = 20;
+    c->junk_command_limit = 100;
+    c->error_sleep_ms = 1000;
+    c->line_length_limit = SMTP_LINE_LIMIT_DEFAULT;
+    c->delay_reject = 1;
+    c->smtputf8 = 1;
+}
+
+struct session *session_create(const struct session_cfg *cfg, const struct session_peer *peer,
+                               const struct session_ops *ops, void *ctx)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->cfg = *cfg;
+    if (s->cfg.line_length_limit == 0 || s->cfg.line_length_limit > SMTP_LINE_LIMIT_DEFAULT)
+        s->cfg.line_length_limit = SMTP_LINE_LIMIT_DEFAULT; /* fixed buffers below */
+    if (!s->cfg.myhostname)
+        s->cfg.myhostname = "localhost";
+    if (!s->cfg.banner)
+        s->cfg.banner = s->cfg.myhostname;
+    s->peer = *peer;
+    s->ops = ops;
+    s->ctx = ctx;
+    /* One CR past the limit, so "limit bytes + CRLF" is not an over-long line. */
+    s->line_cap = s->cfg.line_length_limit + 1;
+    s->scratch_size = SMTP_SCRATCH_NEED(s->line_cap);
+    s->line = malloc(s->line_cap);
+    s->scratch = malloc(s->scratch_size);
+    if (!s->line || !s->scratch) {
+        session_free(s);
+        return NULL;
+    }
+    s->proto = "SMTP";
+    s->state = SS_INIT;
+    return s;
+}
+
+void session_free(struct session *s)
+{
+    if (!s)
+        return;
+    free(s->line);
+    free(s->scratch);
+    free(s);
+}
+
+void session_goto(struct session *s, enum session_state next)
+{
+    /* CLOSE is final: nothing may revive a session that said goodbye. */
+    if (s->state == SS_CLOSE)
+        return;
+    s->state = next;
+}
+
+static void out_append(struct session *s, const char *p, size_t n)
+{
+    /* Replies stop being produced above SESSION_OUT_HIGH (session_input
+     * returns), so one reply always fits; cut rather than overflow. */
+    if (n > sizeof(s->out) - s->out_len)
+        n = sizeof(s->out) - s->out_len;
+    memcpy(s->out + s->out_len, p, n);
+    s->out_len += n;
+}
+
+void session_reply(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+    char buf[sizeof(s->held) - 2];
+    int n;
+
+    if (s->state == SS_CLOSE)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(buf))
+        n = (int)sizeof(buf) - 1;
+    memcpy(s->held, buf, (size_t)n);
+    memcpy(s->held + n, "\r\n", 2);
+    s->held_len = (size_t)n + 2;
+    /* smtpd_chat_reply(): sleep before every reply once the client has
+     * made soft_error_limit errors. */
+    if (s->error_count >= s->cfg.soft_error_limit && s->cfg.error_sleep_ms > 0) {
+        s->sleeping = 1;
+        return;
+    }
+    out_append(s, s->held, s->held_len);
+    s->held_len = 0;
+    /* smtpd_chat_reply(): a 421 or 521 reply ends the session. */
+    if (!strncmp(buf, "421", 3) || !strncmp(buf, "521", 3))
+        session_goto(s, SS_CLOSE);
+}
+
+void session_facts_fill(const struct session *s, enum session_stage st, struct session_facts *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->stage = st;
+    f->peer = &s->peer;
+    f->helo = s->have_helo ? s->helo : NULL;
+    /* HELO and MAIL stages without smtpd_delay_reject judge the name or
+     * address being proposed, before it is taken. */
+    if (st == SESSION_STAGE_HELO && s->cont == SC_HELO)
+        f->helo = s->arg;
+    f->proto = s->proto;
+    f->sender = s->in_mail || (st == SESSION_STAGE_MAIL && s->cont == SC_MAIL) ? s->sender : NULL;
+    if (st == SESSION_STAGE_RCPT || st == SESSION_STAGE_VRFY || st == SESSION_STAGE_ETRN)
+        f->recipient = s->arg;
+    f->size = st == SESSION_STAGE_EOD ? s->msg_bytes : s->mail_size;
+    f->rcpt_count = s->rcpt_count;
+    f->pipelined = s->ill_pipelining;
+    f->tls = s->tls;
+    f->discard = s->discard;
+    f->hold = s->hold;
+    f->bdat = s->bdat_seen;
+}
+
+void session_reset_mail(struct session *s)
+{
+    if (s->state == SS_DATA || s->state == SS_BDAT || s->bdat_seen) {
+        if (!s->data_aborted && s->ops->data_abort)
+            s->ops->data_abort(s->ctx);
+    }
+    s->in_mail = 0;
+    s->sender[0] = 0;
+    s->mail_size = 0;
+    s->rcpt_count = 0;
+    s->rcpt_overshoot = 0;
+    s->discard = s->hold = 0;
+    s->bdat_seen = 0;
+    s->msg_bytes = 0;
+    s->too_big = 0;
+    s->data_aborted = 0;
+}
+
+/* smtpd_proto()'s loop top: the hard error limit ends the session before
+ * the next command is even read. */
+static void check_hard_limit(struct session *s)
+{
+    if (s->state == SS_CMD && !s->sleeping && s->error_count >= s->cfg.hard_error_limit)
+        session_reply(s, "421 4.7.0 %s Error: too many errors", s->cfg.myhostname);
+}
+
+/* A command finished (now, or after its policy answer): count it as
+ * smtpd_proto() does after cmdp->action(). */
+static void command_done(struct session *s, int rc)
+{
+    if (rc > 0)
+        return; /* still running (or counted already): counted when it ends */
+    if (rc < 0)
+        s->error_count++;
+    else if (s->cur_cmd < MAILLOG_NCMDS)
+        s->stats.ok[s->cur_cmd]++;
+}
+
+/* Walk the policy chain from chain_pos until a verdict, the end, or
+ * PENDING. Returns the command's result (1: still running). */
+static int chain_advance(struct session *s)
+{
+    while (s->chain_pos < s->chain_len) {
+        struct session_facts f;
+        struct session_verdict v;
+        enum session_action a;
+
+        memset(&v, 0, sizeof(v));
+        session_facts_fill(s, s->chain[s->chain_pos], &f);
+        a = s->ops->policy ? s->ops->policy(s->ctx, &f, &v) : SESSION_DUNNO;
+        switch (a) {
+        case SESSION_PENDING:
+            session_goto(s, SS_POLICY);
+            return 1;
+        case SESSION_DISCARD:
+            s->discard = 1;
+            break;
+        case SESSION_HOLD:
+            s->hold = 1;
+            break;
+        case SESSION_REJECT:
+        case SESSION_DEFER:
+            v.action = a;
+            s->chain_len = 0;
+            session_goto(s, SS_CMD);
+            return session_proceed(s, s->cont, &v);
+        case SESSION_DUNNO:
+        case SESSION_PERMIT:
+            break;
+        }
+        s->chain_pos++;
+    }
+    s->chain_len = 0;
+    session_goto(s, SS_CMD);
+    return session_proceed(s, s->cont, NULL);
+}
+
+int session_run_chain(struct session *s, const enum session_stage *stages, unsigned n,
+                      enum session_cont cont)
+{
+    memcpy(s->chain, stages, n * sizeof(*stages));
+    s->chain_len = n;
+    s->chain_pos = 0;
+    s->cont = cont;
+    return chain_advance(s);
+}
+
+int session_policy_done(struct session *s, const struct session_verdict *v)
+{
+    int rc;
+
+    if (s->state != SS_POLICY || !v || v->action == SESSION_PENDING)
+        return -EINVAL;
+    if (s->cont == SC_DATA_END) {
+        session_goto(s, SS_CMD);
+        rc = session_proceed(s, SC_DATA_END, v);
+        command_done(s, rc);
+        check_hard_limit(s);
+        return 0;
+    }
+    switch (v->action) {
+    case SESSION_REJECT:
+    case SESSION_DEFER:
+        s->chain_len = 0;
+        session_goto(s, SS_CMD);
+        command_done(s, session_proceed(s, s->cont, v));
+        check_hard_limit(s);
+        return 0;
+    case SESSION_DISCARD:
+        s->discard = 1;
+        break;
+    case SESSION_HOLD:
+        s->hold = 1;
+        break;
+    default:
+        break;
+    }
+    s->chain_pos++;
+    command_done(s, chain_advance(s));
+    check_hard_limit(s);
+    return 0;
+}
+
+int session_sleep_done(struct session *s)
+{
+    if (!s->sleeping)
+        return -EINVAL;
+    s->sleeping = 0;
+    out_append(s, s->held, s->held_len);
+    if (!strncmp(s->held, "421", 3) || !strncmp(s->held, "521", 3))
+        session_goto(s, SS_CLOSE);
+    s->held_len = 0;
+    check_hard_limit(s);
+    return 0;
+}
+
+int session_tls_started(struct session *s)
+{
+    if (s->state != SS_TLS)
+        return -EINVAL;
+    s->tls = 1;
+    session_goto(s, SS_CMD);
+    return 0;
+}
+
+/* Waiting on something other than input? */
+static int blocked(const struct session *s)
+{
+    return s->sleeping || s->out_len > SESSION_OUT_HIGH || s->state == SS_INIT
+           || s->state == SS_POLICY || s->state == SS_TLS || s->state == SS_CLOSE;
+}
+
+int session_start(struct session *s, const struct session_start *st)
+{
+    static const enum session_stage connect[] = {SESSION_STAGE_CONNECT};
+
+    if (s->state != SS_INIT)
+        return -EINVAL;
+    session_goto(s, SS_CMD);
+    if (st) {
+        s->error_count = st->error_count;
+        if (st->helo_cmd && st->helo) {
+            snprintf(s->helo, sizeof(s->helo), "%s", st->helo);
+            s->have_helo = 1;
+            s->proto = st->helo_cmd == 2 ? "ESMTP" : "SMTP";
+        }
+    }
+    if (!s->cfg.delay_reject) {
+        s->cur_cmd = MAILLOG_NCMDS; /* not a command: no counter moves */
+        s->cont = SC_CONNECT;
+        s->chain[0] = connect[0];
+        s->chain_len = 1;
+        s->chain_pos = 0;
+        /* The connect verdict decides between banner and reject. */
+        (void)chain_advance(s);
+        return 0;
+    }
+    if (!st || st->banner != SESSION_BANNER_SENT)
+        session_reply(s, "220 %s", s->cfg.banner);
+    return 0;
+}
+
+/* One command line (CR stripped). */
+static void process_line(struct session *s, int more)
+{
+    size_t len = s->line_len;
+
+    if (len > s->cfg.line_length_limit)
+        len = s->cfg.line_length_limit;
+    s->more_input = more;
+    command_done(s, session_dispatch(s, s->line, len));
+    s->line_len = 0;
+    s->line_skip = 0;
+}
+
+static size_t take_line(struct session *s, const char *buf, size_t len)
+{
+    const char *lf = memchr(buf, '\n', len);
+    size_t n = lf ? (size_t)(lf - buf) : len;
+    size_t room = s->line_cap - s->line_len;
+
+    if (!s->line_skip) {
+        size_t c = n < room ? n : room;
+        memcpy(s->line + s->line_len, buf, c);
+        s->line_len += c;
+        if (n > room)
+            s->line_skip = 1; /* over-long: the rest up to LF is dropped */
+    }
+    if (!lf)
+        return len;
+    if (s->line_len && s->line[s->line_len - 1] == '\r' && !s->line_skip)
+        s->line_len--;
+    process_line(s, n + 1 < len);
+    return n + 1;
+}
+
+/* DATA terminator scan states. */
+enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+
+static void data_pass(struct session *s, const char *p, size_t n)
+{
+    if (!n)
+        return;
+    s->msg_bytes += n;
+    if (s->cfg.message_size_limit && s->msg_bytes > s->cfg.message_size_limit) {
+        /* Stop feeding the pipeline at once; the 552 waits for the end. */
+        if (!s->too_big && s->ops->data_abort)
+            s->ops->data_abort(s->ctx);
+        s->too_big = s->data_aborted = 1;
+        return;
+    }
+    if (s->ops->data_chunk && !s->data_aborted && s->ops->data_chunk(s->ctx, p, n) < 0) {
+        if (s->ops->data_abort)
+            s->ops->data_abort(s->ctx);
+        s->data_aborted = 1;
+    }
+}
+
+static size_t take_data(struct session *s, const char *buf, size_t len)
+{
+    size_t i, run = 0;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        switch (s->dstate) {
+        case D_BOL:
+            if (c == '.') {
+                data_pass(s, buf + run, i - run);
+                run = i + 1;
+                s->dstate = D_DOT;
+                continue;
+            }
+            s->dstate = c == '\r' ? D_CR : D_MID;
+            continue;
+        case D_MID:
+            if (c == '\r')
+                s->dstate = D_CR;
+            continue;
+        case D_CR:
+            s->dstate = c == '\n' ? D_BOL : c == '\r' ? D_CR : D_MID;
+            continue;
+        case D_DOT:
+            if (c == '\r') {
+                run = i + 1;
+                s->dstate = D_DOTCR;
+                continue;
+            }
+            data_pass(s, ".", 1);
+            run = i;
+            s->dstate = D_MID;
+            i--; /* this byte again, mid-line */
+            continue;
+        case D_DOTCR:
+            if (c == '\n') {
+                s->dstate = D_BOL;
+                command_done(s, session_data_done(s));
+                return i + 1;
+            }
+            data_pass(s, ".\r", 2);
+            run = i;
+            s->dstate = D_CR;
+            i--;
+            continue;
+        }
+    }
+    if (s->dstate != D_DOT && s->dstate != D_DOTCR)
+        data_pass(s, buf + run, len - run);
+    return len;
+}
+
+static size_t take_chunk(struct session *s, const char *buf, size_t len)
+{
+    size_t n = len < s->chunk_left ? len : (size_t)s->chunk_left;
+
+    if (s->state == SS_BDAT)
+        data_pass(s, buf, n);
+    s->chunk_left -= n;
+    if (s->chunk_left == 0)
+        command_done(s, session_bdat_done(s));
+    return n;
+}
+
+size_t session_input(struct session *s, const char *buf, size_t len)
+{
+    size_t used = 0;
+
+    check_hard_limit(s);
+    while (used < len && !blocked(s)) {
+        switch (s->state) {
+        case SS_CMD:
+            used += take_line(s, buf + used, len - used);
+            break;
+        case SS_DATA:
+            used += take_data(s, buf + used, len - used);
+            break;
+        case SS_BDAT:
+        case SS_BDAT_SKIP:
+            used += take_chunk(s, buf + used, len - used);
+            break;
+        default:
+            return used;
+        }
+        check_hard_limit(s);
+    }
+    /* Bytes pipelined behind STARTTLS are dropped (CVE-2011-0411). */
+    if (s->state == SS_TLS)
+        used = len;
+    /* Nothing more is read after CLOSE. */
+    if (s->state == SS_CLOSE)
+        used = len;
+    return used;
+}
+
+void session_eof(struct session *s)
+{
+    if (s->state == SS_CLOSE)
+        return;
+    if (s->in_mail)
+        session_reset_mail(s);
+    s->sleeping = 0;
+    s->held_len = 0;
+    session_goto(s, SS_CLOSE);
+}
+
+void session_output(const struct session *s, const char **p, size_t *len)
+{
+    *p = s->out;
+    *len = s->out_len;
+}
+
+void session_output_done(struct session *s, size_t n)
+{
+    if (n > s->out_len)
+        n = s->out_len;
+    memmove(s->out, s->out + n, s->out_len - n);
+    s->out_len -= n;
+}
+
+enum session_wait session_wait(const struct session *s, unsigned *sleep_ms)
+{
+    if (sleep_ms)
+        *sleep_ms = 0;
+    if (s->state == SS_CLOSE)
+        return SESSION_WAIT_CLOSE;
+    if (s->sleeping) {
+        if (sleep_ms)
+            *sleep_ms = s->cfg.error_sleep_ms;
+        return SESSION_WAIT_SLEEP;
+    }
+    if (s->state == SS_POLICY)
+        return SESSION_WAIT_POLICY;
+    if (s->state == SS_TLS)
+        return SESSION_WAIT_TLS;
+    if (s->out_len > SESSION_OUT_HIGH)
+        return SESSION_WAIT_OUTPUT;
+    return SESSION_WAIT_INPUT;
+}
+
+const struct maillog_cmd_stats *session_stats(const struct session *s)
+{
+    return &s->stats;
+}
+
+unsigned session_error_count(const struct session *s)
+{
+    return s->error_count;
+}
