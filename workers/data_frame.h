@@ -31,8 +31,13 @@
  * message_size_limit: each stored record counts its length after
  * unstuffing plus 2 (smtpd's act_size); when the next record would pass
  * the limit DATA_ERR_SIZE is set and the reply at the end is
- * "552 5.3.4 Error: message file too big". After the first error nothing
- * more is passed on, but the framing goes on to the end, as in Postfix.
+ * "552 5.3.4 Error: message file too big" (Postfix 3.7.11's reply, not
+ * "Message size exceeds fixed limit", which is its answer to MAIL SIZE=).
+ * Postfix's cleanup also counts its queue file (envelope records and the
+ * Received: header), so Postfix refuses a message a few hundred bytes
+ * below the limit that we still take. After the first error nothing more
+ * is passed on (the record in progress may have been, in part), but the
+ * framing goes on to the end, as in Postfix.
  *
  * Failure: data_frame_init() returns -EINVAL for a zero line length
  * limit; feeding cannot fail: protocol violations are DATA_ERR_* flags.

@@ -29,6 +29,11 @@
  * them): the message is deferred with 451 4.3.5 and an error is logged,
  * rather than silently delivered elsewhere than the rules say.
  *
+ * Known difference (tests/peer/message_peer.py): with bare-LF detection
+ * on, Postfix removes one CR before the LF and mime_state removes all, so
+ * a line ending in "\r\r\n" loses its extra CRs here (Postfix delivers
+ * each as a space).
+ *
  * Failure: message_create() returns -EINVAL / -ENOMEM; a map lookup error
  * defers the message as Postfix does ("451 4.3.0 Error: queue file write
  * error", with a warning naming the map).
