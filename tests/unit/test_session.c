@@ -576,7 +576,7 @@ static void test_bdat(void **state)
 static void test_long_line_and_line_ends(void **state)
 {
     struct session_cfg cfg;
-    char *in = malloc(8192);
+    static char in[8192];
     (void)state;
     cfg_init(&cfg);
     /* sendmail -bs: the first 2048 bytes are the command, the rest of the
@@ -591,7 +591,6 @@ static void test_long_line_and_line_ends(void **state)
     expect(&cfg, no_rules, in,
            GREET "250 mx.example.test\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 mx.example.test\r\n"
            "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n[CLOSE]");
-    free(in);
 }
 
 static void test_xclient(void **state)
