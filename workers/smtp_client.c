@@ -76,7 +76,19 @@ static const char *stage_of(const struct smtp_client *c)
     return "idle";
 }
 
+/* Down because of the transport (no reply to show): the last reply is
+ * cleared so that SMTP_EV_DOWN never shows a stale one. */
+static void fail_keep(struct smtp_client *c, const char *why);
+
 static void fail(struct smtp_client *c, const char *why)
+{
+    if (c->state != SMTP_CLIENT_FAILED && c->state != SMTP_CLIENT_CLOSED)
+        c->reply[0] = '\0';
+    fail_keep(c, why);
+}
+
+/* Down because of the reply just received, which stays in c->reply. */
+static void fail_keep(struct smtp_client *c, const char *why)
 {
     if (c->state == SMTP_CLIENT_FAILED || c->state == SMTP_CLIENT_CLOSED)
         return;
@@ -408,7 +420,7 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
     switch (c->state) {
     case SMTP_CLIENT_GREETING:
         if (cls != 2) {
-            fail(c, "refused to talk to me");
+            fail_keep(c, "refused to talk to me");
             return 0;
         }
         send_ehlo(c, "EHLO");
@@ -424,7 +436,7 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
                     return 0;
                 }
                 if (c->opts.starttls >= 2) {
-                    fail(c, "STARTTLS not offered");
+                    fail_keep(c, "STARTTLS not offered");
                     return 0;
                 }
             }
@@ -437,16 +449,16 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
             c->state = SMTP_CLIENT_HELO;
             return 0;
         }
-        fail(c, "EHLO refused");
+        fail_keep(c, "EHLO refused");
         return 0;
     case SMTP_CLIENT_HELO:
         if (cls != 2) {
-            fail(c, "HELO refused");
+            fail_keep(c, "HELO refused");
             return 0;
         }
         memset(&c->ehlo, 0, sizeof(c->ehlo));
         if (c->opts.starttls >= 2) {
-            fail(c, "STARTTLS not offered");
+            fail_keep(c, "STARTTLS not offered");
             return 0;
         }
         return ready(c, ev);
@@ -455,7 +467,7 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
             /* Bytes after the 220 were sent before the handshake: a
              * STARTTLS command injection (CVE-2011-0411 class). */
             if (c->in_len > len) {
-                fail(c, "plaintext after STARTTLS reply");
+                fail_keep(c, "plaintext after STARTTLS reply");
                 return 0;
             }
             c->state = SMTP_CLIENT_TLS;
@@ -463,7 +475,7 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
             return 1;
         }
         if (c->opts.starttls >= 2) {
-            fail(c, "STARTTLS refused");
+            fail_keep(c, "STARTTLS refused");
             return 0;
         }
         return ready(c, ev);
@@ -471,18 +483,18 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
         break;
     case SMTP_CLIENT_BODY:
         /* Nothing is owed to a server in the middle of the content. */
-        fail(c, "unexpected reply during DATA");
+        fail_keep(c, "unexpected reply during DATA");
         return 0;
     case SMTP_CLIENT_CONNECTING:
     case SMTP_CLIENT_TLS:
     case SMTP_CLIENT_CLOSED:
     case SMTP_CLIENT_FAILED:
-        fail(c, "unexpected reply");
+        fail_keep(c, "unexpected reply");
         return 0;
     }
     if (c->head == c->sent) {
         /* Typically "421 timeout" from an idle next hop about to close. */
-        fail(c, code == 421 ? "server closed the session (421)" : "unexpected reply");
+        fail_keep(c, code == 421 ? "server closed the session (421)" : "unexpected reply");
         return 0;
     }
     struct smtp_client_entry *e = &c->q[QI(c->head)];
@@ -512,25 +524,29 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
         c->head++;
         return 1;
     }
-    c->head++;
     if (e->cmd == SMTP_CMD_QUIT) {
+        c->head++;
         c->state = SMTP_CLIENT_CLOSED;
         return 1;
     }
+    /* Fail before the head moves on, so that the stage names this
+     * command. */
     if (cls == 4 || cls == 5) {
         /* Relayed as is. After a 421 the server hangs up; after a failed
          * RSET the transaction state is unknown: either way the
          * connection cannot carry more. */
         if (code == 421)
-            fail(c, "server closed the session (421)");
+            fail_keep(c, "server closed the session (421)");
         else if (e->cmd == SMTP_CMD_RSET)
-            fail(c, "RSET refused");
-        return 1;
+            fail_keep(c, "RSET refused");
+    } else {
+        /* 2xx or 3xx where the other was due: the dialogue is out of
+         * step. Postfix (2.6+) replaces such replies by its generic error
+         * too. */
+        ev_fake(ev, e);
+        fail_keep(c, "unexpected reply");
     }
-    /* 2xx or 3xx where the other was due: the dialogue is out of step.
-     * Postfix (2.6+) replaces such replies by its generic error too. */
-    ev_fake(ev, e);
-    fail(c, "unexpected reply");
+    c->head++;
     return 1;
 }
 

@@ -338,6 +338,7 @@ static void setup_failures(void **state)
     pump(s);
     expect(s, "", "DOWN(timed out);MAIL no fake[451 4.3.0 Error: queue file write error];");
     assert_string_equal(smtp_client_stage(&s->c), "sending MAIL FROM");
+    assert_string_equal(s->c.reply, ""); /* no stale reply on a timeout */
     assert_int_equal(smtp_client_timer(&s->c), SMTP_TIMER_NONE);
     free(s);
 }
@@ -367,6 +368,8 @@ static void failures_in_transaction(void **state)
         server(s, "250 ok\r\n421 4.4.2 bye\r\n");
         expect(s, "", "MAIL ok[250 ok];RCPT0 no[421 4.4.2 bye];DOWN(server closed the session (421));"
                       "RCPT1 no fake[451 4.3.0 Error: queue file write error];");
+        assert_string_equal(smtp_client_stage(&s->c), "sending RCPT TO");
+        assert_string_equal(s->c.reply, "421 4.4.2 bye");
         free(s);
         /* Connection lost mid-DATA: the body is swallowed, the dot gets
          * the fake reply. */

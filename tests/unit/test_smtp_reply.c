@@ -110,7 +110,7 @@ static void nul_and_limits(void **state)
 
     /* A line of exactly the limit passes; one byte more does not, and a
      * partial line over the limit fails before its line end arrives. */
-    char *buf = malloc(SMTP_REPLY_BYTES_MAX * 2);
+    static char buf[SMTP_REPLY_BYTES_MAX * 2];
     memset(buf, 'x', SMTP_REPLY_LINE_MAX + 10);
     memcpy(buf, "250 ", 4);
     memcpy(buf + SMTP_REPLY_LINE_MAX, "\r\n", 2);
@@ -151,7 +151,6 @@ static void nul_and_limits(void **state)
     }
     smtp_reply_reset(&r);
     assert_int_equal(smtp_reply_parse(buf, n, &r, &why), SMTP_REPLY_BAD);
-    free(buf);
 }
 
 static void copy_like_postfix(void **state)
@@ -163,7 +162,7 @@ static void copy_like_postfix(void **state)
     assert_string_equal(dst, "550-5.7.1 first\r\n550 5.7.1 se?cond?");
     assert_int_equal(n, strlen(dst));
     /* Lines stop being appended once the copy reaches the line limit. */
-    char *big = malloc(4 * 3000);
+    static char big[4 * 3000];
     size_t m = 0;
     for (int i = 0; i < 4; i++) {
         memcpy(big + m, i == 3 ? "250 " : "250-", 4);
@@ -174,7 +173,6 @@ static void copy_like_postfix(void **state)
     n = smtp_reply_copy(big, m, dst);
     assert_int_equal(n, 1504 + 2 + 1504);
     assert_int_equal(dst[1504 + 2 + 4], 'b');
-    free(big);
 }
 
 static void ehlo_caps(void **state)
