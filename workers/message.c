@@ -215,6 +215,7 @@ static void on_unit(void *ctx, const struct mime_unit *u)
 int message_create(const struct message_opts *o, struct message **res)
 {
     struct message *m;
+    unsigned mopts;
     int r;
     if (!o || o->frame.line_length_limit == 0 ||
         o->frame.line_length_limit != o->mime.line_length_limit)
@@ -231,7 +232,12 @@ int message_create(const struct message_opts *o, struct message **res)
         free(m);
         return -ENOMEM;
     }
-    r = mime_state_create(&o->mime, o->mime_opts | MIME_OPT_DOT_STUFFED, on_unit, m, &m->mime);
+    /* With bare-LF detection on, smtpd's smtp_get() removes one CR before
+     * the LF, not all of them (mime_state.c, record_line_end()). */
+    mopts = o->mime_opts | MIME_OPT_DOT_STUFFED;
+    if (o->frame.bare_lf != DATA_BARE_LF_NO)
+        mopts |= MIME_OPT_STRIP_ONE_CR;
+    r = mime_state_create(&o->mime, mopts, on_unit, m, &m->mime);
     if (r < 0) {
         free(m->key);
         free(m);

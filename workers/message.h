@@ -29,10 +29,9 @@
  * them): the message is deferred with 451 4.3.5 and an error is logged,
  * rather than silently delivered elsewhere than the rules say.
  *
- * Known difference (tests/peer/message_peer.py): with bare-LF detection
- * on, Postfix removes one CR before the LF and mime_state removes all, so
- * a line ending in "\r\r\n" loses its extra CRs here (Postfix delivers
- * each as a space).
+ * CRs before the LF: with smtpd_forbid_bare_newline = no all are removed;
+ * with normalize/yes/reject only one (Postfix 3.7.10+), so a line ending
+ * in "\r\r\n" goes out with a space for each extra CR, as Postfix's does.
  *
  * Failure: message_create() returns -EINVAL / -ENOMEM; a map lookup error
  * defers the message as Postfix does ("451 4.3.0 Error: queue file write
@@ -63,7 +62,8 @@ typedef void (*message_out_fn)(void *ctx, const char *buf, size_t len);
 struct message_opts {
     struct data_frame_opts frame;
     struct mime_limits mime;
-    unsigned mime_opts;           /* MIME_OPT_DISABLE_MIME; DOT_STUFFED is implied */
+    unsigned mime_opts;           /* MIME_OPT_DISABLE_MIME; DOT_STUFFED and, with
+                                   * bare-LF detection, STRIP_ONE_CR are implied */
     struct message_checks checks;
     unsigned bare_lf_reject_code; /* smtpd_forbid_bare_newline_reject_code (550) */
     const char *myhostname;

@@ -380,11 +380,24 @@ static void record_out(struct mime_state *st, int type)
     st->smtpd_prev = type;
 }
 
-/* smtp_get(): LF ends the record; every CR just before it goes too. */
+/*
+ * smtp_get(): LF ends the record. Without bare-LF detection every CR just
+ * before it goes too ("while (... vstring_end(vp)[-1] == '\r') truncate").
+ * Postfix 3.7.10 (the January 2024 smtpd_forbid_bare_newline rework of
+ * global/smtp_stream.c, smtp_get_noexcept()) changed that when detection
+ * is on: a record not ending in CR is a bare LF, otherwise exactly one CR
+ * is truncated and the others stay data. Seen on 3.7.11 with normalize:
+ * "x\r\r\r\n" is delivered as "x  " (cleanup's CR becomes a space).
+ */
 static void record_line_end(struct mime_state *st)
 {
-    while (st->rec_len > 0 && st->rec[st->rec_len - 1] == '\r')
-        st->rec_len--;
+    if (st->opts & MIME_OPT_STRIP_ONE_CR) {
+        if (st->rec_len > 0 && st->rec[st->rec_len - 1] == '\r')
+            st->rec_len--;
+    } else {
+        while (st->rec_len > 0 && st->rec[st->rec_len - 1] == '\r')
+            st->rec_len--;
+    }
     record_out(st, REC_NORM);
 }
 

@@ -16,9 +16,11 @@
  * cleanup/cleanup_message.c):
  *  - Lines are records of at most line_length_limit bytes counting the LF;
  *    a longer line is split (the pieces before the last are "continued",
- *    MIME_UNIT_CONT). LF ends a line; CRs right before it are all removed;
- *    a CR anywhere else is data. Whether a bare LF may end a line at all is
- *    the SMTP layer's decision (smtpd_forbid_bare_newline), not ours.
+ *    MIME_UNIT_CONT). LF ends a line; CRs right before it are all removed
+ *    (smtpd_forbid_bare_newline = no), or with MIME_OPT_STRIP_ONE_CR only
+ *    the last one (normalize, yes, reject: Postfix 3.7.10+'s smtp_get()
+ *    with bare-LF detection on); a CR anywhere else is data. Whether a
+ *    bare LF may end a line at all is the SMTP layer's decision, not ours.
  *  - The first line of the client's data: "From " (after any '>'s) becomes
  *    the header "X-Mailbox-Line: From ..."; a first line starting with
  *    space or tab is preceded by an empty line, so it cannot continue the
@@ -84,6 +86,7 @@ struct mime_limits {
 enum mime_opts {
     MIME_OPT_DISABLE_MIME = 1u << 0, /* disable_mime_input_processing = yes */
     MIME_OPT_DOT_STUFFED = 1u << 1,  /* input lines still carry SMTP dot-stuffing */
+    MIME_OPT_STRIP_ONE_CR = 1u << 2, /* remove one CR before LF, not all (bare-LF detection) */
 };
 
 /* Error flags, the values and meaning of Postfix's MIME_ERR_*. */

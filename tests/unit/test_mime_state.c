@@ -190,6 +190,8 @@ static unsigned run(const struct mcase *c, struct rec *r, const size_t *cuts, si
 
 #define NUL_MSG "Subject: a\0b\r\n\r\nab\0cd\r\n"
 
+#define CRS_MSG "Subject: a\r\r\n\r\n.\r\r\nx\r\r\r\ny\n\r\n"
+
 static const struct mcase cases[] = {
     {"simple", "Subject: hi\r\nFrom: a@b\r\n\r\nbody\r\n",
      0, "P:Subject: hi\nP:From: a@b\nE\nB:\nB:body\n", 0, 0, 0, 0, 0, 0, NULL},
@@ -331,6 +333,21 @@ static const struct mcase cases[] = {
      0, 0, MIME_OPT_DOT_STUFFED, NULL},
     {"input without a final line end", "Subject: a\r\n\r\nlast", 0,
      "P:Subject: a\nE\nB:\nB:last\n", 0, 0, 0, 0, 0, 0, NULL},
+    /* smtpd_forbid_bare_newline = no: smtp_get() drops every CR before LF. */
+    {"all CRs before LF removed", CRS_MSG, 0,
+     "P:Subject: a\nE\nB:\nB:\nB:x\nB:y\nB:\n", 0, 0, 0, 0, 0, MIME_OPT_DOT_STUFFED, NULL},
+    /* normalize/reject (Postfix 3.7.11, seen at its next hop): one CR goes,
+     * ".\r\r\n" is the line "\r", a bare LF keeps what is before it. */
+    {"STRIP_ONE_CR: one CR before LF removed", CRS_MSG, 0,
+     "P:Subject: a\\r\nE\nB:\nB:\\r\nB:x\\r\\r\nB:y\nB:\n", 0, 0, 0, 0, 0,
+     MIME_OPT_DOT_STUFFED | MIME_OPT_STRIP_ONE_CR, NULL},
+    /* The bound falls inside the CRs: smtp_get() reads the LF after a
+     * CR at the bound and then drops one CR; a CR followed by another CR
+     * ends a continued record. */
+    {"STRIP_ONE_CR: CRs at the line_length_limit bound", "ab\r\r\nabc\r\r\nabc\r\n", 0,
+     "E\nB:\nB:ab\\r\nC:abc\\r\nB:\nB:abc\n", 0, 0, 4, 0, 0, MIME_OPT_STRIP_ONE_CR, NULL},
+    {"all CRs: CRs at the line_length_limit bound", "ab\r\r\nabc\r\r\nabc\r\n", 0,
+     "E\nB:\nB:ab\nC:abc\\r\nB:\nB:abc\n", 0, 0, 4, 0, 0, 0, NULL},
 };
 
 static void table(void **state)
