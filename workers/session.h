@@ -53,6 +53,15 @@
  * Un-stuffing and header parsing are message.c's. BDAT chunks go to the
  * same data_chunk() byte for byte. Then ops->data_end() decides; the
  * client's "250 ... queued as ID" never goes out before its verdict.
+ * BDAT replies count as Postfix 3.7.11's smtpd does (checked against the
+ * private Postfix, tests/peer/bdat_peer.py): a chunk that is not the last
+ * gets "250 2.0.0 Ok: N bytes" with N that chunk's size as declared; the
+ * last gets "250 2.0.0 Ok: N bytes queued as ID" with N the whole
+ * message's act_size, which only the content pipeline knows: each stored
+ * record (line, or line_length_limit piece, after CR-before-LF removal)
+ * counts its length plus 2, so "hello" + "abc" LAST is 10 and "a\nb\n" is
+ * 6. data_end passes that count back in verdict->size (message_verdict's
+ * size from message_finish()); with 0 the session's raw byte count is used.
  * A message over message_size_limit is not passed on past the limit;
  * at its end the client gets "552 5.3.4 Message size exceeds fixed
  * limit" and ops->data_abort() is called.
@@ -124,6 +133,9 @@ struct session_verdict {
     char dsn[16];                /* "5.7.1" */
     char text[SESSION_TEXT_MAX]; /* reply text after the code and dsn */
     char queue_id[32];           /* data_end accept: "queued as ID" */
+    uint64_t size;               /* data_end accept: message size as counted by the
+                                  * content pipeline (message_verdict.size), for the
+                                  * BDAT reply; 0: the session's raw byte count */
     unsigned flags;              /* policy's own (warn, prepend...) */
 };
 

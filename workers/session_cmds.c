@@ -333,7 +333,7 @@ static int data_done(struct session *s, const struct session_verdict *v)
 
 static int bdat_start(struct session *s, const struct smtp_cmd *c, int skip)
 {
-    s->chunk_left = c->chunk_size;
+    s->chunk_left = s->chunk_size = c->chunk_size;
     s->chunk_last = c->last;
     session_goto(s, skip ? SS_BDAT_SKIP : SS_BDAT);
     return s->chunk_left == 0 ? session_bdat_done(s) : 1;
@@ -356,7 +356,7 @@ static int bdat_proceed(struct session *s, const struct smtp_cmd *c)
     if (s->bdat_seen)
         return bdat_start(s, c, 0);
     /* First chunk: smtpd_data_restrictions, then the content begins. */
-    s->chunk_left = c->chunk_size;
+    s->chunk_left = s->chunk_size = c->chunk_size;
     s->chunk_last = c->last;
     return session_run_chain(s, st, 1, SC_BDAT);
 }
@@ -401,7 +401,8 @@ int session_bdat_done(struct session *s)
     }
     if (!s->chunk_last) {
         session_goto(s, SS_CMD);
-        session_reply(s, "250 2.0.0 Ok: %llu bytes", (unsigned long long)s->msg_bytes);
+        /* Postfix answers with this chunk's size, not the total so far. */
+        session_reply(s, "250 2.0.0 Ok: %llu bytes", (unsigned long long)s->chunk_size);
         return 0;
     }
     return content_end(s);
@@ -446,9 +447,9 @@ static int data_end_done(struct session *s, const struct session_verdict *v)
         session_reset_mail(s);
         return -1;
     }
-    if (s->bdat_seen)
+    if (s->bdat_seen) /* smtpd's act_size: the pipeline's count (session.h) */
         session_reply(s, "250 2.0.0 Ok: %llu bytes queued as %s",
-                      (unsigned long long)s->msg_bytes, v->queue_id);
+                      (unsigned long long)(v->size ? v->size : s->msg_bytes), v->queue_id);
     else
         session_reply(s, "250 2.0.0 Ok: queued as %s", v->queue_id);
     session_reset_mail(s);

@@ -82,6 +82,7 @@ struct session {
      * not yet passed on; BDAT bytes still due. */
     unsigned dstate;
     uint64_t chunk_left;
+    uint64_t chunk_size; /* the current BDAT's declared size, for its reply */
     int chunk_last;
 };
 

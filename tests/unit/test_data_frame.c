@@ -160,6 +160,56 @@ static void bdat_chunks(void **state)
     assert_int_equal(f.err, DATA_ERR_BARE_LF);
 }
 
+/* The size Postfix 3.7.11 reports after BDAT ... LAST ("Ok: N bytes
+ * queued as"), its act_size, for chunk sequences seen there
+ * (tests/peer/bdat_peer.py): each record counts its length plus 2. */
+static void bdat_size(void **state)
+{
+    static const struct {
+        enum data_bare_lf mode;
+        const char *chunks[3]; /* the last one is sent with LAST */
+        uint64_t size;
+    } sizes[] = {
+        {DATA_BARE_LF_NO, {"hello", "abc"}, 10},
+        {DATA_BARE_LF_NO, {"hello"}, 7},
+        {DATA_BARE_LF_NO, {"ab\ncd\n"}, 8},
+        {DATA_BARE_LF_NO, {"ab\r", "\ncd\r\n"}, 8},
+        {DATA_BARE_LF_NO, {"ab", "cd\r\nef"}, 10},
+        {DATA_BARE_LF_NO, {"ab\r\r\ncd\r\n"}, 8},
+        {DATA_BARE_LF_NORMALIZE, {"ab\r\r\ncd\r\n"}, 9},
+        {DATA_BARE_LF_NO, {".\r\n..x\r\n"}, 8},
+        {DATA_BARE_LF_NO, {"a\r\n.x"}, 7},
+        {DATA_BARE_LF_NO, {"ab\r"}, 5},
+        {DATA_BARE_LF_NO, {"\r\n", ""}, 2},
+        {DATA_BARE_LF_NO, {"a\r\n", "b\r\n", "c\r\n"}, 9},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct data_frame_opts o = {sizes[i].mode, 2048, 0};
+        struct data_frame f;
+        struct buf b = {.n = 0};
+        size_t n = 0;
+        while (n < 3 && sizes[i].chunks[n])
+            n++;
+        assert_int_equal(data_frame_init_bdat(&f, &o), 0);
+        for (size_t k = 0; k < n; k++)
+            data_frame_bdat(&f, sizes[i].chunks[k], strlen(sizes[i].chunks[k]), k + 1 == n,
+                            collect, &b);
+        if (f.size != sizes[i].size)
+            fail_msg("case %zu: size %llu, Postfix says %llu", i, (unsigned long long)f.size,
+                     (unsigned long long)sizes[i].size);
+    }
+    /* 3000 bytes and CRLF: records of 2048 and 952 bytes. */
+    struct data_frame_opts o = {DATA_BARE_LF_NO, 2048, 0};
+    struct data_frame f;
+    static char big[3002];
+    memset(big, 'y', 3000);
+    memcpy(big + 3000, "\r\n", 2);
+    assert_int_equal(data_frame_init_bdat(&f, &o), 0);
+    data_frame_bdat(&f, big, sizeof(big), 1, NULL, NULL);
+    assert_int_equal(f.size, 3004);
+}
+
 static void parse_and_reply(void **state)
 {
     (void)state;
@@ -191,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table_cases),     cmocka_unit_test(every_split_same_result),
         cmocka_unit_test(byte_at_a_time),  cmocka_unit_test(bdat_chunks),
+        cmocka_unit_test(bdat_size),
         cmocka_unit_test(parse_and_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

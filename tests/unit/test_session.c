@@ -31,6 +31,7 @@ struct tctx {
     const struct rule *rules;
     int pending;             /* policy answers PENDING, the driver resumes */
     int eod_pending;         /* data_end answers PENDING */
+    uint64_t eod_size;       /* data_end's verdict size (the pipeline's count) */
     struct session_verdict stash;
     char data[8192];
     size_t data_len;
@@ -107,6 +108,7 @@ static enum session_action t_end(void *ctx, const struct session_facts *f,
     t->ends++;
     memset(v, 0, sizeof(*v));
     snprintf(v->queue_id, sizeof(v->queue_id), "QID%d", t->ends);
+    v->size = t->eod_size;
     if (t->eod_pending) {
         t->stash = *v;
         t->stash.action = SESSION_PERMIT;
@@ -573,6 +575,47 @@ static void test_bdat(void **state)
            GREET EHLO_REPLY "521 5.5.4 Syntax: BDAT count [LAST]\r\n[CLOSE]");
 }
 
+/*
+ * BDAT counts as Postfix 3.7.11 gives them (tests/peer/bdat_peer.py): a
+ * chunk that is not the last is answered with its own size, the last with
+ * the pipeline's act_size from data_end (here the stub's eod_size: 10 is
+ * what Postfix says for "hello" + "abc" LAST), also when data_end answers
+ * later; without one the raw byte count stands.
+ */
+static void test_bdat_counts(void **state)
+{
+    struct session_cfg cfg;
+    struct session_peer peer;
+    struct out *o = malloc(sizeof(*o));
+    static const char in[] =
+        "EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@b>\r\nBDAT 5\r\nhelloBDAT 3 LAST\r\nabc"
+        "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\nBDAT 3\r\na\r\nBDAT 3\r\nb\r\nBDAT 3 LAST\r\nc\r\n";
+    static const char *const want[] = {
+        GREET EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: 5 bytes\r\n"
+        "250 2.0.0 Ok: 10 bytes queued as QID1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+        "250 2.0.0 Ok: 3 bytes\r\n250 2.0.0 Ok: 3 bytes\r\n250 2.0.0 Ok: 10 bytes queued as QID2\r\n",
+        GREET EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: 5 bytes\r\n"
+        "250 2.0.0 Ok: 8 bytes queued as QID1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+        "250 2.0.0 Ok: 3 bytes\r\n250 2.0.0 Ok: 3 bytes\r\n250 2.0.0 Ok: 9 bytes queued as QID2\r\n",
+    };
+    size_t steps[] = {0, 1, 7};
+    (void)state;
+    cfg_init(&cfg);
+    peer_init(&peer);
+    for (int pending = 0; pending < 2; pending++) {
+        for (int sized = 1; sized >= 0; sized--) {
+            for (size_t i = 0; i < 3; i++) {
+                struct tctx t = {.eod_pending = pending, .eod_size = sized ? 10 : 0};
+                run(&cfg, &peer, &t, in, strlen(in), steps[i], o);
+                if (strcmp(o->buf, want[!sized]) != 0)
+                    fail_msg("pending %d sized %d step %zu:\n--- got\n%s--- want\n%s", pending,
+                             sized, steps[i], o->buf, want[!sized]);
+            }
+        }
+    }
+    free(o);
+}
+
 static void test_long_line_and_line_ends(void **state)
 {
     struct session_cfg cfg;
@@ -682,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_async_policy_holds_pipeline),
         cmocka_unit_test(test_no_250_before_data_end),
         cmocka_unit_test(test_bdat),
+        cmocka_unit_test(test_bdat_counts),
         cmocka_unit_test(test_long_line_and_line_ends),
         cmocka_unit_test(test_xclient),
         cmocka_unit_test(test_eof_mid_data),
