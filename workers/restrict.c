@@ -384,7 +384,10 @@ int restrict_ctx_create(const struct config *cfg, struct restrict_ctx **out,
         ctx->tempfail_defer_if_permit = strcasecmp(a, "defer") != 0;
         free(a);
     }
+    ctx->percent_hack = p->allow_percent_hack;
+    ctx->swap_bangpath = p->swap_bangpath;
     ctx->myorigin = dup_param(cfg, "myorigin");
+    ctx->myhostname = dup_param(cfg, "myhostname");
     ctx->default_rbl_reply = p->default_rbl_reply ? xstrdup(p->default_rbl_reply)
                                                   : dup_param(cfg, "default_rbl_reply");
     ctx->recipient_delimiter = xstrdup(p->recipient_delimiter ? p->recipient_delimiter : "");
@@ -460,6 +463,7 @@ void restrict_ctx_free(struct restrict_ctx *ctx)
     matchlist_free(ctx->relay_domains);
     matchlist_free(ctx->mydestination);
     free(ctx->myorigin);
+    free(ctx->myhostname);
     free(ctx->default_rbl_reply);
     free(ctx->recipient_delimiter);
     free(ctx->null_access_key);

@@ -132,8 +132,9 @@ struct restrict_ctx {
     long unknown_client_reject_code, unknown_hostname_reject_code;
     long unknown_relay_recipient_reject_code;
     bool allow_untrusted_routing, show_user_unknown_table_name;
+    bool percent_hack, swap_bangpath; /* allow_percent_hack, swap_bangpath */
     bool tempfail_defer_if_permit; /* reject_tempfail_action = defer_if_permit */
-    char *myorigin, *default_rbl_reply, *recipient_delimiter, *null_access_key;
+    char *myorigin, *myhostname, *default_rbl_reply, *recipient_delimiter, *null_access_key;
     bool parent_access; /* smtpd_access_maps in parent_domain_matches_subdomains */
     struct matchlist *mynetworks, *relay_domains, *mydestination;
     struct map **relay_rcpt_maps, **rbl_reply_maps;

@@ -175,7 +175,8 @@ void restrict_defer_if(struct restrict_defer *d, int code, const char *dsn, cons
 
 /* DEFER_IF_PERMIT with reject_tempfail_action: a deferral that waits for a
  * permit, or (defer, or under warn_if_reject) an immediate one. */
-enum restrict_result restrict_defer_if_permit(struct rx *x, const char *dsn, const char *fmt, ...)
+enum restrict_result restrict_defer_if_permit(struct rx *x, int code, const char *dsn,
+                                              const char *fmt, ...)
 {
     char text[RESTRICT_REPLY_MAX];
     va_list ap;
@@ -183,10 +184,10 @@ enum restrict_result restrict_defer_if_permit(struct rx *x, const char *dsn, con
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     if (x->st->warn_level == 0 && x->ctx->tempfail_defer_if_permit) {
-        restrict_defer_if(&x->st->defer_if_permit, RESTRICT_CODE_TEMP, dsn, "%s", text);
+        restrict_defer_if(&x->st->defer_if_permit, code, dsn, "%s", text);
         return RESTRICT_DUNNO;
     }
-    return restrict_reject(x, false, RESTRICT_CODE_TEMP, dsn, "%s", text);
+    return restrict_reject(x, false, code, dsn, "%s", text);
 }
 
 enum restrict_result restrict_config_error(struct rx *x)

@@ -5,10 +5,12 @@
  * checks that suspend for a query, and DNSBL replies (default_rbl_reply,
  * rbl_reply_maps). Every reply text and code comes from here.
  *
- * Address resolution is reduced to what the restrictions need from
- * trivial-rewrite: a bare local part is qualified with $myorigin, a
- * domain in mydestination is final, one in relay_domains is relayed, and
- * a local part with '@', '!' or '%' is source-routed.
+ * Address resolution is what the restrictions need from trivial-rewrite:
+ * local-context rewriting ($myorigin, swap_bangpath, allow_percent_hack),
+ * the resolve loop that strips mydestination domains and rewrites what is
+ * left, relay_domains, and the source-routing flag. Not modelled: virtual
+ * alias/mailbox domains, and [address] literals of our own interfaces
+ * (Postfix counts those as local through inet_interfaces).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -32,37 +34,110 @@
 /* ---- address resolution ----------------------------------------------- */
 
 struct resolved {
-    char addr[ADDR_MAX]; /* qualified, lower case */
+    char addr[ADDR_MAX]; /* the resolved address, lower case */
     const char *domain;  /* points into addr */
     bool routed, final, relay;
     int err; /* a list lookup failed */
 };
 
+/* Append text to a at its end, within ADDR_MAX. */
+static void addr_append(char *a, const char *s1, const char *s2)
+{
+    size_t n = strlen(a);
+    snprintf(a + n, ADDR_MAX - n, "%s%s", s1, s2);
+}
+
+/* rewrite_tree() in the "local" context (trivial-rewrite's rewrite.c):
+ * an address without '@' has site!user swapped to user@site, or its
+ * rightmost '%' made an '@', or @$myorigin appended; then a trailing dot
+ * (not "..", not "@.") goes. */
+static void canonicalize(const struct restrict_ctx *c, char *a)
+{
+    if (!strchr(a, '@')) {
+        char *bang = c->swap_bangpath ? strchr(a, '!') : NULL;
+        char *pct = c->percent_hack ? strrchr(a, '%') : NULL;
+        if (bang) {
+            char site[ADDR_MAX];
+            snprintf(site, sizeof(site), "%.*s", (int)(bang - a), a);
+            memmove(a, bang + 1, strlen(bang + 1) + 1);
+            addr_append(a, "@", site);
+        } else if (pct) {
+            *pct = '@';
+        } else if (*c->myorigin) {
+            addr_append(a, "@", c->myorigin);
+        }
+    }
+    size_t n = strlen(a);
+    if (n > 1 && a[n - 1] == '.' && a[n - 2] != '.' && a[n - 2] != '@')
+        a[n - 1] = 0;
+}
+
+/* The address as smtpd_resolve_addr() gives it: rewritten in the local
+ * context, then trivial-rewrite's resolve loop: a domain in mydestination
+ * is stripped, and what is left is rewritten again when it still holds a
+ * routing operator (user@site, site!user with swap_bangpath, user%site
+ * with allow_percent_hack), so "u%remote@ourdomain" resolves to
+ * "u@remote" - never final. Source-routed: the first of '@', '!', '%' is
+ * not the '@' before the final domain. */
 static void resolve(const struct rx *x, const char *in, struct resolved *r)
 {
-    const char *at = strrchr(in, '@');
-    size_t local_len = at ? (size_t)(at - in) : strlen(in);
-    if (at)
-        snprintf(r->addr, sizeof(r->addr), "%s", in);
-    else
-        snprintf(r->addr, sizeof(r->addr), "%s@%s", in, x->ctx->myorigin);
-    for (char *p = r->addr; *p; p++)
-        *p = ascii_lower(*p);
-    char *d = strrchr(r->addr, '@') + 1;
-    size_t dl = strlen(d);
-    if (dl > 1 && d[dl - 1] == '.' && d[dl - 2] != '.')
-        d[dl - 1] = 0;
-    r->domain = d;
-    r->routed = strcspn(in, "@!%") < local_len;
+    const struct restrict_ctx *c = x->ctx;
+    char *a = r->addr, saved[ADDR_MAX] = "";
+    bool stripped = false, local = false;
+    int m;
+
+    snprintf(a, ADDR_MAX, "%s", in);
     r->err = 0;
-    int m = x->ctx->mydestination ? matchlist_match_domain(x->ctx->mydestination, d) : 0;
+    if (*a)
+        canonicalize(c, a);
+    for (int loop = 0; loop < 100; loop++) {
+        size_t n = strlen(a);
+        char *at = strrchr(a, '@');
+        if (n > 1 && at && a[n - 1] == '.' && a[n - 2] != '.' && a[n - 2] != '@')
+            a[--n] = 0;
+        if (at) {
+            if (at[1]) {
+                m = c->mydestination ? matchlist_match_domain(c->mydestination, at + 1) : 0;
+                if (m < 0)
+                    r->err = m;
+                if (m <= 0)
+                    break;
+            }
+            snprintf(saved, sizeof(saved), "%s", at + 1);
+            *at = 0;
+            stripped = true;
+        }
+        if (strchr(a, '@') || (c->swap_bangpath && strchr(a, '!'))
+            || (c->percent_hack && strchr(a, '%'))) {
+            canonicalize(c, a);
+            continue;
+        }
+        if (!*a) {
+            snprintf(a, ADDR_MAX, "%s", "MAILER-DAEMON"); /* empty_address_recipient */
+            continue;
+        }
+        if (!stripped) {
+            addr_append(a, "@", c->myhostname);
+            continue;
+        }
+        addr_append(a, "@", saved);
+        local = true;
+        break;
+    }
+    for (char *p = a; *p; p++)
+        *p = ascii_lower(*p);
+    char *at = strrchr(a, '@');
+    if (!at) { /* the loop gave up: keep it away from every class */
+        addr_append(a, "@", "");
+        at = strrchr(a, '@');
+    }
+    r->domain = at + 1;
+    r->routed = a + strcspn(a, "@!%") != at;
+    r->final = local;
+    m = !local && c->relay_domains ? matchlist_match_domain(c->relay_domains, r->domain) : 0;
     if (m < 0)
         r->err = m;
-    r->final = m > 0;
-    m = x->ctx->relay_domains ? matchlist_match_domain(x->ctx->relay_domains, d) : 0;
-    if (m < 0)
-        r->err = m;
-    r->relay = !r->final && m > 0;
+    r->relay = m > 0;
 }
 
 /* ---- access maps -------------------------------------------------------- */
@@ -171,12 +246,14 @@ static enum restrict_result table_result(struct rx *x, const char *value, bool r
     }
     if (IS("DEFER_IF_PERMIT")) {
         text = split_dsn(text, "4.7.1", dsn, s);
-        return restrict_defer_if_permit(x, dsn, "<%s>: %s rejected: %s", name, cls,
+        /* Access-map deferrals use access_map_defer_code (check_table_result). */
+        return restrict_defer_if_permit(x, (int)c->access_map_defer_code, dsn,
+                                        "<%s>: %s rejected: %s", name, cls,
                                         *text ? text : RESTRICT_TXT_SERVICE_UNAVAILABLE);
     }
     if (IS("DEFER_IF_REJECT")) {
         text = split_dsn(text, "4.7.1", dsn, s);
-        restrict_defer_if(&x->st->defer_if_reject, RESTRICT_CODE_TEMP, dsn,
+        restrict_defer_if(&x->st->defer_if_reject, (int)c->access_map_defer_code, dsn,
                           "<%s>: %s rejected: %s", name, cls,
                           *text ? text : RESTRICT_TXT_SERVICE_UNAVAILABLE);
         return RESTRICT_DUNNO;
@@ -306,7 +383,7 @@ static enum restrict_result unknown_helo(struct rx *x)
     if (found == 0)
         return restrict_reject(x, false, (int)x->ctx->unknown_hostname_reject_code, "4.7.1",
                                "<%s>: %s rejected: %s", helo, cls, RESTRICT_TXT_HOST_NOT_FOUND);
-    return restrict_defer_if_permit(x, "4.7.1", "<%s>: %s rejected: %s", helo, cls,
+    return restrict_defer_if_permit(x, RESTRICT_CODE_TEMP, "4.7.1", "<%s>: %s rejected: %s", helo, cls,
                                     RESTRICT_TXT_HOST_NOT_FOUND);
 }
 
@@ -332,7 +409,7 @@ static enum restrict_result unknown_mailhost(struct rx *x, const char *addr, boo
     if (found == 0)
         return restrict_reject(x, false, (int)x->ctx->unknown_address_reject_code, dsn,
                                "<%s>: %s rejected: %s", addr, cls, RESTRICT_TXT_DOMAIN_NOT_FOUND);
-    return restrict_defer_if_permit(x, dsn, "<%s>: %s rejected: %s", addr, cls,
+    return restrict_defer_if_permit(x, RESTRICT_CODE_TEMP, dsn, "<%s>: %s rejected: %s", addr, cls,
                                     RESTRICT_TXT_DOMAIN_NOT_FOUND);
 }
 

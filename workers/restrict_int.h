@@ -27,8 +27,9 @@ enum restrict_result restrict_reject(struct rx *x, bool software, int code, cons
                                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void restrict_defer_if(struct restrict_defer *d, int code, const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-enum restrict_result restrict_defer_if_permit(struct rx *x, const char *dsn, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+enum restrict_result restrict_defer_if_permit(struct rx *x, int code, const char *dsn,
+                                              const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 enum restrict_result restrict_config_error(struct rx *x);
 enum restrict_result restrict_lookup_failure(struct rx *x, const char *name);
 enum restrict_result restrict_push_value(struct rx *x, const char *value);
