@@ -382,12 +382,14 @@ static void record_out(struct mime_state *st, int type)
 
 /*
  * smtp_get(): LF ends the record. Without bare-LF detection every CR just
- * before it goes too ("while (... vstring_end(vp)[-1] == '\r') truncate").
- * Postfix 3.7.10 (the January 2024 smtpd_forbid_bare_newline rework of
- * global/smtp_stream.c, smtp_get_noexcept()) changed that when detection
- * is on: a record not ending in CR is a bare LF, otherwise exactly one CR
- * is truncated and the others stay data. Seen on 3.7.11 with normalize:
- * "x\r\r\r\n" is delivered as "x  " (cleanup's CR becomes a space).
+ * before it goes too (global/smtp_stream.c, smtp_get_noexcept(): "while
+ * (VSTRING_LEN(vp) > 0 && vstring_end(vp)[-1] == '\r') vstring_truncate").
+ * With smtpd_forbid_bare_newline = normalize/yes/reject Postfix 3.7.11
+ * removes exactly one CR, the rest stay data: "x\r\r\r\n" reaches its next
+ * hop as "x  ", ".\r\r\n" as " " (tests/peer/message_peer.py, case crs).
+ * The 3.7.11 smtp_stream.c text was not at hand; the December 2023 first
+ * fix there (smtp_forbid_bare_lf) still removed every CR, so this is the
+ * later (3.7.10, January 2024) bare-LF detection rework, seen, not read.
  */
 static void record_line_end(struct mime_state *st)
 {
