@@ -323,6 +323,21 @@ class PostfixInstance:
     def start(self):
         if self.master:
             return self
+        # A port we picked with free_port() can be taken by a test running
+        # in parallel before master binds it; master then exits at once.
+        # Start over on a fresh port (at most 3 tries); a port the caller
+        # chose, or any other failure, is reported as it is.
+        chosen = self.port is None
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except PostfixError as e:
+                if not chosen or attempt == 2 or "master exited" not in str(e):
+                    raise
+                self.port = None
+        return self
+
+    def _start_once(self):
         _become_subreaper()
         self.dir = tempfile.mkdtemp(prefix="mxs-postfix-")
         _live.add(self)
