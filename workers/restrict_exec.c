@@ -375,7 +375,9 @@ static enum restrict_result unknown_helo(struct rx *x)
                                "<%s>: %s rejected: %s", helo, cls,
                                hostname_verdict_text(HOSTNAME_INVALID_ADDR));
     }
-    int found = lookup_any(x, helo, types, &r);
+    /* dns_lookup() answers DNS_NOTFOUND for what valid_hostname() refuses
+     * (a trailing dot, an all-numeric name) without asking. */
+    int found = hostname_valid(helo, strlen(helo)) ? lookup_any(x, helo, types, &r) : 0;
     if (found == 2)
         return r;
     if (found == 1)
@@ -401,7 +403,8 @@ static enum restrict_result unknown_mailhost(struct rx *x, const char *addr, boo
         return restrict_reject(x, false, sender ? 550 : 556, sender ? "5.7.27" : "5.1.10",
                                "<%s>: %s rejected: Domain %s does not accept mail (nullMX)", addr,
                                cls, res.domain);
-    int found = lookup_any(x, res.domain, types, &r);
+    int found = hostname_valid(res.domain, strlen(res.domain))
+                    ? lookup_any(x, res.domain, types, &r) : 0;
     if (found == 2)
         return r;
     if (found == 1)
