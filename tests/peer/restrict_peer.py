@@ -24,8 +24,14 @@ What is kept out of the comparison, and why:
     error: transport (which check_rcpt_maps would answer first).
   - local_transport = local and local_recipient_maps empty: the engine has
     no local/virtual recipient tables (KNOWN_DIFFERENCES).
-  - DNS-based restrictions: not in these configurations (no resolver
-    here; see the report in the file's history / KNOWN_DIFFERENCES).
+  - DNS-based restrictions run in a second part (dns_outer): a private
+    network namespace whose resolv.conf names a dnsmasq inside it, so
+    Postfix's own resolver and the probe's lib/dns ask the same zones
+    (reject_rbl_client with and without reply filters, reject_rhsbl_*,
+    reject_unknown_helo_hostname, reject_unknown_sender/recipient_domain,
+    SERVFAIL as a temporary failure, rbl_reply_maps, default_rbl_reply).
+    Without dnsmasq, ip(8) or network namespaces that part is skipped
+    with a note.
   - The recipient "postmaster" (bare) is accepted by smtpd_check_rcpt()
     before any list: the session's job, not used here.
 
@@ -503,12 +509,13 @@ def restriction_of(reply):
     return "other"
 
 
-def run_config(probe, label, main_cf, maps, sessions, fails, counts):
+def run_config(probe, label, main_cf, maps, sessions, fails, counts, dns=None):
     relay_port = postfix_peer.free_port()
     settings = {"local_transport": "local", "local_recipient_maps": ""}
     with postfix_peer.PostfixInstance(main_cf=main_cf, maps=maps, settings=settings,
                                       relay=("127.0.0.1", relay_port)) as pf:
-        p = subprocess.run([probe, pf.conf_dir], input=probe_script(sessions),
+        p = subprocess.run([probe, pf.conf_dir] + ([dns] if dns else []),
+                           input=probe_script(sessions),
                            capture_output=True, text=True, timeout=60)
         ours = p.stdout.splitlines()
         if p.returncode != 0 or any(line.startswith("ERROR") for line in ours):
@@ -547,6 +554,152 @@ def run_config(probe, label, main_cf, maps, sessions, fails, counts):
         return sum(1 for t in theirs if t is not None)
 
 
+# ---------------------------------------------------------------- DNS
+# DNS-based restrictions: Postfix's smtpd asks the system resolver, so the
+# DNS runs happen inside a private network namespace (ip netns) where
+# /etc/netns/NS/resolv.conf (bind-mounted over /etc/resolv.conf by `ip
+# netns exec`) names a dnsmasq on 127.0.0.1:53 of that namespace. The
+# probe asks the same dnsmasq through lib/dns. This script re-runs itself
+# inside the namespace with --dns-inner; the inner run prints its result
+# as a last line "@@ JSON" for the outer one.
+
+DNS_CF = COMMON + """\
+mynetworks = 127.0.0.0/8, 10.40.0.0/16
+mydestination = $myhostname
+relay_domains = relay.test
+smtpd_client_restrictions = reject_rbl_client bl.test,
+    reject_rbl_client filt.test=127.0.0.[2..5], reject_rhsbl_client rhs.test
+smtpd_helo_restrictions = reject_unknown_helo_hostname, reject_rhsbl_helo rhs.test
+smtpd_sender_restrictions = reject_unknown_sender_domain, reject_rhsbl_sender rhs.test
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = reject_unknown_recipient_domain, reject_rhsbl_recipient rhs.test
+"""
+
+# The seed's codes and its "warn_if_reject reject_unknown_hostname", with
+# a custom DNSBL reply (rbl_reply_maps) and default_rbl_reply.
+DNS_SEED_CF = COMMON + SEED_CODES + """\
+mynetworks = 127.0.0.0/8, 10.40.0.0/16
+mydestination = $myhostname
+relay_domains = relay.test
+rbl_reply_maps = texthash:${config_directory}/rbl_reply
+default_rbl_reply = $rbl_code Listed: $rbl_class [$rbl_what] by $rbl_domain${rbl_reason?: $rbl_reason}
+smtpd_client_restrictions = reject_rbl_client bl.test, reject_rbl_client filt.test
+smtpd_helo_restrictions = warn_if_reject reject_unknown_hostname, reject_rhsbl_helo rhs.test
+smtpd_sender_restrictions = reject_unknown_sender_domain, reject_non_fqdn_sender
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = reject_unknown_recipient_domain, reject_unknown_helo_hostname
+"""
+
+
+def dns_zones(dnsmasq):
+    z = dnsmasq.Zones(local_domains=("test", "in-addr.arpa", "ip6.arpa"))
+    z.dnsbl("bl.test", "10.50.0.2", ["127.0.0.2"], "listed by bl")
+    z.dnsbl("bl.test", "10.50.0.3", ["127.0.0.3"])
+    z.dnsbl("bl.test", "10.50.0.4", ["127.0.0.10"], "outside")
+    z.dnsbl("filt.test", "10.50.0.5", ["127.0.0.4"], "filtered in")
+    z.dnsbl("filt.test", "10.50.0.6", ["127.0.0.9"], "filtered out")
+    z.dnsbl("filt.test", "10.50.0.7", ["127.0.0.9", "127.0.0.2"])
+    for d in ("badname.test", "badhelo.test", "badsender.test", "badrcpt.test"):
+        z.rhsbl("rhs.test", d, ["127.0.0.2"], f"rhs {d}")
+        z.addr(d, "192.0.2.77")
+    z.addr("good.helo.test", "192.0.2.1")
+    z.addr("aaaaonly.test", "2001:db8::1")
+    z.mx("mxonly.test", "mx.mxonly.test", 10)
+    z.addr("good.sender.test", "192.0.2.2")
+    z.mx("good.sender.test", "mx.good.sender.test", 10)
+    z.mx("relay.test", "mx.relay.test", 10)
+    z.servfail.append("fail.test")
+    return z
+
+
+DNS_HELOS = ["good.helo.test", "aaaaonly.test", "mxonly.test", "nohost.test", "fail.test",
+             "badhelo.test", "[192.0.2.1]", "GOOD.Helo.Test.", "good.helo.test.",
+             "GOOD.HELO.TEST", "1.2.3.4", "nodots", "[1.2.3]", "x-.test"]
+DNS_SENDERS = ["a@good.sender.test", "a@aonly.none.test", "a@mxonly.test", "a@aaaaonly.test",
+               "a@nohost.test", "a@fail.test", "a@badsender.test", "", "a@[192.0.2.1]",
+               "a@mx.test", "bare", "a@good.sender.test."]
+DNS_RCPTS = ["u@relay.test", "u@good.sender.test", "u@nohost.test", "u@fail.test",
+             "u@badrcpt.test", "u@mxonly.test", "u@mx.test", "u@aaaaonly.test"]
+
+
+def dns_sessions():
+    s = []
+    for addr in ("10.50.0.1", "10.50.0.2", "10.50.0.3", "10.50.0.4", "10.50.0.5", "10.50.0.6",
+                 "10.50.0.7"):
+        s.append(("h.test", addr, "good.helo.test", "a@good.sender.test", ["u@relay.test"]))
+    s.append(("badname.test", "10.50.1.1", "good.helo.test", "a@good.sender.test",
+              ["u@relay.test"]))
+    s.append(("[UNAVAILABLE]", "10.50.1.2", "good.helo.test", "a@good.sender.test",
+              ["u@relay.test"]))
+    for helo in DNS_HELOS:
+        s.append(("h.test", "10.50.2.1", helo, "a@good.sender.test", ["u@relay.test"]))
+    for snd in DNS_SENDERS:
+        s.append(("h.test", "10.50.3.1", "good.helo.test", snd, ["u@relay.test"]))
+    s.append(("h.test", "10.40.0.1", "good.helo.test", "a@good.sender.test", DNS_RCPTS))
+    s.append(("h.test", "10.40.0.2", "nohost.test", "a@good.sender.test", DNS_RCPTS[:3]))
+    s.append(("h.test", "10.40.0.3", "fail.test", "a@fail.test", DNS_RCPTS[:4]))
+    return s
+
+
+def dns_inner(probe):
+    """Inside the namespace: dnsmasq on 127.0.0.1:53, two instances."""
+    import json
+    import dnsmasq
+    fails, counts, total = [], {}, 0
+    server = dnsmasq.DnsTestServer(dns_zones(dnsmasq))
+    server._free_port = lambda: 53     # the port resolv.conf can name
+    with server:
+        reply = {"rbl_reply": "bl.test $rbl_code 5.7.9 $client_address is in $rbl_domain "
+                              "(${rbl_reason?$rbl_reason})\n"}
+        for label, cf in (("dns", DNS_CF), ("dns-seed", DNS_SEED_CF)):
+            total += run_config(probe, label, cf, reply, dns_sessions(), fails, counts,
+                                dns="127.0.0.1:53")
+    print("@@ " + json.dumps({"total": total, "fails": len(fails), "counts": counts}))
+    return 1 if fails else 0
+
+
+def dns_outer(probe, fails, counts):
+    """Make the namespace, run the DNS part in it, clean up. Returns the
+    replies compared (0 when it could not run: told, not failed)."""
+    import json
+    import shutil
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+    import dnsmasq
+    if not dnsmasq.dnsmasq_available() or not shutil.which("ip"):
+        print("SKIP dns part: dnsmasq or ip(8) missing")
+        return 0
+    ns = f"mxrp{os.getpid()}"
+    etc = f"/etc/netns/{ns}"
+    try:
+        if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+            print("SKIP dns part: cannot create a network namespace")
+            return 0
+        os.makedirs(etc, exist_ok=True)
+        with open(os.path.join(etc, "resolv.conf"), "w") as f:
+            f.write("nameserver 127.0.0.1\noptions attempts:1 timeout:2\n")
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
+                            probe, "--dns-inner"] + (["-v"] if VERBOSE else []),
+                           capture_output=True, text=True, timeout=180)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(etc, ignore_errors=True)
+    lines = p.stdout.splitlines()
+    result = [json.loads(x[3:]) for x in lines if x.startswith("@@ ")]
+    for x in lines:
+        if not x.startswith("@@ "):
+            print(x)
+    if not result:
+        print(f"DIFF dns part failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+        fails.append(("dns", "run"))
+        return 0
+    r = result[0]
+    fails.extend([("dns", "reply")] * r["fails"])
+    for k, v in r["counts"].items():
+        counts[k] = counts.get(k, 0) + v
+    return r["total"]
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__)
@@ -555,10 +708,13 @@ def main():
     if not postfix_peer.postfix_available() or os.geteuid() != 0:
         print("SKIP: Postfix or root not available")
         return 77
+    if "--dns-inner" in sys.argv:
+        return dns_inner(probe)
     fails, counts, total = [], {}, 0
     start = time.monotonic()
     for label, main_cf, maps, sessions in config_runs():
         total += run_config(probe, label, main_cf, maps, sessions, fails, counts)
+    total += dns_outer(probe, fails, counts)
     print("replies compared, by what Postfix answered: "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     known = counts.get("(known difference)", 0)

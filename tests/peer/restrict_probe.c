@@ -2,7 +2,7 @@
  * restrict_probe.c - the restriction engine's RCPT replies for
  * tests/peer/restrict_peer.py.
  *
- *   restrict_probe DIR < script
+ *   restrict_probe DIR [DNS_SERVERS] < script
  *
  * Loads DIR/main.cf (config_load), builds the restriction context and
  * compiles smtpd_client/helo/sender/relay/recipient_restrictions. The
@@ -16,17 +16,23 @@
  * carrying defer_if_permit), then the relay and recipient lists, then a
  * pending defer_if_permit turns a permit into its deferral. A reject
  * prints "CODE D.D.D text"; anything else "250 2.1.5 Ok". A list that
- * wants DNS (this probe has no resolver) prints "NEED_DNS type name".
+ * wants DNS is resumed with the answer of lib/dns (c-ares) asking
+ * DNS_SERVERS ("" = the system resolver), waited for with poll(); without
+ * DNS_SERVERS it prints "NEED_DNS type name" instead.
  *
  * Exit 0; 2 with "ERROR ..." when the configuration or a list does not
  * load (the peer test reports that as a difference: Postfix took it).
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "dns.h"
 #include "restrict.h"
+
+static struct dns_ctx *dns; /* NULL: report NEED_DNS */
 
 static const char *const list_params[] = {
     "smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
@@ -44,16 +50,58 @@ struct session {
     struct restrict_state st;
 };
 
-/* Run one list to its end; NEED_DNS is reported, not resolved. */
+struct pending {
+    struct restrict_state *st;
+    bool done;
+};
+
+/* The answer is valid only during the callback: hand it over at once. */
+static void dns_done(void *arg, const struct dns_result *res)
+{
+    struct pending *p = arg;
+    restrict_dns_answer(p->st, res);
+    p->done = true;
+}
+
+static int resolve_query(struct restrict_state *st)
+{
+    static const enum dns_type types[] = {0, DNS_T_A, DNS_T_AAAA, DNS_T_MX, DNS_T_TXT};
+    struct pending p = {st, false};
+    int rc = dns_query(dns, st->query.name, types[st->query.type], 0, dns_done, &p);
+    if (rc < 0)
+        return rc;
+    while (!p.done) {
+        struct pollfd pfd[16];
+        size_t n = dns_fds(dns, pfd, 16);
+        int t = dns_next_timeout_ms(dns);
+        rc = poll(pfd, n < 16 ? n : 16, t < 0 ? 1000 : t);
+        if (rc > 0) {
+            for (size_t i = 0; i < n && i < 16; i++)
+                if (pfd[i].revents)
+                    dns_process(dns, pfd[i].fd, (pfd[i].revents & ~POLLOUT) != 0,
+                                (pfd[i].revents & POLLOUT) != 0);
+        } else {
+            dns_timeout(dns);
+        }
+    }
+    return 0;
+}
+
+/* Run one list to its end, answering its DNS queries (or reporting the
+ * first one when there is no resolver). */
 static enum restrict_result run_list(const struct restrict_ctx *ctx,
                                      const struct restrict_list *l,
                                      const struct restrict_facts *f, struct restrict_state *st,
                                      struct restrict_verdict *v)
 {
-    enum restrict_result r = restrict_eval(ctx, l, f, st, v);
-    if (r == RESTRICT_NEED_DNS)
-        snprintf(v->reply, sizeof(v->reply), "NEED_DNS %d %s", (int)st->query.type,
-                 st->query.name);
+    enum restrict_result r;
+    while ((r = restrict_eval(ctx, l, f, st, v)) == RESTRICT_NEED_DNS) {
+        if (!dns || resolve_query(st) < 0) {
+            snprintf(v->reply, sizeof(v->reply), "NEED_DNS %d %s", (int)st->query.type,
+                     st->query.name);
+            return r;
+        }
+    }
     return r;
 }
 
@@ -109,10 +157,11 @@ static int split_tabs(char *line, char **fld, int max)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: restrict_probe DIR < script\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: restrict_probe DIR [DNS_SERVERS] < script\n");
         return 1;
     }
+
     struct config cfg;
     struct cfg_diag diag;
     cfg_diag_init(&diag);
@@ -141,6 +190,14 @@ int main(int argc, char **argv)
         }
     }
 
+    if (argc == 3) {
+        struct dns_opts o = {.servers = argv[2], .timeout_ms = 5000};
+        if (dns_open(&o, &dns) < 0) {
+            printf("ERROR dns_open\n");
+            rc = 2;
+            goto out;
+        }
+    }
     struct session *s = calloc(1, sizeof(*s));
     char line[4096];
     bool have = false;
@@ -176,5 +233,7 @@ out:
     restrict_ctx_free(ctx);
     config_free(&cfg);
     cfg_diag_free(&diag);
+    if (dns)
+        dns_close(dns);
     return rc;
 }
