@@ -4,13 +4,8 @@
  * client, HELO, sender and recipient checks, relay control, DNS-based
  * checks that suspend for a query, and DNSBL replies (default_rbl_reply,
  * rbl_reply_maps). Every reply text and code comes from here.
- *
- * Address resolution is what the restrictions need from trivial-rewrite:
- * local-context rewriting ($myorigin, swap_bangpath, allow_percent_hack),
- * the resolve loop that strips mydestination domains and rewrites what is
- * left, relay_domains, and the source-routing flag. Not modelled: virtual
- * alias/mailbox domains, and [address] literals of our own interfaces
- * (Postfix counts those as local through inet_interfaces).
+ * Address resolution (what trivial-rewrite tells smtpd) is in
+ * restrict_resolve.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -28,117 +23,6 @@
 #include "matchlist.h"
 #include "restrict_int.h"
 #include "util.h"
-
-#define ADDR_MAX 1024
-
-/* ---- address resolution ----------------------------------------------- */
-
-struct resolved {
-    char addr[ADDR_MAX]; /* the resolved address, lower case */
-    const char *domain;  /* points into addr */
-    bool routed, final, relay;
-    int err; /* a list lookup failed */
-};
-
-/* Append text to a at its end, within ADDR_MAX. */
-static void addr_append(char *a, const char *s1, const char *s2)
-{
-    size_t n = strlen(a);
-    snprintf(a + n, ADDR_MAX - n, "%s%s", s1, s2);
-}
-
-/* rewrite_tree() in the "local" context (trivial-rewrite's rewrite.c):
- * an address without '@' has site!user swapped to user@site, or its
- * rightmost '%' made an '@', or @$myorigin appended; then a trailing dot
- * (not "..", not "@.") goes. */
-static void canonicalize(const struct restrict_ctx *c, char *a)
-{
-    if (!strchr(a, '@')) {
-        char *bang = c->swap_bangpath ? strchr(a, '!') : NULL;
-        char *pct = c->percent_hack ? strrchr(a, '%') : NULL;
-        if (bang) {
-            char site[ADDR_MAX];
-            snprintf(site, sizeof(site), "%.*s", (int)(bang - a), a);
-            memmove(a, bang + 1, strlen(bang + 1) + 1);
-            addr_append(a, "@", site);
-        } else if (pct) {
-            *pct = '@';
-        } else if (*c->myorigin) {
-            addr_append(a, "@", c->myorigin);
-        }
-    }
-    size_t n = strlen(a);
-    if (n > 1 && a[n - 1] == '.' && a[n - 2] != '.' && a[n - 2] != '@')
-        a[n - 1] = 0;
-}
-
-/* The address as smtpd_resolve_addr() gives it: rewritten in the local
- * context, then trivial-rewrite's resolve loop: a domain in mydestination
- * is stripped, and what is left is rewritten again when it still holds a
- * routing operator (user@site, site!user with swap_bangpath, user%site
- * with allow_percent_hack), so "u%remote@ourdomain" resolves to
- * "u@remote" - never final. Source-routed: the first of '@', '!', '%' is
- * not the '@' before the final domain. */
-static void resolve(const struct rx *x, const char *in, struct resolved *r)
-{
-    const struct restrict_ctx *c = x->ctx;
-    char *a = r->addr, saved[ADDR_MAX] = "";
-    bool stripped = false, local = false;
-    int m;
-
-    snprintf(a, ADDR_MAX, "%s", in);
-    r->err = 0;
-    if (*a)
-        canonicalize(c, a);
-    for (int loop = 0; loop < 100; loop++) {
-        size_t n = strlen(a);
-        char *at = strrchr(a, '@');
-        if (n > 1 && at && a[n - 1] == '.' && a[n - 2] != '.' && a[n - 2] != '@')
-            a[--n] = 0;
-        if (at) {
-            if (at[1]) {
-                m = c->mydestination ? matchlist_match_domain(c->mydestination, at + 1) : 0;
-                if (m < 0)
-                    r->err = m;
-                if (m <= 0)
-                    break;
-            }
-            snprintf(saved, sizeof(saved), "%s", at + 1);
-            *at = 0;
-            stripped = true;
-        }
-        if (strchr(a, '@') || (c->swap_bangpath && strchr(a, '!'))
-            || (c->percent_hack && strchr(a, '%'))) {
-            canonicalize(c, a);
-            continue;
-        }
-        if (!*a) {
-            snprintf(a, ADDR_MAX, "%s", "MAILER-DAEMON"); /* empty_address_recipient */
-            continue;
-        }
-        if (!stripped) {
-            addr_append(a, "@", c->myhostname);
-            continue;
-        }
-        addr_append(a, "@", saved);
-        local = true;
-        break;
-    }
-    for (char *p = a; *p; p++)
-        *p = ascii_lower(*p);
-    char *at = strrchr(a, '@');
-    if (!at) { /* the loop gave up: keep it away from every class */
-        addr_append(a, "@", "");
-        at = strrchr(a, '@');
-    }
-    r->domain = at + 1;
-    r->routed = a + strcspn(a, "@!%") != at;
-    r->final = local;
-    m = !local && c->relay_domains ? matchlist_match_domain(c->relay_domains, r->domain) : 0;
-    if (m < 0)
-        r->err = m;
-    r->relay = m > 0;
-}
 
 /* ---- access maps -------------------------------------------------------- */
 
@@ -282,7 +166,7 @@ static enum restrict_result check_access(struct rx *x, enum restrict_op op, stru
     char buf[1024];
     struct map_value val = {buf, sizeof(buf), 0};
     struct access_match match;
-    struct resolved res;
+    struct restrict_resolved res;
     const char *lookup_name = NULL;
     int rc = 0;
     bool routed = false;
@@ -307,7 +191,7 @@ static enum restrict_result check_access(struct rx *x, enum restrict_op op, stru
             return RESTRICT_DUNNO;
         lookup_name = f->sender;
         if (*f->sender) {
-            resolve(x, f->sender, &res);
+            restrict_resolve(x->ctx, f->sender, &res);
             rc = access_lookup_sender(m, &o, res.addr, &val, &match);
         } else {
             rc = access_lookup_sender(m, &o, "", &val, &match);
@@ -317,7 +201,7 @@ static enum restrict_result check_access(struct rx *x, enum restrict_op op, stru
         if (!f->recipient)
             return RESTRICT_DUNNO;
         lookup_name = f->recipient;
-        resolve(x, f->recipient, &res);
+        restrict_resolve(x->ctx, f->recipient, &res);
         /* Source-routed recipients are too suspicious for an OK. */
         routed = !x->ctx->allow_untrusted_routing && res.routed;
         rc = access_lookup_recipient(m, &o, res.addr, &val, &match);
@@ -394,9 +278,9 @@ static enum restrict_result unknown_mailhost(struct rx *x, const char *addr, boo
     static const enum restrict_qtype types[] = {RQ_MX, RQ_A, RQ_AAAA};
     const char *cls = restrict_reply_class(sender ? RESTRICT_SENDER : RESTRICT_RECIPIENT);
     const char *dsn = sender ? "4.1.8" : "4.1.2";
-    struct resolved res;
+    struct restrict_resolved res;
     enum restrict_result r = RESTRICT_DUNNO;
-    resolve(x, addr, &res);
+    restrict_resolve(x->ctx, addr, &res);
     if (res.final || (res.domain[0] == '[' && res.domain[strlen(res.domain) - 1] == ']'))
         return RESTRICT_DUNNO;
     if (x->st->step == 1 && x->st->dns_status == DNS_OK && x->st->null_mx)
@@ -599,9 +483,9 @@ static enum restrict_result rbl_check(struct rx *x, const struct restrict_item *
 
 /* ---- relay control and recipient tables ----------------------------- */
 
-static enum restrict_result auth_destination(struct rx *x, struct resolved *res)
+static enum restrict_result auth_destination(struct rx *x, struct restrict_resolved *res)
 {
-    resolve(x, x->f->recipient, res);
+    restrict_resolve(x->ctx, x->f->recipient, res);
     if (res->err < 0)
         return restrict_lookup_failure(x, x->f->recipient);
     if (!x->ctx->allow_untrusted_routing && res->routed)
@@ -611,19 +495,19 @@ static enum restrict_result auth_destination(struct rx *x, struct resolved *res)
 
 static enum restrict_result unlisted_recipient(struct rx *x)
 {
-    struct resolved res;
+    struct restrict_resolved res;
     const char *rcpt = x->f->recipient;
-    char key[ADDR_MAX];
+    char key[RESTRICT_ADDR_MAX];
     char buf[512];
     struct map_value val = {buf, sizeof(buf), 0};
-    resolve(x, rcpt, &res);
+    restrict_resolve(x->ctx, rcpt, &res);
     if (res.err < 0)
         return restrict_lookup_failure(x, rcpt);
     if (!res.relay || x->ctx->n_relay_rcpt_maps == 0)
         return RESTRICT_DUNNO;
     /* mail_addr_find(): the address, without its extension, then @domain. */
     const char *keys[3] = {res.addr, NULL, NULL};
-    char bare[ADDR_MAX], atdom[ADDR_MAX];
+    char bare[RESTRICT_ADDR_MAX], atdom[RESTRICT_ADDR_MAX];
     const char *delim = x->ctx->recipient_delimiter;
     size_t local_len = (size_t)(res.domain - 1 - res.addr);
     size_t ext = *delim ? strcspn(res.addr, delim) : local_len;
@@ -690,7 +574,7 @@ enum restrict_result restrict_exec(struct rx *x, const struct restrict_item *it)
     const struct restrict_facts *f = x->f;
     struct restrict_state *st = x->st;
     const char *name = restrict_reply_name(f, st->stage), *cls = restrict_reply_class(st->stage);
-    struct resolved res;
+    struct restrict_resolved res;
     int m;
 
     switch ((enum restrict_op)it->op) {

@@ -37,4 +37,18 @@ enum restrict_result restrict_push_value(struct rx *x, const char *value);
 /* Run one restriction (restrict_exec.c). */
 enum restrict_result restrict_exec(struct rx *x, const struct restrict_item *it);
 
+/* ---- address resolution (restrict_resolve.c) ------------------------- */
+
+#define RESTRICT_ADDR_MAX 1024
+
+struct restrict_resolved {
+    char addr[RESTRICT_ADDR_MAX]; /* the resolved address, lower case */
+    const char *domain;           /* points into addr */
+    bool routed, final, relay;
+    int err; /* a list lookup failed */
+};
+
+/* The address as smtpd_resolve_addr() gives it; see restrict_resolve.c. */
+void restrict_resolve(const struct restrict_ctx *c, const char *in, struct restrict_resolved *r);
+
 #endif
