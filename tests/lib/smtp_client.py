@@ -27,6 +27,7 @@ OSError only when it cannot connect at all.
 """
 
 import smtplib
+import socket
 import time
 
 
@@ -107,3 +108,38 @@ def compare(steps, replies, timings=None):
                 problems.append(f"step {i} ({what}): reply after {timings[i]:.1f} s, "
                                 f"expected {step['delay']} s")
     return problems
+
+
+class RawSmtp:
+    """A bare line-level SMTP connection for peer tests that need what
+    smtplib hides (several XCLIENTs, every reply line as sent): read() one
+    reply as its list of lines, cmd() sends a line and reads the reply,
+    close() says QUIT without waiting (the server may already have hung up
+    after a 421) and closes."""
+
+    def __init__(self, host, port, timeout=20):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.f = self.sock.makefile("rb")
+        self.read()
+
+    def read(self):
+        lines = []
+        while True:
+            line = self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
+            if not line:
+                raise RuntimeError("connection closed")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return lines
+
+    def cmd(self, text):
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.read()
+
+    def close(self):
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+        self.f.close()
+        self.sock.close()

@@ -32,13 +32,13 @@ Exit 0 when all agree, 1 on a difference, 77 without Postfix or root.
 """
 import ipaddress
 import os
-import socket
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import postfix_peer  # noqa: E402
+from smtp_client import RawSmtp  # noqa: E402
 
 VERBOSE = "-v" in sys.argv
 
@@ -122,34 +122,6 @@ mydestination =
 """
 
 
-class Session:
-    def __init__(self, host, port):
-        self.sock = socket.create_connection((host, port), timeout=20)
-        self.f = self.sock.makefile("rb")
-        self.read()
-
-    def read(self):
-        lines = []
-        while True:
-            line = self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
-            if not line:
-                raise RuntimeError("connection closed")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return lines
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.read()
-
-    def close(self):
-        try:
-            self.cmd("QUIT")
-        except (OSError, RuntimeError):
-            pass
-        self.sock.close()
-
-
 def probe_addr(text):
     """The client address as smtpd hands it to its lists."""
     if text.startswith("IPv6:"):
@@ -174,7 +146,7 @@ def run_probe(probe, kind, pname, parent, value, queries):
 
 
 def postfix_client(pf, name, addr):
-    s = Session(pf.host, pf.port)
+    s = RawSmtp(pf.host, pf.port)
     try:
         r = s.cmd(f"XCLIENT NAME={name} ADDR={addr}")
         if not r[0].startswith("220"):
@@ -190,7 +162,7 @@ def postfix_client(pf, name, addr):
 
 
 def postfix_domains(pf, domains):
-    s = Session(pf.host, pf.port)
+    s = RawSmtp(pf.host, pf.port)
     out = []
     try:
         s.cmd("EHLO probe.test")

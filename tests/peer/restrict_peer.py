@@ -42,7 +42,6 @@ Exit 0 when all replies agree (or differ only as KNOWN_DIFFERENCES
 says), 1 on a difference, 77 without Postfix or root.
 """
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -51,6 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import postfix_peer  # noqa: E402
+from smtp_client import RawSmtp  # noqa: E402
 
 VERBOSE = "-v" in sys.argv
 
@@ -431,37 +431,9 @@ def xtext(s):
     return "".join(out)
 
 
-class Conn:
-    def __init__(self, host, port):
-        self.sock = socket.create_connection((host, port), timeout=20)
-        self.f = self.sock.makefile("rb")
-        self.read()
-
-    def read(self):
-        lines = []
-        while True:
-            line = self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
-            if not line:
-                raise RuntimeError("connection closed")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return lines
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.read()
-
-    def close(self):
-        try:
-            self.sock.sendall(b"QUIT\r\n")
-        except OSError:
-            pass
-        self.sock.close()
-
-
 def postfix_session(pf, sess):
     name, addr, helo, sender, rcpts = sess
-    c = Conn(pf.host, pf.port)
+    c = RawSmtp(pf.host, pf.port)
     try:
         r = c.cmd(f"XCLIENT NAME={xtext(name)} ADDR={addr} "
                   f"HELO={xtext(helo) if helo else '[UNAVAILABLE]'}")
