@@ -482,6 +482,19 @@ void dns_timeout(struct dns_ctx *c)
     }
 }
 
+unsigned dns_forget(struct dns_ctx *c, const void *arg)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < c->nslots; i++) {
+        struct dns_slot *s = &c->slots[i];
+        if (s->busy && !s->abandoned && s->arg == arg) {
+            s->abandoned = 1;
+            n++;
+        }
+    }
+    return n;
+}
+
 /* ---- queries ---- */
 
 static int name_ok(const char *name)

@@ -140,6 +140,11 @@ void dns_process(struct dns_ctx *ctx, int fd, int readable, int writable);
 int dns_next_timeout_ms(struct dns_ctx *ctx);
 /* Run c-ares's retransmissions and expire queries past their deadline. */
 void dns_timeout(struct dns_ctx *ctx);
+/* Forget every query started with this callback argument: none of their
+ * callbacks will be called (the owner of arg is going away). Their slots
+ * stay held until c-ares finishes them, as with a deadline. Returns how
+ * many were forgotten. */
+unsigned dns_forget(struct dns_ctx *ctx, const void *arg);
 /* Queries in flight (including ones abandoned at their deadline whose
  * c-ares lookup has not finished yet: they hold a slot). */
 unsigned dns_inflight(const struct dns_ctx *ctx);

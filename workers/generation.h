@@ -1,0 +1,44 @@
+/*
+ * generation.h - one configuration generation: main.cf loaded, every map
+ * opened, every restriction list and content check compiled, TLS context
+ * built. The master loads it once, before forking the workers that use it;
+ * on reload it loads the next one next to the old, and a failure leaves
+ * the old one running (the error says what and where).
+ *
+ * A generation is read-only once loaded: workers only read it, which is
+ * what lets every worker of a generation share its pages (maps, Hyperscan
+ * databases) with the master copy-on-write, one copy in memory.
+ */
+#ifndef MX_GENERATION_H
+#define MX_GENERATION_H
+
+#include "config.h"
+#include "message.h"
+#include "session.h"
+
+struct policy;
+struct transport;
+struct tls_server;
+struct matchlist;
+
+struct generation {
+    unsigned id;                    /* 1, 2, ... per reload */
+    struct config cfg;
+    struct session_cfg session;     /* smtpd_* limits, banner, TLS offer */
+    char *banner;                   /* smtpd_banner, expanded */
+    struct policy *policy;          /* restriction lists (policy.h) */
+    struct message_checks checks;   /* header/mime/nested/body_checks */
+    struct map **maps;              /* tables opened for checks, owned */
+    size_t nmaps;
+    struct transport *transport;    /* transport_maps + relayhost (transport.h) */
+    struct tls_server *tls;         /* NULL: no STARTTLS (tls.h) */
+    struct matchlist *xclient_hosts; /* smtpd_authorized_xclient_hosts */
+    struct matchlist *bare_lf_exclusions; /* smtpd_forbid_bare_newline_exclusions */
+};
+
+/* Load DIR/main.cf and build everything. 0, or -errno with the reason
+ * logged (and in diag when given). */
+int generation_load(const char *dir, unsigned id, struct generation **out, struct cfg_diag *diag);
+void generation_free(struct generation *g);
+
+#endif
