@@ -146,10 +146,14 @@ void session_facts_fill(const struct session *s, enum session_stage st, struct s
     f->discard = s->discard;
     f->hold = s->hold;
     f->bdat = s->bdat_seen;
+    f->body = s->in_mail ? s->mail_body : 0;
+    f->smtputf8 = s->in_mail && s->mail_smtputf8;
 }
 
 void session_reset_mail(struct session *s)
 {
+    if (s->in_mail && s->ops->txn_end)
+        s->ops->txn_end(s->ctx);
     if (s->state == SS_DATA || s->state == SS_BDAT || s->bdat_seen) {
         if (!s->data_aborted && s->ops->data_abort)
             s->ops->data_abort(s->ctx);

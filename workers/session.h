@@ -154,6 +154,8 @@ struct session_facts {
     int tls;               /* STARTTLS done */
     int discard, hold;     /* set by earlier verdicts in this transaction */
     int bdat;              /* EOD: the message came by BDAT */
+    int body;              /* MAIL BODY=: 0 none, 1 7BIT, 2 8BITMIME (smtp_cmd.h) */
+    int smtputf8;          /* MAIL ... SMTPUTF8 */
 };
 
 struct session_ops {
@@ -169,6 +171,9 @@ struct session_ops {
      * PENDING until the next hop answers (session_policy_done). */
     enum session_action (*data_end)(void *ctx, const struct session_facts *f,
                                     struct session_verdict *v);
+    /* Optional: the transaction is over (delivered, RSET, refused, or
+     * the client left): called before the session forgets the sender. */
+    void (*txn_end)(void *ctx);
     /* Optional: XCLIENT replaced the peer (to re-log, recount, re-look-up). */
     void (*xclient)(void *ctx, const struct session_peer *peer);
 };

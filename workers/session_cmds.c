@@ -128,6 +128,8 @@ static int mail_proceed(struct session *s, const struct smtp_cmd *c)
     memcpy(s->sender, c->addr, n);
     s->sender[n] = 0;
     s->mail_size = c->has_size ? c->size : 0;
+    s->mail_body = (int)c->body;
+    s->mail_smtputf8 = c->smtputf8;
     if (!s->cfg.delay_reject) {
         return session_run_chain(s, st, 1, SC_MAIL);
     }
