@@ -1,0 +1,604 @@
+/*
+ * conn.c - one client connection in a worker: moves bytes between the
+ * socket (or its TLS layer) and the sans-I/O session, runs the PROXY
+ * header and the client name lookup before the greeting, and keeps the
+ * session's time limits.
+ *
+ * conn_pump() is the one place that decides what happens next: it feeds
+ * buffered input while the session wants input (and the next hop is not
+ * backlogged), sends what the session wrote, and acts on session_wait():
+ * read more, wait for policy, sleep (error sleep), start TLS, or close
+ * once the last reply is out. Every completion ends in conn_pump().
+ *
+ * Failure: a socket error or end of file ends the session as the client
+ * leaving (an open transaction is aborted: nothing was acknowledged);
+ * smtpd_timeout gives "421 4.4.2 HOST Error: timeout exceeded", as
+ * Postfix's smtpd does.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "maillog.h"
+#include "matchlist.h"
+#include "policy.h"
+#include "proxy_proto.h"
+#include "tls.h"
+#include "worker_int.h"
+
+#define CONN_TLS_BUF 17408  /* one TLS record and its overhead */
+
+static void conn_close(struct conn *c);
+
+static uint64_t conn_ud(const struct conn *c, unsigned op)
+{
+    return ring_ud_for(op, &c->w->conns, c);
+}
+
+static void client_of(const struct conn *c, struct maillog_client *mc)
+{
+    mc->name = c->peer.name;
+    mc->addr = c->peer.addr;
+    mc->helo = NULL;
+    mc->proto = NULL;
+}
+
+static void timer_arm(struct conn *c, uint64_t ms)
+{
+    timer_wheel_add(&c->w->tw, &c->timer.node, timer_clock_ms() + ms);
+}
+
+static void idle_timer(struct conn *c)
+{
+    timer_arm(c, (uint64_t)c->gen->cfg.p.smtpd_timeout * 1000u);
+}
+
+/* ---- reading ---- */
+
+static void recv_arm(struct conn *c)
+{
+    if (c->recv_armed || c->eof || c->shut)
+        return;
+    char *buf;
+    size_t room;
+    if (c->tls) {
+        buf = c->tls_in + c->tls_in_len;
+        room = CONN_TLS_BUF - c->tls_in_len;
+    } else {
+        if (c->in_off > 0) { /* keep unconsumed bytes at the front */
+            memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+            c->in_len -= c->in_off;
+            c->in_off = 0;
+        }
+        buf = c->in + c->in_len;
+        room = CONN_IN_SIZE - c->in_len;
+    }
+    if (room == 0)
+        return; /* the session has not consumed what it has: no more yet */
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_recv(sqe, c->fd, buf, room, 0);
+    io_uring_sqe_set_data64(sqe, conn_ud(c, OP_CONN_RECV));
+    c->recv_armed = true;
+    c->inflight++;
+}
+
+/* Plaintext out of the TLS layer into c->in. */
+static int tls_drain_in(struct conn *c)
+{
+    size_t taken = tls_conn_cipher_in(c->tls, c->tls_in, c->tls_in_len);
+    memmove(c->tls_in, c->tls_in + taken, c->tls_in_len - taken);
+    c->tls_in_len -= taken;
+    if (c->phase != CONN_SMTP)
+        return 0;
+    if (c->in_off > 0) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+    while (c->in_len < CONN_IN_SIZE) {
+        long n = tls_conn_read(c->tls, c->in + c->in_len, CONN_IN_SIZE - c->in_len);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            break;
+        return (int)n; /* close_notify or a TLS error: the client is gone */
+    }
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static void send_arm(struct conn *c, const char *p, size_t n)
+{
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, conn_ud(c, OP_CONN_SEND));
+    c->send_armed = true;
+    c->send_len = n;
+    c->inflight++;
+}
+
+/* Start sending what is due; returns true when nothing is left to send. */
+static bool flush(struct conn *c)
+{
+    const char *p;
+    size_t n;
+    if (c->shut)
+        return true;
+    if (c->send_armed)
+        return false;
+    if (c->tls) {
+        session_output(c->s, &p, &n);
+        if (n > 0 && c->phase == CONN_SMTP) {
+            long t = tls_conn_write(c->tls, p, n);
+            if (t > 0)
+                session_output_done(c->s, (size_t)t);
+        }
+        if (c->tls_out_len == 0)
+            c->tls_out_len = tls_conn_cipher_out(c->tls, c->tls_out, CONN_TLS_BUF);
+        if (c->tls_out_len > 0) {
+            send_arm(c, c->tls_out, c->tls_out_len);
+            return false;
+        }
+        session_output(c->s, &p, &n);
+        return n == 0;
+    }
+    session_output(c->s, &p, &n);
+    if (n == 0)
+        return true;
+    send_arm(c, p, n);
+    return false;
+}
+
+/* ---- life cycle ---- */
+
+static void conn_free(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->s)
+        session_free(c->s);
+    if (c->msg)
+        message_free(c->msg);
+    if (c->tls)
+        tls_conn_free(c->tls);
+    free(c->tls_in);
+    free(c->tls_out);
+    free(c->rt.pend);
+    if (c->counted)
+        worker_session_ended(w);
+    pool_put(&w->conns, c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (c->s) {
+        struct maillog_client mc;
+        char line[1024];
+        client_of(c, &mc);
+        if (maillog_disconnect(line, sizeof(line), &mc, session_stats(c->s)) >= 0)
+            log_info("%s", line);
+    }
+    c->phase = CONN_CLOSING;
+    relay_reset(c);
+    if (c->ps) {
+        policy_session_free(c->ps);
+        c->ps = NULL;
+    }
+    dns_forget(c->w->dns, c);
+    timer_wheel_cancel(&c->w->tw, &c->timer.node);
+    if (!c->shut) {
+        shutdown(c->fd, SHUT_RDWR);
+        c->shut = true;
+    }
+    /* Freed from a completion, never here: callers up the stack (relay,
+     * upstream events) may still hold c and see it CLOSING. */
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, conn_ud(c, OP_CONN_NOP));
+    c->inflight++;
+}
+
+bool conn_in_transaction(const struct conn *c)
+{
+    return c->rt.active || c->phase != CONN_SMTP;
+}
+
+/* SIGTERM's drain time is over: tell the client, then close. */
+void conn_stop(struct conn *c)
+{
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (c->phase == CONN_SMTP && !c->send_armed && c->s) {
+        char msg[400];
+        int n = snprintf(msg, sizeof(msg), "421 4.3.2 %s Service shutting down\r\n",
+                         c->gen->cfg.p.myhostname);
+        if (n > 0 && !c->tls)
+            (void)!send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    if (c->s)
+        session_eof(c->s);
+    conn_close(c);
+}
+
+/* The greeting: the peer is known, the session begins. */
+static void begin_smtp(struct conn *c)
+{
+    const struct generation *g = c->gen;
+    struct worker *w = c->w;
+    if (g->xclient_hosts)
+        c->peer.xclient_authorized =
+            matchlist_match_namadr(g->xclient_hosts, c->peer.name, c->peer.addr) > 0;
+    c->ps = policy_session_create(g->policy, w->dns, conn_policy_done, c);
+    c->s = session_create(&g->session, &c->peer, &conn_session_ops, c);
+    if (!c->ps || !c->s) {
+        log_warn("out of memory for the session of %s[%s]", c->peer.name, c->peer.addr);
+        conn_close(c);
+        return;
+    }
+    policy_session_client(c->ps, &c->peer, c->name_status, c->reverse_status,
+                          c->reverse_name);
+    struct maillog_client mc;
+    char line[600];
+    client_of(c, &mc);
+    if (maillog_connect(line, sizeof(line), &mc) >= 0)
+        log_info("%s", line);
+    struct session_start st = {
+        .banner = c->ho.banner == HANDOFF_BANNER_NONE   ? SESSION_BANNER_SEND
+                  : c->ho.banner == HANDOFF_BANNER_CONT ? SESSION_BANNER_FINISH
+                                                        : SESSION_BANNER_SENT,
+        .helo_cmd = (c->ho.flags & HANDOFF_F_HELO_REPLIED) ? (int)c->ho.helo_cmd : 0,
+        .helo = c->ho.helo[0] ? c->ho.helo : NULL,
+        .error_count = c->ho.error_count,
+    };
+    c->phase = CONN_SMTP;
+    if (session_start(c->s, &st) < 0) {
+        conn_close(c);
+        return;
+    }
+    idle_timer(c);
+    conn_pump(c);
+}
+
+static void on_client_name(void *arg, const struct dns_client_result *r)
+{
+    struct conn *c = arg;
+    c->reverse_status = dns_client_reverse_status(r->status);
+    c->name_status = dns_client_name_status(r->status);
+    snprintf(c->reverse_name, sizeof(c->reverse_name), "%s",
+             c->reverse_status == DNS_NAME_OK ? r->name : "unknown");
+    snprintf(c->peer.name, sizeof(c->peer.name), "%s",
+             c->name_status == DNS_NAME_OK ? r->name : "unknown");
+    begin_smtp(c);
+}
+
+static enum dns_name_status name_status_of(enum handoff_peer p)
+{
+    return p == HANDOFF_PEER_OK ? DNS_NAME_OK : p == HANDOFF_PEER_TEMP ? DNS_NAME_TEMP
+                                                                       : DNS_NAME_PERM;
+}
+
+/* Postfix's smtpd looks the client up before its greeting. */
+static void lookup_client(struct conn *c)
+{
+    const struct generation *g = c->gen;
+    if (c->ho.name_status != HANDOFF_PEER_UNCHECKED) {
+        c->name_status = name_status_of(c->ho.name_status);
+        c->reverse_status = name_status_of(c->ho.reverse_status);
+        snprintf(c->reverse_name, sizeof(c->reverse_name), "%s",
+                 c->ho.reverse_status == HANDOFF_PEER_OK ? c->ho.ptr_name : "unknown");
+        snprintf(c->peer.name, sizeof(c->peer.name), "%s",
+                 c->ho.name_status == HANDOFF_PEER_OK ? c->ho.ptr_name : "unknown");
+        begin_smtp(c);
+        return;
+    }
+    if (!g->cfg.p.smtpd_peername_lookup) {
+        c->name_status = c->reverse_status = DNS_NAME_PERM;
+        snprintf(c->reverse_name, sizeof(c->reverse_name), "unknown");
+        begin_smtp(c);
+        return;
+    }
+    c->phase = CONN_LOOKUP;
+    int rc = dns_client(c->w->dns, (const struct sockaddr *)&c->ho.client, 0, on_client_name, c);
+    if (rc < 0) { /* resolver full or broken: a temporary failure, as Postfix has it */
+        c->name_status = c->reverse_status = DNS_NAME_TEMP;
+        snprintf(c->reverse_name, sizeof(c->reverse_name), "unknown");
+        begin_smtp(c);
+    }
+}
+
+static void set_peer_addr(struct conn *c)
+{
+    const struct sockaddr_storage *ss = &c->ho.client;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const void *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, c->peer.addr, sizeof(c->peer.addr));
+        c->peer.port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const void *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, c->peer.addr, sizeof(c->peer.addr));
+        c->peer.port = ntohs(s4->sin_port);
+    }
+    snprintf(c->peer.name, sizeof(c->peer.name), "unknown");
+}
+
+void conn_start(struct worker *w, int fd, const struct handoff *h)
+{
+    struct conn *c = pool_get(&w->conns);
+    if (!c) {
+        static const char busy[] = "421 4.3.2 Service temporarily unavailable\r\n";
+        (void)!write(fd, busy, sizeof(busy) - 1);
+        close(fd);
+        worker_session_ended(w);
+        return;
+    }
+    c->fd = fd;
+    c->w = w;
+    c->gen = w->gen;
+    c->ho = *h;
+    c->counted = true;
+    c->timer.kind = WT_CONN;
+    c->connect_ms = timer_clock_ms();
+    set_peer_addr(c);
+    if (c->gen->cfg.p.smtpd_upstream_proxy_protocol && !(h->flags & HANDOFF_F_PROXIED)) {
+        c->phase = CONN_PROXY;
+        timer_arm(c, (uint64_t)c->gen->cfg.p.smtpd_upstream_proxy_timeout * 1000u);
+        recv_arm(c);
+        return;
+    }
+    lookup_client(c);
+}
+
+/* smtpd_upstream_proxy_protocol = haproxy: the header comes first. */
+static void proxy_input(struct conn *c)
+{
+    struct proxy_info pi;
+    const char *why = "";
+    enum proxy_result r = proxy_parse(c->in, c->in_len, &pi, &why);
+    if (r == PROXY_NEED_MORE && c->in_len < CONN_IN_SIZE && !c->eof) {
+        recv_arm(c);
+        return;
+    }
+    if (r != PROXY_OK) {
+        log_warn("haproxy read: %s from [%s]:%u", r == PROXY_NEED_MORE ? "truncated header" : why,
+                 c->peer.addr, c->peer.port);
+        conn_close(c);
+        return;
+    }
+    if (pi.proxied) {
+        c->ho.client = pi.client;
+        c->ho.server = pi.server;
+        set_peer_addr(c);
+    }
+    c->in_off = pi.consumed;
+    timer_wheel_cancel(&c->w->tw, &c->timer.node);
+    lookup_client(c);
+}
+
+/* ---- TLS ---- */
+
+static void tls_begin(struct conn *c)
+{
+    c->tls = tls_conn_server(c->gen->tls);
+    c->tls_in = malloc(CONN_TLS_BUF);
+    c->tls_out = malloc(CONN_TLS_BUF);
+    if (!c->tls || !c->tls_in || !c->tls_out) {
+        log_warn("out of memory for TLS with %s[%s]", c->peer.name, c->peer.addr);
+        conn_close(c);
+        return;
+    }
+    c->in_off = c->in_len = 0; /* plaintext pipelined behind STARTTLS is dropped */
+    c->phase = CONN_TLS_HANDSHAKE;
+    timer_arm(c, (uint64_t)c->gen->cfg.p.smtpd_starttls_timeout * 1000u);
+}
+
+static void tls_handshake(struct conn *c)
+{
+    tls_drain_in(c);
+    int rc = tls_conn_handshake(c->tls);
+    flush(c);
+    if (rc < 0) {
+        log_warn("SSL_accept error from %s[%s]: %s", c->peer.name, c->peer.addr,
+                 tls_conn_error(c->tls));
+        conn_close(c);
+        return;
+    }
+    if (rc == 0) {
+        if (c->eof) {
+            log_info("lost connection after STARTTLS from %s[%s]", c->peer.name, c->peer.addr);
+            conn_close(c);
+            return;
+        }
+        recv_arm(c);
+        return;
+    }
+    char sum[512];
+    if (tls_conn_summary(c->tls, sum, sizeof(sum)) >= 0)
+        log_info("Anonymous TLS connection established from %s[%s]: %s", c->peer.name,
+                 c->peer.addr, sum);
+    c->phase = CONN_SMTP;
+    session_tls_started(c->s);
+    idle_timer(c);
+    if (tls_drain_in(c) < 0)
+        c->eof = true;
+    conn_pump(c);
+}
+
+/* ---- the pump ---- */
+
+void conn_pump(struct conn *c)
+{
+    if (c->phase == CONN_TLS_HANDSHAKE) {
+        tls_handshake(c);
+        return;
+    }
+    if (c->phase != CONN_SMTP)
+        return;
+    unsigned ms = 0;
+    enum session_wait wt;
+    for (;;) {
+        wt = session_wait(c->s, &ms);
+        if (wt != SESSION_WAIT_INPUT || c->in_off >= c->in_len || relay_backlogged(c))
+            break;
+        size_t n = session_input(c->s, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_off += n;
+        if (n == 0)
+            break;
+    }
+    bool flushed = flush(c);
+    wt = session_wait(c->s, &ms);
+    switch (wt) {
+    case SESSION_WAIT_INPUT:
+        if (c->in_off < c->in_len && !relay_backlogged(c))
+            break; /* more to feed after the output drained */
+        if (c->eof) {
+            session_eof(c->s);
+            conn_close(c);
+            return;
+        }
+        recv_arm(c);
+        break;
+    case SESSION_WAIT_OUTPUT:
+    case SESSION_WAIT_POLICY:
+        recv_arm(c); /* pipelined commands wait in our buffer */
+        break;
+    case SESSION_WAIT_SLEEP:
+        if (flushed && !c->sleeping) {
+            c->sleeping = true;
+            timer_arm(c, ms);
+        }
+        break;
+    case SESSION_WAIT_TLS:
+        if (flushed) {
+            tls_begin(c);
+            if (c->phase == CONN_TLS_HANDSHAKE)
+                recv_arm(c);
+        }
+        break;
+    case SESSION_WAIT_CLOSE:
+        if (flushed)
+            conn_close(c);
+        break;
+    }
+}
+
+/* ---- completions and timers ---- */
+
+static void on_recv(struct conn *c, int res)
+{
+    c->recv_armed = false;
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (res <= 0) {
+        if (res == -EINTR || res == -EAGAIN) {
+            recv_arm(c);
+            return;
+        }
+        c->eof = true;
+        if (c->phase == CONN_SMTP && session_wait(c->s, NULL) == SESSION_WAIT_INPUT &&
+            c->in_off >= c->in_len) {
+            session_eof(c->s);
+            conn_close(c);
+            return;
+        }
+        if (c->phase != CONN_SMTP && c->phase != CONN_TLS_HANDSHAKE) {
+            conn_close(c);
+            return;
+        }
+        conn_pump(c);
+        return;
+    }
+    if (c->tls) {
+        c->tls_in_len += (size_t)res;
+        if (c->phase == CONN_SMTP && tls_drain_in(c) < 0)
+            c->eof = true;
+    } else {
+        c->in_len += (size_t)res;
+    }
+    if (c->phase == CONN_PROXY) {
+        proxy_input(c);
+        return;
+    }
+    if (c->phase == CONN_SMTP && !c->sleeping)
+        idle_timer(c);
+    conn_pump(c);
+}
+
+static void on_send(struct conn *c, int res)
+{
+    c->send_armed = false;
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (res < 0) {
+        if (res == -EINTR || res == -EAGAIN) {
+            conn_pump(c);
+            return;
+        }
+        c->eof = true;
+        if (c->s)
+            session_eof(c->s);
+        conn_close(c);
+        return;
+    }
+    if (c->tls) {
+        memmove(c->tls_out, c->tls_out + res, c->tls_out_len - (size_t)res);
+        c->tls_out_len -= (size_t)res;
+    } else {
+        session_output_done(c->s, (size_t)res);
+    }
+    conn_pump(c);
+}
+
+void conn_event(struct worker *w, struct conn *c, unsigned op, int res)
+{
+    (void)w;
+    if (c->inflight > 0)
+        c->inflight--;
+    if (op == OP_CONN_RECV)
+        on_recv(c, res);
+    else if (op == OP_CONN_SEND)
+        on_send(c, res);
+    if (c->phase == CONN_CLOSING && c->inflight == 0)
+        conn_free(c);
+}
+
+void conn_timer(struct worker *w, struct conn *c)
+{
+    (void)w;
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (c->sleeping) {
+        c->sleeping = false;
+        session_sleep_done(c->s);
+        idle_timer(c);
+        conn_pump(c);
+        return;
+    }
+    if (c->phase == CONN_SMTP && session_wait(c->s, NULL) == SESSION_WAIT_POLICY) {
+        idle_timer(c); /* DNS and the next hop keep their own time limits */
+        return;
+    }
+    log_info("timeout after %s from %s[%s]",
+             c->phase == CONN_SMTP ? "command" : c->phase == CONN_PROXY ? "CONNECT" : "STARTTLS",
+             c->peer.name, c->peer.addr);
+    if (c->phase == CONN_SMTP && !c->send_armed && !c->tls) {
+        char msg[400];
+        int n = snprintf(msg, sizeof(msg), "421 4.4.2 %s Error: timeout exceeded\r\n",
+                         c->gen->cfg.p.myhostname);
+        if (n > 0)
+            (void)!send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    if (c->s)
+        session_eof(c->s);
+    conn_close(c);
+}

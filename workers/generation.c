@@ -1,0 +1,182 @@
+/*
+ * generation.c - load one configuration generation (generation.h): the
+ * configuration, the session limits, the restriction lists (policy.c),
+ * the content check tables, the next-hop routing (transport.c), the TLS
+ * server context (tls.c) and the client lists the workers match.
+ *
+ * Every failure names what and where ("header_checks: regexp:/x: line 3:
+ * ...") and leaves nothing allocated; the master keeps the generation it
+ * had.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "generation.h"
+#include "log.h"
+#include "maps.h"
+#include "matchlist.h"
+#include "policy.h"
+#include "tls.h"
+#include "transport.h"
+#include "util.h"
+
+#define ERR_MAX 1024
+
+static void fail(struct cfg_diag *diag, const char *msg)
+{
+    if (diag)
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s", msg);
+    else
+        log_error("%s", msg);
+}
+
+static const char *value_of(const struct config *cfg, const char *name)
+{
+    struct cfg_value v;
+    if (config_get(cfg, name, &v) < 0)
+        return "";
+    return v.expanded ? v.expanded : v.raw ? v.raw : "";
+}
+
+/* One check table per parameter (Postfix allows a list; one table per
+ * kind is what the content pipeline takes: more is refused, not ignored). */
+static int open_check(struct generation *g, const char *pname, const struct cfg_list *l,
+                      struct map **out, char *err, size_t errlen)
+{
+    const struct cfg_list *hc = &g->cfg.p.header_checks;
+    *out = NULL;
+    if (l->n == 0)
+        return 0;
+    if (l->n > 1) {
+        snprintf(err, errlen, "%s: more than one table is not supported (%zu given)", pname,
+                 l->n);
+        return -EINVAL;
+    }
+    /* mime_header_checks and nested_header_checks default to
+     * $header_checks: the same table, opened once. */
+    if (l != hc && hc->n == 1 && g->checks.header && !strcmp(hc->v[0], l->v[0])) {
+        *out = g->checks.header;
+        return 0;
+    }
+    struct map_err merr;
+    struct map *m;
+    int rc = map_open(l->v[0], 0, &m, &merr);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", pname, merr.msg);
+        return rc;
+    }
+    g->maps = xrealloc(g->maps, (g->nmaps + 1) * sizeof(*g->maps));
+    g->maps[g->nmaps++] = m;
+    *out = m;
+    return 0;
+}
+
+static int compile_list(const struct config *cfg, const char *pname, enum matchlist_kind kind,
+                        struct matchlist **out, char *err, size_t errlen)
+{
+    struct matchlist_err merr;
+    unsigned flags = matchlist_parent_style(value_of(cfg, "parent_domain_matches_subdomains"),
+                                            pname)
+                         ? MATCHLIST_PARENT
+                         : 0;
+    int rc = matchlist_compile(pname, kind, flags, value_of(cfg, pname), out, &merr);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", merr.msg);
+    return rc;
+}
+
+static void session_limits(struct generation *g)
+{
+    const struct cfg_params *p = &g->cfg.p;
+    struct session_cfg *s = &g->session;
+    session_cfg_defaults(s);
+    s->myhostname = p->myhostname;
+    s->banner = p->smtpd_banner;
+    s->message_size_limit = (uint64_t)p->message_size_limit;
+    s->recipient_limit = (unsigned)p->smtpd_recipient_limit;
+    s->soft_error_limit = (unsigned)p->smtpd_soft_error_limit;
+    s->hard_error_limit = (unsigned)p->smtpd_hard_error_limit;
+    s->junk_command_limit = (unsigned)p->smtpd_junk_command_limit;
+    s->error_sleep_ms = (unsigned)p->smtpd_error_sleep_time * 1000u;
+    s->line_length_limit = (size_t)p->line_length_limit;
+    s->delay_reject = p->smtpd_delay_reject;
+    s->helo_required = p->smtpd_helo_required;
+    s->disable_vrfy = p->disable_vrfy_command;
+    s->strict_rfc821 = p->strict_rfc821_envelopes;
+    s->tls_available = g->tls != NULL;
+    s->tls_required = g->tls && tls_server_required(g->tls);
+}
+
+static int build(struct generation *g, char *err, size_t errlen)
+{
+    const struct cfg_params *p = &g->cfg.p;
+    int rc = policy_create(&g->cfg, &g->policy, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = open_check(g, "header_checks", &p->header_checks, &g->checks.header, err,
+                         errlen)) < 0 ||
+        (rc = open_check(g, "mime_header_checks", &p->mime_header_checks,
+                         &g->checks.mime_header, err, errlen)) < 0 ||
+        (rc = open_check(g, "nested_header_checks", &p->nested_header_checks,
+                         &g->checks.nested_header, err, errlen)) < 0 ||
+        (rc = open_check(g, "body_checks", &p->body_checks, &g->checks.body, err, errlen)) < 0)
+        return rc;
+    if ((rc = transport_create(&g->cfg, &g->transport, err, errlen)) < 0)
+        return rc;
+    if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
+        return rc;
+    if ((rc = compile_list(&g->cfg, "smtpd_authorized_xclient_hosts", MATCHLIST_NAMADR,
+                           &g->xclient_hosts, err, errlen)) < 0 ||
+        (rc = compile_list(&g->cfg, "smtpd_forbid_bare_newline_exclusions", MATCHLIST_NAMADR,
+                           &g->bare_lf_exclusions, err, errlen)) < 0)
+        return rc;
+    session_limits(g);
+    return 0;
+}
+
+int generation_load(const char *dir, unsigned id, struct generation **out, struct cfg_diag *diag)
+{
+    struct generation *g = xcalloc(1, sizeof(*g));
+    char err[ERR_MAX] = "";
+    *out = NULL;
+    g->id = id;
+    int rc = config_load(dir, &g->cfg, diag);
+    if (rc < 0) {
+        free(g);
+        return rc;
+    }
+    rc = build(g, err, sizeof(err));
+    if (rc < 0) {
+        char msg[ERR_MAX + 300];
+        snprintf(msg, sizeof(msg), "%s: %s", g->cfg.path ? g->cfg.path : "main.cf", err);
+        fail(diag, msg);
+        generation_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void generation_free(struct generation *g)
+{
+    if (!g)
+        return;
+    if (g->policy)
+        policy_free(g->policy);
+    for (size_t i = 0; i < g->nmaps; i++)
+        map_close(g->maps[i]);
+    free(g->maps);
+    if (g->transport)
+        transport_free(g->transport);
+    if (g->tls)
+        tls_server_free(g->tls);
+    if (g->xclient_hosts)
+        matchlist_free(g->xclient_hosts);
+    if (g->bare_lf_exclusions)
+        matchlist_free(g->bare_lf_exclusions);
+    free(g->banner);
+    config_free(&g->cfg);
+    free(g);
+}

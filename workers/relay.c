@@ -1,0 +1,619 @@
+/*
+ * relay.c - delivery_mode = proxy: each transaction is passed to the next
+ * hop while the client waits, and the client never gets a 250 for a
+ * message that the next hop did not accept with 250.
+ *
+ * RCPT: once the restrictions let a recipient through, transport_maps /
+ * relayhost (transport.h) say where it goes. error: refuses it with its
+ * text, discard: takes it and passes nothing on, smtp:/relay: need the
+ * next hop: an idle cached connection to it, or a new one (the address
+ * from the name by DNS: MX records unless [bracketed], then A). MAIL goes
+ * with the first recipient, and the next hop's reply to each RCPT is the
+ * client's. One transaction has one next hop: a recipient that routes
+ * elsewhere gets "452 4.5.3 Error: too many recipients" (RFC 5321: the
+ * client sends it again in another transaction), so nothing is ever half
+ * delivered.
+ * DATA (or the first BDAT): DATA to the next hop; its 354 lets the
+ * client's DATA through, anything else is the client's reply.
+ * Content: raw bytes -> message.c (framing, header/body checks, our
+ * Received: first) -> smtp_client_body() -> next hop. What the client's
+ * output buffer cannot take waits in rt->pend; past RELAY_PEND_HIGH the
+ * connection stops reading the client (relay_backlogged()).
+ * End: a content REJECT/DISCARD/defer never completes the next-hop
+ * transaction (the connection is closed without the final dot); an
+ * accepted message gets the dot, and the client gets 250 only after the
+ * next hop's 250 (its refusal otherwise).
+ *
+ * HOLD and REDIRECT need a queue: in proxy mode they defer the message
+ * (451 4.3.5) with an error in the log, rather than deliver it elsewhere
+ * than the rules say.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "maillog.h"
+#include "matchlist.h"
+#include "received.h"
+#include "restrict.h"
+#include "tls.h"
+#include "relay_int.h"
+#include "worker_int.h"
+
+#define RELAY_PEND_HIGH (64u * 1024u)
+
+void relay_verdict(struct session_verdict *v, enum session_action a, unsigned code,
+                   const char *dsn, const char *fmt, ...)
+{
+    va_list ap;
+    memset(v, 0, sizeof(*v));
+    v->action = a;
+    v->code = code;
+    snprintf(v->dsn, sizeof(v->dsn), "%s", dsn);
+    va_start(ap, fmt);
+    vsnprintf(v->text, sizeof(v->text), fmt, ap);
+    va_end(ap);
+}
+
+/* The next hop's reply ("451 4.3.0 text\r\n451 ...") as the client's. */
+static void verdict_from_reply(struct session_verdict *v, const struct smtp_client_event *ev)
+{
+    const char *r = ev->reply;
+    memset(v, 0, sizeof(*v));
+    v->code = (unsigned)ev->code;
+    v->action = ev->code >= 500 ? SESSION_REJECT : SESSION_DEFER;
+    const char *t = strlen(r) > 4 ? r + 4 : "";
+    if (ev->dsn && ev->dsn[0]) {
+        snprintf(v->dsn, sizeof(v->dsn), "%s", ev->dsn);
+        size_t dl = strlen(ev->dsn);
+        if (!strncmp(t, ev->dsn, dl))
+            t += dl;
+        while (*t == ' ')
+            t++;
+    } else {
+        snprintf(v->dsn, sizeof(v->dsn), "%c.0.0", ev->code >= 500 ? '5' : '4');
+    }
+    size_t n = strcspn(t, "\r\n");
+    if (n >= sizeof(v->text))
+        n = sizeof(v->text) - 1;
+    memcpy(v->text, t, n);
+    v->text[n] = 0;
+}
+
+static void new_queue_id(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(c->rt.queue_id, sizeof(c->rt.queue_id), "%08llX%05X%04X",
+             (unsigned long long)ts.tv_sec & 0xffffffffull, (unsigned)getpid() & 0xfffff,
+             (unsigned)(++w->queue_seq & 0xffff));
+}
+
+static void log_client(struct conn *c)
+{
+    char line[600];
+    struct maillog_client mc = {.name = c->peer.name, .addr = c->peer.addr};
+    if (maillog_client(line, sizeof(line), c->rt.queue_id, &mc) >= 0)
+        log_info("%s", line);
+}
+
+static void rcpt_remember(struct conn *c, const char *rcpt)
+{
+    struct relay_txn *rt = &c->rt;
+    size_t n = strlen(rcpt) + 1;
+    if (rt->rcpts_len + n > rt->rcpts_cap) {
+        size_t cap = rt->rcpts_cap ? rt->rcpts_cap * 2 : 1024;
+        while (cap < rt->rcpts_len + n)
+            cap *= 2;
+        char *p = realloc(rt->rcpts, cap);
+        if (!p)
+            return; /* only the log line is lost */
+        rt->rcpts = p;
+        rt->rcpts_cap = cap;
+    }
+    memcpy(rt->rcpts + rt->rcpts_len, rcpt, n);
+    rt->rcpts_len += n;
+    rt->nrcpts++;
+}
+
+/* The session waits for us: give it the verdict and move on. */
+void relay_answer(struct conn *c, struct session_verdict *v)
+{
+    c->rt.waiting = false;
+    session_policy_done(c->s, v);
+    conn_pump(c);
+}
+
+void relay_nexthop_key(const struct nexthop *nh, char *buf, size_t size)
+{
+    snprintf(buf, size, "%d:%s:%s:%u", (int)nh->kind, nh->unix_path, nh->host, nh->port);
+}
+
+/* ---- stages ---- */
+
+enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
+{
+    struct relay_txn *rt = &c->rt;
+    if (!rt->active) {
+        rt->active = true;
+        rt->start_us = worker_now_us();
+        new_queue_id(c);
+        log_client(c);
+    }
+    if (rt->discard) { /* the whole message goes nowhere: the next hop need not know */
+        rcpt_remember(c, rt->rcpt);
+        return SESSION_PERMIT;
+    }
+    struct nexthop nh;
+    int rc = transport_resolve(c->gen->transport, rt->rcpt, &nh);
+    if (rc == -EAGAIN) {
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "<%s>: Temporary lookup failure", rt->rcpt);
+        return SESSION_DEFER;
+    }
+    if (rc < 0) {
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
+        return SESSION_DEFER;
+    }
+    switch (nh.kind) {
+    case TRANSPORT_ERROR: {
+        const char *t = nh.text[0] ? nh.text : "5.0.0 delivery refused";
+        size_t dl = restrict_dsn_len(t);
+        char dsn[16] = "5.0.0";
+        if (dl && dl < sizeof(dsn)) {
+            memcpy(dsn, t, dl);
+            dsn[dl] = 0;
+            t += dl;
+            while (*t == ' ')
+                t++;
+        }
+        int temp = dsn[0] == '4';
+        relay_verdict(v, temp ? SESSION_DEFER : SESSION_REJECT, temp ? 450 : 550, dsn,
+                    "<%s>: %s", rt->rcpt, t);
+        return v->action;
+    }
+    case TRANSPORT_DISCARD:
+        rt->ndiscard++;
+        rcpt_remember(c, rt->rcpt);
+        return SESSION_PERMIT;
+    case TRANSPORT_LMTP:
+        log_error("%s: lmtp next hop for <%s>: LMTP is not supported in delivery_mode = proxy",
+                  rt->queue_id, rt->rcpt);
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
+        return SESSION_DEFER;
+    case TRANSPORT_SMTP:
+        break;
+    }
+    if (rt->have_nh) {
+        char a[320], b[320];
+        relay_nexthop_key(&rt->nh, a, sizeof(a));
+        relay_nexthop_key(&nh, b, sizeof(b));
+        if (strcmp(a, b) != 0) {
+            relay_verdict(v, SESSION_DEFER, 452, "4.5.3", "Error: too many recipients");
+            return SESSION_DEFER;
+        }
+    }
+    rt->waiting = true;
+    rt->wait_stage = SESSION_STAGE_RCPT;
+    if (!rt->have_nh) {
+        rt->nh = nh;
+        rt->have_nh = true;
+        return relay_open_nexthop(c, v);
+    }
+    if (!rt->up) { /* an earlier recipient is still resolving: not pipelined here */
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
+        rt->waiting = false;
+        return SESSION_DEFER;
+    }
+    smtp_client_rcpt(&rt->up->cl, rt->rcpt, strlen(rt->rcpt));
+    upstream_pump(rt->up);
+    return SESSION_PENDING;
+}
+
+enum session_action relay_data(struct conn *c, struct session_verdict *v)
+{
+    struct relay_txn *rt = &c->rt;
+    (void)v;
+    if (!rt->up)
+        return SESSION_PERMIT; /* every recipient discarded: nothing to pass on */
+    rt->data_sent = true;
+    rt->waiting = true;
+    rt->wait_stage = SESSION_STAGE_DATA;
+    smtp_client_data(&rt->up->cl);
+    upstream_pump(rt->up);
+    return SESSION_PENDING;
+}
+
+/* ---- content ---- */
+
+static void pend_add(struct relay_txn *rt, const char *buf, size_t len)
+{
+    if (rt->pend_len + len > rt->pend_cap) {
+        size_t cap = rt->pend_cap ? rt->pend_cap : 16384;
+        while (cap < rt->pend_len + len)
+            cap *= 2;
+        char *p = realloc(rt->pend, cap);
+        if (!p) { /* the message cannot go on whole: never complete it */
+            rt->body_failed = true;
+            return;
+        }
+        rt->pend = p;
+        rt->pend_cap = cap;
+    }
+    memcpy(rt->pend + rt->pend_len, buf, len);
+    rt->pend_len += len;
+}
+
+static void pend_drain(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    size_t off = 0;
+    while (rt->up && off < rt->pend_len) {
+        size_t n = smtp_client_body(&rt->up->cl, rt->pend + off, rt->pend_len - off);
+        if (n == 0) {
+            upstream_pump(rt->up);
+            if (smtp_client_body(&rt->up->cl, "", 0) == 0 && rt->up->send_armed)
+                break;
+            n = smtp_client_body(&rt->up->cl, rt->pend + off, rt->pend_len - off);
+            if (n == 0)
+                break;
+        }
+        off += n;
+    }
+    memmove(rt->pend, rt->pend + off, rt->pend_len - off);
+    rt->pend_len -= off;
+    if (rt->up)
+        upstream_pump(rt->up);
+}
+
+/* message.c's output: the content as the next hop gets it. */
+static void relay_out(void *ctx, const char *buf, size_t len)
+{
+    struct conn *c = ctx;
+    struct relay_txn *rt = &c->rt;
+    if (!rt->up || rt->body_failed || !len)
+        return;
+    size_t n = 0;
+    if (rt->data_ok && rt->pend_len == 0)
+        n = smtp_client_body(&rt->up->cl, buf, len);
+    if (n < len)
+        pend_add(rt, buf + n, len - n);
+    upstream_pump(rt->up);
+}
+
+static void relay_log(void *ctx, enum message_log_level level, const char *line)
+{
+    (void)ctx;
+    if (level == MESSAGE_LOG_ERROR)
+        log_error("%s", line);
+    else if (level == MESSAGE_LOG_WARN)
+        log_warn("%s", line);
+    else
+        log_info("%s", line);
+}
+
+static int message_open(struct conn *c)
+{
+    const struct generation *g = c->gen;
+    struct message_opts mo;
+    memset(&mo, 0, sizeof(mo));
+    mime_limits_default(&mo.mime);
+    mo.mime.header_size_limit = (size_t)g->cfg.p.header_size_limit;
+    mo.mime.line_length_limit = (size_t)g->cfg.p.line_length_limit;
+    mo.frame.line_length_limit = (size_t)g->cfg.p.line_length_limit;
+    mo.frame.message_size_limit = (uint64_t)g->cfg.p.message_size_limit;
+    /* Only CRLF.CRLF ends DATA here, whatever smtpd_forbid_bare_newline
+     * says (the session frames it): "no" behaves as "normalize". */
+    mo.frame.bare_lf = g->cfg.p.smtpd_forbid_bare_newline == 3 ? DATA_BARE_LF_REJECT
+                                                               : DATA_BARE_LF_NORMALIZE;
+    if (mo.frame.bare_lf == DATA_BARE_LF_REJECT && g->bare_lf_exclusions &&
+        matchlist_match_namadr(g->bare_lf_exclusions, c->peer.name, c->peer.addr) > 0)
+        mo.frame.bare_lf = DATA_BARE_LF_NORMALIZE;
+    mo.checks = g->checks;
+    mo.bare_lf_reject_code = (unsigned)g->cfg.p.smtpd_forbid_bare_newline_reject_code;
+    mo.myhostname = g->cfg.p.myhostname;
+    mo.out = relay_out;
+    mo.log = relay_log;
+    mo.ctx = c;
+    if (c->msg) {
+        message_free(c->msg);
+        c->msg = NULL;
+    }
+    return message_create(&mo, &c->msg);
+}
+
+int relay_begin(struct conn *c, const struct session_facts *f)
+{
+    struct relay_txn *rt = &c->rt;
+    const struct generation *g = c->gen;
+    rt->bdat = f->bdat;
+    if (message_open(c) < 0)
+        return -1;
+    struct received_tls rtls;
+    char proto[16];
+    snprintf(proto, sizeof(proto), "%s%s", f->proto ? f->proto : "SMTP", c->tls ? "S" : "");
+    if (c->tls)
+        tls_conn_received(c->tls, &rtls);
+    struct received_info ri = {
+        .helo = f->helo,
+        .name = c->peer.name,
+        .addr = c->peer.addr,
+        .myhostname = g->cfg.p.myhostname,
+        .mail_name = g->cfg.p.mail_name,
+        .protocol = proto,
+        .queue_id = rt->queue_id,
+        .recipient = rt->nrcpts == 1 ? rt->rcpts : NULL,
+        .rcpt_count = rt->nrcpts,
+        .tls = c->tls && g->cfg.p.smtpd_tls_received_header ? &rtls : NULL,
+        .arrival = time(NULL),
+    };
+    char received[4096];
+    size_t rlen = 0;
+    if (received_format(&ri, "\r\n", received, sizeof(received), &rlen) < 0)
+        rlen = 0;
+    rt->mc.name = c->peer.name;
+    rt->mc.addr = c->peer.addr;
+    rt->mc.helo = f->helo;
+    rt->mc.proto = f->proto;
+    struct message_env env = {
+        .queue_id = rt->queue_id,
+        .client = &rt->mc,
+        .sender = rt->sender,
+        .recipient = rt->nrcpts == 1 ? rt->rcpts : NULL,
+        .received = rlen ? received : NULL,
+        .received_len = rlen,
+        .bdat = f->bdat,
+    };
+    if (message_begin(c->msg, &env) < 0)
+        return -1;
+    rt->message_open = true;
+    return 0;
+}
+
+int relay_chunk(struct conn *c, const char *buf, size_t len)
+{
+    if (!c->rt.message_open)
+        return -1;
+    size_t used;
+    if (c->rt.bdat)
+        message_bdat(c->msg, buf, len, 0);
+    else
+        message_feed(c->msg, buf, len, &used);
+    return 0;
+}
+
+/* The next-hop transaction cannot be completed: drop the connection
+ * without the final dot, so the next hop discards what it got. */
+static void drop_upstream(struct relay_txn *rt)
+{
+    if (rt->up) {
+        upstream_release(rt->up, false);
+        rt->up = NULL;
+    }
+}
+
+void relay_abort(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    rt->message_open = false;
+    rt->pend_len = 0;
+    if (rt->data_sent)
+        drop_upstream(rt);
+}
+
+bool relay_backlogged(const struct conn *c)
+{
+    return c->rt.pend_len > RELAY_PEND_HIGH;
+}
+
+static void try_end(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    if (!rt->end_wanted || !rt->up || rt->pend_len > 0)
+        return;
+    if (smtp_client_body_end(&rt->up->cl) == 0)
+        rt->end_wanted = false;
+    upstream_pump(rt->up);
+}
+
+static void parse_reply(struct session_verdict *v, const char *reply)
+{
+    unsigned code = (unsigned)atoi(reply);
+    if (code < 400 || code > 599)
+        code = 451;
+    struct smtp_client_event ev = {.code = (int)code, .reply = reply, .dsn = ""};
+    char dsn[16] = "";
+    const char *t = strlen(reply) > 4 ? reply + 4 : "";
+    size_t dl = restrict_dsn_len(t);
+    if (dl && dl < sizeof(dsn)) {
+        memcpy(dsn, t, dl);
+        ev.dsn = dsn;
+    }
+    verdict_from_reply(v, &ev);
+}
+
+enum session_action relay_end(struct conn *c, struct session_verdict *v)
+{
+    struct relay_txn *rt = &c->rt;
+    struct message_verdict *mv = &rt->mv;
+    if (!rt->message_open) {
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
+        drop_upstream(rt);
+        return SESSION_DEFER;
+    }
+    if (rt->bdat)
+        message_bdat(c->msg, "", 0, 1);
+    message_finish(c->msg, mv);
+    rt->message_open = false;
+    rt->msg_size = mv->size;
+    memset(v, 0, sizeof(*v));
+    snprintf(v->queue_id, sizeof(v->queue_id), "%s", rt->queue_id);
+    v->size = mv->size;
+    if (mv->fate == MESSAGE_REJECT || mv->fate == MESSAGE_DEFER) {
+        drop_upstream(rt);
+        parse_reply(v, mv->reply);
+        return v->action;
+    }
+    if (mv->fate == MESSAGE_DISCARD || rt->discard) {
+        drop_upstream(rt);
+        log_info("%s: removed", rt->queue_id);
+        v->action = SESSION_PERMIT;
+        return SESSION_PERMIT;
+    }
+    if (mv->hold || rt->hold || mv->redirect[0]) {
+        log_error("%s: %s needs delivery_mode = queue: message deferred", rt->queue_id,
+                  mv->redirect[0] ? "REDIRECT" : "HOLD");
+        drop_upstream(rt);
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
+        return SESSION_DEFER;
+    }
+    if (!rt->up) { /* every recipient went to discard: */
+        log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
+                 (unsigned long long)mv->size, rt->nrcpts);
+        log_info("%s: removed", rt->queue_id);
+        v->action = SESSION_PERMIT;
+        return SESSION_PERMIT;
+    }
+    rt->end_wanted = true;
+    rt->waiting = true;
+    rt->wait_stage = SESSION_STAGE_EOD;
+    rt->dot_us = worker_now_us();
+    pend_drain(c);
+    try_end(c);
+    return SESSION_PENDING;
+}
+
+void relay_reset(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    if (rt->up) {
+        /* Reusable only between transactions with nothing outstanding. */
+        bool clean = !rt->data_sent && rt->up->cl.head == rt->up->cl.tail;
+        upstream_release(rt->up, clean);
+        rt->up = NULL;
+    }
+    if (rt->resolving)
+        dns_forget(c->w->dns, c);
+    free(rt->rcpts);
+    char *pend = rt->pend;
+    size_t cap = rt->pend_cap;
+    memset(rt, 0, sizeof(*rt));
+    rt->pend = pend; /* keep the buffer for the next message */
+    rt->pend_cap = cap;
+}
+
+/* ---- the next hop's answers ---- */
+
+static void log_delivery(struct conn *c, const struct smtp_client_event *ev)
+{
+    struct relay_txn *rt = &c->rt;
+    struct upstream *u = rt->up;
+    uint64_t now = worker_now_us();
+    char line[2048];
+    log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
+             (unsigned long long)rt->msg_size, rt->nrcpts);
+    const char *r = rt->rcpts;
+    for (unsigned i = 0; r && i < rt->nrcpts; i++, r += strlen(r) + 1) {
+        struct maillog_delivery d = {
+            .queue_id = rt->queue_id,
+            .recipient = r,
+            .relay_host = u->host,
+            .relay_addr = u->addr_text,
+            .relay_port = u->port,
+            .conn_use = u->cl.ntxn, /* this transaction included */
+            .delay_us = now - rt->start_us,
+            .delays_us = {rt->dot_us - rt->start_us, 0, 0, now - rt->dot_us},
+            .dsn = ev->dsn && ev->dsn[0] ? ev->dsn : (ev->ok ? "2.0.0" : "4.0.0"),
+            .status = ev->ok ? "sent" : ev->code >= 500 ? "bounced" : "deferred",
+            .reply = ev->reply,
+        };
+        if (maillog_delivery(line, sizeof(line), &d) >= 0)
+            log_info("%s", line);
+    }
+    if (ev->ok)
+        log_info("%s: removed", rt->queue_id);
+}
+
+static void on_reply(struct conn *c, const struct smtp_client_event *ev)
+{
+    struct relay_txn *rt = &c->rt;
+    struct session_verdict v;
+    memset(&v, 0, sizeof(v));
+    switch (ev->cmd) {
+    case SMTP_CMD_MAIL:
+        if (!ev->ok) {
+            rt->mail_failed = true;
+            verdict_from_reply(&rt->mail_v, ev);
+        }
+        return;
+    case SMTP_CMD_RCPT:
+        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_RCPT)
+            return;
+        if (ev->ok && !rt->mail_failed) {
+            rcpt_remember(c, rt->rcpt);
+            v.action = SESSION_PERMIT;
+        } else if (rt->mail_failed) {
+            v = rt->mail_v;
+        } else {
+            verdict_from_reply(&v, ev);
+        }
+        relay_answer(c, &v);
+        return;
+    case SMTP_CMD_DATA:
+        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_DATA)
+            return;
+        if (ev->ok) {
+            rt->data_ok = true;
+            v.action = SESSION_PERMIT;
+        } else {
+            rt->data_sent = false; /* the next hop refused DATA: the connection stays usable */
+            verdict_from_reply(&v, ev);
+        }
+        relay_answer(c, &v);
+        return;
+    case SMTP_CMD_DOT:
+        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_EOD)
+            return;
+        log_delivery(c, ev);
+        if (ev->ok) {
+            v.action = SESSION_PERMIT;
+            snprintf(v.queue_id, sizeof(v.queue_id), "%s", rt->queue_id);
+            v.size = rt->msg_size;
+        } else {
+            verdict_from_reply(&v, ev);
+        }
+        /* The next-hop transaction is complete either way. */
+        rt->data_sent = false;
+        relay_answer(c, &v);
+        return;
+    default:
+        return;
+    }
+}
+
+void relay_upstream_ready(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    struct smtp_client_event ev;
+    if (c->phase == CONN_CLOSING)
+        return;
+    pend_drain(c);
+    try_end(c);
+    while (rt->up && c->phase != CONN_CLOSING && smtp_client_event(&rt->up->cl, &ev)) {
+        if (ev.type == SMTP_EV_REPLY)
+            on_reply(c, &ev);
+        else if (ev.type == SMTP_EV_DOWN)
+            log_warn("%s: %s with %s[%s]:%u while %s", rt->queue_id[0] ? rt->queue_id : "NOQUEUE",
+                     ev.why ? ev.why : "lost connection", rt->up->host, rt->up->addr_text,
+                     rt->up->port, smtp_client_stage(&rt->up->cl));
+    }
+    if (c->phase != CONN_CLOSING && !relay_backlogged(c))
+        conn_pump(c);
+}

@@ -1,0 +1,19 @@
+/*
+ * relay_int.h - what relay.c and relay_nexthop.c share.
+ */
+#ifndef MX_RELAY_INT_H
+#define MX_RELAY_INT_H
+
+#include "worker_int.h"
+
+/* Fill a verdict: action, code, DSN and printf-style text. */
+void relay_verdict(struct session_verdict *v, enum session_action a, unsigned code,
+                   const char *dsn, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The session waits for the next hop: give it the verdict, then pump. */
+void relay_answer(struct conn *c, struct session_verdict *v);
+/* "kind:path:host:port": connections are reused between equal keys. */
+void relay_nexthop_key(const struct nexthop *nh, char *buf, size_t size);
+/* Connect (or reuse) and send MAIL + RCPT: PENDING, or DEFER with v. */
+enum session_action relay_open_nexthop(struct conn *c, struct session_verdict *v);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * worker.c - the worker's event loop: one io_uring ring, the handoff
+ * channel, signals, timers and DNS, dispatching completions to client
+ * connections (conn.c) and next-hop connections (upstream.c).
+ *
+ * The loop: submit what is queued, wait for a completion or the nearest
+ * deadline (timer wheel, c-ares), handle every completion, expire timers.
+ * A completion whose object was freed and reused meanwhile is dropped by
+ * its generation (ring.h); requests still in flight keep their object
+ * alive (worker_int.h).
+ *
+ * Stopping: SIGTERM stops taking handoffs; transactions in progress get up
+ * to WORKER_DRAIN_MS; then every session left gets 421 and is closed.
+ * SIGUSR1 (retire) stops taking handoffs and waits for sessions to end.
+ * Both exit once no session is left.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+#include "worker_int.h"
+
+#define WORKER_RING_ENTRIES 1024
+
+uint64_t worker_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* An SQE, submitting what is queued when the submission queue is full. */
+struct io_uring_sqe *worker_sqe(struct worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring.uring);
+    while (!sqe) {
+        io_uring_submit(&w->ring.uring);
+        sqe = io_uring_get_sqe(&w->ring.uring);
+    }
+    return sqe;
+}
+
+/* ---- acks to the acceptor ---- */
+
+static void send_ack(struct worker *w, enum handoff_ack_kind kind, uint64_t seq)
+{
+    if (w->chan_dead)
+        return;
+    struct handoff_ack a = {.kind = kind,
+                            .seq = kind == HANDOFF_ACK_LOAD ? 0 : seq,
+                            .sessions = w->sessions,
+                            .capacity = w->capacity};
+    if (kind == HANDOFF_ACK_ACCEPTED && a.sessions == 0)
+        a.sessions = 1;
+    int rc = handoff_ack_send(w->args->chan, &a);
+    if (rc < 0 && rc != -EAGAIN) {
+        log_warn("handoff channel: cannot send ack: %s", strerror(-rc));
+        w->chan_dead = true;
+    }
+}
+
+void worker_session_ended(struct worker *w)
+{
+    if (w->sessions > 0)
+        w->sessions--;
+    w->load_dirty = true;
+}
+
+/* ---- handoff channel ---- */
+
+static void chan_arm(struct worker *w)
+{
+    if (w->rx_armed || w->chan_dead || w->stopping || w->retiring)
+        return;
+    handoff_recv_prepare(&w->rx);
+    struct io_uring_sqe *sqe = worker_sqe(w);
+    io_uring_prep_recvmsg(sqe, w->args->chan, &w->rx.msg, MSG_CMSG_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ring_ud(OP_CHAN_RECV, 0, 0));
+    w->rx_armed = true;
+}
+
+static void chan_event(struct worker *w, int res)
+{
+    struct handoff h;
+    int fd = -1;
+    w->rx_armed = false;
+    int rc = handoff_recv_finish(&w->rx, res, &fd, &h);
+    if (rc == -ECONNRESET) {
+        if (!w->stopping)
+            log_info("handoff channel closed: stopping");
+        w->chan_dead = true;
+        w->stopping = true;
+        w->drain_deadline = timer_clock_ms() + WORKER_DRAIN_MS;
+        return;
+    }
+    if (rc < 0) {
+        if (rc != -EAGAIN && rc != -EINTR)
+            log_warn("handoff channel: %s", strerror(-rc));
+        chan_arm(w);
+        return;
+    }
+    if (w->stopping || w->retiring || w->sessions >= w->capacity) {
+        static const char busy[] = "421 4.3.2 Service shutting down\r\n";
+        if (!w->stopping && !w->retiring)
+            log_warn("too many sessions (%u): refusing connection from [%s]", w->sessions,
+                     h.conn_id);
+        (void)!write(fd, busy, sizeof(busy) - 1);
+        close(fd);
+        send_ack(w, HANDOFF_ACK_REFUSED, h.seq);
+    } else {
+        w->sessions++;
+        send_ack(w, HANDOFF_ACK_ACCEPTED, h.seq);
+        conn_start(w, fd, &h);
+    }
+    chan_arm(w);
+}
+
+/* ---- signals ---- */
+
+static int signals_open(struct worker *w)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    sigdelset(&set, SIGPIPE); /* blocked for good: EPIPE comes back instead */
+    w->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return w->sigfd < 0 ? -errno : 0;
+}
+
+static void signal_arm(struct worker *w)
+{
+    struct io_uring_sqe *sqe = worker_sqe(w);
+    io_uring_prep_read(sqe, w->sigfd, w->sigbuf, sizeof(struct signalfd_siginfo), 0);
+    io_uring_sqe_set_data64(sqe, ring_ud(OP_SIGNAL, 0, 0));
+}
+
+static void signal_event(struct worker *w, int res)
+{
+    if (res == (int)sizeof(struct signalfd_siginfo)) {
+        struct signalfd_siginfo si;
+        memcpy(&si, w->sigbuf, sizeof(si));
+        if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !w->stopping) {
+            log_info("stopping: %u session(s) open", w->sessions);
+            w->stopping = true;
+            w->drain_deadline = timer_clock_ms() + WORKER_DRAIN_MS;
+        } else if (si.ssi_signo == SIGUSR1 && !w->retiring) {
+            log_info("retiring: a new generation took over; %u session(s) open", w->sessions);
+            w->retiring = true;
+        }
+    }
+    signal_arm(w);
+}
+
+/* ---- timers ---- */
+
+static void expire_timers(struct worker *w)
+{
+    uint64_t now = timer_clock_ms();
+    struct timer_node *n;
+    while ((n = timer_wheel_expire(&w->tw, now)) != NULL) {
+        struct worker_timer *t = TIMER_OWNER(n, struct worker_timer, node);
+        if (t->kind == WT_CONN)
+            conn_timer(w, TIMER_OWNER(t, struct conn, timer));
+        else
+            upstream_timer(w, TIMER_OWNER(t, struct upstream, timer));
+    }
+}
+
+/* SIGTERM: when the drain time is over, every session still open is told. */
+static void drain_check(struct worker *w)
+{
+    if (!w->stopping || timer_clock_ms() < w->drain_deadline)
+        return;
+    for (uint32_t i = 0; i < w->conns.capacity; i++) {
+        struct conn *c = pool_lookup(&w->conns, i, w->conns.gen[i]);
+        if (c && c->phase != CONN_CLOSING)
+            conn_stop(c);
+    }
+}
+
+/* A stopping worker also ends sessions that sit idle between
+ * transactions: nothing is lost, the client may come back. */
+static void drain_idle(struct worker *w)
+{
+    if (!w->stopping)
+        return;
+    for (uint32_t i = 0; i < w->conns.capacity; i++) {
+        struct conn *c = pool_lookup(&w->conns, i, w->conns.gen[i]);
+        if (c && c->phase == CONN_SMTP && !conn_in_transaction(c))
+            conn_stop(c);
+    }
+}
+
+/* ---- dispatch ---- */
+
+static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
+{
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    if (ring_ud_is_internal(ud))
+        return;
+    unsigned op = ring_ud_op(ud);
+    switch (op) {
+    case OP_CHAN_RECV:
+        chan_event(w, cqe->res);
+        return;
+    case OP_SIGNAL:
+        signal_event(w, cqe->res);
+        return;
+    case OP_DNS_POLL:
+        worker_dns_event(w, ring_ud_index(ud), ring_ud_gen(ud), cqe->res);
+        return;
+    case OP_CONN_RECV:
+    case OP_CONN_SEND:
+    case OP_CONN_NOP: {
+        /* In-flight requests hold the object: look it up by index, then
+         * check the generation against the life the request began in. */
+        struct conn *c = pool_lookup(&w->conns, ring_ud_index(ud), ring_ud_gen(ud));
+        if (c)
+            conn_event(w, c, op, cqe->res);
+        return;
+    }
+    case OP_UP_CONNECT:
+    case OP_UP_RECV:
+    case OP_UP_SEND:
+    case OP_UP_NOP: {
+        struct upstream *u = pool_lookup(&w->ups, ring_ud_index(ud), ring_ud_gen(ud));
+        if (u)
+            upstream_event(w, u, op, cqe->res);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+static int64_t next_wait_ms(struct worker *w)
+{
+    int64_t t = timer_wheel_next_ms(&w->tw, timer_clock_ms());
+    int d = w->dns ? dns_next_timeout_ms(w->dns) : -1;
+    if (d >= 0 && (t < 0 || d < t))
+        t = d;
+    if (w->stopping) {
+        uint64_t now = timer_clock_ms();
+        int64_t left = w->drain_deadline > now ? (int64_t)(w->drain_deadline - now) : 0;
+        if (t < 0 || left < t)
+            t = left;
+        if (t > 200)
+            t = 200;
+    }
+    if (w->load_dirty && (t < 0 || t > 50))
+        t = 50;
+    return t;
+}
+
+static int loop(struct worker *w)
+{
+    chan_arm(w);
+    signal_arm(w);
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        int rc = ring_submit_and_wait_timeout(&w->ring, &cqe, next_wait_ms(w));
+        if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+            log_error("io_uring wait: %s", strerror(-rc));
+            return 1;
+        }
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&w->ring.uring, head, cqe)
+        {
+            dispatch(w, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&w->ring.uring, n);
+        if (w->dns)
+            dns_timeout(w->dns);
+        expire_timers(w);
+        if (w->load_dirty) {
+            w->load_dirty = false;
+            send_ack(w, HANDOFF_ACK_LOAD, 0);
+        }
+        drain_idle(w);
+        drain_check(w);
+        if ((w->stopping || w->retiring) && w->sessions == 0 && pool_in_use(&w->conns) == 0)
+            return 0;
+    }
+}
+
+int worker_run(const struct worker_args *a)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return 1;
+    w->args = a;
+    w->gen = a->gen;
+    w->capacity = a->capacity ? a->capacity : WORKER_CAPACITY;
+    w->sigfd = -1;
+    int rc = signals_open(w);
+    if (rc < 0) {
+        log_error("signalfd: %s", strerror(-rc));
+        return 1;
+    }
+    rc = ring_init(&w->ring, WORKER_RING_ENTRIES, 0, RING_INIT_DEFER_TASKRUN);
+    if (rc < 0) {
+        log_error("io_uring: %s", strerror(-rc));
+        return 1;
+    }
+    if (pool_init(&w->conns, "sessions", sizeof(struct conn), w->capacity) < 0 ||
+        pool_init(&w->ups, "next-hop connections", sizeof(struct upstream), w->capacity) < 0) {
+        log_error("cannot reserve memory for %u sessions", w->capacity);
+        return 1;
+    }
+    timer_wheel_init(&w->tw, timer_clock_ms());
+    rc = worker_dns_open(w);
+    if (rc < 0) {
+        log_error("DNS resolver: %s", strerror(-rc));
+        return 1;
+    }
+    log_info("worker %u started: generation %u, capacity %u", a->index, w->gen->id,
+             w->capacity);
+    rc = loop(w);
+    upstream_close_idle(w);
+    worker_dns_close(w);
+    ring_exit(&w->ring);
+    pool_destroy(&w->conns);
+    pool_destroy(&w->ups);
+    close(w->sigfd);
+    free(w);
+    return rc;
+}
