@@ -1,25 +1,42 @@
 /*
- * log.c - Postfix-style log lines on stderr.
+ * log.c - Postfix-style log lines on stderr, in a file (maillog_file) or
+ * through syslog(3).
  *
  * One write(2) per line so that lines from several processes sharing a
- * descriptor never interleave mid-line. Output errors are ignored: logging
- * must never take the daemon down.
+ * descriptor never interleave mid-line (the file is O_APPEND: each write
+ * lands at the end whole). Output errors are ignored: logging must never
+ * take the daemon down.
  */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
+
+enum log_sink { SINK_STDERR, SINK_FILE, SINK_SYSLOG };
 
 static const char *log_prog = "mxscreen";
 static int log_with_pid;
 static enum log_level log_min = LOG_LVL_INFO;
+static enum log_sink log_sink = SINK_STDERR;
+static int log_fd = -1;
+static char log_host[64];
+static int log_tee;
 
 void log_init(const char *progname, int with_pid)
 {
     log_prog = progname;
     log_with_pid = with_pid;
+    if (log_sink == SINK_SYSLOG) {
+        /* ident is kept by pointer; progname outlives the process's use. */
+        closelog();
+        openlog(log_prog, LOG_PID, LOG_MAIL);
+    }
 }
 
 const char *log_progname(void)
@@ -32,6 +49,61 @@ void log_set_level(enum log_level min)
     log_min = min;
 }
 
+int log_open_file(const char *path, const char *host)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0)
+        return -errno;
+    log_close();
+    log_fd = fd;
+    log_sink = SINK_FILE;
+    /* Postfix writes the first label of myhostname. */
+    size_t n = host ? strcspn(host, ".") : 0;
+    if (n >= sizeof(log_host))
+        n = sizeof(log_host) - 1;
+    memcpy(log_host, host ? host : "", n);
+    log_host[n] = '\0';
+    if (!log_host[0]) {
+        if (gethostname(log_host, sizeof(log_host) - 1) < 0)
+            strcpy(log_host, "localhost");
+        log_host[strcspn(log_host, ".")] = '\0';
+    }
+    return 0;
+}
+
+void log_open_syslog(void)
+{
+    log_close();
+    log_sink = SINK_SYSLOG;
+    openlog(log_prog, LOG_PID, LOG_MAIL);
+}
+
+void log_close(void)
+{
+    if (log_sink == SINK_FILE && log_fd >= 0)
+        close(log_fd);
+    if (log_sink == SINK_SYSLOG)
+        closelog();
+    log_fd = -1;
+    log_sink = SINK_STDERR;
+}
+
+void log_tee_stderr(int on)
+{
+    log_tee = on;
+}
+
+int log_file_fd(void)
+{
+    return log_sink == SINK_FILE ? log_fd : -1;
+}
+
+void log_after_fork(void)
+{
+    if (log_sink == SINK_SYSLOG)
+        closelog();
+}
+
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
     static const char *const names[] = {
@@ -39,17 +111,48 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
         [LOG_LVL_WARN] = "warning: ", [LOG_LVL_ERROR] = "error: ",
         [LOG_LVL_FATAL] = "fatal: ",
     };
+    static const int prio[] = {
+        [LOG_LVL_DEBUG] = LOG_DEBUG, [LOG_LVL_INFO] = LOG_INFO,
+        [LOG_LVL_WARN] = LOG_WARNING, [LOG_LVL_ERROR] = LOG_ERR,
+        [LOG_LVL_FATAL] = LOG_CRIT,
+    };
     char line[2048];
-    int n;
+    int n = 0;
 
     if (lvl < log_min)
         return;
-    if (log_with_pid)
-        n = snprintf(line, sizeof(line), "%s[%ld]: %s", log_prog, (long)getpid(), names[lvl]);
+    if (log_tee && log_sink != SINK_STDERR) {
+        va_list aq;
+        va_copy(aq, ap);
+        enum log_sink s = log_sink;
+        log_sink = SINK_STDERR;
+        log_vmsg(lvl, fmt, aq);
+        log_sink = s;
+        va_end(aq);
+    }
+    if (log_sink == SINK_SYSLOG) {
+        /* syslog adds time, host, ident and pid itself. */
+        n = snprintf(line, sizeof(line), "%s", names[lvl]);
+        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+        syslog(prio[lvl], "%s", line);
+        return;
+    }
+    if (log_sink == SINK_FILE) {
+        time_t now = time(NULL);
+        struct tm tm;
+        if (localtime_r(&now, &tm))
+            n = (int)strftime(line, sizeof(line), "%b %d %H:%M:%S ", &tm);
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "%s ", log_host);
+    }
+    int p;
+    if (log_with_pid || log_sink == SINK_FILE)
+        p = snprintf(line + n, sizeof(line) - (size_t)n, "%s[%ld]: %s", log_prog,
+                     (long)getpid(), names[lvl]);
     else
-        n = snprintf(line, sizeof(line), "%s: %s", log_prog, names[lvl]);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        n = 0;
+        p = snprintf(line + n, sizeof(line) - (size_t)n, "%s: %s", log_prog, names[lvl]);
+    if (p < 0 || (size_t)n + (size_t)p >= sizeof(line))
+        p = 0;
+    n += p;
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     if (m < 0)
         m = 0;
@@ -57,7 +160,7 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
+    ssize_t w = write(log_sink == SINK_FILE ? log_fd : STDERR_FILENO, line, len);
     (void)w;
 }
 

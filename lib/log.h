@@ -6,6 +6,19 @@
  * omitted for info. Tools (mxscreen-map, mxscreen-conf) log as
  * "PROG: warning: text" on stderr, like postmap and postconf do.
  *
+ * Sinks (one at a time, per process):
+ *   stderr  the default (tools, and the daemon in the foreground);
+ *   file    log_open_file(): Postfix's maillog_file. Each line gets the
+ *           prefix Postfix's postlog writes ("Mon DD HH:MM:SS host "; the
+ *           day zero-padded, strftime "%b %d %H:%M:%S", host = first label
+ *           of myhostname, as Postfix 3.7 does). The file is opened
+ *           O_APPEND and every line is one write(2), so lines from the
+ *           master and all its workers, which inherit the descriptor
+ *           across fork, interleave whole;
+ *   syslog  log_open_syslog(): syslog(3), facility mail, ident = progname.
+ * log_init() may be called again after fork (the worker renames itself
+ * "mxscreen/smtpd"); the sink stays.
+ *
  * log_fatal() logs and exits with status 1; it never returns.
  */
 #ifndef MX_LOG_H
@@ -22,6 +35,26 @@ void log_init(const char *progname, int with_pid);
 const char *log_progname(void);
 /* Lines below this level are dropped. */
 void log_set_level(enum log_level min);
+
+/* Log to path (created 0600 if missing, appended to). host: myhostname;
+ * its first label goes into each line. 0, or -errno (the current sink
+ * stays). */
+int log_open_file(const char *path, const char *host);
+/* Log through syslog(3), facility LOG_MAIL. */
+void log_open_syslog(void);
+/* Also copy every line to stderr (without the file prefix) while a file
+ * or syslog sink is open: a daemon's start-up errors must reach the
+ * person who started it, as Postfix's do. */
+void log_tee_stderr(int on);
+/* Back to stderr (closes a file sink). */
+void log_close(void);
+/* The file sink's descriptor, or -1: a child that closes inherited
+ * descriptors keeps this one. */
+int log_file_fd(void);
+/* In a child about to close inherited descriptors: forget syslog's
+ * connection (reopened by the next line) so that a descriptor number
+ * reused later is never written to by syslog(3). */
+void log_after_fork(void);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
