@@ -514,13 +514,15 @@ enum session_wait session_wait(const struct session *s, unsigned *sleep_ms)
 {
     if (sleep_ms)
         *sleep_ms = 0;
-    if (s->state == SS_CLOSE)
-        return SESSION_WAIT_CLOSE;
+    /* A reply held for the error sleep goes out before the close (the
+     * 221 to a non-SMTP command after the soft limit). */
     if (s->sleeping) {
         if (sleep_ms)
             *sleep_ms = s->cfg.error_sleep_ms;
         return SESSION_WAIT_SLEEP;
     }
+    if (s->state == SS_CLOSE)
+        return SESSION_WAIT_CLOSE;
     if (s->state == SS_POLICY)
         return SESSION_WAIT_POLICY;
     if (s->state == SS_TLS)

@@ -405,6 +405,11 @@ static void test_error_limits_and_sleep(void **state)
            "[SLEEP 20000]250 2.0.0 Ok\r\n[SLEEP 20000]500 5.5.2 Error: command not recognized\r\n"
            "[SLEEP 20000]500 5.5.2 Error: command not recognized\r\n"
            "[SLEEP 20000]421 4.7.0 mx.example.test Error: too many errors\r\n[CLOSE]");
+    /* A non-SMTP command after the soft limit: the 221 is slept on, then
+     * sent, then the session closes (it was lost once: CLOSE won over SLEEP). */
+    expect(&cfg, no_rules, "FOO\r\nSubject: hi\r\n",
+           GREET "500 5.5.2 Error: command not recognized\r\n"
+           "[SLEEP 20000]221 2.7.0 Error: I can break rules, too. Goodbye.\r\n[CLOSE]");
 }
 
 static void test_junk_limit(void **state)
