@@ -448,6 +448,9 @@ void conn_pump(struct conn *c)
     enum session_wait wt;
     for (;;) {
         wt = session_wait(c->s, &ms);
+        /* TLS keeps decrypted bytes we had no room for: pull them now. */
+        if (c->tls && c->in_off >= c->in_len && tls_drain_in(c) < 0)
+            c->eof = true;
         if (wt != SESSION_WAIT_INPUT || c->in_off >= c->in_len || relay_backlogged(c))
             break;
         size_t n = session_input(c->s, c->in + c->in_off, c->in_len - c->in_off);
