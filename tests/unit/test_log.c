@@ -83,8 +83,11 @@ static void file_appends_to_existing(void **state)
     log_close();
     size_t len;
     char *buf = slurp(p, &len);
-    assert_true(strncmp(buf, "old line\n", 9) == 0);
-    assert_non_null(strstr(buf + 9, " host mxscreen/master["));
+    const char *rest = strchr(buf, '\n');
+    assert_non_null(rest);
+    assert_int_equal(rest - buf, 8);
+    assert_true(memcmp(buf, "old line", 8) == 0);
+    assert_non_null(strstr(rest, " host mxscreen/master["));
     assert_non_null(strstr(buf, "]: error: reload refused: x\n"));
     free(buf);
 }
