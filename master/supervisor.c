@@ -92,6 +92,9 @@ static noreturn void child_main(struct master *m, struct mworker *w, int chan)
 {
     sigset_t none;
     log_after_fork();
+    /* Postfix's name for the SMTP server process, so log tools find its
+     * lines; the worker may rename itself again. */
+    log_init("mxscreen/smtpd", 1);
     close_except(chan, log_file_fd());
     /* The master's signal set-up is not the worker's: defaults, unblocked. */
     signal(SIGCHLD, SIG_DFL);
