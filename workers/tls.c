@@ -445,9 +445,10 @@ static SSL_CTX *ctx_new(int server)
     /* Buffers only while a record is in flight: thousands of idle TLS
      * sessions per worker must stay cheap. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    /* No renegotiation (a CPU sink for a client) and no compression
-     * (CRIME), as Postfix's defaults. */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    /* Postfix's tls_bug_bits(): every interoperability work-around
+     * (SSL_OP_ALL); no renegotiation (a CPU sink for a client) and no
+     * compression (CRIME). */
+    SSL_CTX_set_options(ctx, SSL_OP_ALL | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     return ctx;
 }
 

@@ -533,6 +533,40 @@ static void garbage_and_limits(void **state)
     tls_server_free(s);
 }
 
+/* The TLS lines of the seed configuration (seeds/003: "smtpd_use_tls =
+ * yes" with cert, key and CA files, "smtp_use_tls = yes" with a client
+ * certificate, session cache tables, tls_random_source), with our files. */
+static void seed_configuration(void **state)
+{
+    (void)state;
+    static const char seed[] = "smtp_tls_CAfile = @/rsa.crt\n"
+                               "smtp_tls_cert_file = @/ec.pem\n"
+                               "smtp_tls_key_file = @/ec.key\n"
+                               "smtp_tls_session_cache_database = btree:/var/run/smtp_tls_session_cache\n"
+                               "smtp_use_tls = yes\n"
+                               "smtpd_tls_CAfile = @/rsa.crt\n"
+                               "smtpd_tls_cert_file = @/rsa.crt\n"
+                               "smtpd_tls_key_file = @/rsa.key\n"
+                               "smtpd_tls_received_header = yes\n"
+                               "smtpd_tls_session_cache_database = btree:/var/run/smtpd_tls_session_cache\n"
+                               "smtpd_use_tls = yes\n"
+                               "tls_random_source = dev:/dev/urandom\n";
+    struct tls_server *s = server(seed);
+    struct tls_client *k = client(seed);
+    assert_int_equal(tls_server_required(s), 0);
+    struct tls_conn *sv = tls_conn_server(s), *cl = tls_conn_client(k, "mx.example.com");
+    handshake(cl, sv);
+    /* The server asks for no certificate, so the client sends none. */
+    assert_string_equal(tls_conn_peer_status(sv), "Anonymous");
+    /* smtp_tls_CAfile holds the server's certificate. */
+    assert_string_equal(tls_conn_peer_status(cl), "Trusted");
+    transfer(cl, sv, (const unsigned char *)"QUIT\r\n", 6);
+    tls_conn_free(sv);
+    tls_conn_free(cl);
+    tls_client_free(k);
+    tls_server_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +578,7 @@ int main(void)
         cmocka_unit_test(client_certificate_asked_and_trusted),
         cmocka_unit_test(data_both_ways_and_close_notify),
         cmocka_unit_test(garbage_and_limits),
+        cmocka_unit_test(seed_configuration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
