@@ -13,7 +13,8 @@ generation while the old one finishes its sessions and retires; a full
 house gets "421 4.3.2 All server ports are busy"; maillog_file lines carry
 Postfix's prefix; started as root the workers run as mail_owner; SIGTERM
 stops every process within the limit (the fake drains at once); "stop"
-over the control socket. Every process is stopped by pid.
+over the control socket; -d detaches (own session, pid file). Every process
+is stopped by pid.
 """
 import os
 import pwd
@@ -341,11 +342,41 @@ def stop_over_control():
         inst.cleanup()
 
 
+def detached():
+    inst = Instance(workers=1)
+    pid = None
+    try:
+        r = subprocess.run([FAKE, "-c", inst.dir, "-d"], capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 0, "-d: the starting process exits 0 (%r)" % r.stderr)
+        pidfile = os.path.join(inst.data, "mxscreen.pid")
+        check(wait_for(lambda: os.path.exists(pidfile) and inst.status_ok(), 10),
+              "-d: pid file written and control socket answers")
+        with open(pidfile) as f:
+            pid = int(f.read())
+        check(str(pid) == inst.status().get("pid"), "pid file names the master")
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().split(")")[-1].split()
+        check(int(fields[3]) == pid, "-d: the master leads its own session")
+        s, g = connect(inst.port)
+        check(g.startswith("220 fake generation 1"), "-d: serves: %r" % g)
+        s.close()
+        check(inst.ctl("stop").returncode == 0, "-d: stop")
+        check(wait_for(lambda: not alive(pid), 15), "-d: master gone after stop")
+        check(not os.path.exists(pidfile), "-d: pid file removed")
+        pid = None
+    finally:
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        inst.cleanup()
+
+
 def main():
     try:
         startup_failures()
         main_scenario()
         stop_over_control()
+        detached()
     finally:
         for p in PROCS:
             p.stop()
