@@ -364,6 +364,50 @@ static void tls12_names_no_kex(void **state)
     tls_server_free(s);
 }
 
+/* Which protocol and cipher come out of the protocol and cipher
+ * parameters (the mandatory ones with encrypt), against an OpenSSL client
+ * that offers everything it has. */
+static void protocols_and_ciphers_negotiated(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cf, *protocol, *not_cipher;
+    } cases[] = {
+        {"smtpd_tls_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1, !TLSv1.3\n", "TLSv1.2", NULL},
+        {"smtpd_tls_protocols = TLSv1.2\n", "TLSv1.2", NULL},
+        {"smtpd_tls_protocols = TLSv1.3\n", "TLSv1.3", NULL},
+        {"smtpd_tls_protocols = >=TLSv1.2 <=TLSv1.3\n", "TLSv1.3", NULL},
+        {"smtpd_tls_protocols = >=TLSv1.2:<=TLSv1.2\n", "TLSv1.2", NULL},
+        /* with encrypt only the mandatory_ parameters count */
+        {"smtpd_tls_security_level = encrypt\nsmtpd_tls_protocols = TLSv1.3\n"
+         "smtpd_tls_mandatory_protocols = <=TLSv1.2\n", "TLSv1.2", NULL},
+        {"smtpd_tls_protocols = <=TLSv1.2\n"
+         "smtpd_tls_exclude_ciphers = ECDHE-RSA-AES256-GCM-SHA384\n",
+         "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384"},
+        {"smtpd_tls_protocols = <=TLSv1.2\nsmtpd_tls_ciphers = high\n"
+         "smtpd_tls_exclude_ciphers = AESGCM, CHACHA20\n", "TLSv1.2", "GCM"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cf[512];
+        snprintf(cf, sizeof(cf), "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = @/rsa.pem\n%s",
+                 cases[i].cf);
+        struct tls_server *s = server(cf);
+        struct tls_client *k = client("smtp_tls_security_level = may\n");
+        struct tls_conn *sv = tls_conn_server(s), *cl = tls_conn_client(k, NULL);
+        handshake(cl, sv);
+        struct received_tls rt;
+        tls_conn_received(sv, &rt);
+        print_message("case %zu: %s %s\n", i, rt.protocol, rt.cipher_name);
+        assert_string_equal(rt.protocol, cases[i].protocol);
+        if (cases[i].not_cipher)
+            assert_null(strstr(rt.cipher_name, cases[i].not_cipher));
+        tls_conn_free(sv);
+        tls_conn_free(cl);
+        tls_client_free(k);
+        tls_server_free(s);
+    }
+}
+
 static void ec_chain_file_and_strong_grade(void **state)
 {
     (void)state;
@@ -413,8 +457,13 @@ static void client_certificate_asked_and_trusted(void **state)
     assert_string_equal(rt.clnt_sig_curve, "prime256v1");
     char sum[512];
     assert_int_equal(tls_conn_summary(sv, sum, sizeof(sum)), 0);
-    assert_non_null(strstr(sum, " server-signature RSA-PSS (2048 bits) server-digest SHA256"
-                                " client-signature ECDSA (prime256v1) client-digest SHA256"));
+    /* Postfix 3.7.11 with smtpd_tls_ask_ccert = yes, the client's CA in
+     * smtpd_tls_CAfile, logged "Trusted TLS connection established from
+     * localhost[127.0.0.1]: " and then exactly this. */
+    assert_string_equal(sum, "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) "
+                             "key-exchange X25519 server-signature RSA-PSS (2048 bits) "
+                             "server-digest SHA256 client-signature ECDSA (prime256v1) "
+                             "client-digest SHA256");
     tls_conn_free(sv);
     tls_conn_free(cl);
     tls_client_free(k);
@@ -574,6 +623,7 @@ int main(void)
         cmocka_unit_test(broken_configurations_are_refused),
         cmocka_unit_test(rsa_tls13_as_postfix_logs_it),
         cmocka_unit_test(tls12_names_no_kex),
+        cmocka_unit_test(protocols_and_ciphers_negotiated),
         cmocka_unit_test(ec_chain_file_and_strong_grade),
         cmocka_unit_test(client_certificate_asked_and_trusted),
         cmocka_unit_test(data_both_ways_and_close_notify),
