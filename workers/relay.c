@@ -163,10 +163,12 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
         return SESSION_DEFER;
     }
     switch (nh.kind) {
-    case TRANSPORT_ERROR: {
-        const char *t = nh.text[0] ? nh.text : "5.0.0 delivery refused";
+    case TRANSPORT_ERROR:
+    case TRANSPORT_RETRY: { /* refused at RCPT: proxy mode has nothing to bounce later */
+        const char *t = nh.text[0] ? nh.text : "Address is undeliverable";
         size_t dl = restrict_dsn_len(t);
-        char dsn[16] = "5.0.0";
+        char dsn[16];
+        snprintf(dsn, sizeof(dsn), "%s", nh.kind == TRANSPORT_RETRY ? "4.0.0" : "5.0.0");
         if (dl && dl < sizeof(dsn)) {
             memcpy(dsn, t, dl);
             dsn[dl] = 0;
@@ -174,7 +176,9 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
             while (*t == ' ')
                 t++;
         }
-        int temp = dsn[0] == '4';
+        int temp = dsn[0] == '4' || nh.kind == TRANSPORT_RETRY;
+        if (temp)
+            dsn[0] = '4';
         relay_verdict(v, temp ? SESSION_DEFER : SESSION_REJECT, temp ? 450 : 550, dsn,
                     "<%s>: %s", rt->rcpt, t);
         return v->action;

@@ -302,6 +302,7 @@ int worker_run(const struct worker_args *a)
     struct worker *w = calloc(1, sizeof(*w));
     if (!w)
         return 1;
+    log_init("mxscreen/smtpd", 1); /* the master's sink stays (log.h) */
     w->args = a;
     w->gen = a->gen;
     w->capacity = a->capacity ? a->capacity : WORKER_CAPACITY;

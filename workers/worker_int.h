@@ -126,7 +126,6 @@ struct relay_txn {
     bool waiting;
     char sender[SMTP_CLIENT_ARG_MAX];
     char rcpt[SMTP_CLIENT_ARG_MAX];    /* RCPT in flight (borrowed by the client) */
-    char first_rcpt[SMTP_CLIENT_ARG_MAX];
     /* Content on its way to the next hop that smtp_client_body did not take. */
     char *pend;
     size_t pend_len, pend_cap;
