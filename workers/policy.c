@@ -400,7 +400,9 @@ enum session_action policy_session_check(struct policy_session *ps,
                                          struct session_verdict *v)
 {
     bool early = is_early(ps->p, f->stage);
-    bool last = !early && ps->chain;
+    bool closes = f->stage == SESSION_STAGE_RCPT || f->stage == SESSION_STAGE_VRFY
+                  || f->stage == SESSION_STAGE_ETRN;
+    bool last = ps->chain && closes;
 
     memset(v, 0, sizeof(*v));
     if (ps->pending)
@@ -408,7 +410,10 @@ enum session_action policy_session_check(struct policy_session *ps,
     if (early && !ps->chain) {
         chain_start(ps, f);
         ps->chain = true;
-    } else if (!early && !ps->chain) {
+    } else if (!early && !last) {
+        /* A lone stage (or a chain the session never finished: nothing it
+         * held can be reported truthfully any more). */
+        ps->chain = false;
         chain_start(ps, f);
     }
     load_facts(ps, f);

@@ -33,7 +33,8 @@ static const char *where_of(const struct policy_session *ps)
     case SESSION_STAGE_HELO:
         if (ps->p->delay_reject)
             return ps->rf.sender ? "RCPT" : "VRFY";
-        /* The session does not tell HELO from EHLO at this stage. */
+        /* Postfix logs "EHLO from" for EHLO; session_facts does not say
+         * which of the two is being answered (a known difference). */
         return "HELO";
     case SESSION_STAGE_MAIL: return ps->p->delay_reject ? "RCPT" : "MAIL";
     case SESSION_STAGE_RCPT: return "RCPT";

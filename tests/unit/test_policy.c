@@ -287,6 +287,42 @@ static void test_delay_reject_chain(void **state)
     fx_close(&fx);
 }
 
+/* Lines of the early stages come out at the RCPT in their order, as a
+ * private Postfix 3.7.11 logged this very case:
+ *   NOQUEUE: hold: RCPT from localhost[127.0.0.1]: <localhost[127.0.0.1]>:
+ *   Client host triggers HOLD action; from=<a@b.example> to=<u@other.org>
+ *   proto=ESMTP helo=<ok.example>
+ * followed by the reject line. */
+static void test_delay_reject_held_lines(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct session_verdict v;
+    fx_open(&fx, BASE "smtpd_client_restrictions = check_client_access static:HOLD, reject\n", NULL);
+    capture_start();
+    assert_int_equal(check(&fx, SESSION_STAGE_CONNECT, "ok.example", "a@b.example", NULL, &v),
+                     SESSION_DUNNO);
+    assert_int_equal(check(&fx, SESSION_STAGE_HELO, "ok.example", "a@b.example", NULL, &v),
+                     SESSION_DUNNO);
+    assert_int_equal(check(&fx, SESSION_STAGE_MAIL, "ok.example", "a@b.example", NULL, &v),
+                     SESSION_DUNNO);
+    assert_int_equal(check(&fx, SESSION_STAGE_RCPT, "ok.example", "a@b.example", "u@other.org", &v),
+                     SESSION_REJECT);
+    const char *log = capture_end();
+    const char *hold = strstr(log, "NOQUEUE: hold: RCPT from unknown[192.0.2.1]: "
+                                   "<unknown[192.0.2.1]>: Client host triggers HOLD action; "
+                                   "from=<a@b.example> to=<u@other.org> proto=ESMTP "
+                                   "helo=<ok.example>\n");
+    const char *rej = strstr(log, "NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 "
+                                  "<unknown[192.0.2.1]>: Client host rejected: Access denied; "
+                                  "from=<a@b.example> to=<u@other.org> proto=ESMTP "
+                                  "helo=<ok.example>\n");
+    assert_non_null(hold);
+    assert_non_null(rej);
+    assert_true(hold < rej);
+    fx_close(&fx);
+}
+
 /* warn_if_reject: a reject_warning line, no verdict. */
 static void test_reject_warning(void **state)
 {
@@ -502,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_stages_immediate),
         cmocka_unit_test(test_vrfy_and_postmaster),
         cmocka_unit_test(test_delay_reject_chain),
+        cmocka_unit_test(test_delay_reject_held_lines),
         cmocka_unit_test(test_reject_warning),
         cmocka_unit_test(test_defer_if_permit_carried),
         cmocka_unit_test(test_dns_null_tempfail),
