@@ -130,9 +130,24 @@ int tls_conn_summary(const struct tls_conn *c, char *buf, size_t size);
  * "Untrusted", "Trusted" (chain verified). */
 const char *tls_conn_peer_status(const struct tls_conn *c);
 /* Logs Postfix's whole line "Anonymous TLS connection established from
- * host[addr]: ..." (server) or "... established to host[addr]:port: ..."
- * (client). */
+ * host[addr]: ..." (server) or "Untrusted TLS connection established to
+ * host[addr]:port: ..." (client; "reused" for a resumed session, as
+ * Postfix's client says; its server always says "established"). */
 void tls_conn_log_summary(const struct tls_conn *c, const char *namaddr);
+/* Session resumption for the queue runner's cache (issue 5): the
+ * client's session as DER bytes, to store per next hop. In TLS 1.3 the
+ * server's ticket arrives after the handshake, with the first
+ * tls_conn_read(). Returns 0 with *len set, -ENOENT when there is nothing
+ * resumable yet, -ENOSPC when cap is too small (*len says how much). */
+int tls_conn_session_save(const struct tls_conn *c, unsigned char *buf, size_t cap,
+                          size_t *len);
+/* Offer a saved session in the next handshake (client side, before
+ * tls_conn_handshake()). -EINVAL: bytes not a session, or a server-side
+ * connection; the handshake then simply runs in full. */
+int tls_conn_session_load(struct tls_conn *c, const void *der, size_t len);
+/* The handshake resumed a session (Postfix's "reused" in the client's
+ * summary line). */
+int tls_conn_reused(const struct tls_conn *c);
 /* Client side: the peer certificate names host (RFC 6125 rules, one
  * leading wildcard label) -> 1, else 0. */
 int tls_conn_peer_matches(const struct tls_conn *c, const char *host);

@@ -19,6 +19,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,8 +124,8 @@ size_t tls_conn_cipher_in(struct tls_conn *c, const void *p, size_t n)
 size_t tls_conn_cipher_out(struct tls_conn *c, void *buf, size_t cap)
 {
     BIO *b = SSL_get_wbio(c->ssl);
-    if (cap > INT32_MAX)
-        cap = INT32_MAX;
+    if (cap > INT_MAX)
+        cap = INT_MAX;
     int r = cap ? BIO_read(b, buf, (int)cap) : 0;
     shrink(c, 1);
     return r > 0 ? (size_t)r : 0;
@@ -475,8 +476,53 @@ void tls_conn_log_summary(const struct tls_conn *c, const char *namaddr)
     char text[512];
     if (tls_conn_summary(c, text, sizeof(text)) == -EINVAL)
         return;
-    log_info("%s TLS connection established %s %s: %s", tls_conn_peer_status(c),
+    log_info("%s TLS connection %s %s %s: %s", tls_conn_peer_status(c),
+             !c->server && tls_conn_reused(c) ? "reused" : "established",
              c->server ? "from" : "to", namaddr, text);
+}
+
+int tls_conn_session_save(const struct tls_conn *c, unsigned char *buf, size_t cap,
+                          size_t *len)
+{
+    *len = 0;
+    if (c->server || !c->done)
+        return -ENOENT;
+    SSL_SESSION *sess = SSL_get1_session(c->ssl);
+    if (!sess || !SSL_SESSION_is_resumable(sess)) {
+        SSL_SESSION_free(sess);
+        return -ENOENT;
+    }
+    int n = i2d_SSL_SESSION(sess, NULL);
+    int rc = 0;
+    if (n <= 0) {
+        rc = -ENOENT;
+    } else if ((size_t)n > cap) {
+        *len = (size_t)n;
+        rc = -ENOSPC;
+    } else {
+        unsigned char *p = buf;
+        *len = (size_t)i2d_SSL_SESSION(sess, &p);
+    }
+    SSL_SESSION_free(sess);
+    ERR_clear_error();
+    return rc;
+}
+
+int tls_conn_session_load(struct tls_conn *c, const void *der, size_t len)
+{
+    if (c->server || c->done || len > LONG_MAX)
+        return -EINVAL;
+    const unsigned char *p = der;
+    SSL_SESSION *sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+    int ok = sess && SSL_set_session(c->ssl, sess);
+    SSL_SESSION_free(sess);
+    ERR_clear_error();
+    return ok ? 0 : -EINVAL;
+}
+
+int tls_conn_reused(const struct tls_conn *c)
+{
+    return c->done && SSL_session_reused(c->ssl);
 }
 
 int tls_conn_peer_matches(const struct tls_conn *c, const char *host)

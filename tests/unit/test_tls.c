@@ -582,6 +582,69 @@ static void garbage_and_limits(void **state)
     tls_server_free(s);
 }
 
+/* The queue runner's session cache: a session saved from one connection
+ * resumes the next (the server's stateless ticket); with
+ * smtpd_tls_session_cache_timeout = 0 the server issues none. */
+static void client_session_resumes(void **state)
+{
+    (void)state;
+    static const char *const cf[] = {
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = @/rsa.pem\n",
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = @/rsa.pem\n"
+        "smtpd_tls_protocols = <=TLSv1.2\n",
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = @/rsa.pem\n"
+        "smtpd_tls_session_cache_timeout = 0\n",
+    };
+    for (size_t i = 0; i < sizeof(cf) / sizeof(cf[0]); i++) {
+        struct tls_server *s = server(cf[i]);
+        struct tls_client *k = client("smtp_tls_security_level = may\n");
+        struct tls_conn *sv = tls_conn_server(s), *cl = tls_conn_client(k, "mx.example.com");
+        unsigned char der[8192], small[8];
+        size_t len = 0;
+        assert_int_equal(tls_conn_session_save(cl, der, sizeof(der), &len), -ENOENT);
+        assert_int_equal(tls_conn_session_load(sv, "x", 1), -EINVAL);
+        handshake(cl, sv);
+        assert_int_equal(tls_conn_reused(cl), 0);
+        /* The TLS 1.3 ticket comes with the first data read. */
+        transfer(sv, cl, (const unsigned char *)"220 ready\r\n", 11);
+        int rc = tls_conn_session_save(cl, der, sizeof(der), &len);
+        if (rc == 0) {
+            size_t need = 0;
+            assert_int_equal(tls_conn_session_save(cl, small, sizeof(small), &need), -ENOSPC);
+            assert_int_equal(need, len);
+        }
+        tls_conn_free(sv);
+        tls_conn_free(cl);
+        if (i == 2) {
+            assert_int_equal(rc, -ENOENT);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_true(len > 0);
+            size_t len2 = 1;
+            assert_int_equal(tls_conn_session_save(cl = tls_conn_client(k, NULL), small,
+                                                   sizeof(small), &len2), -ENOENT);
+            assert_int_equal(len2, 0);
+            tls_conn_free(cl);
+            sv = tls_conn_server(s);
+            cl = tls_conn_client(k, "mx.example.com");
+            assert_int_equal(tls_conn_session_load(cl, "garbage", 7), -EINVAL);
+            assert_int_equal(tls_conn_session_load(cl, der, len), 0);
+            handshake(cl, sv);
+            assert_int_equal(tls_conn_reused(cl), 1);
+            assert_int_equal(tls_conn_reused(sv), 1);
+            char sum[512];
+            assert_int_equal(tls_conn_summary(sv, sum, sizeof(sum)), 0);
+            print_message("resumed: %s\n", sum);
+            tls_conn_log_summary(cl, "mx.example.com[127.0.0.1]:25");
+            transfer(cl, sv, (const unsigned char *)"QUIT\r\n", 6);
+            tls_conn_free(sv);
+            tls_conn_free(cl);
+        }
+        tls_client_free(k);
+        tls_server_free(s);
+    }
+}
+
 /* The TLS lines of the seed configuration (seeds/003: "smtpd_use_tls =
  * yes" with cert, key and CA files, "smtp_use_tls = yes" with a client
  * certificate, session cache tables, tls_random_source), with our files. */
@@ -629,6 +692,7 @@ int main(void)
         cmocka_unit_test(data_both_ways_and_close_notify),
         cmocka_unit_test(garbage_and_limits),
         cmocka_unit_test(seed_configuration),
+        cmocka_unit_test(client_session_resumes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
