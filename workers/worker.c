@@ -330,6 +330,7 @@ int worker_run(const struct worker_args *a)
     }
     log_info("worker %u started: generation %u, capacity %u", a->index, w->gen->id,
              w->capacity);
+    send_ack(w, HANDOFF_ACK_LOAD, 0); /* capacity known before the first handoff */
     rc = loop(w);
     upstream_close_idle(w);
     worker_dns_close(w);
