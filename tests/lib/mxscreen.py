@@ -110,7 +110,10 @@ class MxscreenInstance:
         self.maps = dict(maps or {})
         self.relay = relay
         self.settings = dict(settings or {})
+        # Absolute: the daemon runs with its temporary directory as cwd.
         self.binary = binary or find_binary(build)
+        if self.binary:
+            self.binary = os.path.abspath(self.binary)
         self.workers = workers
         self.host = "127.0.0.1"
         self.port = port
