@@ -407,25 +407,21 @@ static void tls_handshake(struct conn *c)
     tls_drain_in(c);
     int rc = tls_conn_handshake(c->tls);
     flush(c);
-    if (rc < 0) {
-        log_warn("SSL_accept error from %s[%s]: %s", c->peer.name, c->peer.addr,
-                 tls_conn_error(c->tls));
+    char namaddr[sizeof(c->peer.name) + sizeof(c->peer.addr) + 2];
+    snprintf(namaddr, sizeof(namaddr), "%s[%s]", c->peer.name, c->peer.addr);
+    if (rc < 0 || (rc == 0 && c->eof)) {
+        tls_conn_log_error(c->tls, namaddr, rc == 0);
+        if (rc == 0)
+            log_info("lost connection after STARTTLS from %s", namaddr);
         conn_close(c);
         return;
     }
     if (rc == 0) {
-        if (c->eof) {
-            log_info("lost connection after STARTTLS from %s[%s]", c->peer.name, c->peer.addr);
-            conn_close(c);
-            return;
-        }
         recv_arm(c);
         return;
     }
-    char sum[512];
-    if (tls_conn_summary(c->tls, sum, sizeof(sum)) >= 0)
-        log_info("Anonymous TLS connection established from %s[%s]: %s", c->peer.name,
-                 c->peer.addr, sum);
+    if (tls_server_loglevel(c->gen->tls) >= 1)
+        tls_conn_log_summary(c->tls, namaddr);
     c->phase = CONN_SMTP;
     session_tls_started(c->s);
     idle_timer(c);

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "maillog.h"
 #include "matchlist.h"
+#include "policy.h"
 #include "received.h"
 #include "restrict.h"
 #include "tls.h"
@@ -146,6 +147,7 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
         rt->active = true;
         rt->start_us = worker_now_us();
         new_queue_id(c);
+        policy_session_queue_id(c->ps, rt->queue_id);
         log_client(c);
     }
     if (rt->discard) { /* the whole message goes nowhere: the next hop need not know */
@@ -506,6 +508,8 @@ void relay_reset(struct conn *c)
     if (rt->resolving)
         dns_forget(c->w->dns, c);
     free(rt->rcpts);
+    if (c->ps)
+        policy_session_queue_id(c->ps, NULL);
     char *pend = rt->pend;
     size_t cap = rt->pend_cap;
     memset(rt, 0, sizeof(*rt));
@@ -567,6 +571,13 @@ static void on_reply(struct conn *c, const struct smtp_client_event *ev)
             v = rt->mail_v;
         } else {
             verdict_from_reply(&v, ev);
+        }
+        /* A next hop that went down before any recipient was accepted
+         * is let go: the client's next RCPT tries a fresh connection. */
+        if (v.action != SESSION_PERMIT && rt->nrcpts == 0 && !smtp_client_usable(&rt->up->cl)) {
+            drop_upstream(rt);
+            rt->have_nh = false;
+            rt->mail_failed = false;
         }
         relay_answer(c, &v);
         return;

@@ -45,6 +45,7 @@ static void connect_to(struct conn *c, const struct sockaddr_storage *ss, sockle
     struct upstream *u = upstream_open(c->w, key, ss, len, host, text, port);
     if (!u) {
         struct session_verdict v;
+        rt->have_nh = false;
         relay_verdict(&v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
         relay_answer(c, &v);
         return;
@@ -78,6 +79,7 @@ static void resolve_failed(struct conn *c, const char *what, const struct dns_re
     struct session_verdict v;
     log_warn("%s: cannot find the next hop %s: %s", c->rt.queue_id, what, dns_status_str(r->status));
     c->rt.resolving = false;
+    c->rt.have_nh = false; /* a later recipient may try again */
     if (r->status == DNS_NXDOMAIN || r->status == DNS_NODATA)
         relay_verdict(&v, SESSION_DEFER, 450, "4.4.4", "<%s>: Host or domain name not found; "
                     "next hop %s", c->rt.rcpt, what);
