@@ -92,6 +92,22 @@ int map_folds_keys(const struct map *m);
 /* Helpers for types: copy a result into out (-ENOSPC if too long). */
 int map_value_set(struct map_value *out, const char *s, size_t len);
 
+/*
+ * Where pattern tables (regexp:, pcre:) put their compiled Hyperscan
+ * databases: the master points this at the generation's policy segment
+ * (shm/segment.h) while it opens that generation's maps, so that the
+ * databases end up in shared read-only memory; NULL (the default, and what
+ * the tools use) keeps them on the heap. Process-wide, set and cleared
+ * around the opens. alloc returns size bytes aligned to align, or NULL;
+ * placed_db is told of each database placed (for the segment's stats).
+ */
+struct map_placer {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size, size_t align);
+    void (*placed_db)(void *ctx);
+};
+void maps_set_placer(const struct map_placer *p);
+
 /* Monotonic milliseconds (coarse clock; cheap). */
 int64_t map_now_ms(void);
 

@@ -30,12 +30,15 @@
  * The real engine runs only to confirm, and on the winner when its result
  * uses $n (POSIX leftmost-longest captures for regexp:, as Postfix).
  *
- * Sharing (next step): struct rx_shared holds nothing but the parsed
- * table (one pool, index-linked arrays), per-pattern modes, the candidate
- * indexes and the Hyperscan database: it can be written out with
- * hs_serialize_database plus the arrays, and placed in the policy segment
- * with hs_deserialize_database_at. struct rx_local (real-engine objects,
- * scratch, stamps) is per process and rebuilt from the pattern text.
+ * Sharing: with a placer set (maps_set_placer, the master's policy
+ * segment) each compiled database is serialized and placed in the shared
+ * memory with hs_deserialize_database_at, and the heap copy freed; workers
+ * then scan one read-only copy. struct rx_shared holds nothing but the
+ * parsed table (one pool, index-linked arrays), per-pattern modes, the
+ * candidate indexes and the databases; the arrays can follow the same way.
+ * struct rx_local (real-engine objects, scratch, stamps) is per process:
+ * the scratch allocated at open is copy-on-write in each forked worker,
+ * so every process scans with its own.
  */
 #include "maps.h"
 #include "maps_regexp_parse.h"
@@ -61,6 +64,7 @@ enum rx_mode { RX_EXACT = 0, RX_CONFIRM = 1, RX_ALWAYS = 2 };
 struct rx_part {
     char name[REGEX_ANCHOR_NAME_MAX]; /* lower case, without ':' */
     hs_database_t *db;
+    int placed;             /* db is in the placer's memory: not ours to free */
 };
 
 struct rx_shared {
@@ -70,6 +74,7 @@ struct rx_shared {
     int32_t *always;        /* MATCH rules to look at on every lookup, ascending */
     size_t nalways;
     hs_database_t *db;      /* patterns not in a partition; NULL if none */
+    int db_placed;          /* db is in the placer's memory: not ours to free */
     struct rx_part *parts;  /* sorted by name */
     size_t nparts;
 };
@@ -366,10 +371,11 @@ static void rx_free(struct rx_map *m)
     free(m->l.if_stamp);
     free(m->l.if_val);
     free(m->l.cand);
-    if (m->s.db)
+    if (m->s.db && !m->s.db_placed)
         hs_free_database(m->s.db);
     for (size_t i = 0; i < m->s.nparts; i++)
-        hs_free_database(m->s.parts[i].db);
+        if (!m->s.parts[i].placed)
+            hs_free_database(m->s.parts[i].db);
     free(m->s.parts);
     free(m->s.mode);
     free(m->s.pat_rule);
@@ -527,6 +533,7 @@ static void rx_partition(struct rx_map *m, struct hs_input *in, int32_t *part)
                 m->s.parts = xrealloc(m->s.parts, (m->s.nparts + 1) * sizeof(*m->s.parts));
                 strcpy(m->s.parts[i].name, names[k]);
                 m->s.parts[i].db = NULL;
+                m->s.parts[i].placed = 0;
                 m->s.nparts++;
             }
             in->name_part = xrealloc(in->name_part, (in->name_off[p + 1] + 1) * sizeof(int32_t));
@@ -554,6 +561,62 @@ static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, str
     if (kept > 0) /* qsort(NULL, 0, ...) is undefined */
         qsort(m->s.parts, m->s.nparts, sizeof(*m->s.parts), rx_part_cmp);
     free(part);
+    return rc;
+}
+
+/* ---- placement in shared memory ---- */
+
+static struct map_placer rx_placer;
+static int rx_placer_set;
+
+void maps_set_placer(const struct map_placer *p)
+{
+    rx_placer_set = p != NULL;
+    if (p)
+        rx_placer = *p;
+}
+
+/* Move *db into the placer's memory (serialize, deserialize in place),
+ * freeing the heap copy. On failure *db is left as it was. */
+static int hs_place(hs_database_t **db, int *placed, const char *file, struct map_err *err)
+{
+    char *bytes = NULL;
+    size_t len = 0, size = 0;
+    if (hs_serialize_database(*db, &bytes, &len) != HS_SUCCESS) {
+        map_err_set(err, "%s: hyperscan: cannot serialize database", file);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    /* 8-byte alignment is Hyperscan's minimum; a cache line keeps the
+     * bytecode's own 64-byte alignment free of padding. */
+    void *at = NULL;
+    if (hs_serialized_database_size(bytes, len, &size) != HS_SUCCESS)
+        rc = -EIO;
+    else if (!(at = rx_placer.alloc(rx_placer.ctx, size, 64)))
+        rc = -ENOMEM;
+    else if (hs_deserialize_database_at(bytes, len, at) != HS_SUCCESS)
+        rc = -EIO;
+    free(bytes); /* hs_serialize_database uses the misc allocator: malloc */
+    if (rc < 0) {
+        map_err_set(err, "%s: cannot place hyperscan database in the policy segment (%zu bytes)",
+                    file, size);
+        return rc;
+    }
+    hs_free_database(*db);
+    *db = at;
+    *placed = 1;
+    if (rx_placer.placed_db)
+        rx_placer.placed_db(rx_placer.ctx);
+    return 0;
+}
+
+static int rx_place_all(struct rx_map *m, const char *file, struct map_err *err)
+{
+    int rc = 0;
+    if (m->s.db)
+        rc = hs_place(&m->s.db, &m->s.db_placed, file, err);
+    for (size_t i = 0; rc == 0 && i < m->s.nparts; i++)
+        rc = hs_place(&m->s.parts[i].db, &m->s.parts[i].placed, file, err);
     return rc;
 }
 
@@ -624,6 +687,8 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
     free(in.flags);
     free(in.name_off);
     free(in.name_part);
+    if (rc == 0 && rx_placer_set)
+        rc = rx_place_all(m, file, err);
     if (rc < 0)
         goto out;
 

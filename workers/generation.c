@@ -18,6 +18,7 @@
 #include "maps.h"
 #include "matchlist.h"
 #include "policy.h"
+#include "segment.h"
 #include "tls.h"
 #include "transport.h"
 #include "util.h"
@@ -109,7 +110,9 @@ static void session_limits(struct generation *g)
     s->tls_required = g->tls && tls_server_required(g->tls);
 }
 
-static int build(struct generation *g, char *err, size_t errlen)
+/* The maps: restriction lists and content checks, their Hyperscan
+ * databases placed in the policy segment while they open. */
+static int open_maps(struct generation *g, char *err, size_t errlen)
 {
     const struct cfg_params *p = &g->cfg.p;
     int rc = policy_create(&g->cfg, &g->policy, err, errlen);
@@ -123,6 +126,31 @@ static int build(struct generation *g, char *err, size_t errlen)
                          &g->checks.nested_header, err, errlen)) < 0 ||
         (rc = open_check(g, "body_checks", &p->body_checks, &g->checks.body, err, errlen)) < 0)
         return rc;
+    return 0;
+}
+
+static int build(struct generation *g, char *err, size_t errlen)
+{
+    int rc = segment_create(g->id, 0, &g->seg);
+    if (rc < 0) {
+        snprintf(err, errlen, "policy segment: %s", strerror(-rc));
+        return rc;
+    }
+    struct map_placer placer;
+    segment_map_placer(g->seg, &placer);
+    maps_set_placer(&placer);
+    rc = open_maps(g, err, errlen);
+    maps_set_placer(NULL); /* maps opened later (tools, refresh) stay on the heap */
+    if (rc < 0)
+        return rc;
+    if ((rc = segment_seal(g->seg)) < 0) {
+        snprintf(err, errlen, "policy segment: seal: %s", strerror(-rc));
+        return rc;
+    }
+    struct segment_stats st;
+    segment_stats(g->seg, &st);
+    log_info("generation %u: policy segment %zu KiB, %u Hyperscan databases", g->id,
+             (st.used + 1023) / 1024, st.databases);
     if ((rc = transport_create(&g->cfg, &g->transport, err, errlen)) < 0)
         return rc;
     if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
@@ -168,6 +196,8 @@ void generation_free(struct generation *g)
     for (size_t i = 0; i < g->nmaps; i++)
         map_close(g->maps[i]);
     free(g->maps);
+    /* After the maps: their databases point into it. */
+    segment_free(g->seg);
     if (g->transport)
         transport_free(g->transport);
     if (g->tls)

@@ -6,8 +6,11 @@
  * the old one running (the error says what and where).
  *
  * A generation is read-only once loaded: workers only read it, which is
- * what lets every worker of a generation share its pages (maps, Hyperscan
- * databases) with the master copy-on-write, one copy in memory.
+ * what lets every worker of a generation share its pages with the master
+ * copy-on-write, one copy in memory. The Hyperscan databases of its
+ * regexp:/pcre: tables go further: they live in the generation's policy
+ * segment (shm/segment.h), a sealed memfd mapped read-only, shared for
+ * real and unwritable by any process.
  */
 #ifndef MX_GENERATION_H
 #define MX_GENERATION_H
@@ -20,6 +23,7 @@ struct policy;
 struct transport;
 struct tls_server;
 struct matchlist;
+struct segment;
 
 struct generation {
     unsigned id;                    /* 1, 2, ... per reload */
@@ -34,6 +38,7 @@ struct generation {
     struct tls_server *tls;         /* NULL: no STARTTLS (tls.h) */
     struct matchlist *xclient_hosts; /* smtpd_authorized_xclient_hosts */
     struct matchlist *bare_lf_exclusions; /* smtpd_forbid_bare_newline_exclusions */
+    struct segment *seg;            /* policy segment: Hyperscan databases, sealed read-only */
 };
 
 /* Load DIR/main.cf and build everything. 0, or -errno with the reason
