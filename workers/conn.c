@@ -48,6 +48,21 @@ static void client_of(const struct conn *c, struct maillog_client *mc)
     mc->proto = NULL;
 }
 
+/* "timeout after EHLO from ..." / "lost connection after DATA (N bytes)
+ * from ...", as Postfix's smtpd says where the client left it. */
+static void log_lost(struct conn *c, const char *what)
+{
+    struct maillog_client mc;
+    char line[700];
+    long long bytes = -1;
+    const char *where = c->phase == CONN_TLS_HANDSHAKE ? "STARTTLS"
+                        : c->s                      ? session_where(c->s, &bytes)
+                                                    : "CONNECT";
+    client_of(c, &mc);
+    if (maillog_lost(line, sizeof(line), what, where, bytes, &mc) >= 0)
+        log_info("%s", line);
+}
+
 static void timer_arm(struct conn *c, uint64_t ms)
 {
     timer_wheel_add(&c->w->tw, &c->timer.node, timer_clock_ms() + ms);
@@ -215,10 +230,21 @@ bool conn_in_transaction(const struct conn *c)
 }
 
 /* SIGTERM's drain time is over: tell the client, then close. */
-void conn_stop(struct conn *c)
+void conn_stop(struct conn *c, bool force)
 {
     if (c->phase == CONN_CLOSING)
         return;
+    /* Replies still on their way (the 250 of a transaction that just
+     * ended) go first: the pump calls us again once they are out. */
+    if (c->phase == CONN_SMTP && c->s && !force) {
+        const char *p;
+        size_t n;
+        session_output(c->s, &p, &n);
+        if (c->send_armed || n > 0 || c->tls_out_len > 0) {
+            c->stop_pending = true;
+            return;
+        }
+    }
     if (c->phase == CONN_SMTP && !c->send_armed && c->s) {
         char msg[400];
         int n = snprintf(msg, sizeof(msg), "421 4.3.2 %s Service shutting down\r\n",
@@ -461,8 +487,13 @@ void conn_pump(struct conn *c)
         if (c->in_off < c->in_len && !relay_backlogged(c))
             break; /* more to feed after the output drained */
         if (c->eof) {
+            log_lost(c, "lost connection");
             session_eof(c->s);
             conn_close(c);
+            return;
+        }
+        if (c->stop_pending && flushed && !conn_in_transaction(c)) {
+            conn_stop(c, false);
             return;
         }
         recv_arm(c);
@@ -506,6 +537,7 @@ static void on_recv(struct conn *c, int res)
         c->eof = true;
         if (c->phase == CONN_SMTP && session_wait(c->s, NULL) == SESSION_WAIT_INPUT &&
             c->in_off >= c->in_len) {
+            log_lost(c, "lost connection");
             session_eof(c->s);
             conn_close(c);
             return;
@@ -587,9 +619,7 @@ void conn_timer(struct worker *w, struct conn *c)
         idle_timer(c); /* DNS and the next hop keep their own time limits */
         return;
     }
-    log_info("timeout after %s from %s[%s]",
-             c->phase == CONN_SMTP ? "command" : c->phase == CONN_PROXY ? "CONNECT" : "STARTTLS",
-             c->peer.name, c->peer.addr);
+    log_lost(c, "timeout");
     if (c->phase == CONN_SMTP && !c->send_armed && !c->tls) {
         char msg[400];
         int n = snprintf(msg, sizeof(msg), "421 4.4.2 %s Error: timeout exceeded\r\n",

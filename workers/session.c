@@ -64,6 +64,7 @@ struct session *session_create(const struct session_cfg *cfg, const struct sessi
     }
     s->proto = "SMTP";
     s->state = SS_INIT;
+    s->where = "CONNECT";
     return s;
 }
 
@@ -530,6 +531,15 @@ enum session_wait session_wait(const struct session *s, unsigned *sleep_ms)
     if (s->out_len > SESSION_OUT_HIGH)
         return SESSION_WAIT_OUTPUT;
     return SESSION_WAIT_INPUT;
+}
+
+const char *session_where(const struct session *s, long long *data_bytes)
+{
+    if (data_bytes)
+        *data_bytes = s->state == SS_DATA || s->state == SS_BDAT || s->state == SS_BDAT_SKIP
+                          ? (long long)s->msg_bytes
+                          : -1;
+    return s->where;
 }
 
 const struct maillog_cmd_stats *session_stats(const struct session *s)

@@ -214,6 +214,13 @@ int session_sleep_done(struct session *s);
 int session_tls_started(struct session *s);
 
 const struct maillog_cmd_stats *session_stats(const struct session *s);
+/* Where the session is, in Postfix's words for "timeout after WHERE" and
+ * "lost connection after WHERE": "CONNECT" before any command, then the
+ * last command's name ("EHLO", "UNKNOWN" for one not recognized), and
+ * "END-OF-MESSAGE" once the content is complete. *data_bytes (may be
+ * NULL): the message bytes so far while inside DATA/BDAT content, else -1
+ * (Postfix adds " (N bytes)" then). */
+const char *session_where(const struct session *s, long long *data_bytes);
 unsigned session_error_count(const struct session *s);
 
 #endif

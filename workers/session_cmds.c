@@ -380,6 +380,7 @@ static int content_end(struct session *s)
 {
     static const enum session_stage st[] = {SESSION_STAGE_EOD};
 
+    s->where = "END-OF-MESSAGE";
     session_goto(s, SS_CMD);
     if (s->too_big) {
         session_reply(s, "552 5.3.4 Message size exceeds fixed limit");
@@ -638,6 +639,12 @@ static int all_space(const char *p, size_t n)
     return 1;
 }
 
+/* Postfix's state->where for each command counter (maillog.h order). */
+static const char *const where_names[MAILLOG_NCMDS + 1] = {
+    "HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT",
+    "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "QUIT", "UNKNOWN", "UNKNOWN",
+};
+
 int session_dispatch(struct session *s, const char *line, size_t len)
 {
     struct smtp_parse_opts o = {
@@ -670,6 +677,7 @@ int session_dispatch(struct session *s, const char *line, size_t len)
             if (cmd_table[i].verb == c.verb)
                 row = &cmd_table[i];
     s->cur_cmd = row ? row->counter : MAILLOG_UNKNOWN;
+    s->where = where_names[s->cur_cmd];
     s->stats.total[s->cur_cmd]++;
     if (s->access_denied && (!row || row->verb != SMTP_VERB_QUIT)) {
         session_reply(s, "503 5.7.0 Error: access denied for %s", s->access_denied_reply);

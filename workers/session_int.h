@@ -66,6 +66,7 @@ struct session {
     int in_mail;
     char sender[SMTP_LINE_LIMIT_DEFAULT + 1];
     uint64_t mail_size;
+    const char *where;     /* Postfix's state->where: CONNECT, the command, END-OF-MESSAGE */
     int mail_body, mail_smtputf8; /* MAIL BODY= (enum smtp_body), SMTPUTF8 */
     unsigned rcpt_count;
     int discard, hold, ill_pipelining;

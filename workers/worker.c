@@ -28,6 +28,7 @@
 #include "worker_int.h"
 
 #define WORKER_RING_ENTRIES 1024
+#define WORKER_DRAIN_GRACE_MS 3000u
 
 uint64_t worker_now_us(void)
 {
@@ -182,12 +183,16 @@ static void expire_timers(struct worker *w)
 /* SIGTERM: when the drain time is over, every session still open is told. */
 static void drain_check(struct worker *w)
 {
-    if (!w->stopping || timer_clock_ms() < w->drain_deadline)
+    uint64_t now = timer_clock_ms();
+    if (!w->stopping || now < w->drain_deadline)
         return;
+    /* A client that does not even read its last replies is cut after a
+     * few more seconds. */
+    bool force = now >= w->drain_deadline + WORKER_DRAIN_GRACE_MS;
     for (uint32_t i = 0; i < w->conns.capacity; i++) {
         struct conn *c = pool_lookup(&w->conns, i, w->conns.gen[i]);
         if (c && c->phase != CONN_CLOSING)
-            conn_stop(c);
+            conn_stop(c, force);
     }
 }
 
@@ -200,7 +205,7 @@ static void drain_idle(struct worker *w)
     for (uint32_t i = 0; i < w->conns.capacity; i++) {
         struct conn *c = pool_lookup(&w->conns, i, w->conns.gen[i]);
         if (c && c->phase == CONN_SMTP && !conn_in_transaction(c))
-            conn_stop(c);
+            conn_stop(c, false);
     }
 }
 

@@ -140,6 +140,7 @@ struct conn {
     enum conn_phase phase;
     unsigned inflight;
     bool recv_armed, send_armed, shut, eof, counted;
+    bool stop_pending;              /* SIGTERM: 421 once the output is out */
     struct worker *w;
     const struct generation *gen;   /* the generation this session began on */
     struct handoff ho;              /* addresses, timestamps, id */
@@ -208,7 +209,8 @@ void conn_start(struct worker *w, int fd, const struct handoff *h);
 void conn_event(struct worker *w, struct conn *c, unsigned op, int res);
 void conn_timer(struct worker *w, struct conn *c);
 void conn_pump(struct conn *c);
-void conn_stop(struct conn *c);     /* SIGTERM drain over: 421 and close */
+/* SIGTERM: 421 and close, once pending replies are out (force: now). */
+void conn_stop(struct conn *c, bool force);
 bool conn_in_transaction(const struct conn *c);
 
 /* conn_session.c: struct session_ops for one connection */

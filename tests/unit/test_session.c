@@ -675,9 +675,17 @@ static void test_eof_mid_data(void **state)
     cfg_init(&cfg);
     peer_init(&peer);
     struct session *s = session_create(&cfg, &peer, &ops, &t);
+    long long bytes = 0;
     session_start(s, NULL);
-    assert_int_equal(session_input(s, in, strlen(in)), strlen(in));
+    assert_string_equal(session_where(s, &bytes), "CONNECT");
+    assert_int_equal(bytes, -1);
+    assert_int_equal(session_input(s, in, 8), 8);
+    assert_string_equal(session_where(s, &bytes), "HELO");
+    assert_int_equal(session_input(s, in + 8, strlen(in) - 8), strlen(in) - 8);
     assert_int_equal(t.begins, 1);
+    /* "lost connection after DATA (7 bytes)", as Postfix logs it. */
+    assert_string_equal(session_where(s, &bytes), "DATA");
+    assert_int_equal(bytes, 7);
     session_eof(s);
     assert_int_equal(t.aborts, 1);
     assert_int_equal(t.ends, 0);
