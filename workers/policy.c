@@ -205,6 +205,7 @@ static void load_facts(struct policy_session *ps, const struct session_facts *f)
     rf->log = policy_log_event;
     rf->log_arg = ps;
     ps->stage = f->stage;
+    ps->where = f->where;
     ps->rcpt_count = f->rcpt_count;
     ps->bdat = f->bdat != 0;
 }

@@ -39,6 +39,7 @@ struct policy_session {
     /* The stage being decided: copies of its facts (a walk may wait for
      * DNS longer than the session's facts live). */
     enum session_stage stage;
+    const char *where; /* the session's command word (static string) */
     char helo[SMTP_LINE_LIMIT_DEFAULT + 1], sender[SMTP_LINE_LIMIT_DEFAULT + 1];
     char rcpt[SMTP_LINE_LIMIT_DEFAULT + 1], proto[16];
     unsigned rcpt_count;

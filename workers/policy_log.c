@@ -33,9 +33,8 @@ static const char *where_of(const struct policy_session *ps)
     case SESSION_STAGE_HELO:
         if (ps->p->delay_reject)
             return ps->rf.sender ? "RCPT" : "VRFY";
-        /* Postfix logs "EHLO from" for EHLO; session_facts does not say
-         * which of the two is being answered (a known difference). */
-        return "HELO";
+        /* "EHLO from" for EHLO, as Postfix logs it. */
+        return ps->where && !strcmp(ps->where, "EHLO") ? "EHLO" : "HELO";
     case SESSION_STAGE_MAIL: return ps->p->delay_reject ? "RCPT" : "MAIL";
     case SESSION_STAGE_RCPT: return "RCPT";
     case SESSION_STAGE_VRFY: return "VRFY";

@@ -149,6 +149,7 @@ void session_facts_fill(const struct session *s, enum session_stage st, struct s
     f->bdat = s->bdat_seen;
     f->body = s->in_mail ? s->mail_body : 0;
     f->smtputf8 = s->in_mail && s->mail_smtputf8;
+    f->where = s->where;
 }
 
 void session_reset_mail(struct session *s)

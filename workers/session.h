@@ -156,6 +156,7 @@ struct session_facts {
     int bdat;              /* EOD: the message came by BDAT */
     int body;              /* MAIL BODY=: 0 none, 1 7BIT, 2 8BITMIME (smtp_cmd.h) */
     int smtputf8;          /* MAIL ... SMTPUTF8 */
+    const char *where;     /* the command being answered (session_where()) */
 };
 
 struct session_ops {
