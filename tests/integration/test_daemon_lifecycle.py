@@ -320,13 +320,12 @@ def part_stop(args, check):
         time.sleep(0.3)
         busy.send(message("drained")[20:] + b".\r\n")
         code, text, _ = busy.reply()
-        bug = ("workers/worker.c drain_idle() stops the session as soon as its transaction "
-               "ended, while the 250 is still queued (conn_stop() then conn_close() drop it)")
-        check.known_bug(code == "250", f"stop: the transaction in progress finishes with 250: "
-                                       f"{code} {text!r}", bug)
+        # (Fixed in cd94d45: the session was stopped while its 250 was queued.)
+        check.expect(code == "250", f"stop: the transaction in progress finishes with 250: "
+                                    f"{code} {text!r}")
         code, text, _ = busy.reply()
-        check.known_bug(code == "421" and "4.3.2" in text,
-                        f"stop: ... then, idle, it gets 421: {code} {text!r}", bug)
+        check.expect(code == "421" and "4.3.2" in text,
+                     f"stop: ... then, idle, it gets 421: {code} {text!r}")
 
         try:
             s = socket.create_connection((mx.host, mx.port), timeout=3)
@@ -389,9 +388,7 @@ def part_timeout(args, check):
         for line in ("timeout after CONNECT from unknown[127.0.0.1]",
                      "timeout after EHLO from unknown[127.0.0.1]",
                      "timeout after DATA (12 bytes) from unknown[127.0.0.1]"):
-            check.known_bug(line in log, f"timeout: log line {line!r} (as Postfix 3.7.11 "
-                                         f"writes)", "workers/conn.c idle timeout handler logs "
-                                         "'timeout after command', not the last command")
+            check.expect(line in log, f"timeout: log line {line!r} (as Postfix 3.7.11 writes)")
         check.expect(not sink.wait_messages(0), "timeout: nothing delivered")
         return mx.log()
 

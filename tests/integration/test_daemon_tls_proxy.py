@@ -16,6 +16,9 @@ recording Sink) with life_common.BASE_MAIN_CF plus the part's settings:
     gets "530 5.7.0 Must issue a STARTTLS command first" - the same
     session is run against a private Postfix 3.7 with the same main.cf and
     every reply compared (when Postfix is installed and we are root).
+  * tls_timeout: smtpd_timeout = 2s after STARTTLS: the idle client gets
+    "421 4.4.2 <myhostname> Error: timeout exceeded" over TLS, as Postfix
+    gives it (checked against a private Postfix when possible).
   * proxy: smtpd_upstream_proxy_protocol = haproxy: a PROXY v1 and a v2
     header: the log's "connect from unknown[ADDR]" and the Received: header
     name the proxied address; a garbage header closes the connection with a
@@ -207,6 +210,37 @@ def part_tls_encrypt(args, check, cert):
     return log
 
 
+def tls_idle_reply(host, port):
+    """STARTTLS, EHLO, then silence: the reply that comes over TLS."""
+    with smtplib.SMTP(host, port, local_hostname="idle.example.org", timeout=15) as s:
+        s.starttls(context=client_ctx())
+        s.ehlo()
+        try:
+            return s.getreply()
+        except (OSError, smtplib.SMTPException) as e:
+            return (type(e).__name__, b"")
+
+
+def part_tls_timeout(args, check, cert):
+    maps = {"cert.pem": cert[0], "key.pem": cert[1]}
+    settings = dict(tls_settings("may"), smtpd_timeout="2s")
+    want = (421, b"4.4.2 mx.example.test Error: timeout exceeded")
+    with lc.instance(args, lc.BASE_MAIN_CF, maps=maps, settings=settings) as mx:
+        ours = tls_idle_reply(mx.host, mx.port)
+        log = mx.log()
+    theirs = None
+    if lc.postfix_peer.postfix_available() and os.getuid() == 0:
+        with lc.postfix_peer.PostfixInstance(main_cf=lc.BASE_MAIN_CF, maps=maps,
+                                             settings=settings) as pf:
+            theirs = tls_idle_reply(pf.host, pf.port)
+        check.expect(theirs == want, f"tls_timeout: Postfix gives {theirs!r} over TLS")
+    check.known_bug(ours == want, f"tls_timeout: an idle TLS session gets {want!r} over TLS "
+                                  f"(got {ours!r})",
+                    "workers/conn.c idle timeout handler (and conn_stop() for SIGTERM) send "
+                    "the 421 only when !c->tls: a TLS client is cut without a word")
+    return log
+
+
 # --------------------------------------------------------------------- PROXY
 def proxy_v2(src, dst, sport, dport):
     addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
@@ -358,6 +392,7 @@ def main():
         cert = make_cert(tmp)
     parts = {"tls_may": lambda a, c: part_tls_may(a, c, cert),
              "tls_encrypt": lambda a, c: part_tls_encrypt(a, c, cert),
+             "tls_timeout": lambda a, c: part_tls_timeout(a, c, cert),
              "proxy": part_proxy, "xclient": part_xclient}
     only = os.environ.get("TLS_PROXY_PARTS", "").split()
     status = 0
