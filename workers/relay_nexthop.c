@@ -23,7 +23,7 @@ static void start_upstream_txn(struct conn *c)
     struct relay_txn *rt = &c->rt;
     struct upstream *u = rt->up;
     smtp_client_mail(&u->cl, rt->sender, strlen(rt->sender), rt->mail_size,
-                     (enum smtp_body_type)rt->body, rt->smtputf8);
+                     (enum smtp_body)rt->body, rt->smtputf8);
     smtp_client_rcpt(&u->cl, rt->rcpt, strlen(rt->rcpt));
     upstream_pump(u);
 }

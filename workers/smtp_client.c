@@ -273,7 +273,7 @@ static int enqueue(struct smtp_client *c, enum smtp_client_cmd cmd, const char *
 }
 
 int smtp_client_mail(struct smtp_client *c, const char *sender, size_t len, uint64_t size,
-                     enum smtp_body_type body, int smtputf8)
+                     enum smtp_body body, int smtputf8)
 {
     if (len > SMTP_CLIENT_ARG_MAX || (len > 0 && sender == NULL))
         return -ENOSPC;

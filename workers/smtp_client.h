@@ -136,7 +136,7 @@ struct smtp_client_event {
     const char *why;            /* DOWN: "lost connection", "timed out", ... */
 };
 
-enum smtp_body_type { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
+#include "smtp_body.h"
 
 struct smtp_client_opts {
     const char *helo_name;  /* our EHLO name (myhostname); borrowed */
@@ -152,7 +152,7 @@ struct smtp_client_entry {
     uint32_t index;
     uint64_t size;          /* MAIL: SIZE=, 0: unknown */
     uint8_t cmd;            /* enum smtp_client_cmd */
-    uint8_t body;           /* MAIL: enum smtp_body_type */
+    uint8_t body;           /* MAIL: enum smtp_body */
     uint8_t smtputf8;       /* MAIL: SMTPUTF8 wanted */
 };
 
@@ -207,7 +207,7 @@ int smtp_client_event(struct smtp_client *c, struct smtp_client_event *ev);
 
 /* Commands. */
 int smtp_client_mail(struct smtp_client *c, const char *sender, size_t len, uint64_t size,
-                     enum smtp_body_type body, int smtputf8);
+                     enum smtp_body body, int smtputf8);
 int smtp_client_rcpt(struct smtp_client *c, const char *rcpt, size_t len);
 int smtp_client_data(struct smtp_client *c);
 int smtp_client_rset(struct smtp_client *c);

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-const struct smtp_reply smtp_reply_table[SMTP_R_COUNT] = {
+const struct smtp_cmd_reply smtp_reply_table[SMTP_R_COUNT] = {
     [SMTP_R_NONE] = {0, "", "", 0},
     [SMTP_R_BAD_SYNTAX] = {500, "5.5.2", "Error: bad syntax", 0},
     [SMTP_R_BAD_UTF8] = {500, "5.5.2", "Error: bad UTF-8 syntax", 0},
@@ -72,7 +72,7 @@ const char *smtp_verb_name(enum smtp_verb v)
 
 size_t smtp_reply_format(const struct smtp_cmd *c, char *buf, size_t size)
 {
-    const struct smtp_reply *r = &smtp_reply_table[c->reply < SMTP_R_COUNT ? c->reply : 0];
+    const struct smtp_cmd_reply *r = &smtp_reply_table[c->reply < SMTP_R_COUNT ? c->reply : 0];
     int n = snprintf(buf, size, "%u%s%s %s", r->code, r->dsn[0] ? " " : "", r->dsn, r->text);
     if (n >= 0 && c->reply == SMTP_R_UNSUPPORTED_OPT) {
         size_t used = (size_t)n < size ? (size_t)n : (size ? size - 1 : 0);

@@ -93,16 +93,16 @@ enum smtp_reply_id {
     SMTP_R_COUNT
 };
 
-struct smtp_reply {
+struct smtp_cmd_reply {
     unsigned code;    /* 221, 500, 501, ... */
     const char *dsn;  /* enhanced status code, "" when Postfix sends none */
     const char *text; /* the rest of the line */
     int close;        /* the session ends after this reply */
 };
 
-extern const struct smtp_reply smtp_reply_table[SMTP_R_COUNT];
+extern const struct smtp_cmd_reply smtp_reply_table[SMTP_R_COUNT];
 
-enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
+#include "smtp_body.h"
 enum smtp_ret { SMTP_RET_NONE, SMTP_RET_FULL, SMTP_RET_HDRS };
 
 /* NOTIFY= bits (RFC 3461). */
