@@ -32,6 +32,7 @@
 #include "worker_int.h"
 
 #define CONN_TLS_BUF 17408  /* one TLS record and its overhead */
+#define CONN_BYE_MS 5000u   /* time for a client to take our 421 */
 
 static void conn_close(struct conn *c);
 
@@ -187,6 +188,7 @@ static void conn_free(struct conn *c)
         tls_conn_free(c->tls);
     free(c->tls_in);
     free(c->tls_out);
+    free(c->helo);
     free(c->rt.pend);
     if (c->counted)
         worker_session_ended(w);
@@ -229,32 +231,43 @@ bool conn_in_transaction(const struct conn *c)
     return c->rt.active || c->phase != CONN_SMTP;
 }
 
-/* SIGTERM's drain time is over: tell the client, then close. */
+/* The server ends the session with a 421 that goes out like any reply
+ * (through TLS when it is on), then closes; a client that does not take
+ * it within CONN_BYE_MS is cut. */
+static void say_goodbye(struct conn *c, const char *fmt)
+{
+    char msg[400];
+    snprintf(msg, sizeof(msg), fmt, c->gen->cfg.p.myhostname);
+    session_shutdown(c->s, msg);
+    c->saying_bye = true;
+    c->sleeping = false;
+    timer_arm(c, CONN_BYE_MS);
+    conn_pump(c);
+}
+
+/* SIGTERM: the drain time is over, or the session is idle. */
 void conn_stop(struct conn *c, bool force)
 {
     if (c->phase == CONN_CLOSING)
         return;
+    if (c->saying_bye && !force)
+        return; /* the 421 is on its way */
+    if (c->phase != CONN_SMTP || force) {
+        if (c->s)
+            session_eof(c->s);
+        conn_close(c);
+        return;
+    }
     /* Replies still on their way (the 250 of a transaction that just
      * ended) go first: the pump calls us again once they are out. */
-    if (c->phase == CONN_SMTP && c->s && !force) {
-        const char *p;
-        size_t n;
-        session_output(c->s, &p, &n);
-        if (c->send_armed || n > 0 || c->tls_out_len > 0) {
-            c->stop_pending = true;
-            return;
-        }
+    const char *p;
+    size_t n;
+    session_output(c->s, &p, &n);
+    if (c->send_armed || n > 0 || c->tls_out_len > 0) {
+        c->stop_pending = true;
+        return;
     }
-    if (c->phase == CONN_SMTP && !c->send_armed && c->s) {
-        char msg[400];
-        int n = snprintf(msg, sizeof(msg), "421 4.3.2 %s Service shutting down\r\n",
-                         c->gen->cfg.p.myhostname);
-        if (n > 0 && !c->tls)
-            (void)!send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    if (c->s)
-        session_eof(c->s);
-    conn_close(c);
+    say_goodbye(c, "421 4.3.2 %s Service shutting down");
 }
 
 /* The greeting: the peer is known, the session begins. */
@@ -280,12 +293,12 @@ static void begin_smtp(struct conn *c)
     if (maillog_connect(line, sizeof(line), &mc) >= 0)
         log_info("%s", line);
     struct session_start st = {
-        .banner = c->ho.banner == HANDOFF_BANNER_NONE   ? SESSION_BANNER_SEND
-                  : c->ho.banner == HANDOFF_BANNER_CONT ? SESSION_BANNER_FINISH
-                                                        : SESSION_BANNER_SENT,
-        .helo_cmd = (c->ho.flags & HANDOFF_F_HELO_REPLIED) ? (int)c->ho.helo_cmd : 0,
-        .helo = c->ho.helo[0] ? c->ho.helo : NULL,
-        .error_count = c->ho.error_count,
+        .banner = c->banner == HANDOFF_BANNER_NONE   ? SESSION_BANNER_SEND
+                  : c->banner == HANDOFF_BANNER_CONT ? SESSION_BANNER_FINISH
+                                                     : SESSION_BANNER_SENT,
+        .helo_cmd = c->helo_cmd,
+        .helo = c->helo,
+        .error_count = c->error_count,
     };
     c->phase = CONN_SMTP;
     if (session_start(c->s, &st) < 0) {
@@ -317,25 +330,12 @@ static enum dns_name_status name_status_of(enum handoff_peer p)
 /* Postfix's smtpd looks the client up before its greeting. */
 static void lookup_client(struct conn *c)
 {
-    const struct generation *g = c->gen;
-    if (c->ho.name_status != HANDOFF_PEER_UNCHECKED) {
-        c->name_status = name_status_of(c->ho.name_status);
-        c->reverse_status = name_status_of(c->ho.reverse_status);
-        snprintf(c->reverse_name, sizeof(c->reverse_name), "%s",
-                 c->ho.reverse_status == HANDOFF_PEER_OK ? c->ho.ptr_name : "unknown");
-        snprintf(c->peer.name, sizeof(c->peer.name), "%s",
-                 c->ho.name_status == HANDOFF_PEER_OK ? c->ho.ptr_name : "unknown");
-        begin_smtp(c);
-        return;
-    }
-    if (!g->cfg.p.smtpd_peername_lookup) {
-        c->name_status = c->reverse_status = DNS_NAME_PERM;
-        snprintf(c->reverse_name, sizeof(c->reverse_name), "unknown");
+    if (!c->lookup_needed) { /* the frontend did it (conn_start) */
         begin_smtp(c);
         return;
     }
     c->phase = CONN_LOOKUP;
-    int rc = dns_client(c->w->dns, (const struct sockaddr *)&c->ho.client, 0, on_client_name, c);
+    int rc = dns_client(c->w->dns, (const struct sockaddr *)&c->client, 0, on_client_name, c);
     if (rc < 0) { /* resolver full or broken: a temporary failure, as Postfix has it */
         c->name_status = c->reverse_status = DNS_NAME_TEMP;
         snprintf(c->reverse_name, sizeof(c->reverse_name), "unknown");
@@ -345,7 +345,7 @@ static void lookup_client(struct conn *c)
 
 static void set_peer_addr(struct conn *c)
 {
-    const struct sockaddr_storage *ss = &c->ho.client;
+    const struct sockaddr_storage *ss = &c->client;
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const void *)ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, c->peer.addr, sizeof(c->peer.addr));
@@ -371,11 +371,32 @@ void conn_start(struct worker *w, int fd, const struct handoff *h)
     c->fd = fd;
     c->w = w;
     c->gen = w->gen;
-    c->ho = *h;
+    c->client = h->client;
+    c->server = h->server;
+    c->banner = h->banner;
+    c->helo_cmd = (h->flags & HANDOFF_F_HELO_REPLIED) ? (int)h->helo_cmd : 0;
+    c->helo = h->helo[0] ? strdup(h->helo) : NULL;
+    c->error_count = h->error_count;
+    memcpy(c->conn_id, h->conn_id, sizeof(c->conn_id));
+    memcpy(c->in, h->preread, h->preread_len); /* read by the frontend, not yet used */
+    c->in_len = h->preread_len;
     c->counted = true;
     c->timer.kind = WT_CONN;
     c->connect_ms = timer_clock_ms();
     set_peer_addr(c);
+    if (h->name_status != HANDOFF_PEER_UNCHECKED) {
+        c->name_status = name_status_of(h->name_status);
+        c->reverse_status = name_status_of(h->reverse_status);
+        snprintf(c->reverse_name, sizeof(c->reverse_name), "%s",
+                 h->reverse_status == HANDOFF_PEER_OK ? h->ptr_name : "unknown");
+        snprintf(c->peer.name, sizeof(c->peer.name), "%s",
+                 h->name_status == HANDOFF_PEER_OK ? h->ptr_name : "unknown");
+    } else if (c->gen->cfg.p.smtpd_peername_lookup) {
+        c->lookup_needed = true;
+    } else {
+        c->name_status = c->reverse_status = DNS_NAME_PERM;
+        snprintf(c->reverse_name, sizeof(c->reverse_name), "unknown");
+    }
     if (c->gen->cfg.p.smtpd_upstream_proxy_protocol && !(h->flags & HANDOFF_F_PROXIED)) {
         c->phase = CONN_PROXY;
         timer_arm(c, (uint64_t)c->gen->cfg.p.smtpd_upstream_proxy_timeout * 1000u);
@@ -402,8 +423,9 @@ static void proxy_input(struct conn *c)
         return;
     }
     if (pi.proxied) {
-        c->ho.client = pi.client;
-        c->ho.server = pi.server;
+        c->client = pi.client;
+        c->server = pi.server;
+        c->lookup_needed = c->gen->cfg.p.smtpd_peername_lookup;
         set_peer_addr(c);
     }
     c->in_off = pi.consumed;
@@ -560,7 +582,7 @@ static void on_recv(struct conn *c, int res)
         proxy_input(c);
         return;
     }
-    if (c->phase == CONN_SMTP && !c->sleeping)
+    if (c->phase == CONN_SMTP && !c->sleeping && !c->saying_bye)
         idle_timer(c);
     conn_pump(c);
 }
@@ -619,13 +641,14 @@ void conn_timer(struct worker *w, struct conn *c)
         idle_timer(c); /* DNS and the next hop keep their own time limits */
         return;
     }
+    if (c->saying_bye) { /* the client did not even take the 421 */
+        conn_close(c);
+        return;
+    }
     log_lost(c, "timeout");
-    if (c->phase == CONN_SMTP && !c->send_armed && !c->tls) {
-        char msg[400];
-        int n = snprintf(msg, sizeof(msg), "421 4.4.2 %s Error: timeout exceeded\r\n",
-                         c->gen->cfg.p.myhostname);
-        if (n > 0)
-            (void)!send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (c->phase == CONN_SMTP) {
+        say_goodbye(c, "421 4.4.2 %s Error: timeout exceeded");
+        return;
     }
     if (c->s)
         session_eof(c->s);

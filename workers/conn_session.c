@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "matchlist.h"
 #include "policy.h"
 #include "worker_int.h"
 
@@ -115,13 +116,17 @@ static void op_txn_end(void *ctx)
     relay_reset(ctx);
 }
 
-static void op_xclient(void *ctx, const struct session_peer *peer)
+static int op_xclient(void *ctx, const struct session_peer *peer)
 {
     struct conn *c = ctx;
     c->peer = *peer;
+    c->peer.xclient_authorized =
+        c->gen->xclient_hosts &&
+        matchlist_match_namadr(c->gen->xclient_hosts, peer->name, peer->addr) > 0;
     relay_reset(c);
     policy_session_client(c->ps, peer, strcmp(peer->name, "unknown") ? DNS_NAME_OK : DNS_NAME_PERM,
                           strcmp(peer->name, "unknown") ? DNS_NAME_OK : DNS_NAME_PERM, peer->name);
+    return c->peer.xclient_authorized;
 }
 
 const struct session_ops conn_session_ops = {

@@ -498,6 +498,19 @@ void session_eof(struct session *s)
     session_goto(s, SS_CLOSE);
 }
 
+void session_shutdown(struct session *s, const char *reply)
+{
+    if (s->state == SS_CLOSE)
+        return;
+    if (s->in_mail)
+        session_reset_mail(s);
+    s->sleeping = 0;
+    s->held_len = 0;
+    out_append(s, reply, strlen(reply));
+    out_append(s, "\r\n", 2);
+    session_goto(s, SS_CLOSE);
+}
+
 void session_output(const struct session *s, const char **p, size_t *len)
 {
     *p = s->out;

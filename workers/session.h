@@ -175,8 +175,11 @@ struct session_ops {
     /* Optional: the transaction is over (delivered, RSET, refused, or
      * the client left): called before the session forgets the sender. */
     void (*txn_end)(void *ctx);
-    /* Optional: XCLIENT replaced the peer (to re-log, recount, re-look-up). */
-    void (*xclient)(void *ctx, const struct session_peer *peer);
+    /* Optional: XCLIENT replaced the peer (to re-log, recount, re-look-up).
+     * Returns whether the new client may use XCLIENT itself (Postfix
+     * checks smtpd_authorized_xclient_hosts again for it); without this
+     * op the permission stays as it was. */
+    int (*xclient)(void *ctx, const struct session_peer *peer);
 };
 
 /* How the session begins: fresh, or continuing a frontend handoff. */
@@ -205,6 +208,11 @@ int session_start(struct session *s, const struct session_start *st);
 size_t session_input(struct session *s, const char *buf, size_t len);
 /* The client closed its side (or timed out): abort any transaction. */
 void session_eof(struct session *s);
+
+/* The server ends the session (smtpd_timeout, shutdown): an open
+ * transaction is aborted, a reply held for the error sleep is dropped,
+ * reply (without CRLF) is queued, and the session waits to close. */
+void session_shutdown(struct session *s, const char *reply);
 
 void session_output(const struct session *s, const char **p, size_t *len);
 void session_output_done(struct session *s, size_t n);

@@ -571,7 +571,7 @@ static int xclient_proceed(struct session *s, const struct smtp_cmd *c)
     session_reset_mail(s);
     s->access_denied = 0;
     if (s->ops->xclient)
-        s->ops->xclient(s->ctx, &s->peer);
+        s->peer.xclient_authorized = s->ops->xclient(s->ctx, &s->peer) > 0;
     session_reply(s, "220 %s", s->cfg.banner);
     return 0;
 }

@@ -141,9 +141,17 @@ struct conn {
     unsigned inflight;
     bool recv_armed, send_armed, shut, eof, counted;
     bool stop_pending;              /* SIGTERM: 421 once the output is out */
+    bool saying_bye;                /* our 421 is queued: close after it */
     struct worker *w;
     const struct generation *gen;   /* the generation this session began on */
-    struct handoff ho;              /* addresses, timestamps, id */
+    /* From the handoff record (the rest of it is not kept). */
+    struct sockaddr_storage client, server;
+    enum handoff_banner banner;
+    int helo_cmd;                   /* HELO/EHLO already answered by the frontend */
+    char *helo;                     /* its argument (malloc'd), or NULL */
+    unsigned error_count;
+    bool lookup_needed;             /* the PTR lookup is the worker's */
+    char conn_id[HANDOFF_ID_MAX + 1];
     struct session_peer peer;
     enum dns_name_status name_status, reverse_status;
     char reverse_name[256];
