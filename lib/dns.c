@@ -28,6 +28,7 @@
 
 #include "dns_reply.h"
 #include "hostname.h"
+#include "hosts_file.h"
 #include "util.h"
 
 #define DNS_SOCK_MAX 32
@@ -42,6 +43,7 @@ struct dns_slot {
     int submitting; /* inside ares_query(): stash a synchronous result */
     int stashed;
     int stash_status;
+    int local;      /* answered from the hosts file: stash_status is the client status */
     enum slot_kind kind;
     enum dns_type type;
     uint64_t deadline; /* CLOCK_MONOTONIC ms */
@@ -62,6 +64,7 @@ struct dns_ctx {
     unsigned nslots, inflight, nstashed;
     unsigned timeout_ms;
     int closing;
+    char *hosts_file; /* NULL: none */
     dns_sock_cb sock_cb;
     void *sock_arg;
     struct {
@@ -321,6 +324,11 @@ static void deliver_stashed(struct dns_ctx *c)
             continue;
         s->stashed = 0;
         c->nstashed--;
+        if (s->local) {
+            client_done(c, s, (enum dns_client_status)s->stash_status);
+            slot_put(c, s);
+            continue;
+        }
         complete(c, s, s->stash_status, NULL, 0);
         /* complete() may have stashed again (a chained forward lookup
          * that failed at once): rescan from this slot. */
@@ -365,6 +373,8 @@ int dns_open(const struct dns_opts *o, struct dns_ctx **out)
         return -EIO;
     struct dns_ctx *c = xcalloc(1, sizeof(*c));
     c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+    if (!o->hosts_file || o->hosts_file[0])
+        c->hosts_file = xstrdup(o->hosts_file ? o->hosts_file : "/etc/hosts");
     c->nslots = o->max_inflight ? o->max_inflight : 1024;
     c->slots = xcalloc(c->nslots, sizeof(*c->slots));
     for (unsigned i = c->nslots; i-- > 0;) {
@@ -404,6 +414,7 @@ fail_channel:
     c->closing = 1;
     ares_destroy(c->channel);
 fail:
+    free(c->hosts_file);
     free(c->slots);
     free(c);
     ares_library_cleanup();
@@ -416,6 +427,7 @@ void dns_close(struct dns_ctx *c)
         return;
     c->closing = 1;
     ares_destroy(c->channel);
+    free(c->hosts_file);
     free(c->slots);
     free(c);
     ares_library_cleanup();
@@ -591,6 +603,36 @@ int dns_query_rhsbl(struct dns_ctx *c, const char *domain, const char *zone, uns
     return start(c, name, DNS_T_A, timeout_ms, cb, arg);
 }
 
+/* The C library's "files" source first, as Postfix's getnameinfo() and
+ * getaddrinfo() see it: an address in the hosts file gets its name from
+ * there, and a name listed there is confirmed from there, without a query.
+ * The answer is stashed, so it reaches the callback from dns_timeout(),
+ * never from inside dns_client(). Returns 1 when the slot is taken care of
+ * (answered, or its forward lookup submitted). */
+static int client_from_hosts(struct dns_ctx *c, struct dns_slot *s)
+{
+    char *text;
+    if (!c->hosts_file || hosts_file_read(c->hosts_file, &text) < 0)
+        return 0;
+    const struct sockaddr *sa = (const struct sockaddr *)&s->caddr;
+    int found = hosts_file_name(text, sa, s->name, sizeof(s->name)) == 1 &&
+                hostname_valid(s->name, strlen(s->name));
+    int fwd = found ? hosts_file_confirms(text, s->name, sa) : -1;
+    free(text);
+    if (!found)
+        return 0;
+    if (fwd < 0) { /* the name is not in the file: its addresses come from DNS */
+        s->kind = SLOT_CLIENT_FWD;
+        submit(s, s->name, s->caddr.ss_family == AF_INET ? DNS_T_A : DNS_T_AAAA, s->timeout_ms);
+        return 1;
+    }
+    s->local = 1;
+    s->stash_status = fwd ? DNS_CLIENT_OK : DNS_CLIENT_FORGED;
+    s->stashed = 1;
+    c->nstashed++;
+    return 1;
+}
+
 int dns_client(struct dns_ctx *c, const struct sockaddr *addr, unsigned timeout_ms,
                dns_client_cb cb, void *arg)
 {
@@ -623,6 +665,8 @@ int dns_client(struct dns_ctx *c, const struct sockaddr *addr, unsigned timeout_
     s->arg = arg;
     s->caddr = ca;
     s->timeout_ms = timeout_ms ? timeout_ms : c->timeout_ms;
+    if (client_from_hosts(c, s))
+        return 0;
     submit(s, name, DNS_T_PTR, s->timeout_ms);
     return 0;
 }

@@ -121,6 +121,9 @@ struct dns_opts {
     unsigned try_ms;       /* c-ares per-attempt timeout; 0 = 2000 */
     unsigned tries;        /* c-ares attempts per server; 0 = 2 */
     unsigned max_inflight; /* 0 = 1024 */
+    /* dns_client() looks here before DNS, as the C library does ("hosts:
+     * files dns"): NULL = /etc/hosts, "" = never. */
+    const char *hosts_file;
     dns_sock_cb sock_cb;   /* may be NULL (then use dns_fds()) */
     void *sock_arg;
 };

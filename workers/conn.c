@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -368,6 +369,8 @@ void conn_start(struct worker *w, int fd, const struct handoff *h)
         worker_session_ended(w);
         return;
     }
+    int one = 1; /* whole replies only: no Nagle delay on the last one */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->fd = fd;
     c->w = w;
     c->gen = w->gen;

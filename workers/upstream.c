@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -261,6 +263,12 @@ struct upstream *upstream_open(struct worker *w, const char *key,
         log_warn("socket for %s[%s]:%u: %s", host, addr_text, port, strerror(errno));
         pool_put(&w->ups, u);
         return NULL;
+    }
+    if (addr->ss_family != AF_UNIX) {
+        /* Our writes are whole commands or content: never wait for the
+         * peer's delayed ACK (".\r\n" alone took 40 ms with Nagle). */
+        int one = 1;
+        setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     snprintf(u->key, sizeof(u->key), "%s", key);
     snprintf(u->host, sizeof(u->host), "%s", host);

@@ -385,9 +385,9 @@ def part_timeout(args, check):
             conn.close()
         log = lc.wait_for(lambda: mx.log().count("timeout after") >= 3 and mx.log(), 5) \
             or mx.log()
-        for line in ("timeout after CONNECT from unknown[127.0.0.1]",
-                     "timeout after EHLO from unknown[127.0.0.1]",
-                     "timeout after DATA (12 bytes) from unknown[127.0.0.1]"):
+        for line in ("timeout after CONNECT from localhost[127.0.0.1]",
+                     "timeout after EHLO from localhost[127.0.0.1]",
+                     "timeout after DATA (12 bytes) from localhost[127.0.0.1]"):
             check.expect(line in log, f"timeout: log line {line!r} (as Postfix 3.7.11 writes)")
         check.expect(not sink.wait_messages(0), "timeout: nothing delivered")
         return mx.log()

@@ -10,7 +10,7 @@ recording Sink) with life_common.BASE_MAIN_CF plus the part's settings:
     smtpd_tls_loglevel = 1: EHLO offers STARTTLS, Python's ssl completes
     the handshake, the message arrives with a Received: header that has
     "(using TLSv1.3 with cipher ..." and "with ESMTPS", the log has
-    "Anonymous TLS connection established from unknown[127.0.0.1]"; swaks
+    "Anonymous TLS connection established from localhost[127.0.0.1]"; swaks
     --tls too when swaks is installed.
   * tls_encrypt: smtpd_tls_security_level = encrypt: MAIL before STARTTLS
     gets "530 5.7.0 Must issue a STARTTLS command first" - the same
@@ -162,9 +162,9 @@ def part_tls_may(args, check, cert):
         log = lc.wait_for(lambda: "Anonymous TLS connection established" in mx.log()
                           and mx.log(), 5) or mx.log()
         check.expect(re.search(r"Anonymous TLS connection established from "
-                               r"unknown\[127\.0\.0\.1\]: TLSv1\.3 with cipher \S+", log),
+                               r"localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher \S+", log),
                      "tls_may: log 'Anonymous TLS connection established from "
-                     "unknown[127.0.0.1]: TLSv1.3 with cipher ...'")
+                     "localhost[127.0.0.1]: TLSv1.3 with cipher ...'")
 
         if shutil.which("swaks"):
             r = subprocess.run(["swaks", "--server", f"{mx.host}:{mx.port}", "--tls",
