@@ -65,6 +65,8 @@ struct dns_ctx {
     unsigned timeout_ms;
     int closing;
     char *hosts_file; /* NULL: none */
+    char *hosts_text; /* its contents, read again at most once a second */
+    uint64_t hosts_read_ms;
     dns_sock_cb sock_cb;
     void *sock_arg;
     struct {
@@ -415,6 +417,7 @@ fail_channel:
     ares_destroy(c->channel);
 fail:
     free(c->hosts_file);
+    free(c->hosts_text);
     free(c->slots);
     free(c);
     ares_library_cleanup();
@@ -428,6 +431,7 @@ void dns_close(struct dns_ctx *c)
     c->closing = 1;
     ares_destroy(c->channel);
     free(c->hosts_file);
+    free(c->hosts_text);
     free(c->slots);
     free(c);
     ares_library_cleanup();
@@ -611,14 +615,22 @@ int dns_query_rhsbl(struct dns_ctx *c, const char *domain, const char *zone, uns
  * (answered, or its forward lookup submitted). */
 static int client_from_hosts(struct dns_ctx *c, struct dns_slot *s)
 {
-    char *text;
-    if (!c->hosts_file || hosts_file_read(c->hosts_file, &text) < 0)
+    if (!c->hosts_file)
         return 0;
+    uint64_t now = now_ms();
+    if (!c->hosts_text || now - c->hosts_read_ms >= 1000) {
+        char *fresh;
+        if (hosts_file_read(c->hosts_file, &fresh) == 0) {
+            free(c->hosts_text);
+            c->hosts_text = fresh;
+        }
+        c->hosts_read_ms = now;
+    }
+    const char *text = c->hosts_text ? c->hosts_text : "";
     const struct sockaddr *sa = (const struct sockaddr *)&s->caddr;
     int found = hosts_file_name(text, sa, s->name, sizeof(s->name)) == 1 &&
                 hostname_valid(s->name, strlen(s->name));
     int fwd = found ? hosts_file_confirms(text, s->name, sa) : -1;
-    free(text);
     if (!found)
         return 0;
     if (fwd < 0) { /* the name is not in the file: its addresses come from DNS */
