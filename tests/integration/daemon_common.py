@@ -119,8 +119,9 @@ class Raw:
     (pipelined batches, bare LFs) and reads replies one at a time, each
     with the seconds it took since the last send or read."""
 
-    def __init__(self, host, port, timeout=20.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=20.0, sock=None):
+        """sock: an already connected socket (after a PROXY header)."""
+        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
         self.why = ""
         self.t = time.monotonic()

@@ -2,8 +2,8 @@
 
 Interface:
     args = parse_args(__doc__)      # [MXSCREEN_BINARY] [MXSCREEN_CTL] [-v] [--keep]
-    check = Checker("name", args.v); check.expect(cond, "what"); sys.exit(check.done(log))
-    check.known_bug(cond, "what", "where the bug is")   # reported, fixed by the owner
+    check = Checker("name", args.v); check.expect(cond, "what"); sys.exit(check.done(log=log))
+                                    # Checker and Raw are daemon_common's
     c = Raw(host, port)             # bytes exactly as given, one reply at a time
     c.reply() -> (code, text, seconds); c.cmd("EHLO x"); c.send(b"..."); c.close()
     wait_for(pred, timeout)         # poll pred() until true (returns its value) or timeout
@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
+import daemon_common as dc     # noqa: E402
 import mxscreen as mxlib       # noqa: E402
 import postfix_peer            # noqa: E402,F401  (re-exported for the tests)
 import sink as sinklib         # noqa: E402,F401
@@ -55,11 +56,8 @@ def parse_args(doc):
     ap.add_argument("binary", nargs="?", help="the mxscreen daemon (master/mxscreen)")
     ap.add_argument("ctl", nargs="?", help="mxscreen-ctl")
     ap.add_argument("--keep", action="store_true", help="keep the daemon's directory")
-    ap.add_argument("--strict", action="store_true",
-                    help="known daemon bugs fail the test too")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args()
-    Checker.strict = args.strict
     name = os.path.basename(sys.argv[0])
     args.binary = args.binary or mxlib.find_binary()
     if not args.binary or not os.access(args.binary, os.X_OK):
@@ -81,110 +79,9 @@ def instance(args, main_cf, relay=None, maps=None, settings=None, workers=1):
                                   binary=args.binary, workers=workers, keep=args.keep)
 
 
-class Checker:
-    """Collects failures; done() prints them with the log tail and returns
-    the exit status.
-
-    known_bug(): a check that fails because of a daemon bug already
-    reported to the owner of the code (named in `where`). It prints XFAIL
-    and does not fail the run (so the suite stays usable until the fix),
-    unless --strict; once it passes it prints XPASS so that the mark is
-    removed. Every other check fails the run."""
-
-    strict = False
-
-    def __init__(self, name, verbose=False):
-        self.name = name
-        self.verbose = verbose
-        self.failures = []
-        self.checks = 0
-
-    def expect(self, cond, msg):
-        self.checks += 1
-        if not cond:
-            self.failures.append(msg)
-            print(f"FAIL {self.name}: {msg}", flush=True)
-        elif self.verbose:
-            print(f"ok   {self.name}: {msg}"[:300], flush=True)
-        return bool(cond)
-
-    def known_bug(self, cond, msg, where):
-        if self.strict:
-            return self.expect(cond, f"{msg} [known bug: {where}]")
-        self.checks += 1
-        if cond:
-            print(f"XPASS {self.name}: {msg} (known bug fixed? remove the mark: {where})",
-                  flush=True)
-        else:
-            print(f"XFAIL {self.name}: {msg} [known bug: {where}]", flush=True)
-        return bool(cond)
-
-    def done(self, log=""):
-        if self.failures:
-            if log:
-                tail = "\n".join(log.splitlines()[-40:])
-                print(f"--- daemon log tail:\n{tail}")
-            print(f"{self.name}: {len(self.failures)} of {self.checks} checks failed")
-            return 1
-        print(f"{self.name}: {self.checks} checks passed")
-        return 0
-
-
-class Raw:
-    """A line-level SMTP client: sends bytes as given, reads one reply at a
-    time with the seconds it took since the last send or read."""
-
-    def __init__(self, host, port, timeout=20.0, sock=None):
-        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
-        self.buf = b""
-        self.why = ""
-        self.t = time.monotonic()
-
-    def send(self, data):
-        self.sock.sendall(data)
-        self.t = time.monotonic()
-
-    def _line(self):
-        while b"\n" not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                self.why = "timeout"
-                return None
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.why = "closed"
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r").decode("utf-8", "replace")
-
-    def reply(self):
-        """(code, "CODE text\\nmore", seconds); code is "closed" or
-        "timeout" when no reply came, "partial" for an incomplete one."""
-        lines = []
-        while True:
-            line = self._line()
-            if line is None:
-                took = time.monotonic() - self.t
-                return (self.why if not lines else "partial", "\n".join(lines), took)
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                break
-        took = time.monotonic() - self.t
-        self.t = time.monotonic()
-        return (lines[0][:3], "\n".join(lines), took)
-
-    def cmd(self, line):
-        self.send(line.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+# The checker and the raw SMTP client are daemon_common's.
+Checker = dc.Checker
+Raw = dc.Raw
 
 
 def wait_for(pred, timeout, step=0.05):

@@ -409,7 +409,7 @@ def main():
         except Exception as e:      # a broken part must fail, not abort the rest
             check.expect(False, f"{name}: {type(e).__name__}: {e}")
             log = ""
-        status |= check.done(log)
+        status |= check.done(log=log)
     return status
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_daemon_tls_proxy.py - STARTTLS, the PROXY protocol and XCLIENT through the daemon.
 
-Usage: test_daemon_tls_proxy.py [MXSCREEN_BINARY] [MXSCREEN_CTL] [--keep] [--strict] [-v]
+Usage: test_daemon_tls_proxy.py [MXSCREEN_BINARY] [MXSCREEN_CTL] [--keep] [-v]
 
 Each part runs its own daemon (tests/lib/mxscreen.py, relaying to a
 recording Sink) with life_common.BASE_MAIN_CF plus the part's settings:
@@ -397,7 +397,7 @@ def main():
         except Exception as e:      # a broken part must fail, not abort the rest
             check.expect(False, f"{name}: {type(e).__name__}: {e}")
             log = ""
-        status |= check.done(log)
+        status |= check.done(log=log)
     return status
 
 
