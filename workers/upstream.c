@@ -37,6 +37,18 @@ static uint64_t up_ud(const struct worker *w, const struct upstream *u, unsigned
     return ring_ud_for(op, &w->ups, u);
 }
 
+/* The idle list: what upstream_find_idle() looks through, instead of
+ * every object of the pool. */
+static void idle_remove(struct upstream *u)
+{
+    struct worker *w = u->w;
+    for (unsigned i = 0; i < w->nidle; i++)
+        if (w->idle[i] == u) {
+            w->idle[i] = w->idle[--w->nidle];
+            return;
+        }
+}
+
 static void up_free(struct upstream *u)
 {
     struct worker *w = u->w;
@@ -52,6 +64,7 @@ static void up_close(struct upstream *u)
         return;
     u->state = UP_CLOSING;
     u->owner = NULL;
+    idle_remove(u);
     timer_wheel_cancel(&u->w->tw, &u->timer.node);
     if (u->fd >= 0 && !u->shut) {
         shutdown(u->fd, SHUT_RDWR);
@@ -240,11 +253,13 @@ void upstream_timer(struct worker *w, struct upstream *u)
 
 struct upstream *upstream_find_idle(struct worker *w, const char *key)
 {
-    for (uint32_t i = 0; i < w->ups.capacity; i++) {
-        struct upstream *u = pool_lookup(&w->ups, i, w->ups.gen[i]);
-        if (u && u->state == UP_OPEN && !u->owner && smtp_client_usable(&u->cl) &&
-            !u->cl.quit_queued && strcmp(u->key, key) == 0)
+    for (unsigned i = 0; i < w->nidle; i++) {
+        struct upstream *u = w->idle[i];
+        if (u->state == UP_OPEN && smtp_client_usable(&u->cl) && !u->cl.quit_queued &&
+            strcmp(u->key, key) == 0) {
+            idle_remove(u);
             return u;
+        }
     }
     return NULL;
 }
@@ -302,6 +317,11 @@ void upstream_release(struct upstream *u, bool reusable)
         up_close(u);
         return;
     }
+    if (u->w->nidle == WORKER_IDLE_UPSTREAMS) {
+        up_close(u);
+        return;
+    }
+    u->w->idle[u->w->nidle++] = u;
     u->idle_since = timer_clock_ms();
     upstream_pump(u);
 }

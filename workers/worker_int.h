@@ -175,6 +175,7 @@ struct conn {
 /* ---- the worker ------------------------------------------------------------ */
 
 #define WORKER_DNS_SOCKS 32
+#define WORKER_IDLE_UPSTREAMS 64 /* next-hop connections kept for reuse */
 
 struct worker_dns_sock {
     int fd;
@@ -200,6 +201,8 @@ struct worker {
     bool rx_armed;
     unsigned char sigbuf[128];
     bool load_dirty;
+    struct upstream *idle[WORKER_IDLE_UPSTREAMS]; /* owner NULL, usable */
+    unsigned nidle;
 };
 
 /* worker.c */
