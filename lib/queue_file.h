@@ -1,0 +1,153 @@
+/*
+ * queue_file.h - one queued message in one file: its envelope (sender,
+ * recipients with their delivery state, client, DSN fields, schedule)
+ * and its content, as the workers write it in delivery_mode = queue and
+ * the queue runner and mxscreen-ctl read and update it.
+ *
+ * The file (version 1), every record "T<len>:<len bytes>\n" (T one
+ * letter, len decimal, no sign, at most 9 digits), so any byte string is
+ * stored as it is and a reader never guesses where a field ends:
+ *
+ *   MXQ1\n                      magic and version
+ *   I<n>:QUEUEID\n              first record; the file's name in the queue
+ *   T<n>:ARRIVAL\n              seconds since the epoch
+ *   S<n>:SENDER\n               "" for the null sender
+ *   C A H P (optional)          client name, client address, HELO, protocol
+ *   E V (optional)              DSN ENVID, DSN RET (FULL or HDRS)
+ *   W31:AAAAAAAAAA NNNNNNNNNNNNNNNNNNNN\n
+ *                               attempts, next attempt time (fixed width:
+ *                               rewritten in place, qf_set_schedule)
+ *   per recipient, in order:
+ *     O<n>:ORCPT\n  N<n>:NOTIFY\n  (optional, belong to the next R)
+ *     R<n>:ADDRESS\n
+ *     D258:S ERROR...\n         state byte ('P' pending, 'D' delivered,
+ *                               'B' bounced), a space, the last error text
+ *                               padded with spaces to QF_ERROR_MAX (fixed
+ *                               width: rewritten in place, qf_mark)
+ *   M20:LLLLLLLLLLLLLLLLLLLL\n  content length, fixed width (the writer
+ *                               learns it at the end of DATA)
+ *   CONTENT                     exactly that many bytes: the message as it
+ *                               goes to the next hop (our Received: first,
+ *                               CRLF line ends, not dot-stuffed)
+ *   X0:\n                       trailer: the file is complete
+ *
+ * Strings other than the content may not hold NUL, CR or LF. I must be
+ * first, W, S and M exactly once, every R followed by its D, at least one
+ * recipient, M last before the content, the trailer at the very end.
+ *
+ * Exactly once per recipient: the runner marks a recipient 'D' after the
+ * next hop's 250 (or 'B' once its bounce is itself queued), with one
+ * pwrite of the state slot and fdatasync before it goes on (qf_mark). A
+ * recipient not 'P' is never tried again, so a message is delivered or
+ * bounced at most once per recipient; a crash between the next hop's 250
+ * and the mark can deliver twice, the case SMTP itself cannot tell.
+ *
+ * The codec (qf_encode_*, qf_decode, qf_format_*) is pure: no I/O, no
+ * globals; qf_decode takes outside input (a file may be truncated or
+ * corrupt) and says what is wrong and where. qf_read_envelope and
+ * qf_mark/qf_set_schedule are the blocking file operations for the queue
+ * runner and the tools (the worker writes through its ring instead).
+ * Directory layout and moves between queues: queue_dir.h.
+ */
+#ifndef MX_QUEUE_FILE_H
+#define MX_QUEUE_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define QF_MAGIC "MXQ1\n"
+#define QF_MAGIC_LEN 5
+#define QF_TRAILER "X0:\n"
+#define QF_TRAILER_LEN 4
+#define QF_ID_MAX 31         /* queue id: [0-9A-Za-z], 1..31 characters */
+#define QF_ERROR_MAX 256     /* last error text in a recipient's slot */
+#define QF_STATUS_LEN (2 + QF_ERROR_MAX)  /* state, space, error */
+#define QF_SCHED_LEN 31      /* "%010u %020lld" */
+#define QF_LENGTH_LEN 20     /* M record: content length */
+#define QF_RECORD_MAX 65536  /* longest record other than the content */
+
+enum qf_state { QF_PENDING = 'P', QF_DELIVERED = 'D', QF_BOUNCED = 'B' };
+
+struct qf_rcpt {
+    char *addr;            /* as given at RCPT TO, internal form */
+    char *orcpt, *notify;  /* DSN ORCPT= / NOTIFY=, NULL when absent */
+    char state;            /* enum qf_state */
+    char error[QF_ERROR_MAX + 1]; /* last error, trailing padding removed */
+    uint64_t status_off;   /* file offset of the state byte (qf_mark) */
+};
+
+struct qf_env {
+    char queue_id[QF_ID_MAX + 1];
+    int64_t arrival;
+    char *sender;
+    char *client_name, *client_addr, *helo, *proto; /* NULL when absent */
+    char *envid, *ret;                              /* DSN, NULL when absent */
+    unsigned attempts;
+    int64_t next_attempt;  /* seconds since the epoch; 0: now */
+    uint64_t sched_off;    /* offset of the W record's data (qf_set_schedule) */
+    struct qf_rcpt *rcpt;
+    unsigned nrcpt;
+    uint64_t length_off;   /* offset of the M record's digits */
+    uint64_t content_off, content_len;
+};
+
+/* ---- codec (pure) ---- */
+
+/* The envelope through the M record, content_len as given (0 while it is
+ * still unknown: the writer patches the QF_LENGTH_LEN digits at
+ * *length_off with qf_format_length once it knows). Appends to out.
+ * -EINVAL: a missing or malformed field (bad queue id, no recipient, a
+ * string with NUL/CR/LF, a record over QF_RECORD_MAX). */
+int qf_encode_head(const struct qf_env *e, struct strbuf *out, size_t *length_off);
+
+/* Fixed-width fields, for writing in place. out gets exactly the record
+ * data (no terminating NUL is needed by the file; one is written after). */
+void qf_format_length(uint64_t len, char out[QF_LENGTH_LEN + 1]);
+void qf_format_schedule(unsigned attempts, int64_t next, char out[QF_SCHED_LEN + 1]);
+/* state one of enum qf_state; error may be NULL; control characters
+ * become spaces and a longer text is cut. */
+void qf_format_status(char state, const char *error, char out[QF_STATUS_LEN + 1]);
+
+enum qf_result {
+    QF_OK,
+    QF_SHORT,   /* buf is a prefix of the file: read more and call again */
+    QF_BAD,     /* corrupt or truncated: err says what and where */
+};
+
+struct qf_error {
+    uint64_t offset;      /* where in the file */
+    char what[160];       /* "record D: expected 258 bytes, got 12" */
+};
+
+/* buf holds the first len bytes of a file of file_size bytes
+ * (len <= file_size). With len < file_size only the envelope must be in
+ * buf (QF_SHORT otherwise); the content and trailer are then checked by
+ * their position only. On QF_OK out owns allocated strings
+ * (qf_env_free); on anything else out holds nothing to free. */
+enum qf_result qf_decode(const char *buf, size_t len, uint64_t file_size, struct qf_env *out,
+                         struct qf_error *err);
+void qf_env_free(struct qf_env *e);
+
+/* A queue id as the file names use it: 1..QF_ID_MAX of [0-9A-Za-z]. */
+int qf_id_valid(const char *id);
+
+/* ---- blocking file operations (queue runner, tools) ---- */
+
+/* Read and decode the envelope of an open queue file (reads only as much
+ * as the envelope needs). 0; -EBADMSG with err filled for a corrupt or
+ * truncated file; -errno from fstat/pread. */
+int qf_read_envelope(int fd, struct qf_env *out, struct qf_error *err);
+
+/* Recipient i of e takes state and error: one pwrite of its slot, then
+ * fdatasync. 0 or -errno (nothing is assumed written on error). */
+int qf_mark(int fd, struct qf_env *e, unsigned i, char state, const char *error);
+
+/* Attempts and next attempt time, in place, then fdatasync. */
+int qf_set_schedule(int fd, struct qf_env *e, unsigned attempts, int64_t next);
+
+/* Recipients still 'P'. */
+unsigned qf_pending(const struct qf_env *e);
+
+#endif
