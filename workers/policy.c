@@ -202,6 +202,7 @@ static void load_facts(struct policy_session *ps, const struct session_facts *f)
     rf->esmtp = f->proto && strcmp(f->proto, "ESMTP") == 0;
     rf->pipelined = f->pipelined != 0;
     rf->tls = f->tls != 0;
+    rf->smtputf8 = f->smtputf8 != 0; /* MAIL ... SMTPUTF8: UTF-8 names pass */
     rf->log = policy_log_event;
     rf->log_arg = ps;
     ps->stage = f->stage;

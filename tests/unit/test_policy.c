@@ -230,6 +230,28 @@ static void test_vrfy_and_postmaster(void **state)
     fx_close(&fx);
 }
 
+/* reject_non_fqdn_helo_hostname accepts a non-ASCII (UTF-8) name only when
+ * the client asked for SMTPUTF8 in its MAIL command, as Postfix's
+ * valid_utf8_hostname(state->flags & SMTPD_FLAG_SMTPUTF8, ...) does. */
+static void test_smtputf8_helo_name(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct session_verdict v;
+    fx_open(&fx, BASE "smtpd_delay_reject = no\n"
+                      "smtpd_sender_restrictions = reject_non_fqdn_helo_hostname\n", NULL);
+    const char *helo = "m\xc3\xbcller.example";
+    struct session_facts f = {
+        .stage = SESSION_STAGE_MAIL, .peer = &fx.peer, .helo = helo, .proto = "ESMTP",
+        .sender = "a@b.example",
+    };
+    assert_int_equal(policy_session_check(fx.ps, &f, &v), SESSION_REJECT);
+    assert_non_null(strstr(v.text, "need fully-qualified hostname"));
+    f.smtputf8 = 1;
+    assert_int_equal(policy_session_check(fx.ps, &f, &v), SESSION_DUNNO);
+    fx_close(&fx);
+}
+
 /* smtpd_delay_reject = yes: a client reject is answered and logged at the
  * RCPT with the recipient, and not at all for postmaster. */
 static void test_delay_reject_chain(void **state)
@@ -537,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_create_error_names_param),
         cmocka_unit_test(test_stages_immediate),
         cmocka_unit_test(test_vrfy_and_postmaster),
+        cmocka_unit_test(test_smtputf8_helo_name),
         cmocka_unit_test(test_delay_reject_chain),
         cmocka_unit_test(test_delay_reject_held_lines),
         cmocka_unit_test(test_reject_warning),
