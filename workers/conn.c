@@ -624,6 +624,8 @@ void conn_event(struct worker *w, struct conn *c, unsigned op, int res)
         on_recv(c, res);
     else if (op == OP_CONN_SEND)
         on_send(c, res);
+    else if (op == OP_CONN_SPOOL)
+        spool_event(c, res);
     if (c->phase == CONN_CLOSING && c->inflight == 0)
         conn_free(c);
 }

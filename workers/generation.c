@@ -19,6 +19,7 @@
 #include "matchlist.h"
 #include "policy.h"
 #include "segment.h"
+#include "spool.h"
 #include "tls.h"
 #include "transport.h"
 #include "util.h"
@@ -154,6 +155,8 @@ static int build(struct generation *g, char *err, size_t errlen)
     if ((rc = transport_create(&g->cfg, &g->transport, err, errlen)) < 0)
         return rc;
     if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
+        return rc;
+    if (g->cfg.p.delivery_mode == DELIVERY_QUEUE && (rc = spool_prepare(&g->cfg, err, errlen)) < 0)
         return rc;
     if ((rc = compile_list(&g->cfg, "smtpd_authorized_xclient_hosts", MATCHLIST_NAMADR,
                            &g->xclient_hosts, err, errlen)) < 0 ||

@@ -24,6 +24,10 @@
  * accepted message gets the dot, and the client gets 250 only after the
  * next hop's 250 (its refusal otherwise).
  *
+ * delivery_mode = queue forks here to spool.c: recipients are taken
+ * without a next hop, the content goes to the queue file, and the 250
+ * waits for its syncs instead of the next hop's 250.
+ *
  * HOLD and REDIRECT need a queue: in proxy mode they defer the message
  * (451 4.3.5) with an error in the log, rather than deliver it elsewhere
  * than the rules say.
@@ -163,6 +167,15 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
     if (rc < 0) {
         relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
         return SESSION_DEFER;
+    }
+    if (spool_enabled(c) && nh.kind != TRANSPORT_ERROR && nh.kind != TRANSPORT_RETRY) {
+        /* Queued: the queue runner finds the next hop later. A discard:
+         * recipient is taken and not queued. */
+        if (nh.kind == TRANSPORT_DISCARD)
+            rt->ndiscard++;
+        else
+            rcpt_remember(c, rt->rcpt);
+        return SESSION_PERMIT;
     }
     switch (nh.kind) {
     case TRANSPORT_ERROR:
@@ -325,7 +338,7 @@ static int message_open(struct conn *c)
     mo.checks = g->checks;
     mo.bare_lf_reject_code = (unsigned)g->cfg.p.smtpd_forbid_bare_newline_reject_code;
     mo.myhostname = g->cfg.p.myhostname;
-    mo.out = relay_out;
+    mo.out = spool_enabled(c) ? spool_out : relay_out;
     mo.log = relay_log;
     mo.ctx = c;
     if (c->msg) {
@@ -380,6 +393,8 @@ int relay_begin(struct conn *c, const struct session_facts *f)
     if (message_begin(c->msg, &env) < 0)
         return -1;
     rt->message_open = true;
+    if (spool_enabled(c))
+        spool_begin(c);
     return 0;
 }
 
@@ -410,6 +425,7 @@ void relay_abort(struct conn *c)
     struct relay_txn *rt = &c->rt;
     rt->message_open = false;
     rt->pend_len = 0;
+    spool_reset(c);
     if (rt->data_sent)
         drop_upstream(rt);
 }
@@ -463,19 +479,25 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
     snprintf(v->queue_id, sizeof(v->queue_id), "%s", rt->queue_id);
     v->size = mv->size;
     if (mv->fate == MESSAGE_REJECT || mv->fate == MESSAGE_DEFER) {
+        spool_reset(c);
         drop_upstream(rt);
         parse_reply(v, mv->reply);
         return v->action;
     }
-    if (mv->fate == MESSAGE_DISCARD || rt->discard) {
+    if (mv->fate == MESSAGE_DISCARD || rt->discard || (spool_enabled(c) && rt->nrcpts == 0)) {
+        spool_reset(c);
         drop_upstream(rt);
         log_info("%s: removed", rt->queue_id);
         v->action = SESSION_PERMIT;
         return SESSION_PERMIT;
     }
+    if (spool_enabled(c) && !mv->redirect[0])
+        return spool_end(c, mv->hold || rt->hold, mv->size, v);
     if (mv->hold || rt->hold || mv->redirect[0]) {
-        log_error("%s: %s needs delivery_mode = queue: message deferred", rt->queue_id,
-                  mv->redirect[0] ? "REDIRECT" : "HOLD");
+        spool_reset(c);
+        log_error("%s: %s %s: message deferred", rt->queue_id,
+                  mv->redirect[0] ? "REDIRECT" : "HOLD",
+                  spool_enabled(c) ? "is not supported yet" : "needs delivery_mode = queue");
         drop_upstream(rt);
         relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
         return SESSION_DEFER;
@@ -499,6 +521,7 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
 void relay_reset(struct conn *c)
 {
     struct relay_txn *rt = &c->rt;
+    spool_reset(c);
     if (rt->up) {
         /* Reusable only between transactions with nothing outstanding. */
         bool clean = !rt->data_sent && rt->up->cl.head == rt->up->cl.tail;

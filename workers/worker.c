@@ -229,7 +229,8 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
         return;
     case OP_CONN_RECV:
     case OP_CONN_SEND:
-    case OP_CONN_NOP: {
+    case OP_CONN_NOP:
+    case OP_CONN_SPOOL: {
         /* In-flight requests hold the object: look it up by index, then
          * check the generation against the life the request began in. */
         struct conn *c = pool_lookup(&w->conns, ring_ud_index(ud), ring_ud_gen(ud));
@@ -246,6 +247,9 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
             upstream_event(w, u, op, cqe->res);
         return;
     }
+    case OP_SPOOL_DIRSYNC:
+        spool_dirsync_done(w, ring_ud_index(ud), cqe->res);
+        return;
     default:
         return;
     }
@@ -333,11 +337,13 @@ int worker_run(const struct worker_args *a)
         log_error("DNS resolver: %s", strerror(-rc));
         return 1;
     }
+    spool_worker_init(w);
     log_info("worker %u started: generation %u, capacity %u", a->index, w->gen->id,
              w->capacity);
     send_ack(w, HANDOFF_ACK_LOAD, 0); /* capacity known before the first handoff */
     rc = loop(w);
     upstream_close_idle(w);
+    spool_worker_close(w);
     worker_dns_close(w);
     ring_exit(&w->ring);
     pool_destroy(&w->conns);

@@ -26,6 +26,7 @@
 #include "ring.h"
 #include "session.h"
 #include "smtp_client.h"
+#include "spool.h"
 #include "timer_wheel.h"
 #include "transport.h"
 
@@ -47,6 +48,8 @@ enum worker_op {
     OP_UP_NOP,      /* same for an upstream */
     OP_DNS_POLL,    /* index: slot in worker.dns_socks */
     OP_IGNORE,      /* cancellations, shutdowns: nothing to do */
+    OP_CONN_SPOOL,  /* delivery_mode = queue: the message file's fsync (spool.c) */
+    OP_SPOOL_DIRSYNC, /* index: which group-commit batch (spool.c) */
 };
 
 #define CONN_IN_SIZE 8192
@@ -167,6 +170,7 @@ struct conn {
     struct worker_timer timer;      /* smtpd_timeout, error sleep */
     bool sleeping;
     struct relay_txn rt;
+    struct spool_txn sp;            /* delivery_mode = queue (spool.c) */
     uint64_t connect_ms;
     size_t in_off, in_len;
     char in[CONN_IN_SIZE];
@@ -203,6 +207,7 @@ struct worker {
     bool load_dirty;
     struct upstream *idle[WORKER_IDLE_UPSTREAMS]; /* owner NULL, usable */
     unsigned nidle;
+    struct spool_worker *spool;     /* delivery_mode = queue; NULL otherwise */
 };
 
 /* worker.c */

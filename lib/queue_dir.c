@@ -1,0 +1,175 @@
+/*
+ * queue_dir.c - queue_directory's queues and the moves between them
+ * (queue_dir.h). Blocking system calls: the master at start, the queue
+ * runner and the tools use these; the worker only opens the tree here and
+ * does its own per-message I/O through its ring (workers/spool.c).
+ */
+#include "queue_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue_file.h"
+
+static const char *const names[QDIR_COUNT] = {
+    "tmp", "incoming", "active", "deferred", "hold", "corrupt",
+};
+
+const char *qdir_name(enum qdir_queue q)
+{
+    return (unsigned)q < QDIR_COUNT ? names[q] : NULL;
+}
+
+static int make_dir(const char *path, uid_t uid, gid_t gid)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) < 0)
+        return -errno;
+    return 0;
+}
+
+int qdir_create(const char *path, uid_t uid, gid_t gid)
+{
+    char p[4096];
+    int rc = make_dir(path, uid, gid);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < QDIR_COUNT; i++) {
+        if ((size_t)snprintf(p, sizeof(p), "%s/%s", path, names[i]) >= sizeof(p))
+            return -ENAMETOOLONG;
+        if ((rc = make_dir(p, uid, gid)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int qdir_open(const char *path, struct qdir *q)
+{
+    int top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (int i = 0; i < QDIR_COUNT; i++)
+        q->fd[i] = -1;
+    if (top < 0)
+        return -errno;
+    for (int i = 0; i < QDIR_COUNT; i++) {
+        q->fd[i] = openat(top, names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (q->fd[i] < 0) {
+            int e = errno;
+            close(top);
+            qdir_close(q);
+            return -e;
+        }
+    }
+    close(top);
+    return 0;
+}
+
+void qdir_close(struct qdir *q)
+{
+    for (int i = 0; i < QDIR_COUNT; i++) {
+        if (q->fd[i] >= 0)
+            close(q->fd[i]);
+        q->fd[i] = -1;
+    }
+}
+
+int qdir_sync(const struct qdir *q, enum qdir_queue which)
+{
+    return fsync(q->fd[which]) < 0 ? -errno : 0;
+}
+
+int qdir_move(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to)
+{
+    if (!qf_id_valid(id) || (unsigned)from >= QDIR_COUNT || (unsigned)to >= QDIR_COUNT)
+        return -EINVAL;
+    if (from == to)
+        return 0;
+    /* RENAME_NOREPLACE semantics by hand would race; a queue id is unique
+     * across queues, so a plain rename never overwrites another message. */
+    if (renameat(q->fd[from], id, q->fd[to], id) < 0)
+        return -errno;
+    int rc = qdir_sync(q, to);
+    int rc2 = qdir_sync(q, from);
+    return rc < 0 ? rc : rc2;
+}
+
+int qdir_find(const struct qdir *q, const char *id)
+{
+    if (!qf_id_valid(id))
+        return -EINVAL;
+    for (int i = QDIR_INCOMING; i < QDIR_COUNT; i++) {
+        struct stat st;
+        if (fstatat(q->fd[i], id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            return i;
+    }
+    return -ENOENT;
+}
+
+int qdir_scan(const struct qdir *q, enum qdir_queue which,
+              int (*fn)(void *ctx, const char *id), void *ctx)
+{
+    if ((unsigned)which >= QDIR_COUNT)
+        return -EINVAL;
+    int fd = openat(q->fd[which], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!qf_id_valid(de->d_name))
+            continue;
+        if ((rc = fn(ctx, de->d_name)) != 0)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+int qdir_clean_tmp(const struct qdir *q, pid_t own_pid)
+{
+    int fd = openat(q->fd[QDIR_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, ".."))
+            continue;
+        char *end;
+        long pid = strtol(n, &end, 10);
+        bool ours = end != n && *end == '.' && pid > 0 && qf_id_valid(end + 1);
+        if (ours && ((pid_t)pid == own_pid || kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            continue; /* its writer lives */
+        if (unlinkat(q->fd[QDIR_TMP], n, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0)
+        qdir_sync(q, QDIR_TMP);
+    return removed;
+}

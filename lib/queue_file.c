@@ -1,0 +1,571 @@
+/*
+ * queue_file.c - the queue file codec and its in-place updates (format
+ * and rules: queue_file.h).
+ *
+ * The decoder trusts nothing: lengths are bounded before they are used,
+ * every string is checked for NUL/CR/LF, fixed-width records must have
+ * their exact width and digits, and the content length must put the
+ * trailer exactly at the end of the file. Any failure leaves out empty
+ * and says what and at which offset.
+ */
+#include "queue_file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int id_ok(const char *id, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return 0;
+    }
+    return n >= 1 && n <= QF_ID_MAX;
+}
+
+int qf_id_valid(const char *id)
+{
+    return id_ok(id, strnlen(id, QF_ID_MAX + 1));
+}
+
+/* ---- encoder ---- */
+
+static int str_ok(const char *s, size_t n)
+{
+    if (n > QF_RECORD_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0' || s[i] == '\r' || s[i] == '\n')
+            return 0;
+    return 1;
+}
+
+static void put_rec(struct strbuf *out, char type, const char *data, size_t n)
+{
+    char hdr[16];
+    int h = snprintf(hdr, sizeof(hdr), "%c%zu:", type, n);
+    strbuf_append(out, hdr, (size_t)h);
+    strbuf_append(out, data, n);
+    strbuf_putc(out, '\n');
+}
+
+static int put_str(struct strbuf *out, char type, const char *s)
+{
+    if (!s)
+        return 0;
+    size_t n = strlen(s);
+    if (!str_ok(s, n))
+        return -EINVAL;
+    put_rec(out, type, s, n);
+    return 0;
+}
+
+void qf_format_length(uint64_t len, char out[QF_LENGTH_LEN + 1])
+{
+    snprintf(out, QF_LENGTH_LEN + 1, "%020" PRIu64, len);
+}
+
+void qf_format_schedule(unsigned attempts, int64_t next, char out[QF_SCHED_LEN + 1])
+{
+    if (next < 0)
+        next = 0;
+    if (attempts > 999999999u)
+        attempts = 999999999u;
+    snprintf(out, QF_SCHED_LEN + 1, "%010u %020" PRId64, attempts, next);
+}
+
+void qf_format_status(char state, const char *error, char out[QF_STATUS_LEN + 1])
+{
+    memset(out, ' ', QF_STATUS_LEN);
+    out[QF_STATUS_LEN] = '\0';
+    out[0] = state;
+    for (size_t i = 0; error && error[i] && i < QF_ERROR_MAX; i++) {
+        unsigned char c = (unsigned char)error[i];
+        out[2 + i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+}
+
+int qf_encode_head(const struct qf_env *e, struct strbuf *out, size_t *length_off)
+{
+    size_t start = out->len;
+    char num[32];
+    int rc = -EINVAL;
+    if (!qf_id_valid(e->queue_id) || !e->sender || e->nrcpt == 0)
+        goto fail;
+    strbuf_append(out, QF_MAGIC, QF_MAGIC_LEN);
+    put_rec(out, 'I', e->queue_id, strlen(e->queue_id));
+    snprintf(num, sizeof(num), "%" PRId64, e->arrival < 0 ? 0 : e->arrival);
+    put_rec(out, 'T', num, strlen(num));
+    if (put_str(out, 'S', e->sender) < 0 || put_str(out, 'C', e->client_name) < 0 ||
+        put_str(out, 'A', e->client_addr) < 0 || put_str(out, 'H', e->helo) < 0 ||
+        put_str(out, 'P', e->proto) < 0 || put_str(out, 'E', e->envid) < 0 ||
+        put_str(out, 'V', e->ret) < 0)
+        goto fail;
+    char sched[QF_SCHED_LEN + 1];
+    qf_format_schedule(e->attempts, e->next_attempt, sched);
+    put_rec(out, 'W', sched, QF_SCHED_LEN);
+    for (unsigned i = 0; i < e->nrcpt; i++) {
+        const struct qf_rcpt *r = &e->rcpt[i];
+        if (!r->addr || put_str(out, 'O', r->orcpt) < 0 || put_str(out, 'N', r->notify) < 0 ||
+            put_str(out, 'R', r->addr) < 0)
+            goto fail;
+        char st[QF_STATUS_LEN + 1];
+        char state = r->state ? r->state : QF_PENDING;
+        if (state != QF_PENDING && state != QF_DELIVERED && state != QF_BOUNCED)
+            goto fail;
+        qf_format_status(state, r->error, st);
+        put_rec(out, 'D', st, QF_STATUS_LEN);
+    }
+    char len[QF_LENGTH_LEN + 1];
+    qf_format_length(e->content_len, len);
+    strbuf_append(out, "M20:", 4);
+    if (length_off)
+        *length_off = out->len - start;
+    strbuf_append(out, len, QF_LENGTH_LEN);
+    strbuf_putc(out, '\n');
+    return 0;
+fail:
+    out->len = start;
+    return rc;
+}
+
+/* ---- decoder ---- */
+
+struct cursor {
+    const char *buf;
+    size_t len, pos;
+    uint64_t file_size;
+    struct qf_error *err;
+};
+
+static enum qf_result bad(struct cursor *c, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum qf_result bad(struct cursor *c, uint64_t off, const char *fmt, ...)
+{
+    va_list ap;
+    c->err->offset = off;
+    va_start(ap, fmt);
+    vsnprintf(c->err->what, sizeof(c->err->what), fmt, ap);
+    va_end(ap);
+    return QF_BAD;
+}
+
+/* Past the end of buf: more to read, or the file ends there. */
+static enum qf_result short_or_truncated(struct cursor *c, const char *what)
+{
+    if (c->len < c->file_size)
+        return QF_SHORT;
+    return bad(c, c->len, "truncated in %s", what);
+}
+
+struct rec {
+    char type;
+    const char *data;
+    size_t len;
+    uint64_t off; /* of the data */
+};
+
+static enum qf_result next_rec(struct cursor *c, struct rec *r)
+{
+    size_t p = c->pos;
+    if (p >= c->len)
+        return short_or_truncated(c, "record header");
+    r->type = c->buf[p++];
+    if (!(r->type >= 'A' && r->type <= 'Z'))
+        return bad(c, c->pos, "bad record type 0x%02x", (unsigned char)r->type);
+    size_t n = 0, digits = 0;
+    for (;;) {
+        if (p >= c->len)
+            return short_or_truncated(c, "record header");
+        char ch = c->buf[p];
+        if (ch == ':')
+            break;
+        /* One spelling per length (no leading zero), so that a decoded
+         * envelope encodes back to the same offsets. */
+        if (ch < '0' || ch > '9' || digits == 9 || (digits == 1 && n == 0))
+            return bad(c, p, "record %c: bad length", r->type);
+        n = n * 10 + (size_t)(ch - '0');
+        digits++;
+        p++;
+    }
+    if (digits == 0)
+        return bad(c, p, "record %c: bad length", r->type);
+    p++; /* ':' */
+    if (n > QF_RECORD_MAX)
+        return bad(c, c->pos, "record %c: length %zu over %d", r->type, n, QF_RECORD_MAX);
+    if (c->len - p < n + 1)
+        return short_or_truncated(c, "record data");
+    if (c->buf[p + n] != '\n')
+        return bad(c, p + n, "record %c: no newline after %zu bytes", r->type, n);
+    r->data = c->buf + p;
+    r->len = n;
+    r->off = p;
+    c->pos = p + n + 1;
+    return QF_OK;
+}
+
+static int digits_only(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+static uint64_t parse_u64(const char *s, size_t n, int *overflow)
+{
+    uint64_t v = 0;
+    *overflow = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            *overflow = 1;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+static enum qf_result take_str(struct cursor *c, const struct rec *r, char **dst)
+{
+    if (*dst)
+        return bad(c, r->off - 1, "record %c: more than once", r->type);
+    if (!str_ok(r->data, r->len))
+        return bad(c, r->off, "record %c: NUL, CR or LF in text", r->type);
+    *dst = xstrndup(r->data, r->len);
+    return QF_OK;
+}
+
+static enum qf_result take_int(struct cursor *c, const struct rec *r, int64_t max,
+                               int64_t *out)
+{
+    int of;
+    if (!digits_only(r->data, r->len) || r->len > 20)
+        return bad(c, r->off, "record %c: not a number", r->type);
+    uint64_t v = parse_u64(r->data, r->len, &of);
+    if (of || v > (uint64_t)max)
+        return bad(c, r->off, "record %c: number out of range", r->type);
+    *out = (int64_t)v;
+    return QF_OK;
+}
+
+static enum qf_result take_schedule(struct cursor *c, const struct rec *r, struct qf_env *e)
+{
+    int64_t a, n;
+    if (r->len != QF_SCHED_LEN || r->data[10] != ' ')
+        return bad(c, r->off, "record W: expected %d bytes \"attempts next\"", QF_SCHED_LEN);
+    struct rec ra = {'W', r->data, 10, r->off}, rn = {'W', r->data + 11, 20, r->off + 11};
+    enum qf_result q;
+    if ((q = take_int(c, &ra, 999999999, &a)) != QF_OK ||
+        (q = take_int(c, &rn, INT64_MAX, &n)) != QF_OK)
+        return q;
+    e->attempts = (unsigned)a;
+    e->next_attempt = n;
+    e->sched_off = r->off;
+    return QF_OK;
+}
+
+static enum qf_result take_status(struct cursor *c, const struct rec *r, struct qf_rcpt *rc)
+{
+    if (r->len != QF_STATUS_LEN)
+        return bad(c, r->off, "record D: expected %d bytes, got %zu", QF_STATUS_LEN, r->len);
+    char s = r->data[0];
+    if ((s != QF_PENDING && s != QF_DELIVERED && s != QF_BOUNCED) || r->data[1] != ' ')
+        return bad(c, r->off, "record D: bad recipient state 0x%02x", (unsigned char)s);
+    if (!str_ok(r->data, r->len))
+        return bad(c, r->off, "record D: NUL, CR or LF in text");
+    size_t n = QF_ERROR_MAX;
+    while (n > 0 && r->data[2 + n - 1] == ' ')
+        n--;
+    memcpy(rc->error, r->data + 2, n);
+    rc->error[n] = '\0';
+    rc->state = s;
+    rc->status_off = r->off;
+    return QF_OK;
+}
+
+static void env_free_parts(struct qf_env *e)
+{
+    free(e->sender);
+    free(e->client_name);
+    free(e->client_addr);
+    free(e->helo);
+    free(e->proto);
+    free(e->envid);
+    free(e->ret);
+    for (unsigned i = 0; i < e->nrcpt; i++) {
+        free(e->rcpt[i].addr);
+        free(e->rcpt[i].orcpt);
+        free(e->rcpt[i].notify);
+    }
+    free(e->rcpt);
+    memset(e, 0, sizeof(*e));
+}
+
+void qf_env_free(struct qf_env *e)
+{
+    if (e)
+        env_free_parts(e);
+}
+
+/* The records between the queue id and M; 1 when M was read. */
+static enum qf_result decode_body(struct cursor *c, struct qf_env *e)
+{
+    struct rec r;
+    enum qf_result q;
+    int have_t = 0, have_w = 0;
+    char *orcpt = NULL, *notify = NULL;
+    unsigned cap = 0;
+    for (;;) {
+        if ((q = next_rec(c, &r)) != QF_OK)
+            goto out;
+        q = QF_OK;
+        if ((orcpt || notify) && r.type != 'O' && r.type != 'N' && r.type != 'R') {
+            q = bad(c, r.off - 1, "record %c: ORCPT/NOTIFY not followed by a recipient",
+                    r.type);
+            goto out;
+        }
+        switch (r.type) {
+        case 'T':
+            if (have_t++) {
+                q = bad(c, r.off - 1, "record T: more than once");
+                break;
+            }
+            if (r.len > 1 && r.data[0] == '0') /* one spelling, as for lengths */
+                q = bad(c, r.off, "record T: not a number");
+            else
+                q = take_int(c, &r, INT64_MAX, &e->arrival);
+            break;
+        case 'S': q = take_str(c, &r, &e->sender); break;
+        case 'C': q = take_str(c, &r, &e->client_name); break;
+        case 'A': q = take_str(c, &r, &e->client_addr); break;
+        case 'H': q = take_str(c, &r, &e->helo); break;
+        case 'P': q = take_str(c, &r, &e->proto); break;
+        case 'E': q = take_str(c, &r, &e->envid); break;
+        case 'V': q = take_str(c, &r, &e->ret); break;
+        case 'W':
+            if (have_w++) {
+                q = bad(c, r.off - 1, "record W: more than once");
+                break;
+            }
+            q = take_schedule(c, &r, e);
+            break;
+        case 'O': q = take_str(c, &r, &orcpt); break;
+        case 'N': q = take_str(c, &r, &notify); break;
+        case 'R': {
+            if (e->nrcpt == cap) {
+                cap = cap ? cap * 2 : 8;
+                e->rcpt = xrealloc(e->rcpt, cap * sizeof(*e->rcpt));
+            }
+            struct qf_rcpt *rc = &e->rcpt[e->nrcpt];
+            memset(rc, 0, sizeof(*rc));
+            e->nrcpt++; /* owned from here on, even if the rest fails */
+            rc->orcpt = orcpt;
+            rc->notify = notify;
+            orcpt = notify = NULL;
+            if ((q = take_str(c, &r, &rc->addr)) != QF_OK)
+                break;
+            struct rec d;
+            if ((q = next_rec(c, &d)) != QF_OK)
+                break;
+            if (d.type != 'D') {
+                q = bad(c, d.off - 1, "recipient %u: record %c where its state D belongs",
+                        e->nrcpt, d.type);
+                break;
+            }
+            q = take_status(c, &d, rc);
+            break;
+        }
+        case 'M':
+            if (r.len != QF_LENGTH_LEN || !digits_only(r.data, r.len)) {
+                q = bad(c, r.off, "record M: expected %d digits", QF_LENGTH_LEN);
+                goto out;
+            }
+            int of;
+            e->content_len = parse_u64(r.data, r.len, &of);
+            e->length_off = r.off;
+            e->content_off = c->pos;
+            if (of) {
+                q = bad(c, r.off, "record M: number out of range");
+                goto out;
+            }
+            if (!e->sender)
+                q = bad(c, r.off - 1, "no sender (S record)");
+            else if (!have_t)
+                q = bad(c, r.off - 1, "no arrival time (T record)");
+            else if (!have_w)
+                q = bad(c, r.off - 1, "no schedule (W record)");
+            else if (e->nrcpt == 0)
+                q = bad(c, r.off - 1, "no recipient");
+            goto out;
+        case 'I':
+            q = bad(c, r.off - 1, "record I: more than once");
+            break;
+        default:
+            q = bad(c, r.off - 1, "unknown record type %c", r.type);
+            break;
+        }
+        if (q != QF_OK)
+            goto out;
+    }
+out:
+    free(orcpt);
+    free(notify);
+    return q;
+}
+
+enum qf_result qf_decode(const char *buf, size_t len, uint64_t file_size, struct qf_env *out,
+                         struct qf_error *err)
+{
+    struct qf_error dummy;
+    struct cursor c = {buf, len, 0, file_size, err ? err : &dummy};
+    struct rec r;
+    enum qf_result q;
+    memset(out, 0, sizeof(*out));
+    c.err->offset = 0;
+    c.err->what[0] = '\0';
+    if (len > file_size)
+        return bad(&c, 0, "buffer longer than the file");
+    if (len < QF_MAGIC_LEN) {
+        if (memcmp(buf, QF_MAGIC, len) != 0)
+            return bad(&c, 0, "not a queue file (bad magic)");
+        return short_or_truncated(&c, "magic");
+    }
+    if (memcmp(buf, QF_MAGIC, QF_MAGIC_LEN) != 0)
+        return bad(&c, 0, "not a queue file (bad magic)");
+    c.pos = QF_MAGIC_LEN;
+    if ((q = next_rec(&c, &r)) != QF_OK)
+        return q;
+    if (r.type != 'I')
+        return bad(&c, QF_MAGIC_LEN, "first record is not a queue id");
+    if (!id_ok(r.data, r.len))
+        return bad(&c, r.off, "bad queue id");
+    memcpy(out->queue_id, r.data, r.len);
+    out->queue_id[r.len] = '\0';
+    q = decode_body(&c, out);
+    if (q != QF_OK)
+        goto fail;
+    /* Content and trailer: by position; their bytes when in buf. */
+    uint64_t end = out->content_off + out->content_len;
+    if (end < out->content_off || end + QF_TRAILER_LEN != file_size) {
+        q = end + QF_TRAILER_LEN > file_size
+                ? bad(&c, out->content_off, "truncated: content of %" PRIu64
+                                            " bytes and trailer do not fit the file (%" PRIu64
+                                            " bytes)",
+                      out->content_len, file_size)
+                : bad(&c, end, "%" PRIu64 " bytes after the content where the trailer belongs",
+                      file_size - end);
+        goto fail;
+    }
+    if (len == file_size && memcmp(buf + end, QF_TRAILER, QF_TRAILER_LEN) != 0) {
+        q = bad(&c, end, "no trailer after the content (file not complete)");
+        goto fail;
+    }
+    return QF_OK;
+fail:
+    env_free_parts(out);
+    return q;
+}
+
+unsigned qf_pending(const struct qf_env *e)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        n += e->rcpt[i].state == QF_PENDING;
+    return n;
+}
+
+/* ---- blocking file operations ---- */
+
+int qf_read_envelope(int fd, struct qf_env *out, struct qf_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    uint64_t size = (uint64_t)st.st_size;
+    size_t cap = 8192;
+    char *buf = NULL;
+    for (;;) {
+        size_t want = size < cap ? (size_t)size : cap;
+        buf = xrealloc(buf, want ? want : 1);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
+            if (n < 0) {
+                int e = errno;
+                free(buf);
+                return -e;
+            }
+            if (n == 0)
+                break;
+            got += (size_t)n;
+        }
+        enum qf_result q = qf_decode(buf, got, got < want ? got : size, out, err);
+        if (q == QF_SHORT && cap < 64u * 1024 * 1024) {
+            cap *= 4;
+            continue;
+        }
+        free(buf);
+        if (q == QF_OK)
+            return 0;
+        if (q == QF_SHORT && err) {
+            err->offset = got;
+            snprintf(err->what, sizeof(err->what), "envelope over 64 MiB");
+        }
+        return -EBADMSG;
+    }
+}
+
+static int pwrite_all(int fd, const char *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+int qf_mark(int fd, struct qf_env *e, unsigned i, char state, const char *error)
+{
+    if (i >= e->nrcpt || (state != QF_PENDING && state != QF_DELIVERED && state != QF_BOUNCED))
+        return -EINVAL;
+    char st[QF_STATUS_LEN + 1];
+    qf_format_status(state, error, st);
+    int rc = pwrite_all(fd, st, QF_STATUS_LEN, e->rcpt[i].status_off);
+    if (rc == 0 && fdatasync(fd) < 0)
+        rc = -errno;
+    if (rc < 0)
+        return rc;
+    e->rcpt[i].state = state;
+    memcpy(e->rcpt[i].error, st + 2, QF_ERROR_MAX);
+    size_t n = QF_ERROR_MAX;
+    while (n > 0 && e->rcpt[i].error[n - 1] == ' ')
+        n--;
+    e->rcpt[i].error[n] = '\0';
+    return 0;
+}
+
+int qf_set_schedule(int fd, struct qf_env *e, unsigned attempts, int64_t next)
+{
+    char s[QF_SCHED_LEN + 1];
+    qf_format_schedule(attempts, next, s);
+    int rc = pwrite_all(fd, s, QF_SCHED_LEN, e->sched_off);
+    if (rc == 0 && fdatasync(fd) < 0)
+        rc = -errno;
+    if (rc < 0)
+        return rc;
+    e->attempts = attempts;
+    e->next_attempt = next < 0 ? 0 : next;
+    return 0;
+}

@@ -1,0 +1,472 @@
+/*
+ * spool.c - delivery_mode = queue in the worker (spool.h): the message
+ * file, its syncs through the ring, the group commit of directory syncs,
+ * and the 250 after them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "maillog.h"
+#include "queue_file.h"
+#include "relay_int.h"
+#include "spool.h"
+#include "worker_int.h"
+
+/* ---- set-up ---- */
+
+int spool_prepare(const struct config *cfg, char *err, size_t errlen)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam(cfg->p.mail_owner);
+        if (!pw) {
+            snprintf(err, errlen, "mail_owner: unknown user \"%s\"", cfg->p.mail_owner);
+            return -ENOENT;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    int rc = qdir_create(cfg->p.queue_directory, uid, gid);
+    if (rc < 0)
+        snprintf(err, errlen, "queue_directory %s: %s", cfg->p.queue_directory, strerror(-rc));
+    return rc;
+}
+
+struct spool_batch {
+    enum qdir_queue dir;
+    bool inflight;
+    uint64_t *wait, *cover; /* conns as (index << 32 | generation) */
+    unsigned nwait, ncover, cap;
+};
+
+struct spool_worker {
+    bool ok;
+    struct qdir q;
+    struct spool_batch batch[2]; /* incoming, hold */
+};
+
+void spool_worker_init(struct worker *w)
+{
+    const struct config *cfg = &w->gen->cfg;
+    if (cfg->p.delivery_mode != DELIVERY_QUEUE)
+        return;
+    struct spool_worker *sw = calloc(1, sizeof(*sw));
+    if (!sw) {
+        log_error("queue_directory: out of memory");
+        return;
+    }
+    w->spool = sw;
+    sw->batch[0].dir = QDIR_INCOMING;
+    sw->batch[1].dir = QDIR_HOLD;
+    const char *path = cfg->p.queue_directory;
+    int rc = qdir_create(path, getuid(), getgid());
+    if (rc == 0)
+        rc = qdir_open(path, &sw->q);
+    if (rc < 0) {
+        log_error("queue_directory %s: %s: mail will be deferred", path, strerror(-rc));
+        return;
+    }
+    sw->ok = true;
+    rc = qdir_clean_tmp(&sw->q, getpid());
+    if (rc > 0)
+        log_info("queue_directory %s: removed %d unfinished file(s) from tmp", path, rc);
+    else if (rc < 0)
+        log_warn("queue_directory %s/tmp: %s", path, strerror(-rc));
+}
+
+void spool_worker_close(struct worker *w)
+{
+    struct spool_worker *sw = w->spool;
+    if (!sw)
+        return;
+    if (sw->ok)
+        qdir_close(&sw->q);
+    for (int i = 0; i < 2; i++) {
+        free(sw->batch[i].wait);
+        free(sw->batch[i].cover);
+    }
+    free(sw);
+    w->spool = NULL;
+}
+
+bool spool_enabled(const struct conn *c)
+{
+    return c->gen->cfg.p.delivery_mode == DELIVERY_QUEUE;
+}
+
+/* ---- writing ---- */
+
+static const char *qpath(const struct conn *c)
+{
+    return c->gen->cfg.p.queue_directory;
+}
+
+static void fail(struct conn *c, int err, const char *step)
+{
+    struct spool_txn *sp = &c->sp;
+    if (sp->err)
+        return;
+    sp->err = err;
+    sp->err_step = step;
+    log_warn("%s: %s %s/tmp/%s: %s", c->rt.queue_id, step, qpath(c), sp->tmp_name,
+             strerror(-err));
+}
+
+static void write_at(struct conn *c, const char *p, size_t n, uint64_t off)
+{
+    struct spool_txn *sp = &c->sp;
+    while (n > 0 && !sp->err) {
+        ssize_t w = pwrite(sp->fd, p, n, (off_t)off);
+        if (w < 0) {
+            if (errno != EINTR)
+                fail(c, -errno, "write");
+            continue;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+}
+
+/* rt.pend holds what is not yet written: the file ends at sp->off. */
+static void flush(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    if (rt->pend_len && c->sp.has_fd)
+        write_at(c, rt->pend, rt->pend_len, c->sp.off - rt->pend_len);
+    rt->pend_len = 0;
+}
+
+static void buffer(struct conn *c, const char *p, size_t n)
+{
+    struct relay_txn *rt = &c->rt;
+    struct spool_txn *sp = &c->sp;
+    if (sp->err || !sp->has_fd)
+        return;
+    if (!rt->pend) {
+        rt->pend = malloc(SPOOL_BUF_SIZE);
+        if (!rt->pend) {
+            fail(c, -ENOMEM, "buffer");
+            return;
+        }
+        rt->pend_cap = SPOOL_BUF_SIZE;
+    }
+    while (n > 0) {
+        size_t room = rt->pend_cap - rt->pend_len;
+        size_t k = n < room ? n : room;
+        memcpy(rt->pend + rt->pend_len, p, k);
+        rt->pend_len += k;
+        sp->off += k;
+        p += k;
+        n -= k;
+        if (rt->pend_len == rt->pend_cap)
+            flush(c);
+    }
+}
+
+static void remove_tmp(struct conn *c)
+{
+    struct spool_txn *sp = &c->sp;
+    struct spool_worker *sw = c->w->spool;
+    if (sp->has_fd) {
+        close(sp->fd);
+        sp->has_fd = false;
+    }
+    if (sp->tmp_name[0] && sw && sw->ok)
+        unlinkat(sw->q.fd[QDIR_TMP], sp->tmp_name, 0);
+    sp->tmp_name[0] = '\0';
+}
+
+void spool_begin(struct conn *c)
+{
+    struct spool_txn *sp = &c->sp;
+    struct relay_txn *rt = &c->rt;
+    struct spool_worker *sw = c->w->spool;
+    spool_reset(c);
+    sp->open = true;
+    sp->in_headers = true;
+    snprintf(sp->tmp_name, sizeof(sp->tmp_name), "%ld.%s", (long)getpid(), rt->queue_id);
+    if (!sw || !sw->ok) {
+        fail(c, -ENOENT, "open");
+        return;
+    }
+    sp->fd = openat(sw->q.fd[QDIR_TMP], sp->tmp_name,
+                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (sp->fd < 0) {
+        fail(c, -errno, "create");
+        return;
+    }
+    sp->has_fd = true;
+    /* The envelope: recipients as accepted, in order. */
+    struct qf_rcpt *r = calloc(rt->nrcpts ? rt->nrcpts : 1, sizeof(*r));
+    if (!r) {
+        fail(c, -ENOMEM, "envelope");
+        return;
+    }
+    const char *a = rt->rcpts;
+    for (unsigned i = 0; a && i < rt->nrcpts; i++, a += strlen(a) + 1)
+        r[i].addr = (char *)a;
+    struct qf_env e = {
+        .arrival = (int64_t)time(NULL),
+        .sender = rt->sender,
+        .client_name = c->peer.name,
+        .client_addr = c->peer.addr,
+        .helo = (char *)rt->mc.helo,
+        .proto = (char *)rt->mc.proto,
+        .rcpt = r,
+        .nrcpt = rt->nrcpts,
+    };
+    snprintf(e.queue_id, sizeof(e.queue_id), "%s", rt->queue_id);
+    struct strbuf sb;
+    strbuf_init(&sb);
+    size_t loff = 0;
+    int rc = qf_encode_head(&e, &sb, &loff);
+    free(r);
+    if (rc < 0) {
+        fail(c, rc, "envelope");
+    } else {
+        sp->length_off = loff;
+        buffer(c, sb.buf, sb.len);
+        sp->content_start = sp->off;
+    }
+    strbuf_free(&sb);
+}
+
+/* Message-ID as cleanup logs it: the first one among the top headers. */
+static void header_line(struct spool_txn *sp)
+{
+    const char *l = sp->line;
+    size_t n = sp->line_len;
+    if (n == 0) {
+        sp->in_headers = false;
+        return;
+    }
+    if (sp->msgid[0] || n < 11 || strncasecmp(l, "message-id:", 11) != 0)
+        return;
+    size_t k = n - 11 < sizeof(sp->msgid) - 1 ? n - 11 : sizeof(sp->msgid) - 1;
+    memcpy(sp->msgid, l + 11, k);
+    sp->msgid[k] = '\0';
+    if (!sp->msgid[0])
+        snprintf(sp->msgid, sizeof(sp->msgid), " ");
+}
+
+static void watch_headers(struct spool_txn *sp, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && sp->in_headers; i++) {
+        if (p[i] == '\n') {
+            if (sp->line_len && sp->line[sp->line_len - 1] == '\r')
+                sp->line_len--;
+            header_line(sp);
+            sp->line_len = 0;
+        } else if (sp->line_len < sizeof(sp->line) - 1) {
+            sp->line[sp->line_len++] = p[i];
+        }
+    }
+}
+
+void spool_out(void *ctx, const char *buf, size_t len)
+{
+    struct conn *c = ctx;
+    struct spool_txn *sp = &c->sp;
+    if (!sp->open || !len)
+        return;
+    if (sp->in_headers)
+        watch_headers(sp, buf, len);
+    buffer(c, buf, len);
+}
+
+static void storage_verdict(struct conn *c, struct session_verdict *v)
+{
+    int e = -c->sp.err;
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == ENOMEM)
+        relay_verdict(v, SESSION_DEFER, 452, "4.3.1", "Insufficient system storage");
+    else
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
+}
+
+enum session_action spool_end(struct conn *c, bool hold, uint64_t size,
+                              struct session_verdict *v)
+{
+    struct spool_txn *sp = &c->sp;
+    char line[SPOOL_MSGID_MAX + 64];
+    sp->size = size;
+    sp->held = hold;
+    if (!sp->err) {
+        uint64_t clen = sp->off - sp->content_start;
+        buffer(c, QF_TRAILER, QF_TRAILER_LEN);
+        flush(c);
+        char digits[QF_LENGTH_LEN + 1];
+        qf_format_length(clen, digits);
+        write_at(c, digits, QF_LENGTH_LEN, sp->length_off);
+    }
+    if (sp->err) {
+        remove_tmp(c);
+        sp->open = false;
+        storage_verdict(c, v);
+        return SESSION_DEFER;
+    }
+    if (maillog_message_id(line, sizeof(line), c->rt.queue_id,
+                           sp->msgid[0] ? sp->msgid : "<>") >= 0)
+        log_info("%s", line);
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_fsync(sqe, sp->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, ring_ud_for(OP_CONN_SPOOL, &c->w->conns, c));
+    c->inflight++;
+    sp->syncing = true;
+    c->rt.waiting = true;
+    c->rt.wait_stage = SESSION_STAGE_EOD;
+    return SESSION_PENDING;
+}
+
+void spool_reset(struct conn *c)
+{
+    struct spool_txn *sp = &c->sp;
+    /* Not renamed yet: not a message. Renamed: it stays queued. */
+    if (!sp->renamed)
+        remove_tmp(c);
+    else if (sp->has_fd)
+        close(sp->fd);
+    c->rt.pend_len = 0;
+    memset(sp, 0, sizeof(*sp));
+}
+
+/* ---- syncs ---- */
+
+static void batch_submit(struct worker *w, uint32_t bi)
+{
+    struct spool_batch *b = &w->spool->batch[bi];
+    if (b->inflight || b->nwait == 0)
+        return;
+    uint64_t *t = b->cover;
+    b->cover = b->wait;
+    b->ncover = b->nwait;
+    b->wait = t;
+    b->nwait = 0;
+    struct io_uring_sqe *sqe = worker_sqe(w);
+    io_uring_prep_fsync(sqe, w->spool->q.fd[b->dir], 0);
+    io_uring_sqe_set_data64(sqe, ring_ud(OP_SPOOL_DIRSYNC, bi, 0));
+    b->inflight = true;
+}
+
+static int batch_add(struct worker *w, uint32_t bi, struct conn *c)
+{
+    struct spool_batch *b = &w->spool->batch[bi];
+    if (b->nwait == b->cap || b->ncover == b->cap) {
+        unsigned cap = b->cap ? b->cap * 2 : 64;
+        uint64_t *nw = realloc(b->wait, cap * sizeof(*nw));
+        if (!nw)
+            return -ENOMEM;
+        b->wait = nw;
+        uint64_t *nc = realloc(b->cover, cap * sizeof(*nc));
+        if (!nc)
+            return -ENOMEM;
+        b->cover = nc;
+        b->cap = cap;
+    }
+    b->wait[b->nwait++] = (uint64_t)pool_index(&w->conns, c) << 32 | pool_gen(&w->conns, c);
+    return 0;
+}
+
+static void answer_error(struct conn *c)
+{
+    struct session_verdict v;
+    storage_verdict(c, &v);
+    if (c->phase != CONN_CLOSING)
+        relay_answer(c, &v);
+}
+
+/* The directory entry is on disk (res 0) or not: tell the client. */
+static void finish(struct conn *c, int res)
+{
+    struct spool_txn *sp = &c->sp;
+    struct relay_txn *rt = &c->rt;
+    struct spool_worker *sw = c->w->spool;
+    enum qdir_queue to = sp->held ? QDIR_HOLD : QDIR_INCOMING;
+    if (!sp->renamed)
+        return;
+    if (res < 0) {
+        log_warn("%s: fsync %s/%s: %s", rt->queue_id, qpath(c), qdir_name(to), strerror(-res));
+        /* Not known to be on disk: not a message the client was told of. */
+        unlinkat(sw->q.fd[to], rt->queue_id, 0);
+        sp->renamed = false;
+        sp->err = res;
+        answer_error(c);
+        return;
+    }
+    if (!sp->held) {
+        char line[1200];
+        if (maillog_queue_active(line, sizeof(line), rt->queue_id, rt->sender,
+                                 (unsigned long long)sp->size, rt->nrcpts) >= 0)
+            log_info("%s", line);
+    }
+    if (c->phase == CONN_CLOSING)
+        return;
+    struct session_verdict v;
+    memset(&v, 0, sizeof(v));
+    v.action = SESSION_PERMIT;
+    snprintf(v.queue_id, sizeof(v.queue_id), "%s", rt->queue_id);
+    v.size = sp->size;
+    relay_answer(c, &v);
+}
+
+void spool_dirsync_done(struct worker *w, uint32_t bi, int res)
+{
+    if (!w->spool || bi > 1)
+        return;
+    struct spool_batch *b = &w->spool->batch[bi];
+    b->inflight = false;
+    for (unsigned i = 0; i < b->ncover; i++) {
+        uint64_t k = b->cover[i];
+        struct conn *c = pool_lookup(&w->conns, (uint32_t)(k >> 32), (uint32_t)k);
+        if (c)
+            finish(c, res);
+    }
+    b->ncover = 0;
+    batch_submit(w, bi); /* the next batch formed meanwhile */
+}
+
+/* The file's data is on disk: make it a message. */
+void spool_event(struct conn *c, int res)
+{
+    struct spool_txn *sp = &c->sp;
+    struct worker *w = c->w;
+    if (!sp->syncing)
+        return; /* the transaction was abandoned meanwhile */
+    sp->syncing = false;
+    if (c->phase == CONN_CLOSING) {
+        remove_tmp(c);
+        return;
+    }
+    if (res < 0) {
+        fail(c, res, "fsync");
+        remove_tmp(c);
+        answer_error(c);
+        return;
+    }
+    enum qdir_queue to = sp->held ? QDIR_HOLD : QDIR_INCOMING;
+    struct spool_worker *sw = w->spool;
+    if (renameat(sw->q.fd[QDIR_TMP], sp->tmp_name, sw->q.fd[to], c->rt.queue_id) < 0) {
+        fail(c, -errno, "rename");
+        remove_tmp(c);
+        answer_error(c);
+        return;
+    }
+    sp->renamed = true;
+    sp->tmp_name[0] = '\0';
+    close(sp->fd);
+    sp->has_fd = false;
+    uint32_t bi = sp->held ? 1 : 0;
+    if (batch_add(w, bi, c) < 0) { /* no room to wait: sync for this one alone */
+        finish(c, qdir_sync(&sw->q, to));
+        return;
+    }
+    batch_submit(w, bi);
+}
