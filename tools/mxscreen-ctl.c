@@ -2,6 +2,10 @@
  * mxscreen-ctl - talk to a running mxscreen master over its control socket.
  *
  *   mxscreen-ctl [-c DIR] [-C SOCKET] reload|stop|status
+ *   mxscreen-ctl [-c DIR] queue | delete|hold|release ID|ALL | flush | requeue
+ *
+ * The queue commands (ctl_queue.c) work on queue_directory of DIR/main.cf
+ * directly, whether the daemon runs or not.
  *
  * The socket is $data_directory/mxscreen.ctl of DIR/main.cf (as the
  * master computes it) unless -C names it. Prints the master's answer; exit
@@ -20,6 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl_queue.h"
 #include "log.h"
 #include "util.h"
 
@@ -55,7 +60,8 @@ static int raw_data_directory(const char *dir, char *out, size_t cap)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mxscreen-ctl [-c config_dir] [-C control_socket] reload|stop|status\n");
+    fprintf(stderr, "usage: mxscreen-ctl [-c config_dir] [-C control_socket] reload|stop|status\n"
+                    "       mxscreen-ctl [-c config_dir] queue | delete|hold|release ID|ALL\n");
 }
 
 int main(int argc, char **argv)
@@ -71,6 +77,21 @@ int main(int argc, char **argv)
         case 'C': path = optarg; break;
         default: usage(); return 1;
         }
+    }
+    if (optind < argc && ctl_queue_command(argv[optind])) {
+        struct config cfg;
+        struct cfg_diag diag;
+        cfg_diag_init(&diag);
+        int r = config_load(dir, &cfg, &diag);
+        for (size_t i = 0; r < 0 && i < diag.n; i++)
+            if (diag.v[i].level == CFG_DIAG_ERROR)
+                log_error("%s", diag.v[i].text);
+        cfg_diag_free(&diag);
+        if (r < 0)
+            return 1;
+        int st = ctl_queue(cfg.p.queue_directory, argc - optind, argv + optind);
+        config_free(&cfg);
+        return st;
     }
     if (optind + 1 != argc) {
         usage();
