@@ -377,7 +377,8 @@ static void original_part(struct strbuf *out, const struct dsn_message *m,
     dsn_quote_822_local(snd, out);
     free(snd);
     strbuf_puts(out, ">\r\n");
-    strbuf_append(out, orig->buf, orig->len);
+    if (orig->len > 0)
+        strbuf_append(out, orig->buf, orig->len);
     putf(out, "\r\n--%s--\r\n", boundary);
 }
 

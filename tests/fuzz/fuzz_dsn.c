@@ -73,10 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc < 0 || (rc == 0) != (sender[0] == '\0'))
         __builtin_trap();
     if (rc == 1) {
-        const char *b = strstr(out.buf, "boundary=\"");
+        /* The parameter line of Content-Type (a sender may hold the
+         * same text in To:). */
+        const char *b = strstr(out.buf, "\r\n\tboundary=\"");
         if (!b)
             __builtin_trap();
-        b += 10;
+        b += 13;
         const char *q = strchr(b, '"');
         char delim[700];
         int dl = snprintf(delim, sizeof(delim), "\r\n--%.*s\r\n", (int)(q - b), b);
