@@ -134,7 +134,7 @@ enum cfg_type {
 enum cfg_enum_delivery { DELIVERY_QUEUE, DELIVERY_PROXY };
 enum cfg_enum_tls { TLS_LEV_EMPTY, TLS_LEV_NONE, TLS_LEV_MAY, TLS_LEV_ENCRYPT, TLS_LEV_DANE,
                     TLS_LEV_DANE_ONLY, TLS_LEV_FINGERPRINT, TLS_LEV_VERIFY, TLS_LEV_SECURE };
-enum cfg_enum_action { PS_ACT_IGNORE, PS_ACT_ENFORCE, PS_ACT_DROP };
+enum cfg_enum_action { PS_ACT_IGNORE, PS_ACT_ENFORCE, PS_ACT_DROP, PS_ACT_TARPIT };
 enum cfg_enum_mynet { MYNET_HOST, MYNET_SUBNET, MYNET_CLASS };
 enum cfg_enum_proxy { PROXY_NONE, PROXY_HAPROXY };
 enum cfg_enum_bare_nl { BARE_NL_NO, BARE_NL_YES, BARE_NL_NORMALIZE, BARE_NL_REJECT };
@@ -298,6 +298,9 @@ struct cfg_params {
     long postscreen_post_queue_limit, postscreen_command_count_limit;
     long postscreen_command_time_limit, postscreen_watchdog_timeout;
     long postscreen_upstream_proxy_timeout;
+    /* mxscreen: the tarpit action and the frontend's connection pool */
+    long postscreen_tarpit_byte_rate, postscreen_tarpit_time, postscreen_connection_pool_size;
+    const char *postscreen_tarpit_reply;
     L(postscreen_allowlist_interfaces);
     L(postscreen_whitelist_interfaces);
     L(postscreen_command_filter);

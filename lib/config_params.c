@@ -53,7 +53,8 @@ static const char *const delivery_modes[] = {"queue", "proxy", NULL};
 static const char *const smtpd_tls_levels[] = {"", "none", "may", "encrypt", NULL};
 static const char *const smtp_tls_levels[] = {"",       "none",        "may",    "encrypt", "dane",
                                               "dane-only", "fingerprint", "verify", "secure",  NULL};
-static const char *const ps_actions[] = {"ignore", "enforce", "drop", NULL};
+/* "tarpit" is mxscreen's (frontend/tarpit.h). */
+static const char *const ps_actions[] = {"ignore", "enforce", "drop", "tarpit", NULL};
 static const char *const mynet_styles[] = {"host", "subnet", "class", NULL};
 static const char *const proxy_protocols[] = {"", "haproxy", NULL};
 static const char *const bare_nl_modes[] = {"no", "yes", "normalize", "reject", NULL};
@@ -362,14 +363,14 @@ static const struct cfg_param_def params[] = {
           "Permanent allow/deny list: permit_mynetworks and type:table (cidr) lookups."),
     ENUM(postscreen_denylist_action,
          "${postscreen_blacklist_action?{$postscreen_blacklist_action}:{ignore}}", ps_actions,
-         "Action for denylisted clients: ignore, enforce, drop."),
+         "Action for denylisted clients: ignore, enforce, drop, tarpit (mxscreen)."),
     STR(postscreen_blacklist_action, "", "Obsolete name of postscreen_denylist_action."),
     STR(postscreen_greet_banner, "$smtpd_banner", "Text of the 220- pregreet banner."),
     TIME(postscreen_greet_wait, "${stress?{2}:{6}}s", 's', 1, 0,
          "Time to wait for a client that talks first."),
     TIME(postscreen_greet_ttl, "1d", 'd', 1, 0, "Lifetime of a passed greet test."),
     ENUM(postscreen_greet_action, "ignore", ps_actions,
-         "Action for clients that talk first: ignore, enforce, drop."),
+         "Action for clients that talk first: ignore, enforce, drop, tarpit (mxscreen)."),
     LIST(postscreen_dnsbl_sites, "", "DNSBL/DNSWL domains with filters and weights."),
     INT(postscreen_dnsbl_threshold, "1", 1, 0, "Score at which a client is denylisted."),
     INT(postscreen_dnsbl_allowlist_threshold,
@@ -412,6 +413,15 @@ static const struct cfg_param_def params[] = {
          "Time limit of the deep tests."),
     TIME(postscreen_watchdog_timeout, "10s", 's', 1, 0, "Stuck-process watchdog."),
     TIME(postscreen_upstream_proxy_timeout, "5s", 's', 1, 0, "Time to read the proxy header."),
+    INT(postscreen_tarpit_byte_rate, "1", 1, 1000000,
+        "mxscreen: bytes per second the tarpit action drips (a 220- line, repeated)."),
+    TIME(postscreen_tarpit_time, "${stress?{30}:{60}}s", 's', 1, 0,
+         "mxscreen: how long the tarpit action drips before its final reply."),
+    STR(postscreen_tarpit_reply, "421 4.7.0 Service currently unavailable",
+        "mxscreen: the tarpit action's final reply (4XX or 5XX), then the connection is closed."),
+    INT(postscreen_connection_pool_size, "50000", 1, 4000000,
+        "mxscreen: most connections the frontend holds at once (screening, tarpit, waiting for "
+        "a worker); beyond: 421 4.3.2 All screening ports are busy."),
     ENUM(postscreen_upstream_proxy_protocol, "", proxy_protocols, "Proxy protocol: empty or haproxy."),
     MATCH(postscreen_allowlist_interfaces,
           "${postscreen_whitelist_interfaces?{$postscreen_whitelist_interfaces}:{static:all}}",

@@ -3,9 +3,12 @@
  * $data_directory/mxscreen.ctl (or -C PATH), mode 0600, owned by the user
  * the master runs as. A client sends one command line and gets a text
  * answer, then the master closes the connection:
- *   status   "ok" line, then "name value" lines (generation, pid,
- *            accepted, handed_off, refused_busy, refused_by_worker) and one
- *            "worker ..." line per worker process
+ *   status   "ok" line, then "name value" lines (generation, pid, the
+ *            frontends' counters: accepted, handed_off, refused_busy,
+ *            refused_by_worker, refused_pool, held, pregreet, denylisted,
+ *            allowlisted, tarpitted, dropped, hangup), one "frontend ..."
+ *            line per frontend process and one "worker ..." line per
+ *            worker process
  *   reload   "ok generation N", or "error: reload refused: REASON"
  *   stop     "ok stopping" (then the master stops as on SIGTERM)
  * Anything else: "error: unknown command ...". The first word of the
@@ -125,14 +128,32 @@ void control_accept(struct master *m)
 
 static void status(struct master *m, struct strbuf *out)
 {
-    char line[256];
+    char line[512];
+    struct fe_stats t;
+    fe_link_totals(m, &t);
     snprintf(line, sizeof(line),
              "ok\ngeneration %u\npid %ld\naccepted %llu\nhanded_off %llu\n"
-             "refused_busy %llu\nrefused_by_worker %llu\n",
-             m->cur->id, (long)m->pid, (unsigned long long)m->accepted,
-             (unsigned long long)m->handed, (unsigned long long)m->refused_busy,
-             (unsigned long long)m->refused_worker);
+             "refused_busy %llu\nrefused_by_worker %llu\nrefused_pool %llu\nheld %llu\n"
+             "pregreet %llu\ndenylisted %llu\nallowlisted %llu\ntarpitted %llu\n"
+             "dropped %llu\nhangup %llu\n",
+             m->cur->id, (long)m->pid, (unsigned long long)t.accepted,
+             (unsigned long long)t.handed, (unsigned long long)t.refused_busy,
+             (unsigned long long)t.refused_worker, (unsigned long long)t.refused_pool,
+             (unsigned long long)t.held, (unsigned long long)t.pregreet,
+             (unsigned long long)t.denylisted, (unsigned long long)t.allowlisted,
+             (unsigned long long)t.tarpitted, (unsigned long long)t.dropped,
+             (unsigned long long)t.hangup);
     strbuf_puts(out, line);
+    for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
+        const struct mgen *g = &m->gens[i];
+        if (!g->used || g->fe.state == MFE_NONE)
+            continue;
+        snprintf(line, sizeof(line),
+                 "frontend pid %ld generation %u state %s held %llu restarts %u\n",
+                 (long)g->fe.pid, g->id, supervisor_fe_state_name(g->fe.state),
+                 (unsigned long long)g->fe.st.held, g->fe.restarts);
+        strbuf_puts(out, line);
+    }
     for (size_t i = 0; i < m->nw; i++) {
         const struct mworker *w = &m->w[i];
         if (w->state == MW_FREE)

@@ -1,7 +1,8 @@
 /*
  * master.c - mxscreen's master: the command line, start-up and the one
- * poll(2) loop that drives the supervisor, the acceptor and the control
- * socket.
+ * poll(2) loop that drives the supervisor, the frontends' control
+ * channels (fe_link.c) and the control socket. The master accepts no
+ * client itself: each generation's frontend process does.
  *
  * Start-up order, and why:
  *   1. load generation 1 (main.cf, maps): a bad configuration stops here,
@@ -19,7 +20,7 @@
  * Each failure prints what and where and makes master_cli() return 1.
  *
  * Stop (SIGTERM, SIGINT, "stop"): close the listeners and the control
- * socket, SIGTERM every worker (they finish their transactions for up to
+ * socket, SIGTERM the frontends (421 to what they hold) and every worker (they finish their transactions for up to
  * WORKER_DRAIN_MS, then answer 421), wait up to WORKER_DRAIN_MS + 5 s,
  * SIGKILL whatever remains, exit 0.
  */
@@ -40,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "frontend.h"
 #include "listen.h"
 #include "log.h"
 #include "mxscreen_version.h"
@@ -230,7 +232,9 @@ static int loop(struct master *m)
         supervisor_restart_due(m, now, &next);
         control_expire(m, now, &next);
 
-        size_t want = PFD_FIXED + m->nl + MASTER_MAX_CTL + m->nw;
+        fe_link_restart_due(m, now, &next);
+
+        size_t want = PFD_FIXED + MASTER_MAX_GENS + MASTER_MAX_CTL + m->nw;
         if (want > cap || !pfd) {
             cap = want > cap ? want : cap;
             pfd = xrealloc(pfd, cap * sizeof(*pfd));
@@ -238,18 +242,18 @@ static int loop(struct master *m)
         size_t n = 0;
         pfd[n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = m->ctl_fd, .events = POLLIN};
-        size_t l0 = n;
-        bool paused = m->accept_pause_until_ms > now;
-        if (paused && (next < 0 || m->accept_pause_until_ms < next))
-            next = m->accept_pause_until_ms;
-        for (size_t i = 0; i < m->nl; i++)
-            pfd[n++] = (struct pollfd){.fd = paused ? -1 : m->lfd[i], .events = POLLIN};
+        size_t f0 = n;
+        for (size_t i = 0; i < MASTER_MAX_GENS; i++)
+            pfd[n++] = (struct pollfd){.fd = m->gens[i].used ? m->gens[i].fe.ctl : -1,
+                                       .events = POLLIN};
         size_t c0 = n;
         for (size_t i = 0; i < MASTER_MAX_CTL; i++)
             pfd[n++] = (struct pollfd){.fd = m->ctl_fd >= 0 ? m->ctl[i].fd : -1, .events = POLLIN};
         size_t w0 = n;
+        /* A worker's acks are its frontend's to read, unless that is gone. */
         for (size_t i = 0; i < m->nw; i++)
-            pfd[n++] = (struct pollfd){.fd = m->w[i].chan, .events = POLLIN};
+            pfd[n++] = (struct pollfd){.fd = fe_link_orphan(m, i) ? m->w[i].chan : -1,
+                                       .events = POLLIN};
 
         int timeout = next < 0 ? -1 : (int)(next > now ? next - now : 0);
         int r = poll(pfd, n, timeout);
@@ -261,19 +265,16 @@ static int loop(struct master *m)
         }
         if (pfd[PFD_SIG].revents)
             read_signals(m);
-        /* Channels before new connections: fresh acks make better choices. */
+        for (size_t i = 0; i < MASTER_MAX_GENS; i++)
+            if (pfd[f0 + i].revents && m->gens[i].used && m->gens[i].fe.ctl == pfd[f0 + i].fd)
+                fe_link_ctl_io(m, &m->gens[i]);
         for (size_t i = 0; i < m->nw && w0 + i < n; i++) {
             if (!pfd[w0 + i].revents || m->w[i].chan != pfd[w0 + i].fd)
                 continue;
-            acceptor_acks(m, i);
-            if ((pfd[w0 + i].revents & (POLLHUP | POLLERR)) && m->w[i].chan >= 0) {
-                acceptor_acks(m, i);
+            fe_link_acks(m, i);
+            if ((pfd[w0 + i].revents & (POLLHUP | POLLERR)) && m->w[i].chan >= 0)
                 supervisor_close_chan(m, i);
-            }
         }
-        for (size_t i = 0; i < m->nl && l0 + i < c0; i++)
-            if (pfd[l0 + i].revents && pfd[l0 + i].fd == m->lfd[i])
-                acceptor_ready(m, m->lfd[i]);
         if (m->ctl_fd >= 0 && pfd[PFD_CTL].revents && pfd[PFD_CTL].fd == m->ctl_fd)
             control_accept(m);
         for (size_t i = 0; i < MASTER_MAX_CTL; i++)
@@ -292,9 +293,14 @@ static void cleanup(struct master *m)
     control_close(m);
     for (size_t i = 0; i < m->nw; i++)
         supervisor_close_chan(m, i);
-    for (size_t i = 0; i < MASTER_MAX_GENS; i++)
-        if (m->gens[i].used)
-            m->h->free(m->gens[i].gen);
+    for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
+        if (!m->gens[i].used)
+            continue;
+        if (m->gens[i].fe.ctl >= 0)
+            close(m->gens[i].fe.ctl);
+        fe_conf_free(m->gens[i].fec);
+        m->h->free(m->gens[i].gen);
+    }
     free(m->w);
     if (m->sfd >= 0)
         close(m->sfd);
@@ -307,14 +313,18 @@ static int start(struct master *m, const char *ctl_path)
     struct cfg_diag diag;
     void *gen;
     cfg_diag_init(&diag);
+    struct fe_conf *fec = NULL;
     int r = m->h->load(m->dir, 1, &gen, &diag);
+    if (r == 0 && (r = fe_conf_load(m->h->config(gen), &fec, &diag)) < 0)
+        m->h->free(gen);
     print_diag(&diag);
     cfg_diag_free(&diag);
     if (r < 0) {
         log_error("%s/main.cf: configuration not loaded: %s", m->dir, strerror(-r));
         return r;
     }
-    m->gens[0] = (struct mgen){.used = true, .id = 1, .gen = gen};
+    m->gens[0] = (struct mgen){.used = true, .id = 1, .gen = gen, .fec = fec};
+    m->gens[0].fe.ctl = -1;
     m->cur = &m->gens[0];
     m->next_gen_id = 2;
     const struct config *cfg = m->h->config(gen);

@@ -2,7 +2,9 @@
  * master_int.h - the master's state, shared by its files:
  *   master.c      command line, start-up, the poll loop, stop
  *   supervisor.c  forking, reaping, restarting and retiring workers; reload
- *   acceptor.c    accept, handoff to the least-loaded worker, acks
+ *   fe_link.c     the frontend of each generation: fork, control channel
+ *                 (worker channels out, counters in), restart, retire; the
+ *                 acks of workers whose frontend is gone
  *   control.c     the control socket (reload, stop, status)
  * One thread, one poll(2) loop: every handler runs to completion, so the
  * state needs no locking. Workers are referred to by index into m->w
@@ -15,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fe_ctl.h"
 #include "master.h"
 
 #define MASTER_MAX_LISTEN 32
@@ -24,10 +27,30 @@
 #define MASTER_BACKOFF_MAX_S 60
 #define MASTER_BACKOFF_RESET_S 60
 
+enum mfe_state {
+    MFE_NONE = 0, /* no process (never started, or gone) */
+    MFE_RUNNING,
+    MFE_RETIRING, /* RETIRE sent: finishing its held connections */
+    MFE_STOPPING, /* SIGTERM sent */
+    MFE_WAITING,  /* died; restart at restart_at_ms */
+};
+
+/* The frontend process of a generation (one at a time). */
+struct mfe {
+    enum mfe_state state;
+    pid_t pid;
+    int ctl;                 /* master's end of the control channel, or -1 */
+    struct fe_stats st;      /* its latest STATS */
+    int64_t started_ms, restart_at_ms;
+    unsigned backoff_s, restarts;
+};
+
 struct mgen {
     bool used, retiring;
     unsigned id;
     void *gen;
+    struct fe_conf *fec;
+    struct mfe fe;
     unsigned live; /* worker slots that still count: running, retiring, waiting */
 };
 
@@ -49,7 +72,6 @@ struct mworker {
     uint64_t sent, acked;        /* handoffs sent / ACCEPTED+REFUSED acks, this process */
     int64_t started_ms, restart_at_ms;
     unsigned backoff_s, restarts;
-    uint64_t tried; /* acceptor: the seq it was last tried for */
 };
 
 struct ctl_client {
@@ -77,14 +99,12 @@ struct master {
 
     int lfd[MASTER_MAX_LISTEN];
     size_t nl;
-    int64_t accept_pause_until_ms;
 
     int sfd; /* signalfd */
     int ctl_fd;
     struct ctl_client ctl[MASTER_MAX_CTL];
 
-    uint64_t seq, accepted, handed, refused_busy, refused_worker;
-    uint32_t id_counter;
+    struct fe_stats fe_base; /* counters of frontends that are gone */
 
     bool stopping;
     int64_t stop_deadline_ms;
@@ -103,10 +123,28 @@ void supervisor_kill_remaining(struct master *m);
 size_t supervisor_live_processes(const struct master *m);
 const char *supervisor_state_name(enum mworker_state s);
 void supervisor_close_chan(struct master *m, size_t wi);
+const char *supervisor_fe_state_name(enum mfe_state s);
+void supervisor_gen_maybe_free(struct master *m, struct mgen *g);
+/* SIGUSR1 to g's running workers (its frontend is gone). */
+void supervisor_retire_workers(struct master *m, struct mgen *g);
 
-/* acceptor.c */
-void acceptor_ready(struct master *m, int lfd);
-void acceptor_acks(struct master *m, size_t wi);
+/* fe_link.c */
+int fe_link_spawn(struct master *m, struct mgen *g);
+/* Tell g's frontend about worker slot wi (ADD) or that it is gone (DEL). */
+void fe_link_worker_added(struct master *m, size_t wi);
+void fe_link_worker_gone(struct master *m, size_t wi);
+void fe_link_retire(struct master *m, struct mgen *g);
+void fe_link_stop(struct master *m);
+/* A reaped pid: true if it was a frontend (handled). */
+bool fe_link_reaped(struct master *m, pid_t pid, int64_t now);
+void fe_link_restart_due(struct master *m, int64_t now, int64_t *next_ms);
+void fe_link_ctl_io(struct master *m, struct mgen *g);
+/* Whether the master reads slot wi's acks itself (its frontend is gone). */
+bool fe_link_orphan(const struct master *m, size_t wi);
+void fe_link_acks(struct master *m, size_t wi);
+void fe_link_totals(const struct master *m, struct fe_stats *out);
+size_t fe_link_live(const struct master *m);
+void fe_link_kill_remaining(struct master *m);
 
 /* control.c */
 int control_open(struct master *m, char *err, size_t errlen);

@@ -10,6 +10,11 @@
  * A retiring or stopping worker that exits is not restarted. A generation
  * is freed once none of its workers is left.
  *
+ * Each generation also has its frontend process (fe_link.c): forked
+ * first, told about every worker as it starts, retired with its
+ * generation; a generation is freed once its frontend and its workers are
+ * all gone.
+ *
  * Failure: fork or socketpair failing is logged and retried through the
  * same backoff; a reload that cannot load is refused and the old
  * generation keeps serving.
@@ -26,8 +31,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frontend.h"
 #include "log.h"
 #include "util.h"
+
+const char *supervisor_fe_state_name(enum mfe_state s)
+{
+    switch (s) {
+    case MFE_NONE: return "gone";
+    case MFE_RUNNING: return "running";
+    case MFE_RETIRING: return "retiring";
+    case MFE_STOPPING: return "stopping";
+    case MFE_WAITING: return "restarting";
+    }
+    return "?";
+}
 
 const char *supervisor_state_name(enum mworker_state s)
 {
@@ -146,6 +164,7 @@ static int spawn(struct master *m, size_t wi)
     w->sent = w->acked = 0;
     w->started_ms = master_now_ms();
     log_debug("worker %u generation %u started: pid %ld", w->index, w->gen->id, (long)pid);
+    fe_link_worker_added(m, wi);
     return 0;
 }
 
@@ -162,12 +181,14 @@ static void schedule_restart(struct master *m, size_t wi, int64_t now)
                                                          : w->backoff_s * 2;
 }
 
-static void gen_maybe_free(struct master *m, struct mgen *g)
+void supervisor_gen_maybe_free(struct master *m, struct mgen *g)
 {
-    if (g->used && g->live == 0 && g != m->cur) {
+    if (g->used && g->live == 0 && g != m->cur && g->fe.state == MFE_NONE) {
         log_info("generation %u retired", g->id);
+        fe_conf_free(g->fec);
         m->h->free(g->gen);
         memset(g, 0, sizeof(*g));
+        g->fe.ctl = -1;
     }
 }
 
@@ -175,7 +196,7 @@ static void gen_release(struct master *m, struct mgen *g)
 {
     if (g->live > 0)
         g->live--;
-    gen_maybe_free(m, g);
+    supervisor_gen_maybe_free(m, g);
 }
 
 static void free_slot(struct master *m, size_t wi)
@@ -191,6 +212,8 @@ int supervisor_start_gen(struct master *m, struct mgen *g)
 {
     unsigned n = gen_workers(m, g);
     int64_t now = master_now_ms();
+    g->fe.ctl = -1;
+    (void)fe_link_spawn(m, g); /* on failure it restarts with the backoff */
     for (unsigned i = 1; i <= n; i++) {
         size_t wi = new_slot(m);
         struct mworker *w = &m->w[wi];
@@ -225,10 +248,13 @@ void supervisor_reap(struct master *m)
             log_warn("process %s pid %ld killed by signal %d", m->exe, (long)pid, WTERMSIG(st));
         else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
             log_warn("process %s pid %ld exit status %d", m->exe, (long)pid, WEXITSTATUS(st));
+        if (fe_link_reaped(m, pid, now))
+            continue;
         size_t wi = find_pid(m, pid);
         if (wi == SIZE_MAX)
             continue;
         struct mworker *w = &m->w[wi];
+        fe_link_worker_gone(m, wi);
         if (m->stopping || w->state != MW_RUNNING || w->gen->retiring) {
             free_slot(m, wi);
             continue;
@@ -267,6 +293,24 @@ static bool same_list(const struct cfg_list *a, const struct cfg_list *b)
     return true;
 }
 
+void supervisor_retire_workers(struct master *m, struct mgen *g)
+{
+    for (size_t i = 0; i < m->nw; i++) {
+        struct mworker *w = &m->w[i];
+        if (w->gen != g)
+            continue;
+        if (w->state == MW_RUNNING) {
+            /* Keep the channel open: end of file would tell the worker
+             * the master is gone (drain), not to retire. */
+            kill(w->pid, SIGUSR1);
+            w->state = MW_RETIRING;
+        } else if (w->state == MW_WAITING) {
+            free_slot(m, i);
+        }
+    }
+    supervisor_gen_maybe_free(m, g); /* no workers left at all: free now */
+}
+
 int supervisor_reload(struct master *m, char *err, size_t errlen)
 {
     struct mgen *g = NULL;
@@ -290,7 +334,12 @@ int supervisor_reload(struct master *m, char *err, size_t errlen)
     }
     cfg_diag_init(&diag);
     unsigned id = m->next_gen_id;
+    struct fe_conf *fec = NULL;
     int r = m->h->load(m->dir, id, &gen, &diag);
+    if (r == 0 && (r = fe_conf_load(m->h->config(gen), &fec, &diag)) < 0) {
+        m->h->free(gen);
+        gen = NULL;
+    }
     if (r < 0) {
         const char *why = NULL;
         for (size_t i = 0; i < diag.n && !why; i++)
@@ -317,31 +366,29 @@ int supervisor_reload(struct master *m, char *err, size_t errlen)
     g->used = true;
     g->id = id;
     g->gen = gen;
+    g->fec = fec;
     g->live = 0;
     m->cur = g;
     supervisor_start_gen(m, g);
 
     old->retiring = true;
-    for (size_t i = 0; i < m->nw; i++) {
-        struct mworker *w = &m->w[i];
-        if (w->gen != old)
-            continue;
-        if (w->state == MW_RUNNING) {
-            /* Keep the channel open: end of file would tell the worker
-             * the master is gone (drain), not to retire. */
-            kill(w->pid, SIGUSR1);
-            w->state = MW_RETIRING;
-        } else if (w->state == MW_WAITING) {
+    fe_link_retire(m, old);
+    for (size_t i = 0; i < m->nw; i++)
+        if (m->w[i].gen == old && m->w[i].state == MW_WAITING)
             free_slot(m, i);
-        }
-    }
-    gen_maybe_free(m, old); /* no workers left at all: free now */
+    /* The old frontend may still hand over the clients it holds: its
+     * workers retire once it is gone (fe_link.c calls back). */
+    if (old->fe.state == MFE_NONE)
+        supervisor_retire_workers(m, old);
+    else
+        supervisor_gen_maybe_free(m, old);
     log_info("reload: generation %u serves new connections; generation %u retiring", id, old_id);
     return 0;
 }
 
 void supervisor_stop(struct master *m)
 {
+    fe_link_stop(m);
     for (size_t i = 0; i < m->nw; i++) {
         struct mworker *w = &m->w[i];
         if (w->state == MW_WAITING) {
@@ -355,6 +402,7 @@ void supervisor_stop(struct master *m)
 
 void supervisor_kill_remaining(struct master *m)
 {
+    fe_link_kill_remaining(m);
     for (size_t i = 0; i < m->nw; i++) {
         struct mworker *w = &m->w[i];
         if (w->state == MW_FREE || w->pid <= 0)
@@ -375,7 +423,7 @@ void supervisor_kill_remaining(struct master *m)
 
 size_t supervisor_live_processes(const struct master *m)
 {
-    size_t n = 0;
+    size_t n = fe_link_live(m);
     for (size_t i = 0; i < m->nw; i++)
         if (m->w[i].state != MW_FREE && m->w[i].state != MW_WAITING && m->w[i].pid > 0)
             n++;

@@ -1,6 +1,7 @@
 /*
- * master_fake.c - the real master (master/master.h: supervisor, acceptor,
- * control socket) with a fake worker, for tests/integration/test_master.py.
+ * master_fake.c - the real master (master/master.h: supervisor, the
+ * frontend process, control socket) with a fake worker, for
+ * tests/integration/test_master.py.
  *
  * The fake generation is main.cf loaded with config_load(). The fake
  * worker receives handoffs (handoff_recv), acks each (ACCEPTED with its

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """test_master.py MASTER_FAKE MXSCREEN_CTL - the master over real sockets.
 
-MASTER_FAKE is the real master (master/: supervisor, acceptor, control
-socket) with a fake worker (tests/integration/master_fake.c) that greets
-"220 fake generation G worker I ...". Checks, on 127.0.0.1:<free port>:
+MASTER_FAKE is the real master (master/: supervisor, frontend link,
+control socket) with the real frontend process (frontend/: accept,
+screening at the defaults, handoff) and a fake worker
+(tests/integration/master_fake.c) that greets "220 fake generation G
+worker I ...". Checks, on 127.0.0.1:<free port>:
 start-up failures (bad listen address, missing data_directory) exit 1
 naming what; clients are greeted through the handoff; status over the
 control socket; a worker killed with SIGKILL is logged Postfix-style and
@@ -282,18 +284,30 @@ def main_scenario():
             check(g.startswith("220 fake generation 2"), "session %d: %r" % (i, g))
             clients.append(s)
         wait_for(lambda: sum(int(w["sessions"]) for w in inst.status()["workers"]) == 9, 5)
+        # The frontend holds the client (FE_HOLD_MS, 2 s) hoping for room.
+        t0 = time.monotonic()
         s, g = connect(inst.port)
+        held = time.monotonic() - t0
         check(g == "421 4.3.2 All server ports are busy\r\n", "busy: %r" % g)
+        check(1.5 <= held < 10, "busy only after the hold: %.2f s" % held)
         s.close()
-        check(int(inst.status().get("refused_busy", 0)) == 1, "busy counted")
-        check("all server ports are busy" in inst.log(), "busy logged")
+        # The frontend reports its counters to the master every 50 ms at most.
+        check(wait_for(lambda: int(inst.status().get("refused_busy", 0)) == 1, 5),
+              "busy counted: %r" % inst.status())
+        check(re.search(r"postscreen\[\d+\]: NOQUEUE: reject: CONNECT from \[127\.0\.0\.1\]:\d+: "
+                        r"all server ports busy", inst.log()),
+              "busy logged as postscreen does")
 
         # maillog_file lines: "Mon DD HH:MM:SS host prog[pid]: text".
         lines = inst.log().splitlines()
-        pat = re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d mx1 mxscreen/(master|smtpd)\[\d+\]: ")
+        pat = re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d mx1 "
+                         r"mxscreen/(master|smtpd|postscreen)\[\d+\]: ")
         check(lines and all(pat.match(x) for x in lines),
               "maillog prefix: %r" % [x for x in lines if not pat.match(x)][:3])
         check(any("mxscreen/smtpd[" in x for x in lines), "workers log to the same file")
+        check(any(re.search(r"mxscreen/postscreen\[\d+\]: CONNECT from \[127\.0\.0\.1\]:\d+ "
+                            r"to \[127\.0\.0\.1\]:%d$" % inst.port, x) for x in lines),
+              "the frontend logs CONNECT as postscreen does")
 
         # SIGTERM: every process gone in time, sessions told 421.
         allpids = inst.worker_pids()

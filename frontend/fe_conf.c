@@ -1,0 +1,147 @@
+/*
+ * fe_conf.c - the frontend's configuration, prepared once per generation
+ * in the master (fe_conf_load) so that a bad value refuses the
+ * generation, and so that the forked frontend only reads it.
+ *
+ * ${stress?...}: main.cf values are expanded at load without "stress"; the
+ * stress variants of postscreen_greet_wait and
+ * postscreen_command_time_limit are expanded here a second time with
+ * stress = yes, as Postfix's postscreen asks its master for both.
+ *
+ * Failure: -errno with the reason in diag (an access list table that does
+ * not open, a tarpit reply that is not a 4XX/5XX reply).
+ */
+#include "fe_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct stress_ctx {
+    const struct config *cfg;
+};
+
+static const char *stress_lookup(void *ctx, const char *name, size_t len)
+{
+    const struct stress_ctx *s = ctx;
+    if (len == 6 && memcmp(name, "stress", 6) == 0)
+        return "yes";
+    char buf[128];
+    if (len >= sizeof(buf))
+        return NULL;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    struct cfg_value v;
+    if (config_get(s->cfg, buf, &v) < 0)
+        return NULL;
+    return v.raw;
+}
+
+/* A time parameter expanded with stress = yes, in milliseconds; the
+ * normal value when that fails. */
+static uint64_t stress_time_ms(const struct config *cfg, const char *name, char unit, long normal)
+{
+    struct cfg_value v;
+    uint64_t ms = (uint64_t)normal * 1000u;
+    if (config_get(cfg, name, &v) < 0 || !v.raw)
+        return ms;
+    struct stress_ctx ctx = {cfg};
+    struct strbuf out;
+    struct cfg_expand_err err;
+    strbuf_init(&out);
+    long sec;
+    if (cfg_expand(v.raw, strlen(v.raw), stress_lookup, &ctx, &out, &err) == 0 && out.buf &&
+        cfg_value_time(out.buf, unit, &sec) == 0 && sec > 0)
+        ms = (uint64_t)sec * 1000u;
+    strbuf_free(&out);
+    return ms;
+}
+
+static char *line(const char *prefix, const char *text, size_t *len)
+{
+    size_t n = strlen(prefix) + strlen(text) + 3;
+    char *s = xmalloc(n);
+    *len = (size_t)snprintf(s, n, "%s%s\r\n", prefix, text);
+    return s;
+}
+
+/* "421 4.7.0 text": three digits starting with 4 or 5, then a space. */
+static bool reply_ok(const char *r)
+{
+    return (r[0] == '4' || r[0] == '5') && r[1] >= '0' && r[1] <= '9' && r[2] >= '0' &&
+           r[2] <= '9' && r[3] == ' ' && !strpbrk(r, "\r\n");
+}
+
+int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag *diag)
+{
+    const struct cfg_params *p = &cfg->p;
+    struct fe_conf *c = xcalloc(1, sizeof(*c));
+    c->greet_action = p->postscreen_greet_action;
+    c->denylist_action = p->postscreen_denylist_action;
+    c->greet_wait_ms = (uint64_t)p->postscreen_greet_wait * 1000u;
+    c->greet_wait_stress_ms =
+        stress_time_ms(cfg, "postscreen_greet_wait", 's', p->postscreen_greet_wait);
+    c->command_time_ms = (uint64_t)p->postscreen_command_time_limit * 1000u;
+    c->command_time_stress_ms = stress_time_ms(cfg, "postscreen_command_time_limit", 's',
+                                               p->postscreen_command_time_limit);
+    c->command_count_limit = p->postscreen_command_count_limit;
+    const char *banner = p->postscreen_greet_banner ? p->postscreen_greet_banner : "";
+    if (banner[0])
+        c->teaser = line("220-", banner, &c->teaser_len);
+    c->greeting = line("220 ", p->smtpd_banner ? p->smtpd_banner : p->myhostname,
+                       &c->greeting_len);
+    snprintf(c->myhostname, sizeof(c->myhostname), "%s", p->myhostname);
+    c->helo_reply = line("250 ", c->myhostname, &c->helo_len);
+    {
+        char e[400];
+        snprintf(e, sizeof(e),
+                 "250-%s\r\n250-PIPELINING\r\n250-SIZE\r\n250-ENHANCEDSTATUSCODES\r\n"
+                 "250 8BITMIME",
+                 c->myhostname);
+        c->ehlo_reply = line("", e, &c->ehlo_len);
+    }
+    /* respectful_logging (Postfix 3.6+, default yes at compatibility 3.6). */
+    struct cfg_value rv;
+    c->respectful = !(config_get(cfg, "respectful_logging", &rv) == 0 && rv.raw &&
+                      (strcmp(rv.raw, "no") == 0 || strcmp(rv.raw, "false") == 0));
+    c->tarpit_rate = (unsigned)p->postscreen_tarpit_byte_rate;
+    c->tarpit_ms = (uint64_t)p->postscreen_tarpit_time * 1000u;
+    /* The drip is a 220- line that never ends: a client waiting for the
+     * greeting reads it byte by byte. */
+    c->tarpit_drip = line("220-", banner[0] ? banner : c->myhostname, &c->tarpit_drip_len);
+    const char *tr = p->postscreen_tarpit_reply ? p->postscreen_tarpit_reply : "";
+    if (!reply_ok(tr)) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR,
+                     "%s: postscreen_tarpit_reply: \"%s\": not a 4XX or 5XX reply", cfg->path, tr);
+        fe_conf_free(c);
+        return -EINVAL;
+    }
+    c->tarpit_reply = line("", tr, &c->tarpit_reply_len);
+    c->error_sleep_ms = (uint64_t)p->smtpd_error_sleep_time * 1000u;
+    c->pool_size = (uint32_t)p->postscreen_connection_pool_size;
+    int r = fe_acl_load(cfg, &c->acl, diag);
+    if (r < 0) {
+        fe_conf_free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+void fe_conf_free(struct fe_conf *c)
+{
+    if (!c)
+        return;
+    free(c->teaser);
+    free(c->greeting);
+    free(c->helo_reply);
+    free(c->ehlo_reply);
+    free(c->tarpit_drip);
+    free(c->tarpit_reply);
+    fe_acl_free(c->acl);
+    free(c);
+}

@@ -1,0 +1,188 @@
+/*
+ * fe_int.h - what the frontend's files share:
+ *   frontend.c   the loop: ring, signals, listeners (multishot accept),
+ *                the master's control channel, counters
+ *   fe_conn.c    one connection: the screening step list, the greet wait,
+ *                actions, the conclusion (handoff, tarpit, enforce, drop)
+ *   fe_workers.c the worker channels: least-loaded choice, handoff, acks,
+ *                holding a clean client while every worker is full
+ *   fe_dummy.c   the enforce engine: a tiny SMTP server that rejects
+ *                every recipient with the reply of the failed test
+ *   fe_conf.c    the prepared configuration (struct fe_conf)
+ *   access_list.c, pregreet.c, tarpit.c: pure helpers
+ *
+ * A connection is a pool object (lib/pool.h) of a couple of hundred
+ * bytes; io_uring requests name it by (index, generation) in user_data.
+ * Replies are never copied per connection: they point into struct
+ * fe_conf (read-only while the process lives).
+ */
+#ifndef MX_FE_INT_H
+#define MX_FE_INT_H
+
+#include <stdbool.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "access_list.h"
+#include "fe_ctl.h"
+#include "frontend.h"
+#include "handoff.h"
+#include "pool.h"
+#include "ring.h"
+#include "timer_wheel.h"
+
+struct fe_conf {
+    int greet_action, denylist_action; /* PS_ACT_* */
+    uint64_t greet_wait_ms, greet_wait_stress_ms;
+    char *teaser; /* "220-BANNER\r\n", NULL when postscreen_greet_banner is empty */
+    size_t teaser_len;
+    char *greeting; /* "220 $smtpd_banner\r\n": the enforce engine finishes with it */
+    size_t greeting_len;
+    char *ehlo_reply, *helo_reply;
+    size_t ehlo_len, helo_len;
+    struct fe_acl *acl; /* NULL when postscreen_access_list is empty */
+    bool respectful;    /* respectful_logging: ALLOW/DENY, else WHITE/BLACK */
+    unsigned tarpit_rate; /* bytes per second */
+    uint64_t tarpit_ms;
+    char *tarpit_drip; /* what is dripped: the teaser line, repeated */
+    size_t tarpit_drip_len;
+    char *tarpit_reply; /* final reply with CRLF */
+    size_t tarpit_reply_len;
+    uint64_t error_sleep_ms;
+    uint32_t pool_size;
+    long command_count_limit;
+    uint64_t command_time_ms, command_time_stress_ms;
+    char myhostname[256];
+};
+
+enum fe_op {
+    FE_OP_NONE,
+    FE_OP_ACCEPT,    /* index: listener */
+    FE_OP_SIGNAL,
+    FE_OP_CTL,       /* poll on the master's channel */
+    FE_OP_CHAN,      /* poll on a worker channel; index: table slot, gen: its life */
+    FE_OP_CONN_POLL, /* readable/hangup on a client */
+    FE_OP_CONN_SEND, /* one tarpit drip */
+    FE_OP_IGNORE,
+};
+
+enum fe_state {
+    FE_S_SCREEN,  /* running the step list */
+    FE_S_GREET,   /* teaser sent (or not): waiting out the greet wait */
+    FE_S_SLEEP,   /* smtpd_error_sleep_time before the handoff */
+    FE_S_HOLD,    /* clean, waiting for a worker with room */
+    FE_S_TARPIT,  /* dripping */
+    FE_S_DUMMY,   /* enforce engine */
+    FE_S_CLOSING, /* done: waiting for requests in flight, then freed */
+};
+
+/* Flags */
+enum {
+    FE_F_TEASER = 1u << 0,    /* "220-" went out */
+    FE_F_NOFORWARD = 1u << 1, /* enforce: never handed off */
+    FE_F_POLL = 1u << 2,      /* a poll is in flight */
+    FE_F_SEND = 1u << 3,      /* a drip send is in flight */
+    FE_F_HANDED = 1u << 4,    /* the worker owns the socket: never shut it down */
+    FE_F_ALLOWED = 1u << 6,   /* postscreen_access_list permit */
+};
+
+/* An endpoint in 24 bytes instead of a sockaddr_storage's 128. */
+struct fe_ep {
+    uint8_t family; /* AF_INET, AF_INET6 */
+    uint16_t port;
+    uint32_t scope;
+    uint8_t addr[16];
+};
+
+/* The enforce engine's extra state (a second pool: only enforced clients
+ * pay for it). */
+#define FE_LINE_MAX 512
+struct fe_dummy_state {
+    uint16_t line_len;
+    bool line_long;    /* the current line overflowed: the rest is skipped */
+    char helo[128];
+    char from[256];
+    char line[FE_LINE_MAX];
+};
+
+struct fe_conn {
+    struct timer_node timer;
+    int fd;
+    uint8_t state, step, flags, inflight;
+    uint16_t tests_done, tests_failed, errors, ncommands;
+    const char *final;      /* reply of the failed test (enforce / drop) */
+    uint16_t final_len;
+    uint16_t drip_off;
+    uint32_t dripped;       /* tarpit: bytes sent */
+    uint64_t start_ms, phase_ms;
+    uint64_t seq;           /* handoff sequence, > 0 once handed or tried */
+    struct timespec connect_real, connect_mono;
+    struct fe_ep client, server;
+    struct fe_dummy_state *dummy;
+    char id[20];
+};
+
+#define FE_WORKERS FE_CTL_MAX_WORKERS
+
+struct fe_worker {
+    bool used, poll;
+    uint32_t slot, pid, index, gen;
+    int chan;
+    uint32_t sessions, capacity;
+    uint64_t sent, acked, tried;
+};
+
+struct fe {
+    const struct frontend_args *a;
+    const struct fe_conf *conf;
+    struct ring ring;
+    struct pool conns, dummies;
+    struct timer_wheel tw;
+    int sigfd;
+    unsigned char sigbuf[128];
+    bool listening[FE_MAX_LISTEN];
+    bool accept_single; /* kernel without multishot accept */
+    uint64_t accept_pause_until;
+    bool retiring, stopping, ctl_dead, ctl_poll;
+    uint64_t retire_deadline;
+    bool stress;
+    struct fe_worker w[FE_WORKERS];
+    uint64_t seq;
+    uint32_t id_counter;
+    struct fe_stats st;
+    bool stats_dirty;
+    uint64_t stats_sent_ms;
+};
+
+/* frontend.c */
+struct io_uring_sqe *fe_sqe(struct fe *fe);
+void fe_ep_format(const struct fe_ep *e, char *buf, size_t len); /* "[addr]:port" */
+void fe_stats_changed(struct fe *fe);
+
+/* fe_conn.c */
+void fe_conn_accepted(struct fe *fe, int fd);
+void fe_conn_event(struct fe *fe, struct fe_conn *c, unsigned op, int res);
+void fe_conn_timer(struct fe *fe, struct fe_conn *c);
+void fe_conn_say(struct fe_conn *c, const char *text, size_t len); /* best effort */
+void fe_conn_close(struct fe *fe, struct fe_conn *c);
+/* Retiring or stopping: 421 to a connection still held, then close. */
+void fe_conn_shutdown(struct fe *fe, struct fe_conn *c);
+void fe_conn_log_disconnect(struct fe_conn *c);
+
+/* fe_workers.c */
+void fe_workers_ctl(struct fe *fe, const struct fe_ctl_msg *m, int fd);
+void fe_workers_event(struct fe *fe, uint32_t slot, uint32_t gen, int res);
+void fe_workers_arm(struct fe *fe);
+/* 0: handed (the caller drops its copy); -EAGAIN: nobody can take it now. */
+int fe_workers_handoff(struct fe *fe, struct fe_conn *c);
+void fe_workers_fill_stats(const struct fe *fe, struct fe_ctl_msg *m);
+void fe_workers_close(struct fe *fe);
+
+/* fe_dummy.c */
+void fe_dummy_start(struct fe *fe, struct fe_conn *c);
+void fe_dummy_input(struct fe *fe, struct fe_conn *c);
+void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * fe_workers.c - the frontend's side of the worker channels: the table of
+ * workers the master announced (ADD/DEL, fe_ctl.h), the least-loaded
+ * choice, the handoff itself and the acks.
+ *
+ * Load of a worker = sessions in its latest ack + handoffs sent and not
+ * yet acked (postscreen's view of smtpd's backlog). A worker whose load
+ * reached its announced capacity is skipped, and so is one whose unacked
+ * backlog reached FE_BACKLOG_MAX: it has fallen behind. A channel that
+ * says -EAGAIN (its socket buffer full of unread handoffs) makes us try
+ * the next. When nobody can take a connection, fe_workers_handoff() says
+ * -EAGAIN and the caller holds the client (fe_conn.c).
+ *
+ * Failure: a channel that ends (the worker died) is dropped; the master
+ * restarts the worker and sends a new ADD.
+ */
+#include "fe_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define FE_BACKLOG_MAX 64u
+#define FE_ACK_BURST 256
+
+static void drop(struct fe *fe, struct fe_worker *w)
+{
+    (void)fe;
+    if (w->chan >= 0)
+        close(w->chan);
+    /* The poll in flight, if any, completes with an error for the closed
+     * descriptor or is ignored by its stale generation. */
+    w->chan = -1;
+    w->used = false;
+    w->poll = false;
+    w->gen++;
+}
+
+void fe_workers_ctl(struct fe *fe, const struct fe_ctl_msg *m, int fd)
+{
+    struct fe_worker *w = NULL, *free_w = NULL;
+    for (size_t i = 0; i < FE_WORKERS; i++) {
+        if (fe->w[i].used && fe->w[i].slot == m->slot)
+            w = &fe->w[i];
+        else if (!fe->w[i].used && !free_w)
+            free_w = &fe->w[i];
+    }
+    if (m->kind == FE_CTL_DEL) {
+        if (w && w->pid == m->pid)
+            drop(fe, w);
+        return;
+    }
+    if (m->kind != FE_CTL_ADD)
+        return;
+    if (w)
+        drop(fe, w); /* a restart: the old channel is gone */
+    else
+        w = free_w;
+    if (!w) {
+        log_warn("more than %u worker channels: worker pid %u not used", FE_WORKERS, m->pid);
+        close(fd);
+        return;
+    }
+    uint32_t gen = w->gen;
+    memset(w, 0, sizeof(*w));
+    w->gen = gen + 1;
+    w->used = true;
+    w->slot = m->slot;
+    w->pid = m->pid;
+    w->index = m->index;
+    w->chan = fd;
+    fe_stats_changed(fe);
+}
+
+static void acks(struct fe *fe, struct fe_worker *w)
+{
+    for (int i = 0; i < FE_ACK_BURST && w->chan >= 0; i++) {
+        struct handoff_ack a;
+        int r = handoff_ack_recv(w->chan, &a);
+        if (r == -EAGAIN)
+            return;
+        if (r == -ECONNRESET) {
+            drop(fe, w);
+            fe_stats_changed(fe);
+            return;
+        }
+        if (r < 0) {
+            log_warn("worker %u pid %u: bad ack: %s", w->index, w->pid, strerror(-r));
+            continue;
+        }
+        /* An ack for a handoff of an earlier frontend (restarted) is not ours. */
+        if ((a.kind == HANDOFF_ACK_ACCEPTED || a.kind == HANDOFF_ACK_REFUSED) && w->acked < w->sent)
+            w->acked++;
+        if (a.kind == HANDOFF_ACK_REFUSED)
+            fe->st.refused_worker++;
+        w->sessions = a.sessions;
+        w->capacity = a.capacity;
+        fe_stats_changed(fe);
+    }
+}
+
+void fe_workers_event(struct fe *fe, uint32_t slot, uint32_t gen, int res)
+{
+    if (slot >= FE_WORKERS)
+        return;
+    struct fe_worker *w = &fe->w[slot];
+    if (!w->used || w->gen != gen)
+        return;
+    w->poll = false;
+    (void)res;
+    acks(fe, w);
+}
+
+void fe_workers_arm(struct fe *fe)
+{
+    for (uint32_t i = 0; i < FE_WORKERS; i++) {
+        struct fe_worker *w = &fe->w[i];
+        if (!w->used || w->poll || w->chan < 0)
+            continue;
+        struct io_uring_sqe *sqe = fe_sqe(fe);
+        io_uring_prep_poll_add(sqe, w->chan, POLLIN);
+        io_uring_sqe_set_data64(sqe, ring_ud(FE_OP_CHAN, i, w->gen));
+        w->poll = true;
+    }
+}
+
+static uint64_t load_of(const struct fe_worker *w)
+{
+    return (uint64_t)w->sessions + (w->sent > w->acked ? w->sent - w->acked : 0);
+}
+
+static struct fe_worker *pick(struct fe *fe, uint64_t seq)
+{
+    struct fe_worker *best = NULL;
+    uint64_t best_load = UINT64_MAX;
+    for (size_t i = 0; i < FE_WORKERS; i++) {
+        struct fe_worker *w = &fe->w[i];
+        if (!w->used || w->chan < 0 || w->tried == seq)
+            continue;
+        uint64_t l = load_of(w);
+        if (w->capacity && l >= w->capacity)
+            continue;
+        if (w->sent > w->acked && w->sent - w->acked >= FE_BACKLOG_MAX)
+            continue; /* fallen behind: its acks do not keep up */
+        if (l < best_load) {
+            best = w;
+            best_load = l;
+        }
+    }
+    return best;
+}
+
+static void ep_to_ss(const struct fe_ep *e, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (e->family == AF_INET) {
+        struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(e->port)};
+        memcpy(&s4.sin_addr, e->addr, 4);
+        memcpy(ss, &s4, sizeof(s4));
+    } else {
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(e->port),
+                                  .sin6_scope_id = e->scope};
+        memcpy(&s6.sin6_addr, e->addr, 16);
+        memcpy(ss, &s6, sizeof(s6));
+    }
+}
+
+int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
+{
+    static struct handoff h; /* 6 KB: one at a time */
+    memset(&h, 0, offsetof(struct handoff, preread));
+    h.seq = c->seq = ++fe->seq;
+    ep_to_ss(&c->client, &h.client);
+    ep_to_ss(&c->server, &h.server);
+    h.connect_mono = c->connect_mono;
+    h.connect_real = c->connect_real;
+    h.name_status = h.reverse_status = HANDOFF_PEER_UNCHECKED;
+    h.helo_cmd = HANDOFF_HELO_NONE;
+    h.banner = (c->flags & FE_F_TEASER) ? HANDOFF_BANNER_CONT : HANDOFF_BANNER_NONE;
+    h.verdict = (c->flags & FE_F_ALLOWED) ? HANDOFF_VERDICT_ALLOWLISTED : HANDOFF_VERDICT_PASS_NEW;
+    h.error_count = c->errors;
+    h.tests_done = c->tests_done;
+    h.tests_failed = c->tests_failed;
+    if (fe->stress)
+        h.flags |= HANDOFF_F_STRESS;
+    snprintf(h.conn_id, sizeof(h.conn_id), "%s", c->id);
+    for (;;) {
+        struct fe_worker *w = pick(fe, h.seq);
+        if (!w)
+            return -EAGAIN;
+        w->tried = h.seq;
+        clock_gettime(CLOCK_MONOTONIC, &h.handoff_mono);
+        clock_gettime(CLOCK_REALTIME, &h.handoff_real);
+        int r = handoff_send(w->chan, c->fd, &h);
+        if (r == 0) {
+            w->sent++;
+            fe->st.handed++;
+            fe_stats_changed(fe);
+            return 0;
+        }
+        if (r == -EPIPE || r == -ECONNRESET) {
+            drop(fe, w);
+        } else if (r != -EAGAIN) {
+            log_warn("handoff to worker %u pid %u: %s (record %s)", w->index, w->pid,
+                     strerror(-r), handoff_strerror(handoff_check(&h)));
+            if (r == -EINVAL)
+                return -EINVAL;
+        }
+    }
+}
+
+void fe_workers_fill_stats(const struct fe *fe, struct fe_ctl_msg *m)
+{
+    m->nworkers = 0;
+    for (size_t i = 0; i < FE_WORKERS; i++) {
+        const struct fe_worker *w = &fe->w[i];
+        if (!w->used)
+            continue;
+        struct fe_ctl_worker *o = &m->w[m->nworkers++];
+        o->slot = w->slot;
+        o->pid = w->pid;
+        o->capacity = w->capacity;
+        o->sessions = w->sessions > w->capacity ? w->capacity : w->sessions;
+        o->pending = (uint32_t)(w->sent > w->acked ? w->sent - w->acked : 0);
+    }
+}
+
+void fe_workers_close(struct fe *fe)
+{
+    for (size_t i = 0; i < FE_WORKERS; i++)
+        if (fe->w[i].used)
+            drop(fe, &fe->w[i]);
+}

@@ -1,0 +1,376 @@
+/*
+ * frontend.c - the frontend's event loop (frontend.h): one io_uring ring
+ * with multishot accept on every listener, the master's control channel,
+ * the worker channels (fe_workers.c), signals, and one timer wheel for
+ * every connection deadline (greet wait, drips, holds, error sleep).
+ *
+ * Counters go to the master as STATS when they changed, at most every
+ * FE_STATS_MS, so that status is at most that stale and a storm does not
+ * cost a message per connection.
+ *
+ * Failure: an accept error other than running out of descriptors is
+ * logged and accepting goes on; out of descriptors pauses accepting for
+ * 100 ms. A kernel without multishot accept (-EINVAL) gets one accept at a
+ * time. End of file on the control channel (the master died) stops.
+ */
+#include "fe_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define FE_RING_ENTRIES 1024
+#define FE_STATS_MS 50u
+#define FE_ACCEPT_PAUSE_MS 100u
+
+struct io_uring_sqe *fe_sqe(struct fe *fe)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&fe->ring.uring);
+    while (!sqe) {
+        io_uring_submit(&fe->ring.uring);
+        sqe = io_uring_get_sqe(&fe->ring.uring);
+    }
+    return sqe;
+}
+
+void fe_ep_format(const struct fe_ep *e, char *buf, size_t len)
+{
+    char a[INET6_ADDRSTRLEN];
+    if (!inet_ntop(e->family, e->addr, a, sizeof(a)))
+        snprintf(a, sizeof(a), "?");
+    snprintf(buf, len, "[%s]:%u", a, (unsigned)e->port);
+}
+
+void fe_stats_changed(struct fe *fe)
+{
+    fe->stats_dirty = true;
+}
+
+static void stats_send(struct fe *fe, bool force)
+{
+    static struct fe_ctl_msg m;
+    uint64_t now = timer_clock_ms();
+    if (fe->ctl_dead || (!fe->stats_dirty && !force))
+        return;
+    if (!force && now < fe->stats_sent_ms + FE_STATS_MS)
+        return;
+    fe->st.held = pool_in_use(&fe->conns);
+    m.kind = FE_CTL_STATS;
+    m.st = fe->st;
+    fe_workers_fill_stats(fe, &m);
+    int r = fe_ctl_send(fe->a->ctl, &m, -1);
+    if (r == 0 || r == -EAGAIN) { /* EAGAIN: the next change sends it again */
+        fe->stats_dirty = r != 0;
+        fe->stats_sent_ms = now;
+    } else if (r == -EPIPE || r == -ECONNRESET) {
+        fe->ctl_dead = true;
+    }
+}
+
+/* ---- listeners ---- */
+
+static void accept_arm(struct fe *fe, size_t i)
+{
+    if (fe->retiring || fe->stopping || fe->listening[i])
+        return;
+    struct io_uring_sqe *sqe = fe_sqe(fe);
+    /* Blocking sockets, as the worker expects: the frontend itself never
+     * blocks on one (io_uring, or MSG_DONTWAIT). */
+    if (fe->accept_single)
+        io_uring_prep_accept(sqe, fe->a->lfd[i], NULL, NULL, SOCK_CLOEXEC);
+    else
+        io_uring_prep_multishot_accept(sqe, fe->a->lfd[i], NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ring_ud(FE_OP_ACCEPT, (uint32_t)i, 0));
+    fe->listening[i] = true;
+}
+
+static void accept_event(struct fe *fe, uint32_t i, int res, unsigned flags)
+{
+    if (i >= fe->a->nl)
+        return;
+    if (!(flags & IORING_CQE_F_MORE))
+        fe->listening[i] = false;
+    if (res >= 0) {
+        if (fe->retiring || fe->stopping) {
+            /* Raced with the stop: a busy 421 is better than a silent close. */
+            static const char bye[] = "421 4.3.2 Service shutting down\r\n";
+            ssize_t n = send(res, bye, sizeof(bye) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)n;
+            close(res);
+        } else {
+            fe_conn_accepted(fe, res);
+        }
+    } else if (res == -EINVAL && !fe->accept_single) {
+        log_info("no multishot accept in this kernel: accepting one at a time");
+        fe->accept_single = true;
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+        log_warn("accept: %s", strerror(-res));
+        fe->accept_pause_until = timer_clock_ms() + FE_ACCEPT_PAUSE_MS;
+    } else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
+        log_warn("accept: %s", strerror(-res));
+    }
+    if (!fe->listening[i] && timer_clock_ms() >= fe->accept_pause_until)
+        accept_arm(fe, i);
+}
+
+static void accept_resume(struct fe *fe)
+{
+    if (fe->accept_pause_until == 0 || timer_clock_ms() < fe->accept_pause_until)
+        return;
+    fe->accept_pause_until = 0;
+    for (size_t i = 0; i < fe->a->nl; i++)
+        accept_arm(fe, i);
+}
+
+/* Stop accepting: cancel the accepts and close our copies of the
+ * listeners (the master and the next frontend keep theirs). */
+static void listeners_close(struct fe *fe)
+{
+    for (size_t i = 0; i < fe->a->nl; i++) {
+        if (fe->listening[i]) {
+            struct io_uring_sqe *sqe = fe_sqe(fe);
+            io_uring_prep_cancel64(sqe, ring_ud(FE_OP_ACCEPT, (uint32_t)i, 0), 0);
+            io_uring_sqe_set_data64(sqe, ring_ud(FE_OP_IGNORE, 0, 0));
+        }
+    }
+    io_uring_submit(&fe->ring.uring);
+    for (size_t i = 0; i < fe->a->nl; i++)
+        close(fe->a->lfd[i]);
+}
+
+/* ---- every held connection ---- */
+
+static void shutdown_all(struct fe *fe)
+{
+    for (uint32_t i = 0; i < fe->conns.capacity; i++) {
+        struct fe_conn *c = pool_lookup(&fe->conns, i, fe->conns.gen[i]);
+        if (c && c->state != FE_S_CLOSING)
+            fe_conn_shutdown(fe, c);
+    }
+}
+
+static void retire(struct fe *fe, const char *why)
+{
+    if (fe->retiring || fe->stopping)
+        return;
+    log_info("%s: no new connections; %u held", why, pool_in_use(&fe->conns));
+    fe->retiring = true;
+    fe->retire_deadline = timer_clock_ms() + FE_RETIRE_MS;
+    listeners_close(fe);
+}
+
+static void stop(struct fe *fe)
+{
+    if (fe->stopping)
+        return;
+    log_info("stopping: %u connection(s) held", pool_in_use(&fe->conns));
+    if (!fe->retiring)
+        listeners_close(fe);
+    fe->stopping = true;
+    shutdown_all(fe);
+}
+
+/* ---- master channel ---- */
+
+static void ctl_arm(struct fe *fe)
+{
+    if (fe->ctl_poll || fe->ctl_dead)
+        return;
+    struct io_uring_sqe *sqe = fe_sqe(fe);
+    io_uring_prep_poll_add(sqe, fe->a->ctl, POLLIN);
+    io_uring_sqe_set_data64(sqe, ring_ud(FE_OP_CTL, 0, 0));
+    fe->ctl_poll = true;
+}
+
+static void ctl_event(struct fe *fe)
+{
+    static struct fe_ctl_msg m;
+    fe->ctl_poll = false;
+    for (int i = 0; i < 64; i++) {
+        int fd;
+        int r = fe_ctl_recv(fe->a->ctl, &m, &fd);
+        if (r == -EAGAIN)
+            break;
+        if (r == -ECONNRESET) {
+            fe->ctl_dead = true;
+            log_info("master channel closed: stopping");
+            stop(fe);
+            return;
+        }
+        if (r < 0) {
+            log_warn("master channel: %s", strerror(-r));
+            continue;
+        }
+        if (m.kind == FE_CTL_RETIRE)
+            retire(fe, "retiring: a new generation took over");
+        else
+            fe_workers_ctl(fe, &m, fd);
+    }
+    ctl_arm(fe);
+}
+
+/* ---- signals ---- */
+
+static int signals_open(struct fe *fe)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    sigdelset(&set, SIGPIPE);
+    fe->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return fe->sigfd < 0 ? -errno : 0;
+}
+
+static void signal_arm(struct fe *fe)
+{
+    struct io_uring_sqe *sqe = fe_sqe(fe);
+    io_uring_prep_read(sqe, fe->sigfd, fe->sigbuf, sizeof(struct signalfd_siginfo), 0);
+    io_uring_sqe_set_data64(sqe, ring_ud(FE_OP_SIGNAL, 0, 0));
+}
+
+static void signal_event(struct fe *fe, int res)
+{
+    if (res == (int)sizeof(struct signalfd_siginfo)) {
+        struct signalfd_siginfo si;
+        memcpy(&si, fe->sigbuf, sizeof(si));
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            stop(fe);
+        else if (si.ssi_signo == SIGUSR1)
+            retire(fe, "retiring");
+    }
+    signal_arm(fe);
+}
+
+/* ---- the loop ---- */
+
+static void dispatch(struct fe *fe, const struct io_uring_cqe *cqe)
+{
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    if (ring_ud_is_internal(ud))
+        return;
+    unsigned op = ring_ud_op(ud);
+    switch (op) {
+    case FE_OP_ACCEPT: accept_event(fe, ring_ud_index(ud), cqe->res, cqe->flags); return;
+    case FE_OP_SIGNAL: signal_event(fe, cqe->res); return;
+    case FE_OP_CTL: ctl_event(fe); return;
+    case FE_OP_CHAN: fe_workers_event(fe, ring_ud_index(ud), ring_ud_gen(ud), cqe->res); return;
+    case FE_OP_CONN_POLL:
+    case FE_OP_CONN_SEND: {
+        struct fe_conn *c = pool_lookup(&fe->conns, ring_ud_index(ud), ring_ud_gen(ud));
+        if (c)
+            fe_conn_event(fe, c, op, cqe->res);
+        return;
+    }
+    default: return;
+    }
+}
+
+static void expire_timers(struct fe *fe)
+{
+    uint64_t now = timer_clock_ms();
+    struct timer_node *n;
+    while ((n = timer_wheel_expire(&fe->tw, now)) != NULL)
+        fe_conn_timer(fe, TIMER_OWNER(n, struct fe_conn, timer));
+}
+
+static int64_t next_wait(struct fe *fe)
+{
+    uint64_t now = timer_clock_ms();
+    int64_t t = timer_wheel_next_ms(&fe->tw, now);
+    if (fe->stats_dirty && (t < 0 || t > (int64_t)FE_STATS_MS))
+        t = FE_STATS_MS;
+    if (fe->accept_pause_until && (t < 0 || t > (int64_t)FE_ACCEPT_PAUSE_MS))
+        t = FE_ACCEPT_PAUSE_MS;
+    if (fe->retiring && (t < 0 || t > 200))
+        t = 200;
+    return t;
+}
+
+static int loop(struct fe *fe)
+{
+    for (size_t i = 0; i < fe->a->nl; i++)
+        accept_arm(fe, i);
+    signal_arm(fe);
+    ctl_arm(fe);
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        int rc = ring_submit_and_wait_timeout(&fe->ring, &cqe, next_wait(fe));
+        if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+            log_error("io_uring wait: %s", strerror(-rc));
+            return 1;
+        }
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&fe->ring.uring, head, cqe)
+        {
+            dispatch(fe, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&fe->ring.uring, n);
+        expire_timers(fe);
+        accept_resume(fe);
+        fe_workers_arm(fe);
+        if (fe->retiring && !fe->stopping && timer_clock_ms() >= fe->retire_deadline) {
+            log_info("retiring: %u connection(s) still held after %u s: closing them",
+                     pool_in_use(&fe->conns), FE_RETIRE_MS / 1000u);
+            fe->stopping = true;
+            shutdown_all(fe);
+        }
+        stats_send(fe, false);
+        if ((fe->retiring || fe->stopping) && pool_in_use(&fe->conns) == 0) {
+            stats_send(fe, true);
+            return 0;
+        }
+    }
+}
+
+int frontend_run(const struct frontend_args *a)
+{
+    static struct fe fe_state;
+    struct fe *fe = &fe_state;
+    log_init("mxscreen/postscreen", 1);
+    fe->a = a;
+    fe->conf = a->conf;
+    fe->sigfd = -1;
+    for (size_t i = 0; i < FE_WORKERS; i++)
+        fe->w[i].chan = -1;
+    int rc = signals_open(fe);
+    if (rc < 0) {
+        log_error("signalfd: %s", strerror(-rc));
+        return 1;
+    }
+    rc = ring_init(&fe->ring, FE_RING_ENTRIES, 0, RING_INIT_DEFER_TASKRUN);
+    if (rc < 0) {
+        log_error("io_uring: %s", strerror(-rc));
+        return 1;
+    }
+    if (pool_init(&fe->conns, "connections", sizeof(struct fe_conn), fe->conf->pool_size) < 0 ||
+        pool_init(&fe->dummies, "enforced sessions", sizeof(struct fe_dummy_state),
+                  fe->conf->pool_size) < 0) {
+        log_error("cannot reserve memory for %u connections", fe->conf->pool_size);
+        return 1;
+    }
+    timer_wheel_init(&fe->tw, timer_clock_ms());
+    log_info("frontend started: generation %u, %zu listener(s), %u connection states of %zu "
+             "bytes",
+             a->gen_id, a->nl, fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
+    rc = loop(fe);
+    fe_workers_close(fe);
+    ring_exit(&fe->ring);
+    pool_destroy(&fe->conns);
+    pool_destroy(&fe->dummies);
+    close(fe->sigfd);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * frontend.h - the frontend process: mxscreen's postscreen. One per
+ * configuration generation, forked by the master beside the workers. It
+ * owns every new connection until the connection is known to be clean,
+ * then passes the socket with a struct handoff (shm/handoff.h) straight to
+ * the least-loaded worker of its generation, in the middle of the session
+ * (a "220-" teaser line already sent: the worker finishes the greeting).
+ *
+ * Two halves:
+ *   - fe_conf_load(), in the master when a generation is loaded: every
+ *     frontend parameter checked and prepared once (actions, greet wait
+ *     with and without ${stress}, the access list with its tables opened,
+ *     tarpit, the reply texts). A bad value refuses the generation (start-up
+ *     or reload), as a bad main.cf does.
+ *   - frontend_run(), in the forked child: the io_uring loop (multishot
+ *     accept on every inherited listener, a fixed pool of per-connection
+ *     states, one timer wheel) until the master says RETIRE or SIGTERM.
+ *
+ * The master talks to it over a control channel (fe_ctl.h): worker
+ * channels come and go as ADD/DEL messages, the frontend reports counters
+ * and worker loads back as STATS.
+ *
+ * Signals: SIGTERM/SIGINT stop at once (held connections get "421 4.3.2
+ * Service shutting down"); RETIRE on the channel (or end of file on it)
+ * stops accepting and lets held connections finish for up to
+ * FE_RETIRE_MS, then the rest get the same 421.
+ *
+ * Failure: fe_conf_load returns -errno with the reason in diag;
+ * frontend_run returns the exit status (1 when the loop cannot start: no
+ * io_uring, no memory for the pools), after logging why.
+ */
+#ifndef MX_FRONTEND_H
+#define MX_FRONTEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define FE_RETIRE_MS 10000u /* a retiring frontend's connections: at most this long */
+#define FE_HOLD_MS 2000u    /* no worker can take a clean client: retry this long */
+#define FE_MAX_LISTEN 32
+
+struct fe_conf;
+
+int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag *diag);
+void fe_conf_free(struct fe_conf *c);
+
+struct frontend_args {
+    unsigned gen_id;            /* for logs */
+    const struct config *cfg;
+    const struct fe_conf *conf;
+    const int *lfd;             /* listening sockets (non-blocking) */
+    size_t nl;
+    int ctl;                    /* control channel (frontend's end) */
+};
+
+int frontend_run(const struct frontend_args *a);
+
+#endif
