@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_tls.h"
 #include "generation.h"
 #include "log.h"
 #include "maps.h"
@@ -156,6 +157,8 @@ static int build(struct generation *g, char *err, size_t errlen)
         return rc;
     if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
         return rc;
+    if ((rc = client_tls_policy_create(&g->cfg, &g->client_tls, err, errlen)) < 0)
+        return rc;
     if (g->cfg.p.delivery_mode == DELIVERY_QUEUE && (rc = spool_prepare(&g->cfg, err, errlen)) < 0)
         return rc;
     if ((rc = compile_list(&g->cfg, "smtpd_authorized_xclient_hosts", MATCHLIST_NAMADR,
@@ -205,6 +208,7 @@ void generation_free(struct generation *g)
         transport_free(g->transport);
     if (g->tls)
         tls_server_free(g->tls);
+    client_tls_policy_free(g->client_tls);
     if (g->xclient_hosts)
         matchlist_free(g->xclient_hosts);
     if (g->bare_lf_exclusions)

@@ -22,6 +22,7 @@
 struct policy;
 struct transport;
 struct tls_server;
+struct client_tls_policy;
 struct matchlist;
 struct segment;
 
@@ -36,6 +37,7 @@ struct generation {
     size_t nmaps;
     struct transport *transport;    /* transport_maps + relayhost (transport.h) */
     struct tls_server *tls;         /* NULL: no STARTTLS (tls.h) */
+    struct client_tls_policy *client_tls; /* smtp_tls_*, smtp_sasl_* (client_tls.h) */
     struct matchlist *xclient_hosts; /* smtpd_authorized_xclient_hosts */
     struct matchlist *bare_lf_exclusions; /* smtpd_forbid_bare_newline_exclusions */
     struct segment *seg;            /* policy segment: Hyperscan databases, sealed read-only */

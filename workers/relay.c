@@ -572,6 +572,31 @@ static void log_delivery(struct conn *c, const struct smtp_client_event *ev)
         log_info("%s: removed", rt->queue_id);
 }
 
+/* The next hop failed TLS or AUTH (client_tls.h): Postfix's smtp(8) line
+ * for the recipient in flight, its reason in the status. */
+static void log_tls_sasl_failure(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    struct upstream *u = rt->up;
+    const char *dsn = "4.7.0";
+    const char *why = client_link_why(&u->link, &dsn);
+    uint64_t now = worker_now_us();
+    char line[2048];
+    struct maillog_delivery d = {
+        .queue_id = rt->queue_id[0] ? rt->queue_id : "NOQUEUE",
+        .recipient = rt->rcpt,
+        .relay_host = u->host,
+        .relay_addr = u->addr_text,
+        .relay_port = u->port,
+        .delay_us = rt->start_us ? now - rt->start_us : 0,
+        .dsn = dsn,
+        .status = "deferred",
+        .reply = why,
+    };
+    if (maillog_delivery(line, sizeof(line), &d) >= 0)
+        log_info("%s", line);
+}
+
 static void on_reply(struct conn *c, const struct smtp_client_event *ev)
 {
     struct relay_txn *rt = &c->rt;
@@ -644,9 +669,11 @@ void relay_upstream_ready(struct conn *c)
         return;
     pend_drain(c);
     try_end(c);
-    while (rt->up && c->phase != CONN_CLOSING && smtp_client_event(&rt->up->cl, &ev)) {
+    while (rt->up && c->phase != CONN_CLOSING && client_link_event(&rt->up->link, &ev)) {
         if (ev.type == SMTP_EV_REPLY)
             on_reply(c, &ev);
+        else if (ev.type == SMTP_EV_DOWN && client_link_why(&rt->up->link, NULL))
+            log_tls_sasl_failure(c);
         else if (ev.type == SMTP_EV_DOWN)
             log_warn("%s: %s with %s[%s]:%u while %s", rt->queue_id[0] ? rt->queue_id : "NOQUEUE",
                      ev.why ? ev.why : "lost connection", rt->up->host, rt->up->addr_text,

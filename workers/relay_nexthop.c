@@ -42,7 +42,16 @@ static void connect_to(struct conn *c, const struct sockaddr_storage *ss, sockle
                   sizeof(text));
     else
         snprintf(text, sizeof(text), "unix");
-    struct upstream *u = upstream_open(c->w, key, ss, len, host, text, port);
+    /* Postfix's next hop as written (the SASL password key after the
+     * host name) and its domain (the nexthop of the cert match lists). */
+    char dest[300];
+    if (rt->nh.unix_path[0])
+        snprintf(dest, sizeof(dest), "%s", rt->nh.unix_path);
+    else if (rt->nh.port != 25)
+        snprintf(dest, sizeof(dest), rt->nh.mx ? "%s:%u" : "[%s]:%u", rt->nh.host, rt->nh.port);
+    else
+        snprintf(dest, sizeof(dest), rt->nh.mx ? "%s" : "[%s]", rt->nh.host);
+    struct upstream *u = upstream_open(c->w, key, ss, len, host, text, port, rt->nh.host, dest);
     if (!u) {
         struct session_verdict v;
         rt->have_nh = false;

@@ -151,5 +151,13 @@ int tls_conn_reused(const struct tls_conn *c);
 /* Client side: the peer certificate names host (RFC 6125 rules, one
  * leading wildcard label) -> 1, else 0. */
 int tls_conn_peer_matches(const struct tls_conn *c, const char *host);
+/* Client side: the certificate passed the level's name check, so the
+ * summary line says "Verified" (Postfix's TLS_CERT_IS_MATCHED). */
+void tls_conn_set_matched(struct tls_conn *c);
+/* Client side: OpenSSL's verification result (X509_V_OK when trusted or
+ * no certificate), and the issuer's CN ("" when none), for Postfix's
+ * "server certificate verification failed for ..." lines. */
+long tls_conn_verify_result(const struct tls_conn *c);
+const char *tls_conn_issuer_cn(const struct tls_conn *c);
 
 #endif

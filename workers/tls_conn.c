@@ -41,7 +41,8 @@ struct sig {
 
 struct tls_conn {
     SSL *ssl;
-    unsigned server : 1, done : 1, ask_ccert : 1, peer_present : 1, peer_trusted : 1;
+    unsigned server : 1, done : 1, ask_ccert : 1, peer_present : 1, peer_trusted : 1,
+        peer_matched : 1;
     int ret; /* last SSL_do_handshake() result, for the log line */
     const char *protocol, *cipher_name, *kex_name, *kex_curve;
     int cipher_usebits, cipher_algbits, kex_bits;
@@ -468,7 +469,10 @@ int tls_conn_summary(const struct tls_conn *c, char *buf, size_t size)
 
 const char *tls_conn_peer_status(const struct tls_conn *c)
 {
-    return !c->peer_present ? "Anonymous" : c->peer_trusted ? "Trusted" : "Untrusted";
+    return !c->peer_present  ? "Anonymous"
+           : c->peer_matched ? "Verified"
+           : c->peer_trusted ? "Trusted"
+                             : "Untrusted";
 }
 
 void tls_conn_log_summary(const struct tls_conn *c, const char *namaddr)
@@ -531,4 +535,22 @@ int tls_conn_peer_matches(const struct tls_conn *c, const char *host)
     if (!peer || !host || !*host)
         return 0;
     return X509_check_host(peer, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+void tls_conn_set_matched(struct tls_conn *c)
+{
+    if (c->peer_present && c->peer_trusted)
+        c->peer_matched = 1;
+}
+
+long tls_conn_verify_result(const struct tls_conn *c)
+{
+    if (!c->done || !c->peer_present)
+        return X509_V_OK;
+    return SSL_get_verify_result(c->ssl);
+}
+
+const char *tls_conn_issuer_cn(const struct tls_conn *c)
+{
+    return c->issuer_cn ? c->issuer_cn : "";
 }

@@ -11,7 +11,10 @@
  *
  * Bytes are copied between the client's buffers and the upstream's own
  * (sbuf, rbuf), so a request in flight never points into a buffer that
- * the protocol code compacts meanwhile.
+ * the protocol code compacts meanwhile. They pass through the link
+ * (client_tls.h): STARTTLS, the certificate checks of
+ * smtp_tls_security_level and AUTH happen there, before the owner's
+ * commands go out.
  *
  * Time limits: smtp_connect_timeout to connect, smtpd_proxy_timeout
  * (100 s, Postfix's default) for every reply in proxy mode; expiry is
@@ -55,6 +58,7 @@ static void up_free(struct upstream *u)
     timer_wheel_cancel(&w->tw, &u->timer.node);
     if (u->fd >= 0)
         close(u->fd);
+    client_link_free(&u->link);
     pool_put(&w->ups, u);
 }
 
@@ -103,13 +107,8 @@ void upstream_pump(struct upstream *u)
     if (u->state == UP_CLOSING || u->state == UP_FREE)
         return;
     if (u->state == UP_OPEN && !u->send_armed) {
-        const char *p;
-        size_t n = smtp_client_output(&u->cl, &p);
-        if (n > sizeof(u->sbuf))
-            n = sizeof(u->sbuf);
+        size_t n = client_link_output(&u->link, u->sbuf, sizeof(u->sbuf));
         if (n > 0) {
-            memcpy(u->sbuf, p, n);
-            smtp_client_output_done(&u->cl, n);
             struct io_uring_sqe *sqe = worker_sqe(w);
             io_uring_prep_send(sqe, u->fd, u->sbuf, n, MSG_NOSIGNAL);
             io_uring_sqe_set_data64(sqe, up_ud(w, u, OP_UP_SEND));
@@ -132,7 +131,7 @@ void upstream_pump(struct upstream *u)
 static void feed(struct upstream *u)
 {
     while (u->rbuf_len > 0) {
-        size_t n = smtp_client_feed(&u->cl, u->rbuf + u->rbuf_off, u->rbuf_len);
+        size_t n = client_link_input(&u->link, u->rbuf + u->rbuf_off, u->rbuf_len);
         if (n == 0)
             break;
         u->rbuf_off += n;
@@ -146,7 +145,7 @@ static void feed(struct upstream *u)
 static void idle_events(struct upstream *u)
 {
     struct smtp_client_event ev;
-    while (smtp_client_event(&u->cl, &ev))
+    while (client_link_event(&u->link, &ev))
         ;
     if (!smtp_client_usable(&u->cl))
         up_close(u);
@@ -154,6 +153,7 @@ static void idle_events(struct upstream *u)
 
 static void notify(struct upstream *u)
 {
+    client_link_set_clock(&u->link, timer_clock_ms());
     for (int round = 0; round < 64 && u->state == UP_OPEN; round++) {
         feed(u);
         if (u->owner) {
@@ -266,7 +266,8 @@ struct upstream *upstream_find_idle(struct worker *w, const char *key)
 
 struct upstream *upstream_open(struct worker *w, const char *key,
                                const struct sockaddr_storage *addr, socklen_t alen,
-                               const char *host, const char *addr_text, unsigned port)
+                               const char *host, const char *addr_text, unsigned port,
+                               const char *nexthop, const char *dest)
 {
     struct upstream *u = pool_get(&w->ups);
     if (!u)
@@ -292,7 +293,12 @@ struct upstream *upstream_open(struct worker *w, const char *key,
     u->addr = *addr;
     u->addrlen = alen;
     struct smtp_client_opts o = {.helo_name = w->gen->cfg.p.myhostname, .proxy = 1};
-    smtp_client_init(&u->cl, &o);
+    struct client_link_peer peer = {
+        .host = host, .addr = addr_text, .port = port, .nexthop = nexthop, .dest = dest};
+    /* A unix socket (lmtp:unix:) is never asked for STARTTLS or AUTH. */
+    client_link_init(&u->link, &u->cl, &o,
+                     addr->ss_family == AF_UNIX ? NULL : w->gen->client_tls, &w->tls_cache,
+                     &peer);
     u->state = UP_CONNECTING;
     struct io_uring_sqe *sqe = worker_sqe(w);
     io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&u->addr, u->addrlen);

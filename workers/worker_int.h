@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "client_tls.h"
 #include "dns.h"
 #include "generation.h"
 #include "handoff.h"
@@ -85,6 +86,7 @@ struct upstream {
     char sbuf[SMTP_CLIENT_OUT_SIZE];
     char rbuf[UP_IN_CHUNK];
     struct smtp_client cl;
+    struct client_link link;  /* STARTTLS, certificate checks, AUTH around cl */
 };
 
 /* ---- one client connection ----------------------------------------------- */
@@ -207,6 +209,7 @@ struct worker {
     bool load_dirty;
     struct upstream *idle[WORKER_IDLE_UPSTREAMS]; /* owner NULL, usable */
     unsigned nidle;
+    struct client_tls_cache tls_cache; /* next-hop TLS sessions (this process) */
     struct spool_worker *spool;     /* delivery_mode = queue; NULL otherwise */
 };
 
@@ -248,7 +251,8 @@ void relay_upstream_ready(struct conn *c);  /* the next hop produced events */
 struct upstream *upstream_find_idle(struct worker *w, const char *key);
 struct upstream *upstream_open(struct worker *w, const char *key,
                                const struct sockaddr_storage *addr, socklen_t alen,
-                               const char *host, const char *addr_text, unsigned port);
+                               const char *host, const char *addr_text, unsigned port,
+                               const char *nexthop, const char *dest);
 void upstream_attach(struct upstream *u, struct conn *c);
 void upstream_release(struct upstream *u, bool reusable);
 void upstream_event(struct worker *w, struct upstream *u, unsigned op, int res);
