@@ -206,6 +206,7 @@ struct cfg_params {
     long smtpd_error_sleep_time, smtpd_soft_error_limit, smtpd_hard_error_limit;
     long smtpd_junk_command_limit, smtpd_timeout, smtpd_recipient_limit;
     long smtpd_client_connection_count_limit, smtpd_client_connection_rate_limit;
+    long anvil_rate_time_unit;
     long smtpd_starttls_timeout;
     int smtpd_forbid_bare_newline;
     L(smtpd_forbid_bare_newline_exclusions);
@@ -295,6 +296,8 @@ struct cfg_params {
     const char *postscreen_cache_map;
     long postscreen_cache_cleanup_interval, postscreen_cache_retention_time;
     long postscreen_client_connection_count_limit, postscreen_pre_queue_limit;
+    long postscreen_client_connection_rate_limit; /* mxscreen: the anvil table */
+    long postscreen_client_ipv4_prefix_length, postscreen_client_ipv6_prefix_length;
     long postscreen_post_queue_limit, postscreen_command_count_limit;
     long postscreen_command_time_limit, postscreen_watchdog_timeout;
     long postscreen_upstream_proxy_timeout;
