@@ -286,8 +286,10 @@ static void pend_drain(struct conn *c)
         }
         off += n;
     }
-    memmove(rt->pend, rt->pend + off, rt->pend_len - off);
-    rt->pend_len -= off;
+    if (off) { /* pend is NULL until the first backlog (UBSan: memmove(NULL)) */
+        memmove(rt->pend, rt->pend + off, rt->pend_len - off);
+        rt->pend_len -= off;
+    }
     if (rt->up)
         upstream_pump(rt->up);
 }

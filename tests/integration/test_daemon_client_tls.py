@@ -11,6 +11,9 @@ daemon relays (delivery_mode = proxy) to relayhost = [127.0.0.1]:PORT with
 smtp_tls_loglevel = 1. Parts, each with its own daemon:
   * may, STARTTLS offered: the message arrives over TLS, intact, and the
     log says "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:PORT";
+  * may with smtp_tls_session_cache_database: a second connection, opened
+    while the first is busy, resumes the first one's session ("Untrusted
+    TLS connection reused to");
   * may, not offered: it arrives in plaintext;
   * encrypt, not offered: the client gets a 4xx at RCPT, the server no MAIL,
     the log "TLS is required, but was not offered by host";
@@ -265,6 +268,32 @@ def run_part(env, ck, name, hop, settings, expect_ok, log_has=(), log_not=()):
     return srv
 
 
+def session_reuse(env, ck, hop, p):
+    """smtp_tls_session_cache_database set: a second connection to the
+    same next hop, opened while the first is busy, resumes its session."""
+    srv = lc.instance(env.args, lc.BASE_MAIN_CF, relay=("127.0.0.1", hop.port),
+                      settings={"smtp_tls_security_level": "may", "smtp_tls_loglevel": "1",
+                                "smtp_tls_session_cache_database": "btree:" + p("cache")})
+    try:
+        srv.start()
+        with smtplib.SMTP(srv.host, srv.port, timeout=30) as a:
+            a.ehlo("a.example.org")
+            a.mail(FROM)
+            ck.expect(a.rcpt(RCPT)[0] == 250, "session_reuse: first RCPT")
+            with smtplib.SMTP(srv.host, srv.port, timeout=30) as b:
+                b.ehlo("b.example.org")
+                b.mail(FROM)
+                ck.expect(b.rcpt(RCPT)[0] == 250, "session_reuse: second RCPT")
+                ck.expect(b.data(message("reuse_b"))[0] == 250, "session_reuse: second delivered")
+            ck.expect(a.data(message("reuse_a"))[0] == 250, "session_reuse: first delivered")
+        want = f"Untrusted TLS connection reused to 127.0.0.1[127.0.0.1]:{hop.port}"
+        ck.expect(lc.wait_for(lambda: want in srv.log(), 5), f"session_reuse: log has {want!r}")
+        ck.expect(f"Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{hop.port}"
+                  in srv.log(), "session_reuse: the first connection made a full handshake")
+    finally:
+        srv.stop()
+
+
 def main():
     args = lc.parse_args(__doc__)
     ck = lc.Checker("daemon_client_tls", args.v)
@@ -285,6 +314,10 @@ def main():
                  log_has=[f"Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{hop.port}: TLSv1.3 with cipher"])
         ck.expect(hop.conns and all(c["tls"] for c in hop.conns if c["messages"]),
                   "may_offered: the message went over TLS")
+        hop.stop()
+
+        hop = NextHop(starttls=True, cert=good)
+        session_reuse(env, ck, hop, p)
         hop.stop()
 
         hop = NextHop(starttls=False)
