@@ -169,7 +169,8 @@ static int mynet(const struct fe_acl *acl, const char *addr)
 
 enum fe_acl_result fe_acl_eval(const struct fe_acl *acl, const char *addr)
 {
-    static struct map_value val; /* one evaluation at a time */
+    static char vbuf[4096]; /* one evaluation at a time */
+    struct map_value val = {vbuf, sizeof(vbuf), 0};
     for (size_t i = 0; acl && i < acl->n; i++) {
         const struct item *it = &acl->v[i];
         switch (it->kind) {

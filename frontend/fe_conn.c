@@ -200,6 +200,8 @@ static void tarpit_tick(struct fe *fe, struct fe_conn *c)
         client_str(c, a, sizeof(a));
         elapsed(c, t, sizeof(t));
         log_info("TARPIT END after %s from %s: %u bytes", t, a, c->dripped);
+        if (c->drip_off != 0) /* end the line the drip was in */
+            fe_conn_say(c, "\r\n", 2);
         finish(fe, c, cf->tarpit_reply, cf->tarpit_reply_len);
         return;
     }
