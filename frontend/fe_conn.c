@@ -29,6 +29,10 @@
  * postscreen_tarpit_byte_rate for postscreen_tarpit_time, then
  * postscreen_tarpit_reply and close).
  *
+ * Stress: when the pool is 90% full the frontend enters postscreen's
+ * stress mode (the ${stress?...} values: a shorter greet wait), and leaves
+ * it at 50%, logging "entering/leaving STRESS mode with N connections".
+ *
  * Failure: nothing here is fatal. A client that leaves is logged HANGUP;
  * a full pool gets "421 4.3.2 All screening ports are busy".
  */
@@ -163,6 +167,11 @@ void fe_conn_close(struct fe *fe, struct fe_conn *c)
     close(c->fd);
     pool_put(&fe->conns, c);
     fe_stats_changed(fe);
+    uint32_t n = pool_in_use(&fe->conns);
+    if (fe->stress && n <= fe->conf->pool_size / 2) {
+        fe->stress = false;
+        log_info("leaving STRESS mode with %u connections", n);
+    }
 }
 
 static void hangup(struct fe *fe, struct fe_conn *c, const char *where)
@@ -459,6 +468,13 @@ void fe_conn_accepted(struct fe *fe, int fd)
         (void)n;
         close(fd);
         return;
+    }
+    /* postscreen's stress thresholds: on at 90% of the pre-queue (here the
+     * pool), off again at 50%. */
+    uint32_t n = pool_in_use(&fe->conns);
+    if (!fe->stress && n >= (fe->conf->pool_size * 9u + 9u) / 10u) {
+        fe->stress = true;
+        log_info("entering STRESS mode with %u connections", n);
     }
     c->fd = fd;
     timer_node_init(&c->timer);

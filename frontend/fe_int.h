@@ -178,6 +178,9 @@ void fe_workers_arm(struct fe *fe);
 /* 0: handed (the caller drops its copy); -EAGAIN: nobody can take it now. */
 int fe_workers_handoff(struct fe *fe, struct fe_conn *c);
 void fe_workers_fill_stats(const struct fe *fe, struct fe_ctl_msg *m);
+/* Handoffs sent and not yet acked: a retiring frontend waits for them, so
+ * that its workers retire only after they took every client. */
+uint64_t fe_workers_unacked(const struct fe *fe);
 void fe_workers_close(struct fe *fe);
 
 /* fe_dummy.c */

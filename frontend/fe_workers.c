@@ -229,6 +229,15 @@ void fe_workers_fill_stats(const struct fe *fe, struct fe_ctl_msg *m)
     }
 }
 
+uint64_t fe_workers_unacked(const struct fe *fe)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < FE_WORKERS; i++)
+        if (fe->w[i].used && fe->w[i].chan >= 0 && fe->w[i].sent > fe->w[i].acked)
+            n += fe->w[i].sent - fe->w[i].acked;
+    return n;
+}
+
 void fe_workers_close(struct fe *fe)
 {
     for (size_t i = 0; i < FE_WORKERS; i++)

@@ -29,6 +29,9 @@
 #define FE_RING_ENTRIES 1024
 #define FE_STATS_MS 50u
 #define FE_ACCEPT_PAUSE_MS 100u
+/* A retiring frontend waits this long past its deadline for the acks of
+ * its last handoffs (the master retires the workers once it is gone). */
+#define FE_ACK_GRACE_MS 2000u
 
 struct io_uring_sqe *fe_sqe(struct fe *fe)
 {
@@ -294,7 +297,7 @@ static int64_t next_wait(struct fe *fe)
         t = FE_STATS_MS;
     if (fe->accept_pause_until && (t < 0 || t > (int64_t)FE_ACCEPT_PAUSE_MS))
         t = FE_ACCEPT_PAUSE_MS;
-    if (fe->retiring && (t < 0 || t > 200))
+    if ((fe->retiring || fe->stopping) && (t < 0 || t > 200))
         t = 200;
     return t;
 }
@@ -329,7 +332,9 @@ static int loop(struct fe *fe)
             shutdown_all(fe);
         }
         stats_send(fe, false);
-        if ((fe->retiring || fe->stopping) && pool_in_use(&fe->conns) == 0) {
+        if ((fe->retiring || fe->stopping) && pool_in_use(&fe->conns) == 0 &&
+            (fe_workers_unacked(fe) == 0 || fe->stopping ||
+             timer_clock_ms() >= fe->retire_deadline + FE_ACK_GRACE_MS)) {
             stats_send(fe, true);
             return 0;
         }

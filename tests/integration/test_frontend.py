@@ -26,7 +26,11 @@ access list (a cidr: table) can tell them apart:
            - the denylisted client is tarpitted: the drip rate is measured
              on the wire (generous margins), then 550 and close;
   pool     postscreen_connection_pool_size = 2: the third client held at
-           once gets "421 4.3.2 All screening ports are busy".
+           once gets "421 4.3.2 All screening ports are busy"; STRESS mode
+           is entered at 90% of the pool and left at 50%.
+  ignore   postscreen_denylist_action = ignore: the denylisted client
+           passes after smtpd_error_sleep_time (one error counted); with
+           the default greet action a client is handed over at once.
 Log wording is Postfix 3.7's postscreen (see the report in the commit).
 
 Exit: 0 pass, 1 fail, 77 no daemon binary.
@@ -290,6 +294,8 @@ def pool_suite(args):
         c.close()
         check.expect(wait_log(srv, r"reject: connect from \[127\.0\.0\.40\]:%d: all screening "
                               r"ports busy$" % port), "pool full logged")
+        check.expect(wait_log(srv, r"entering STRESS mode with 2 connections$"),
+                     "stress mode entered at 90% of the pool")
         for c in held:
             c.close()
         # The pool is not leaked: a new client gets a state again.
@@ -297,6 +303,37 @@ def pool_suite(args):
         c, _ = connect(srv, "127.0.0.41")
         text = teaser(c)
         check.expect(text == "220-mx.example.test ESMTP", f"pool freed again: {text!r}")
+        c.close()
+        check.expect(wait_log(srv, r"leaving STRESS mode with 1 connections$"),
+                     "stress mode left at 50% of the pool")
+        return check.done(srv)
+
+
+def ignore_suite(args):
+    """postscreen_denylist_action = ignore: the client still passes, with
+    one error counted, so it waits smtpd_error_sleep_time in the frontend
+    before its handoff; the default greet action (ignore) means no teaser
+    and no greet wait."""
+    check = dc.Checker("frontend/ignore", args.v)
+    settings = dict(BASE, postscreen_denylist_action="ignore", smtpd_error_sleep_time="2s")
+    with Sink() as sink, dc.server(args, "", {"ps_access": ACCESS}, relay=(sink.host, sink.port),
+                                   settings=settings) as srv:
+        t0 = time.monotonic()
+        c, port = connect(srv, "127.0.0.2")
+        code, text, _ = c.reply()
+        took = time.monotonic() - t0
+        check.expect(code == "220" and "\n" not in text, f"denylisted, ignored: 220: {text!r}")
+        check.expect(1.5 <= took < 6, f"after smtpd_error_sleep_time: {took:.2f} s")
+        send_mail(check, c, "ignored")
+        c.close()
+        check.expect(sink.wait_messages(1, timeout=10), "ignored: message at the sink")
+        check.expect(wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:%d$" % port), "DENYLISTED logged")
+        t0 = time.monotonic()
+        c, port = connect(srv, "127.0.0.9")
+        code, text, _ = c.reply()
+        check.expect(code == "220" and time.monotonic() - t0 < 1.5,
+                     f"default greet action: handed over at once: {text!r}")
+        c.cmd("QUIT")
         c.close()
         return check.done(srv)
 
@@ -316,7 +353,7 @@ def main():
         return 77
     rc = 0
     for suite in (lambda: greet_suite(args, ctl), lambda: enforce_suite(args),
-                  lambda: pool_suite(args)):
+                  lambda: pool_suite(args), lambda: ignore_suite(args)):
         rc |= suite()
     return rc
 
