@@ -7,6 +7,7 @@
  */
 #include "generation.h"
 #include "master.h"
+#include "qrun.h"
 #include "worker.h"
 
 static int gen_load(const char *dir, unsigned id, void **gen, struct cfg_diag *diag)
@@ -34,10 +35,21 @@ static int run_worker(const void *gen, unsigned index, int chan)
     return worker_run(&a);
 }
 
+static int want_qrun(const void *gen)
+{
+    return qrun_wanted(gen_config(gen));
+}
+
+static int run_qrun(const void *gen)
+{
+    return qrun_run(gen);
+}
+
 int main(int argc, char **argv)
 {
     static const struct master_hooks hooks = {
         .load = gen_load, .free = gen_free, .config = gen_config, .run_worker = run_worker,
+        .want_qrun = want_qrun, .run_qrun = run_qrun,
     };
     return master_cli(argc, argv, &hooks);
 }

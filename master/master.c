@@ -233,6 +233,7 @@ static int loop(struct master *m)
         control_expire(m, now, &next);
 
         fe_link_restart_due(m, now, &next);
+        qrun_link_restart_due(m, now, &next);
 
         size_t want = PFD_FIXED + MASTER_MAX_GENS + MASTER_MAX_CTL + m->nw;
         if (want > cap || !pfd) {
@@ -377,7 +378,9 @@ static int start(struct master *m, const char *ctl_path)
     }
     log_info("daemon started -- version %s, configuration %s", MXSCREEN_VERSION, m->dir);
     log_tee_stderr(0);
-    return supervisor_start_gen(m, m->cur);
+    r = supervisor_start_gen(m, m->cur);
+    qrun_link_start(m);
+    return r;
 }
 
 int master_cli(int argc, char **argv, const struct master_hooks *h)

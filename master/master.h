@@ -27,6 +27,10 @@ struct master_hooks {
     const struct config *(*config)(const void *gen);
     /* In the forked child: serve handoffs from chan; the exit status. */
     int (*run_worker)(const void *gen, unsigned index, int chan);
+    /* The queue runner (qrun_link.c), both NULL for none: whether this
+     * generation wants one, and its body in the forked child. */
+    int (*want_qrun)(const void *gen);
+    int (*run_qrun)(const void *gen);
 };
 
 /* Parse "mxscreen -c DIR [-C CTLPATH] [-d] [-v]" and run. Exit status. */

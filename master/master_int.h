@@ -74,6 +74,16 @@ struct mworker {
     unsigned backoff_s, restarts;
 };
 
+enum mqrun_state { MQR_NONE = 0, MQR_RUNNING, MQR_STOPPING, MQR_WAITING };
+
+/* The queue runner process (qrun_link.c): one, of the current generation. */
+struct mqrun {
+    enum mqrun_state state;
+    pid_t pid;
+    int64_t started_ms, restart_at_ms;
+    unsigned backoff_s;
+};
+
 struct ctl_client {
     int fd; /* -1: free */
     int64_t deadline_ms;
@@ -105,6 +115,7 @@ struct master {
     struct ctl_client ctl[MASTER_MAX_CTL];
 
     struct fe_stats fe_base; /* counters of frontends that are gone */
+    struct mqrun qr;
 
     bool stopping;
     int64_t stop_deadline_ms;
@@ -145,6 +156,15 @@ void fe_link_acks(struct master *m, size_t wi);
 void fe_link_totals(const struct master *m, struct fe_stats *out);
 size_t fe_link_live(const struct master *m);
 void fe_link_kill_remaining(struct master *m);
+
+/* qrun_link.c */
+void qrun_link_start(struct master *m);
+bool qrun_link_reaped(struct master *m, pid_t pid, int64_t now);
+void qrun_link_restart_due(struct master *m, int64_t now, int64_t *next_ms);
+void qrun_link_reload(struct master *m);
+void qrun_link_stop(struct master *m);
+void qrun_link_kill_remaining(struct master *m);
+size_t qrun_link_live(const struct master *m);
 
 /* control.c */
 int control_open(struct master *m, char *err, size_t errlen);

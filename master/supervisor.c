@@ -248,7 +248,7 @@ void supervisor_reap(struct master *m)
             log_warn("process %s pid %ld killed by signal %d", m->exe, (long)pid, WTERMSIG(st));
         else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
             log_warn("process %s pid %ld exit status %d", m->exe, (long)pid, WEXITSTATUS(st));
-        if (fe_link_reaped(m, pid, now))
+        if (fe_link_reaped(m, pid, now) || qrun_link_reaped(m, pid, now))
             continue;
         size_t wi = find_pid(m, pid);
         if (wi == SIZE_MAX)
@@ -370,6 +370,7 @@ int supervisor_reload(struct master *m, char *err, size_t errlen)
     g->live = 0;
     m->cur = g;
     supervisor_start_gen(m, g);
+    qrun_link_reload(m);
 
     old->retiring = true;
     fe_link_retire(m, old);
@@ -389,6 +390,7 @@ int supervisor_reload(struct master *m, char *err, size_t errlen)
 void supervisor_stop(struct master *m)
 {
     fe_link_stop(m);
+    qrun_link_stop(m);
     for (size_t i = 0; i < m->nw; i++) {
         struct mworker *w = &m->w[i];
         if (w->state == MW_WAITING) {
@@ -403,6 +405,7 @@ void supervisor_stop(struct master *m)
 void supervisor_kill_remaining(struct master *m)
 {
     fe_link_kill_remaining(m);
+    qrun_link_kill_remaining(m);
     for (size_t i = 0; i < m->nw; i++) {
         struct mworker *w = &m->w[i];
         if (w->state == MW_FREE || w->pid <= 0)
@@ -423,7 +426,7 @@ void supervisor_kill_remaining(struct master *m)
 
 size_t supervisor_live_processes(const struct master *m)
 {
-    size_t n = fe_link_live(m);
+    size_t n = fe_link_live(m) + qrun_link_live(m);
     for (size_t i = 0; i < m->nw; i++)
         if (m->w[i].state != MW_FREE && m->w[i].state != MW_WAITING && m->w[i].pid > 0)
             n++;

@@ -8,14 +8,18 @@
  *   delete ID|ALL     remove messages (from any queue but tmp/)
  *   hold ID|ALL       move to hold/: the runner leaves it alone
  *   release ID|ALL    hold/ -> incoming/: delivered at the next queue run
- *   flush, requeue    need the queue runner: refused with a message
+ *   flush             the queue runner tries every deferred message now
+ *   requeue           the queue runner puts every deferred message back
+ *                     into incoming/ with its schedule reset
+ *                     (both: one byte into the runner's trigger FIFO,
+ *                     queue_directory/qmgr, as postqueue -f reaches qmgr)
  *
  * Every change is one rename or unlink followed by an fsync of the
  * directory, so a message is never half moved. Unreadable files are
  * listed with the reason and never touched except by delete.
  *
  * Exit status: 0 done; 1 a message was not found, a file system error, or
- * a command that needs the queue runner.
+ * flush/requeue with no queue runner listening.
  */
 #include "ctl_queue.h"
 
@@ -186,6 +190,36 @@ static int cmd_change(const struct qdir *q, const char *cmd, const char *arg)
     return err < 0 ? 1 : 0;
 }
 
+/* One byte to the queue runner's FIFO (workers/qrun.h). O_NONBLOCK: with
+ * no runner reading, open fails with ENXIO instead of waiting. */
+static int trigger(const char *queue_dir, const char *cmd, char what)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/qmgr", queue_dir);
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = ENXIO;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "mxscreen-ctl: %s: %s\n", cmd,
+                errno == ENXIO || errno == ENOENT ? "the queue runner is not running"
+                                                  : strerror(errno));
+        return 1;
+    }
+    ssize_t n = write(fd, &what, 1);
+    int e = errno;
+    close(fd);
+    if (n != 1 && e != EAGAIN) {
+        fprintf(stderr, "mxscreen-ctl: %s: %s\n", cmd, strerror(e));
+        return 1;
+    }
+    printf("mxscreen-ctl: %s: requested\n", cmd);
+    return 0;
+}
+
 bool ctl_queue_command(const char *cmd)
 {
     static const char *const cmds[] = {"queue", "delete", "hold", "release", "flush",
@@ -199,11 +233,8 @@ bool ctl_queue_command(const char *cmd)
 int ctl_queue(const char *queue_dir, int argc, char **argv)
 {
     const char *cmd = argv[0];
-    if (!strcmp(cmd, "flush") || !strcmp(cmd, "requeue")) {
-        fprintf(stderr, "mxscreen-ctl: %s: needs the queue runner, which this mxscreen "
-                        "does not have yet; nothing done\n", cmd);
-        return 1;
-    }
+    if (!strcmp(cmd, "flush") || !strcmp(cmd, "requeue"))
+        return trigger(queue_dir, cmd, cmd[0] == 'f' ? 'F' : 'R');
     bool need_arg = strcmp(cmd, "queue") != 0;
     if (argc != (need_arg ? 2 : 1)) {
         fprintf(stderr, "usage: mxscreen-ctl [-c config_dir] %s\n",

@@ -1,0 +1,775 @@
+/*
+ * qrun.c - the queue runner's loop (qrun.h): scans of incoming/ and
+ * deferred/, a message's recipients dispatched to delivery jobs by next
+ * hop, and the end of each attempt as Postfix's qmgr does it - the
+ * notification for bounced recipients queued and only then the 'B' marks,
+ * the errors of deferred recipients kept in the file, expiry, the delay
+ * warning, the backoff, and removal once no recipient is pending.
+ *
+ * Order that makes it crash safe: a 2xx is marked 'D' (pwrite+fdatasync)
+ * before its log line and before anything else happens to the message; a
+ * bounce is queued (synced and renamed into incoming/) before its
+ * recipients are marked 'B'; a message leaves active/ only by a rename or
+ * by its removal once nothing is pending. A runner that dies leaves its
+ * messages in active/, and the next one takes them first.
+ *
+ * Failure: see qrun.h.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dsn.h"
+#include "log.h"
+#include "qrun_int.h"
+#include "util.h"
+
+#define QRUN_POLL_MAX 1024
+#define QRUN_INCOMING_MS 200 /* incoming/ is scanned this often (the workers do not trigger us yet) */
+
+void qrun_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
+
+int64_t qrun_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t qrun_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *param(const struct config *cfg, const char *name, const char *dflt)
+{
+    struct cfg_value v;
+    if (config_get(cfg, name, &v) < 0)
+        return dflt;
+    const char *s = v.expanded ? v.expanded : v.raw;
+    return s ? s : dflt;
+}
+
+static long param_long(const struct config *cfg, const char *name, long dflt)
+{
+    long n;
+    return cfg_value_long(param(cfg, name, ""), &n) == 0 ? n : dflt;
+}
+
+static bool param_bool(const struct config *cfg, const char *name, bool dflt)
+{
+    bool b;
+    return cfg_value_bool(param(cfg, name, ""), &b) == 0 ? b : dflt;
+}
+
+static bool has_word(const char *list, const char *const *words)
+{
+    struct cfg_list l;
+    bool hit = false;
+    if (cfg_value_list(list, &l) < 0)
+        return false;
+    for (size_t i = 0; i < l.n && !hit; i++)
+        for (size_t k = 0; words[k]; k++)
+            if (!strcmp(l.v[i], words[k]))
+                hit = true;
+    cfg_list_free(&l);
+    return hit;
+}
+
+static bool dir_has_files(const char *top, const char *sub)
+{
+    char path[4200];
+    qrun_fmt(path, sizeof(path), "%s/%s", top, sub);
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    struct dirent *e;
+    bool any = false;
+    while (!any && (e = readdir(d)))
+        any = qf_id_valid(e->d_name);
+    closedir(d);
+    return any;
+}
+
+bool qrun_wanted(const struct config *cfg)
+{
+    static const char *const off[] = {"qmgr", "qmgr.fifo", "qmgr/fifo", "fifo", NULL};
+    if (has_word(param(cfg, "master_service_disable", ""), off))
+        return false;
+    if (cfg->p.delivery_mode == DELIVERY_QUEUE)
+        return true;
+    const char *q = cfg->p.queue_directory;
+    return q && *q &&
+           (dir_has_files(q, "incoming") || dir_has_files(q, "active") ||
+            dir_has_files(q, "deferred"));
+}
+
+int qrun_trigger(const char *queue_dir, char what)
+{
+    char path[4200];
+    qrun_fmt(path, sizeof(path), "%s/%s", queue_dir, QRUN_TRIGGER);
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ENXIO : -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+        rc = -ENXIO;
+    else if (write(fd, &what, 1) != 1)
+        rc = errno == EAGAIN ? 0 : -errno; /* a full FIFO: a trigger is pending anyway */
+    close(fd);
+    return rc;
+}
+
+struct qdest *qrun_dest(struct qrun *r, const char *key)
+{
+    struct qdest *free_slot = NULL;
+    for (size_t i = 0; i < QRUN_MAX_DEST; i++) {
+        if (r->dest[i].used && !strcmp(r->dest[i].key, key))
+            return &r->dest[i];
+        if (!r->dest[i].used && !free_slot)
+            free_slot = &r->dest[i];
+    }
+    if (!free_slot) {
+        /* forget an idle destination (its feedback is lost, as qmgr
+         * forgets an empty queue) */
+        for (size_t i = 0; i < QRUN_MAX_DEST && !free_slot; i++)
+            if (r->dest[i].sd.busy == 0)
+                free_slot = &r->dest[i];
+        if (!free_slot)
+            free_slot = &r->dest[0];
+    }
+    memset(free_slot, 0, sizeof(*free_slot));
+    free_slot->used = true;
+    qrun_fmt(free_slot->key, sizeof(free_slot->key), "%s", key);
+    sched_dest_init(&free_slot->sd, &r->conc);
+    return free_slot;
+}
+
+/* ---- recipients ---- */
+
+void qrun_rcpt_sent(struct qrun *r, struct qmsg *m, unsigned i, const struct qjob *j,
+                    const char *reply)
+{
+    int rc = qf_mark(m->fd, &m->env, i, QF_DELIVERED, NULL);
+    if (rc < 0) {
+        /* Delivered but not recorded: it stays pending and may go twice. */
+        log_error("%s: cannot record the delivery to <%s>: %s", m->env.queue_id,
+                  m->env.rcpt[i].addr, strerror(-rc));
+        m->out[i].fate = QR_DEFER;
+        qrun_fmt(m->out[i].why, sizeof(m->out[i].why), "queue file write error");
+        qrun_fmt(m->out[i].status, sizeof(m->out[i].status), "4.3.0");
+    } else {
+        m->out[i].fate = QR_SENT;
+    }
+    char text[600];
+    qrun_fmt(text, sizeof(text), "%s", reply);
+    for (char *p = text; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    char dsn[12] = "2.0.0";
+    if (text[0] == '2' && text[3] == ' ' && text[4] == '2' && text[5] == '.') {
+        size_t n = strcspn(text + 4, " ");
+        if (n < sizeof(dsn))
+            qrun_fmt(dsn, sizeof(dsn), "%.*s", (int)n, text + 4);
+    }
+    qrun_log_delivery(r, m, i, j, "sent", dsn, text);
+}
+
+void qrun_rcpt_fail(struct qrun *r, struct qmsg *m, unsigned i, const struct qjob *j, bool perm,
+                    const char *status, const char *why, const char *diag)
+{
+    struct qr_rcpt_out *o = &m->out[i];
+    o->fate = perm ? QR_BOUNCE : QR_DEFER;
+    qrun_fmt(o->status, sizeof(o->status), "%s", status);
+    qrun_fmt(o->why, sizeof(o->why), "%s", why);
+    qrun_fmt(o->diag, sizeof(o->diag), "%s", diag ? diag : "");
+    o->mta[0] = 0;
+    if (j && j->host[0] && diag && *diag)
+        qrun_fmt(o->mta, sizeof(o->mta), "%s", j->host);
+    qrun_log_delivery(r, m, i, j, perm ? "bounced" : "deferred", status, why);
+}
+
+/* ---- messages ---- */
+
+static void msg_free(struct qrun *r, struct qmsg *m)
+{
+    for (struct qmsg **pp = &r->msgs; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    r->nmsgs--;
+    if (m->fd >= 0)
+        close(m->fd);
+    qf_env_free(&m->env);
+    free(m->out);
+    free(m);
+}
+
+/* Notification for idx[0..n), then their 'B' marks. */
+static void bounce_rcpts(struct qrun *r, struct qmsg *m, const unsigned *idx, unsigned n)
+{
+    char newid[QF_ID_MAX + 1];
+    if (n == 0)
+        return;
+    int rc = qrun_notify(r, m, DSN_FAILURE, idx, n, newid);
+    if (rc < 0) {
+        log_warn("%s: cannot queue the non-delivery notification: %s; recipients stay "
+                 "deferred", m->env.queue_id, strerror(-rc));
+        for (unsigned k = 0; k < n; k++)
+            (void)qf_mark(m->fd, &m->env, idx[k], QF_PENDING, m->out[idx[k]].why);
+        return;
+    }
+    if (rc == 1)
+        log_info("%s: sender non-delivery notification: %s", m->env.queue_id, newid);
+    for (unsigned k = 0; k < n; k++) {
+        rc = qf_mark(m->fd, &m->env, idx[k], QF_BOUNCED, m->out[idx[k]].why);
+        if (rc < 0)
+            log_error("%s: cannot record the bounce of <%s>: %s", m->env.queue_id,
+                      m->env.rcpt[idx[k]].addr, strerror(-rc));
+    }
+}
+
+void qrun_job_done(struct qrun *r, struct qmsg *m)
+{
+    struct qf_env *e = &m->env;
+    unsigned *idx = xmalloc((e->nrcpt + 1) * sizeof(*idx));
+    unsigned n = 0;
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        if (e->rcpt[i].state == QF_PENDING && m->out[i].fate == QR_BOUNCE)
+            idx[n++] = i;
+    bounce_rcpts(r, m, idx, n);
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        if (e->rcpt[i].state == QF_PENDING && m->out[i].fate == QR_DEFER)
+            (void)qf_mark(m->fd, e, i, QF_PENDING, m->out[i].why);
+
+    time_t now = time(NULL);
+    bool null_sender = e->sender[0] == 0;
+    if (qf_pending(e) > 0) {
+        struct sched_decision dec;
+        unsigned flags = e->attempts >= QRUN_WARNED ? QRUN_WARNED : 0;
+        time_t warn = flags ? 0 : sched_warn_time((time_t)e->arrival, &r->sp);
+        sched_after_deferral((time_t)e->arrival, null_sender, warn, now, &r->sp, &dec);
+        if (dec.action == SCHED_EXPIRE) {
+            n = 0;
+            for (unsigned i = 0; i < e->nrcpt; i++) {
+                if (e->rcpt[i].state != QF_PENDING)
+                    continue;
+                struct qr_rcpt_out *o = &m->out[i];
+                if (!o->why[0])
+                    qrun_fmt(o->why, sizeof(o->why), "%s", e->rcpt[i].error[0]
+                             ? e->rcpt[i].error : "message expired");
+                if (!o->status[0])
+                    qrun_fmt(o->status, sizeof(o->status), "4.4.7");
+                qrun_log_delivery(r, m, i, NULL, "expired, returned to sender", o->status,
+                                  o->why);
+                o->fate = QR_BOUNCE;
+                idx[n++] = i;
+            }
+            bounce_rcpts(r, m, idx, n);
+        } else {
+            if (dec.action == SCHED_WARN && !null_sender) {
+                char newid[QF_ID_MAX + 1];
+                n = 0;
+                for (unsigned i = 0; i < e->nrcpt; i++)
+                    if (e->rcpt[i].state == QF_PENDING) {
+                        if (!m->out[i].why[0])
+                            qrun_fmt(m->out[i].why, sizeof(m->out[i].why), "%s",
+                                     e->rcpt[i].error);
+                        if (!m->out[i].status[0])
+                            qrun_fmt(m->out[i].status, sizeof(m->out[i].status), "4.0.0");
+                        idx[n++] = i;
+                    }
+                int rc = qrun_notify(r, m, DSN_DELAY, idx, n, newid);
+                if (rc == 1)
+                    log_info("%s: sender delay notification: %s", e->queue_id, newid);
+                if (rc >= 0)
+                    flags = QRUN_WARNED;
+            } else if (dec.action == SCHED_WARN) {
+                flags = QRUN_WARNED;
+            }
+            unsigned tries = e->attempts % QRUN_WARNED;
+            unsigned attempts = (tries + 1 < QRUN_WARNED ? tries + 1 : tries) + flags;
+            int rc = qf_set_schedule(m->fd, e, attempts, (int64_t)dec.next_attempt);
+            if (rc < 0)
+                log_error("%s: cannot record the next attempt: %s", e->queue_id, strerror(-rc));
+            close(m->fd);
+            m->fd = -1;
+            rc = qdir_move(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);
+            if (rc < 0)
+                log_error("%s: move to deferred: %s", e->queue_id, strerror(-rc));
+            free(idx);
+            msg_free(r, m);
+            return;
+        }
+    }
+    free(idx);
+    if (qf_pending(e) == 0) {
+        close(m->fd);
+        m->fd = -1;
+        if (unlinkat(r->q.fd[QDIR_ACTIVE], e->queue_id, 0) < 0)
+            log_error("%s: remove: %s", e->queue_id, strerror(errno));
+        else
+            (void)qdir_sync(&r->q, QDIR_ACTIVE);
+        log_info("%s: removed", e->queue_id);
+    } else {
+        /* a bounce could not be queued: try again later */
+        close(m->fd);
+        m->fd = -1;
+        (void)qdir_move(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);
+    }
+    msg_free(r, m);
+}
+
+static bool same_hop(const struct nexthop *a, const struct nexthop *b)
+{
+    return a->kind == b->kind && a->port == b->port && a->mx == b->mx &&
+           !strcmp(a->host, b->host) && !strcmp(a->text, b->text) &&
+           !strcmp(a->unix_path, b->unix_path);
+}
+
+/* One job per next hop for the pending recipients. */
+static void dispatch(struct qrun *r, struct qmsg *m)
+{
+    struct qf_env *e = &m->env;
+    struct nexthop *hop = xcalloc(e->nrcpt, sizeof(*hop));
+    int *ok = xcalloc(e->nrcpt, sizeof(*ok));
+    unsigned *grp = xmalloc(e->nrcpt * sizeof(*grp));
+    m->jobs++; /* hold the message while its jobs start */
+    for (unsigned i = 0; i < e->nrcpt; i++) {
+        if (e->rcpt[i].state != QF_PENDING)
+            continue;
+        int rc = transport_resolve(r->g->transport, e->rcpt[i].addr, &hop[i]);
+        if (rc < 0) {
+            qrun_rcpt_fail(r, m, i, NULL, false, "4.3.0",
+                           rc == -EAGAIN ? "transport table lookup failure"
+                                         : "mail transport unavailable", "");
+            continue;
+        }
+        ok[i] = 1;
+    }
+    for (unsigned i = 0; i < e->nrcpt; i++) {
+        if (!ok[i])
+            continue;
+        unsigned n = 0;
+        for (unsigned k = i; k < e->nrcpt; k++)
+            if (ok[k] && same_hop(&hop[i], &hop[k])) {
+                grp[n++] = k;
+                ok[k] = 0;
+            }
+        qjob_start(r, m, &hop[i], grp, n);
+    }
+    free(hop);
+    free(ok);
+    free(grp);
+    if (--m->jobs == 0)
+        qrun_job_done(r, m);
+}
+
+/* Take message id from queue `from` (moved to active/ first). */
+static void take(struct qrun *r, const char *id, enum qdir_queue from)
+{
+    if (from != QDIR_ACTIVE) {
+        int rc = qdir_move(&r->q, id, from, QDIR_ACTIVE);
+        if (rc < 0) {
+            if (rc != -ENOENT)
+                log_warn("%s: move to active: %s", id, strerror(-rc));
+            return;
+        }
+    }
+    int fd = openat(r->q.fd[QDIR_ACTIVE], id, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        log_warn("%s: open active/%s: %s", id, id, strerror(errno));
+        return;
+    }
+    struct qmsg *m = xcalloc(1, sizeof(*m));
+    struct qf_error err;
+    int rc = qf_read_envelope(fd, &m->env, &err);
+    if (rc < 0) {
+        if (rc == -EBADMSG)
+            log_warn("%s: corrupt queue file at offset %llu: %s; moved to corrupt", id,
+                     (unsigned long long)err.offset, err.what);
+        else
+            log_warn("%s: read: %s; moved to corrupt", id, strerror(-rc));
+        close(fd);
+        free(m);
+        (void)qdir_move(&r->q, id, QDIR_ACTIVE, QDIR_CORRUPT);
+        return;
+    }
+    m->fd = fd;
+    m->out = xcalloc(m->env.nrcpt, sizeof(*m->out));
+    m->active_us = qrun_now_us();
+    m->next = r->msgs;
+    r->msgs = m;
+    r->nmsgs++;
+    dispatch(r, m);
+}
+
+struct idlist {
+    char (*id)[QF_ID_MAX + 1];
+    size_t n, cap;
+};
+
+static int collect(void *ctx, const char *id)
+{
+    struct idlist *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->id = xrealloc(l->id, l->cap * sizeof(*l->id));
+    }
+    qrun_fmt(l->id[l->n++], QF_ID_MAX + 1, "%s", id);
+    return 0;
+}
+
+static bool is_active(const struct qrun *r, const char *id)
+{
+    for (const struct qmsg *m = r->msgs; m; m = m->next)
+        if (!strcmp(m->env.queue_id, id))
+            return true;
+    return false;
+}
+
+static void scan(struct qrun *r, enum qdir_queue which, bool all)
+{
+    struct idlist l = {0};
+    (void)qdir_scan(&r->q, which, collect, &l);
+    time_t now = time(NULL);
+    for (size_t i = 0; i < l.n && r->nmsgs < QRUN_MAX_MSGS; i++) {
+        if (is_active(r, l.id[i]))
+            continue;
+        if (which == QDIR_DEFERRED && !all) {
+            /* only when due: read the W record without moving the file */
+            int fd = openat(r->q.fd[QDIR_DEFERRED], l.id[i], O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            struct qf_env e;
+            struct qf_error err;
+            int rc = qf_read_envelope(fd, &e, &err);
+            close(fd);
+            if (rc == 0) {
+                bool due = sched_due((time_t)e.next_attempt, now);
+                qf_env_free(&e);
+                if (!due)
+                    continue;
+            }
+        }
+        take(r, l.id[i], which);
+    }
+    free(l.id);
+}
+
+/* 'R': every deferred message back to incoming/ with its schedule reset. */
+static void requeue(struct qrun *r)
+{
+    struct idlist l = {0};
+    unsigned n = 0;
+    (void)qdir_scan(&r->q, QDIR_DEFERRED, collect, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        int fd = openat(r->q.fd[QDIR_DEFERRED], l.id[i], O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct qf_env e;
+        struct qf_error err;
+        if (qf_read_envelope(fd, &e, &err) == 0) {
+            (void)qf_set_schedule(fd, &e, e.attempts, 0);
+            qf_env_free(&e);
+        }
+        close(fd);
+        if (qdir_move(&r->q, l.id[i], QDIR_DEFERRED, QDIR_INCOMING) == 0)
+            n++;
+    }
+    free(l.id);
+    log_info("requeue: %u message%s", n, n == 1 ? "" : "s");
+}
+
+static void on_trigger(struct qrun *r)
+{
+    char buf[64];
+    ssize_t n;
+    while ((n = read(r->trigger_fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == 'F') {
+                r->flush = true;
+                for (size_t k = 0; k < QRUN_MAX_DEST; k++)
+                    if (r->dest[k].used && r->dest[k].sd.window == 0)
+                        sched_dest_init(&r->dest[k].sd, &r->conc);
+            } else if (buf[i] == 'R') {
+                requeue(r);
+            }
+            r->next_incoming_ms = 0;
+        }
+    }
+}
+
+/* ---- set-up ---- */
+
+static size_t add_addr(struct sockaddr_storage *a, size_t n, const char *text)
+{
+    char buf[80];
+    unsigned char b[16];
+    if (n >= QRUN_SELF_MAX)
+        return n;
+    qrun_fmt(buf, sizeof(buf), "%s", text);
+    char *s = buf;
+    if (*s == '[') {
+        s++;
+        s[strcspn(s, "]")] = 0;
+    }
+    memset(&a[n], 0, sizeof(a[n]));
+    if (inet_pton(AF_INET, s, b) == 1) {
+        a[n].ss_family = AF_INET;
+        memcpy(&((struct sockaddr_in *)(void *)&a[n])->sin_addr, b, 4);
+        return n + 1;
+    }
+    if (inet_pton(AF_INET6, s, b) == 1) {
+        a[n].ss_family = AF_INET6;
+        memcpy(&((struct sockaddr_in6 *)(void *)&a[n])->sin6_addr, b, 16);
+        return n + 1;
+    }
+    return n;
+}
+
+/* inet_interfaces ("all": every interface address, as Postfix's
+ * inet_addr_local) and proxy_interfaces: who "ourselves" is. */
+static void self_init(struct qrun *r)
+{
+    struct cfg_list l;
+    size_t n = 0, np = 0;
+    if (cfg_value_list(param(r->cfg, "inet_interfaces", "all"), &l) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            if (!strcmp(l.v[i], "all")) {
+                struct ifaddrs *ifa, *it;
+                if (getifaddrs(&ifa) == 0) {
+                    for (it = ifa; it && n < QRUN_SELF_MAX; it = it->ifa_next) {
+                        if (!it->ifa_addr || (it->ifa_addr->sa_family != AF_INET &&
+                                              it->ifa_addr->sa_family != AF_INET6))
+                            continue;
+                        memset(&r->self_addr[n], 0, sizeof(r->self_addr[n]));
+                        memcpy(&r->self_addr[n], it->ifa_addr,
+                               it->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                                  : sizeof(struct sockaddr_in6));
+                        n++;
+                    }
+                    freeifaddrs(ifa);
+                }
+            } else if (!strcmp(l.v[i], "loopback-only") || !strcmp(l.v[i], "localhost")) {
+                n = add_addr(r->self_addr, n, "127.0.0.1");
+                n = add_addr(r->self_addr, n, "::1");
+            } else {
+                n = add_addr(r->self_addr, n, l.v[i]);
+            }
+        }
+        cfg_list_free(&l);
+    }
+    if (cfg_value_list(param(r->cfg, "proxy_interfaces", ""), &l) == 0) {
+        for (size_t i = 0; i < l.n; i++)
+            np = add_addr(r->proxy_addr, np, l.v[i]);
+        cfg_list_free(&l);
+    }
+    r->self = (struct mx_self){r->self_addr, n, r->proxy_addr, np};
+}
+
+static void opts_init(struct qrun *r)
+{
+    const struct config *c = r->cfg;
+    r->sp = (struct sched_params){
+        .minimal_backoff_time = c->p.minimal_backoff_time,
+        .maximal_backoff_time = c->p.maximal_backoff_time,
+        .queue_run_delay = c->p.queue_run_delay,
+        .maximal_queue_lifetime = c->p.maximal_queue_lifetime,
+        .bounce_queue_lifetime = c->p.bounce_queue_lifetime,
+        .delay_warning_time = c->p.delay_warning_time,
+    };
+    sched_conc_defaults(&r->conc);
+    r->conc.initial = (int)param_long(c, "initial_destination_concurrency", 5);
+    long lim = 20;
+    if (sched_transport_limit(c, "smtp", &lim) == 0)
+        r->conc.limit = (int)lim;
+    r->conc.dead_time = c->p.minimal_backoff_time;
+    const char *proto = param(c, "inet_protocols", "all");
+    r->mxo.want_ipv4 = strstr(proto, "all") || strstr(proto, "ipv4");
+    r->mxo.want_ipv6 = strstr(proto, "all") || strstr(proto, "ipv6");
+    r->mxo.randomize = param_bool(c, "smtp_randomize_addresses", true);
+    r->mxo.balance = param_bool(c, "smtp_balance_inet_protocols", true);
+    const char *pref = param(c, "smtp_address_preference", "any");
+    r->mxo.addr_pref = !strcmp(pref, "ipv4") ? MX_ADDR_IPV4
+                       : !strcmp(pref, "ipv6") ? MX_ADDR_IPV6 : MX_ADDR_ANY;
+    r->mxo.address_limit = (unsigned)param_long(c, "smtp_mx_address_limit", 5);
+    r->mxo.session_limit = (unsigned)param_long(c, "smtp_mx_session_limit", 2);
+    /* smtp_tcp_port: a number, or a service name (known_tcp_ports: smtp=25) */
+    long port = param_long(c, "smtp_tcp_port", 25);
+    r->tcp_port = port > 0 && port < 65536 ? (unsigned)port : 25;
+    self_init(r);
+}
+
+static int open_trigger(struct qrun *r)
+{
+    char path[4200];
+    qrun_fmt(path, sizeof(path), "%s/%s", r->cfg->p.queue_directory, QRUN_TRIGGER);
+    if (mkfifo(path, 0620) < 0 && errno != EEXIST)
+        return -errno;
+    /* O_RDWR: the FIFO never reports end of file when a writer closes */
+    r->trigger_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    return r->trigger_fd < 0 ? -errno : 0;
+}
+
+static int dns_init(struct qrun *r)
+{
+    const struct cfg_list *res = &r->cfg->p.dns_resolver;
+    char servers[1024] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < res->n; i++) {
+        int n = snprintf(servers + off, sizeof(servers) - off, "%s%s", off ? "," : "",
+                         res->v[i]);
+        if (n < 0 || (size_t)n >= sizeof(servers) - off)
+            return -ENAMETOOLONG;
+        off += (size_t)n;
+    }
+    struct dns_opts o = {.servers = servers, .timeout_ms = 10000};
+    return dns_open(&o, &r->dns);
+}
+
+static void loop(struct qrun *r, int sfd)
+{
+    struct pollfd pfd[QRUN_POLL_MAX];
+    struct qjob *who[QRUN_POLL_MAX];
+    while (!r->stop) {
+        int64_t now = qrun_now_ms();
+        if (now >= r->next_incoming_ms) {
+            scan(r, QDIR_INCOMING, true);
+            r->next_incoming_ms = now + QRUN_INCOMING_MS;
+        }
+        time_t t = time(NULL);
+        if (t >= r->next_deferred_scan || r->flush) {
+            scan(r, QDIR_DEFERRED, r->flush);
+            r->flush = false;
+            r->next_deferred_scan = sched_next_scan(t, &r->sp);
+        }
+        qjob_kick(r);
+        qjob_reap(r);
+
+        int64_t next = r->next_incoming_ms;
+        size_t n = 0;
+        pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = r->trigger_fd, .events = POLLIN};
+        size_t dns0 = n;
+        n += dns_fds(r->dns, pfd + n, 32);
+        size_t job0 = n;
+        n += qjob_pollfds(r, pfd + n, who + n, QRUN_POLL_MAX - n, &next);
+        int dt = dns_next_timeout_ms(r->dns);
+        int64_t timeout = next - qrun_now_ms();
+        int64_t scan_ms = ((int64_t)r->next_deferred_scan - (int64_t)time(NULL)) * 1000;
+        if (scan_ms < timeout)
+            timeout = scan_ms;
+        if (dt >= 0 && dt < timeout)
+            timeout = dt;
+        if (timeout < 0)
+            timeout = 0;
+        int rc = poll(pfd, n, (int)timeout);
+        if (rc < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        if (rc > 0) {
+            if (pfd[0].revents & POLLIN) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                        r->stop = true;
+                    else if (si.ssi_signo == SIGUSR1)
+                        r->flush = true;
+            }
+            if (pfd[1].revents & POLLIN)
+                on_trigger(r);
+            for (size_t i = dns0; i < job0; i++)
+                if (pfd[i].revents)
+                    dns_process(r->dns, pfd[i].fd, !!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)),
+                                !!(pfd[i].revents & POLLOUT));
+            for (size_t i = job0; i < n; i++)
+                if (pfd[i].revents)
+                    qjob_io(who[i], pfd[i].revents);
+        }
+        dns_timeout(r->dns);
+        qjob_timers(r, qrun_now_ms());
+    }
+}
+
+int qrun_run(const struct generation *g)
+{
+    static struct qrun run; /* one per process; big (TLS session cache) */
+    struct qrun *r = &run;
+    memset(r, 0, sizeof(*r));
+    r->g = g;
+    r->cfg = &g->cfg;
+    r->trigger_fd = -1;
+    log_init("mxscreen/qmgr", 1);
+    const char *qd = r->cfg->p.queue_directory;
+    int rc = qdir_open(qd, &r->q);
+    if (rc < 0) {
+        log_error("queue_directory %s: %s", qd, strerror(-rc));
+        return 1;
+    }
+    if ((rc = open_trigger(r)) < 0)
+        log_warn("trigger FIFO %s/%s: %s (flush/requeue will not reach the runner)", qd,
+                 QRUN_TRIGGER, strerror(-rc));
+    if ((rc = dns_init(r)) < 0) {
+        log_error("DNS resolver: %s", strerror(-rc));
+        qdir_close(&r->q);
+        return 1;
+    }
+    opts_init(r);
+    (void)qdir_clean_tmp(&r->q, getpid());
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    /* what a runner that died was delivering comes first */
+    scan(r, QDIR_ACTIVE, true);
+    r->next_deferred_scan = 0;
+    loop(r, sfd);
+
+    /* stopping: messages in flight stay in active/ for the next runner */
+    qjob_abort_all(r);
+    while (r->msgs) {
+        struct qmsg *m = r->msgs;
+        r->msgs = m->next;
+        if (m->fd >= 0)
+            close(m->fd);
+        qf_env_free(&m->env);
+        free(m->out);
+        free(m);
+    }
+    if (sfd >= 0)
+        close(sfd);
+    if (r->trigger_fd >= 0)
+        close(r->trigger_fd);
+    dns_close(r->dns);
+    qdir_close(&r->q);
+    return 0;
+}

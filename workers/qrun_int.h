@@ -1,0 +1,167 @@
+/*
+ * qrun_int.h - the queue runner's state, shared by its files:
+ *   qrun.c         the poll loop, queue scans, messages and their end
+ *                  (defer, warn, expire, remove), destinations
+ *   qrun_job.c     one delivery job: next-hop addresses, connection, the
+ *                  SMTP transaction through client_tls.h's link
+ *   qrun_notify.c  notifications (dsn.h) written into the queue, the
+ *                  Postfix delivery log lines
+ * One thread: handlers run to completion, nothing is locked.
+ */
+#ifndef MX_QRUN_INT_H
+#define MX_QRUN_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "client_tls.h"
+#include "dns.h"
+#include "generation.h"
+#include "mx_select.h"
+#include "qrun.h"
+#include "queue_dir.h"
+#include "queue_file.h"
+#include "retry_sched.h"
+#include "smtp_client.h"
+#include "transport.h"
+
+#define QRUN_MAX_MSGS 500    /* messages in active/ at once (qmgr_message_active_limit is 20000) */
+#define QRUN_MAX_DEST 256
+#define QRUN_SELF_MAX 64
+/* Added to the W record's attempt count (at most 999999999 there): the
+ * delay warning was sent. Postfix keeps its warning time in the queue
+ * file for the same reason: a restarted runner must not warn twice. */
+#define QRUN_WARNED 500000000u
+
+/* What became of one recipient in this attempt. */
+enum qr_fate { QR_NONE, QR_SENT, QR_DEFER, QR_BOUNCE };
+
+struct qr_rcpt_out {
+    enum qr_fate fate;
+    char status[12];   /* enhanced status */
+    char why[600];     /* Postfix's reason text */
+    char mta[256];     /* Remote-MTA name, "" none */
+    char diag[600];    /* the remote reply, "" none */
+};
+
+struct qmsg {
+    struct qmsg *next;
+    int fd;                  /* the file in active/ */
+    struct qf_env env;
+    struct qr_rcpt_out *out; /* env.nrcpt */
+    unsigned jobs;           /* jobs still running */
+    int64_t active_us;       /* when the runner took it (delays=a/b) */
+};
+
+struct qdest {
+    bool used;
+    char key[320];
+    struct sched_dest sd;
+    char why[600];     /* the last failure, for "delivery temporarily suspended" */
+};
+
+enum qjob_state { QJ_WAIT, QJ_RESOLVE, QJ_CONNECT, QJ_SMTP, QJ_DONE };
+
+struct qjob {
+    struct qjob *next;
+    struct qrun *r;
+    struct qmsg *m;
+    struct qdest *d;
+    enum qjob_state state;
+    struct nexthop nh;
+    unsigned *rcpt;          /* indexes into m->env.rcpt */
+    unsigned nrcpt;
+    unsigned *accepted;      /* per rcpt of the job: RCPT got 2xx */
+    struct mx_lookup *lookup;
+    struct mx_result *mx;    /* candidates */
+    size_t cand;             /* next candidate to try */
+    unsigned sessions;       /* connections made (smtp_mx_session_limit) */
+    int fd;
+    int64_t deadline_ms;
+    int64_t start_us, conn_us; /* job start, connection established */
+    bool dest_ok;            /* no connection/handshake failure */
+    bool ready, data_ok, body_done, dot_sent;
+    uint64_t body_off;
+    char host[DNS_NAME_MAX + 1], addr[64];
+    unsigned port;
+    char last_why[600], last_status[12]; /* the last connection's failure */
+    struct smtp_client *cl;
+    struct client_link link;
+    size_t sout_off, sout_len;
+    char sout[16384];
+    char rbuf[8192];
+    char cbuf[65536];        /* content read from the file */
+    size_t cbuf_off, cbuf_len;
+};
+
+struct qrun {
+    const struct generation *g;
+    const struct config *cfg;
+    struct qdir q;
+    int trigger_fd;
+    struct dns_ctx *dns;
+    struct sched_params sp;
+    struct sched_conc conc;
+    struct mx_opts mxo;
+    struct mx_self self;
+    struct sockaddr_storage self_addr[QRUN_SELF_MAX], proxy_addr[QRUN_SELF_MAX];
+    unsigned tcp_port;       /* smtp_tcp_port */
+    struct client_tls_cache tls_cache;
+    struct qmsg *msgs;
+    unsigned nmsgs;
+    struct qjob *jobs;
+    struct qdest dest[QRUN_MAX_DEST];
+    time_t next_deferred_scan;
+    int64_t next_incoming_ms;
+    bool flush;              /* take every deferred message at the next scan */
+    bool stop;
+    unsigned seq;            /* queue id sequence */
+};
+
+/* snprintf that cuts long texts silently (reasons from outside are long). */
+void qrun_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+int64_t qrun_now_ms(void);
+int64_t qrun_now_us(void);
+
+/* qrun_job.c */
+/* Start a job for m's recipients rcpt[0..n) going to nh (copied). */
+void qjob_start(struct qrun *r, struct qmsg *m, const struct nexthop *nh, const unsigned *rcpt,
+                unsigned n);
+/* Jobs waiting for their destination: start those that may. */
+void qjob_kick(struct qrun *r);
+/* Poll set: fds of running jobs. */
+size_t qjob_pollfds(struct qrun *r, struct pollfd *pfd, struct qjob **who, size_t cap,
+                    int64_t *next_ms);
+void qjob_io(struct qjob *j, short revents);
+void qjob_timers(struct qrun *r, int64_t now);
+/* Free jobs in QJ_DONE (their message was told). */
+void qjob_reap(struct qrun *r);
+void qjob_abort_all(struct qrun *r);
+
+/* qrun.c */
+struct qdest *qrun_dest(struct qrun *r, const char *key);
+/* A job is over: its recipients' fates are in m->out. */
+void qrun_job_done(struct qrun *r, struct qmsg *m);
+/* A recipient delivered: the durable mark and the log line. */
+void qrun_rcpt_sent(struct qrun *r, struct qmsg *m, unsigned i, const struct qjob *j,
+                    const char *reply);
+/* A recipient deferred or bounced by this job (log line; fate kept). */
+void qrun_rcpt_fail(struct qrun *r, struct qmsg *m, unsigned i, const struct qjob *j, bool perm,
+                    const char *status, const char *why, const char *diag);
+
+/* qrun_notify.c */
+/* A new queue id, as the workers make them. */
+void qrun_new_id(struct qrun *r, char out[QF_ID_MAX + 1]);
+/* Queue a notification of kind (DSN_FAILURE/DSN_DELAY) about m's
+ * recipients idx[0..n) to its sender: 1 queued (new id in newid), 0 none
+ * due (null sender, NOTIFY), -errno. */
+int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, unsigned n,
+                char newid[QF_ID_MAX + 1]);
+/* "ID: to=<..>, relay=..., delay=..., delays=..., dsn=..., status=S (text)" */
+void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const struct qjob *j,
+                       const char *status, const char *dsn, const char *text);
+
+#endif
