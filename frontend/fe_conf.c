@@ -124,6 +124,8 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     c->error_sleep_ms = (uint64_t)p->smtpd_error_sleep_time * 1000u;
     c->pool_size = (uint32_t)p->postscreen_connection_pool_size;
     int r = fe_acl_load(cfg, &c->acl, diag);
+    if (r == 0)
+        r = fe_screen_conf_load(cfg, c->greet_action, c->pool_size, &c->screen, diag);
     if (r < 0) {
         fe_conf_free(c);
         return r;
@@ -143,5 +145,13 @@ void fe_conf_free(struct fe_conf *c)
     free(c->tarpit_drip);
     free(c->tarpit_reply);
     fe_acl_free(c->acl);
+    fe_screen_conf_free(c->screen);
     free(c);
+}
+
+void fe_conf_restarted(const struct fe_conf *c)
+{
+    /* The dead frontend's counts would never be disconnected. */
+    if (c && c->screen && c->screen->anvil)
+        anvil_reset(c->screen->anvil);
 }

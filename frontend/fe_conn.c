@@ -7,12 +7,13 @@
  * connection was closed or taken over by an action):
  *   1. access list (postscreen_access_list): permit hands off at once
  *      (ALLOWLISTED), reject applies postscreen_denylist_action;
- *   -- hook points for the other modules, in this order: the connection
- *      count and rate limits (shm/anvil.h), the screening cache
- *      (shm/screen_cache.h: PASS OLD skips the rest), the DNSBL queries
- *      (lib/dnsbl_score.h: sent here, collected when the greet wait ends);
- *   2. early tests: the "220-" teaser and the greet wait, during which a
- *      client that talks is a PREGREET.
+ *   2-4. fe_screen.c: the connection count and rate limits (anvil), the
+ *      screening cache (PASS OLD skips the rest), the DNSBL queries (sent
+ *      there, judged when the greet wait ends);
+ *   5. early tests: the "220-" teaser and the greet wait, during which a
+ *      client that talks is a PREGREET. The wait also runs, without the
+ *      teaser and without reading, when only DNSBL answers are awaited;
+ *      it then ends as soon as they are in.
  * Then the conclusion: a client that failed an enforced test goes to the
  * enforce engine (fe_dummy.c); one that erred (a failed test whose action
  * is ignore) sleeps smtpd_error_sleep_time; the rest is handed to a
@@ -61,8 +62,6 @@ static const char pg_enforce[] = "550 5.5.1 Protocol error\r\n";
 
 #define FE_HOLD_RETRY_MS 100u
 #define PSC_READ_BUF_SIZE 1024
-
-enum step_res { STEP_NEXT, STEP_WAIT, STEP_END };
 
 static void advance(struct fe *fe, struct fe_conn *c);
 
@@ -152,6 +151,7 @@ static void poll_cancel(struct fe *fe, struct fe_conn *c)
  */
 void fe_conn_close(struct fe *fe, struct fe_conn *c)
 {
+    fe_screen_release(fe, c);
     timer_wheel_cancel(&fe->tw, &c->timer);
     poll_cancel(fe, c);
     if (c->dummy)
@@ -185,8 +185,7 @@ static void hangup(struct fe *fe, struct fe_conn *c, const char *where)
     fe_conn_close(fe, c);
 }
 
-/* Final reply, DISCONNECT, close. */
-static void finish(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
+void fe_conn_finish(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
 {
     fe_conn_say(c, reply, len);
     fe_conn_log_disconnect(c);
@@ -211,7 +210,7 @@ static void tarpit_tick(struct fe *fe, struct fe_conn *c)
         log_info("TARPIT END after %s from %s: %u bytes", t, a, c->dripped);
         if (c->drip_off != 0) /* end the line the drip was in */
             fe_conn_say(c, "\r\n", 2);
-        finish(fe, c, cf->tarpit_reply, cf->tarpit_reply_len);
+        fe_conn_finish(fe, c, cf->tarpit_reply, cf->tarpit_reply_len);
         return;
     }
     unsigned n = 0;
@@ -251,14 +250,14 @@ static void tarpit_start(struct fe *fe, struct fe_conn *c)
 
 /* ---- actions ---- */
 
-static enum step_res act(struct fe *fe, struct fe_conn *c, unsigned test, int action,
-                         const char *drop, size_t drop_len, const char *enforce, size_t enf_len)
+enum step_res fe_conn_act(struct fe *fe, struct fe_conn *c, unsigned test, int action,
+                          const char *drop, size_t drop_len, const char *enforce, size_t enf_len)
 {
     c->tests_failed |= test;
     switch (action) {
     case PS_ACT_DROP:
         fe->st.dropped++;
-        finish(fe, c, drop, drop_len);
+        fe_conn_finish(fe, c, drop, drop_len);
         return STEP_END;
     case PS_ACT_ENFORCE:
         c->flags |= FE_F_NOFORWARD;
@@ -296,7 +295,7 @@ static enum step_res step_access(struct fe *fe, struct fe_conn *c)
     case FE_ACL_REJECT:
         log_info("%sLISTED %s", fe->conf->respectful ? "DENY" : "BLACK", a);
         fe->st.denylisted++;
-        return act(fe, c, HANDOFF_TEST_ACCESS_LIST, fe->conf->denylist_action, S(dn_drop),
+        return fe_conn_act(fe, c, HANDOFF_TEST_ACCESS_LIST, fe->conf->denylist_action, S(dn_drop),
                    S(dn_enforce));
     default:
         return STEP_NEXT;
@@ -306,10 +305,14 @@ static enum step_res step_access(struct fe *fe, struct fe_conn *c)
 static enum step_res step_early(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_conf *cf = fe->conf;
-    if (cf->greet_action == PS_ACT_IGNORE)
-        return STEP_NEXT; /* see the file header: skipped, not run */
-    c->tests_done |= HANDOFF_TEST_PREGREET;
-    if (cf->teaser) {
+    /* Skipped when ignored (see the file header) or passed in the cache,
+     * unless the DNSBL answers are to be waited for. */
+    if (!fe_screen_greet_needed(fe, c))
+        return STEP_NEXT;
+    bool pregr = (c->sflags & FE_SF_PREGR) != 0;
+    if (pregr)
+        c->tests_done |= HANDOFF_TEST_PREGREET;
+    if (pregr && cf->teaser) {
         ssize_t n = send(c->fd, cf->teaser, cf->teaser_len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n != (ssize_t)cf->teaser_len) {
             hangup(fe, c, "tests before SMTP handshake");
@@ -320,12 +323,16 @@ static enum step_res step_early(struct fe *fe, struct fe_conn *c)
     c->state = FE_S_GREET;
     uint64_t wait = fe->stress ? cf->greet_wait_stress_ms : cf->greet_wait_ms;
     timer_wheel_add(&fe->tw, &c->timer, c->start_ms + wait);
-    poll_arm(fe, c);
+    if (pregr) /* a DNS-only wait reads nothing, as postscreen's */
+        poll_arm(fe, c);
     return STEP_WAIT;
 }
 
 static enum step_res (*const steps[])(struct fe *, struct fe_conn *) = {
     step_access,
+    fe_screen_limits,
+    fe_screen_cache,
+    fe_screen_dnsbl,
     step_early,
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -335,14 +342,23 @@ static void greet_done(struct fe *fe, struct fe_conn *c)
 {
     poll_cancel(fe, c);
     c->state = FE_S_SCREEN;
+    if (fe_screen_greet_over(fe, c) == STEP_END)
+        return;
     if (!(c->tests_failed & HANDOFF_TEST_PREGREET) && !(c->flags & FE_F_NOFORWARD) &&
         !c->tests_failed) {
         char a[80];
         client_str(c, a, sizeof(a));
         log_info("PASS NEW %s", a);
     }
+    fe_screen_passed(fe, c);
     c->step++;
     advance(fe, c);
+}
+
+void fe_conn_greet_end(struct fe *fe, struct fe_conn *c)
+{
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    greet_done(fe, c);
 }
 
 static void greet_input(struct fe *fe, struct fe_conn *c)
@@ -366,12 +382,15 @@ static void greet_input(struct fe *fe, struct fe_conn *c)
     log_info("PREGREET %zd after %s from %s: %s", n, t, a, text);
     fe->st.pregreet++;
     fe_stats_changed(fe);
-    enum step_res r = act(fe, c, HANDOFF_TEST_PREGREET, fe->conf->greet_action, S(pg_drop),
+    enum step_res r = fe_conn_act(fe, c, HANDOFF_TEST_PREGREET, fe->conf->greet_action, S(pg_drop),
                           S(pg_enforce));
     if (r == STEP_END)
         return;
-    /* No other early test is pending here: conclude now, as postscreen
-     * does once every early test is done. */
+    /* Conclude now, as postscreen does once every early test is done;
+     * DNSBL answers still out are waited for (on_dnsbl ends the wait). */
+    c->sflags &= (uint8_t)~FE_SF_PREGR;
+    if ((c->sflags & FE_SF_DNSBL) && !(c->sflags & FE_SF_DNSBL_IN))
+        return;
     timer_wheel_cancel(&fe->tw, &c->timer);
     greet_done(fe, c);
 }

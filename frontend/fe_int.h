@@ -26,11 +26,14 @@
 #include <time.h>
 
 #include "access_list.h"
+#include "anvil.h"
+#include "dnsbl_score.h"
 #include "fe_ctl.h"
 #include "frontend.h"
 #include "handoff.h"
 #include "pool.h"
 #include "ring.h"
+#include "screen_cache.h"
 #include "timer_wheel.h"
 
 struct fe_conf {
@@ -53,9 +56,28 @@ struct fe_conf {
     uint64_t error_sleep_ms;
     uint32_t pool_size;
     long command_count_limit;
+    struct fe_screen_conf *screen; /* fe_screen*.c: limits, cache, DNSBL */
     uint64_t command_time_ms, command_time_stress_ms;
     char myhostname[256];
 };
+
+/* fe_screen_conf.c: the screening parameters, prepared in the master. */
+struct fe_screen_conf {
+    struct anvil *anvil; /* made before fork; NULL when neither limit is set */
+    uint32_t count_limit, rate_limit;
+    struct dnsbl_sites *sites; /* NULL: postscreen_dnsbl_sites is empty */
+    long dnsbl_threshold, dnsbl_allowlist;
+    int dnsbl_action;
+    unsigned dnsbl_timeout_ms;
+    uint32_t dnsbl_min_ttl, dnsbl_max_ttl;
+    char servers[1024]; /* dns_resolver, comma-separated ("" = resolv.conf) */
+    char *cache_map;    /* NULL: no cache (or no test that it could remember) */
+    unsigned enabled;   /* SCREEN_BIT()s of the tests this frontend runs */
+    int64_t greet_ttl, cleanup_interval, retention; /* seconds */
+};
+int fe_screen_conf_load(const struct config *cfg, long greet_action, uint32_t pool_size,
+                        struct fe_screen_conf **out, struct cfg_diag *diag);
+void fe_screen_conf_free(struct fe_screen_conf *s);
 
 enum fe_op {
     FE_OP_NONE,
@@ -65,6 +87,7 @@ enum fe_op {
     FE_OP_CHAN,      /* poll on a worker channel; index: table slot, gen: its life */
     FE_OP_CONN_POLL, /* readable/hangup on a client */
     FE_OP_CONN_SEND, /* one tarpit drip */
+    FE_OP_DNS,       /* poll on a resolver socket; index: slot, gen: its use */
     FE_OP_IGNORE,
 };
 
@@ -122,6 +145,13 @@ struct fe_conn {
     struct fe_ep client, server;
     struct fe_dummy_state *dummy;
     char id[20];
+    /* fe_screen*.c */
+    uint8_t sflags;      /* FE_SF_* */
+    uint8_t todo;        /* SCREEN_BIT()s of the cache tests still to run */
+    int32_t dnsbl_score;
+    struct anvil_key akey;
+    struct dnsbl_score_req dreq;
+    struct screen_stamps stamps;
 };
 
 #define FE_WORKERS FE_CTL_MAX_WORKERS
@@ -154,6 +184,7 @@ struct fe {
     struct fe_stats st;
     bool stats_dirty;
     uint64_t stats_sent_ms;
+    struct fe_screen *scr; /* fe_screen*.c: this process's cache, resolver, scorer */
 };
 
 /* frontend.c */
@@ -182,6 +213,46 @@ void fe_workers_fill_stats(const struct fe *fe, struct fe_ctl_msg *m);
  * that its workers retire only after they took every client. */
 uint64_t fe_workers_unacked(const struct fe *fe);
 void fe_workers_close(struct fe *fe);
+
+/* fe_conn.c, for the steps in fe_screen.c */
+enum step_res { STEP_NEXT, STEP_WAIT, STEP_END };
+/* A failed test: its action (see fe_conn.c). */
+enum step_res fe_conn_act(struct fe *fe, struct fe_conn *c, unsigned test, int action,
+                          const char *drop, size_t drop_len, const char *enforce, size_t enf_len);
+/* Final reply, DISCONNECT, close. */
+void fe_conn_finish(struct fe *fe, struct fe_conn *c, const char *reply, size_t len);
+/* The greet wait ends now (a DNSBL-only wait whose answers are in). */
+void fe_conn_greet_end(struct fe *fe, struct fe_conn *c);
+
+/* fe_screen.c: see its header */
+enum {
+    FE_SF_ANVIL = 1u << 0,    /* counted in the anvil table: disconnect at close */
+    FE_SF_DNSBL = 1u << 1,    /* a DNSBL request is active (c->dreq) */
+    FE_SF_DNSBL_IN = 1u << 2, /* ... and its answers are all in */
+    FE_SF_PREGR = 1u << 3,    /* the pregreet test runs in this greet wait */
+    FE_SF_PASS_OLD = 1u << 4, /* screening cache: nothing to test */
+    FE_SF_CACHED = 1u << 5,   /* c->stamps came from the cache (or are new) */
+    FE_SF_DNSWL = 1u << 6,    /* DNSBL allowlist threshold reached */
+    FE_SF_REPLY = 1u << 7,    /* c->final is ours (a DNSBL reply naming the client) */
+};
+int fe_screen_open(struct fe *fe);
+void fe_screen_close(struct fe *fe);
+enum step_res fe_screen_limits(struct fe *fe, struct fe_conn *c);
+enum step_res fe_screen_cache(struct fe *fe, struct fe_conn *c);
+enum step_res fe_screen_dnsbl(struct fe *fe, struct fe_conn *c);
+/* Does the greet wait run, and with the pregreet test? (sets FE_SF_PREGR) */
+bool fe_screen_greet_needed(struct fe *fe, struct fe_conn *c);
+/* The greet wait is over: the DNSBL verdict and its action. */
+enum step_res fe_screen_greet_over(struct fe *fe, struct fe_conn *c);
+/* Passed (PASS NEW): remember the passed tests in the cache. */
+void fe_screen_passed(struct fe *fe, struct fe_conn *c);
+/* Connection closing: anvil disconnect, DNSBL release. */
+void fe_screen_release(struct fe *fe, struct fe_conn *c);
+/* The loop: resolver socket events, timeouts, the sweep timer. */
+void fe_screen_dns_event(struct fe *fe, uint32_t slot, uint32_t gen, int res);
+int64_t fe_screen_next_ms(struct fe *fe, int64_t t);
+void fe_screen_tick(struct fe *fe);
+bool fe_screen_timer(struct fe *fe, struct timer_node *n); /* true: it was ours */
 
 /* fe_dummy.c */
 void fe_dummy_start(struct fe *fe, struct fe_conn *c);

@@ -181,7 +181,10 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
     h.name_status = h.reverse_status = HANDOFF_PEER_UNCHECKED;
     h.helo_cmd = HANDOFF_HELO_NONE;
     h.banner = (c->flags & FE_F_TEASER) ? HANDOFF_BANNER_CONT : HANDOFF_BANNER_NONE;
-    h.verdict = (c->flags & FE_F_ALLOWED) ? HANDOFF_VERDICT_ALLOWLISTED : HANDOFF_VERDICT_PASS_NEW;
+    h.verdict = (c->flags & FE_F_ALLOWED)        ? HANDOFF_VERDICT_ALLOWLISTED
+                : (c->sflags & FE_SF_PASS_OLD) ? HANDOFF_VERDICT_PASS_OLD
+                                               : HANDOFF_VERDICT_PASS_NEW;
+    h.dnsbl_score = (c->tests_done & HANDOFF_TEST_DNSBL) ? c->dnsbl_score : 0;
     h.error_count = c->errors;
     h.tests_done = c->tests_done;
     h.tests_failed = c->tests_failed;

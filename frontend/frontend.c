@@ -270,6 +270,7 @@ static void dispatch(struct fe *fe, const struct io_uring_cqe *cqe)
     case FE_OP_SIGNAL: signal_event(fe, cqe->res); return;
     case FE_OP_CTL: ctl_event(fe); return;
     case FE_OP_CHAN: fe_workers_event(fe, ring_ud_index(ud), ring_ud_gen(ud), cqe->res); return;
+    case FE_OP_DNS: fe_screen_dns_event(fe, ring_ud_index(ud), ring_ud_gen(ud), cqe->res); return;
     case FE_OP_CONN_POLL:
     case FE_OP_CONN_SEND: {
         struct fe_conn *c = pool_lookup(&fe->conns, ring_ud_index(ud), ring_ud_gen(ud));
@@ -286,13 +287,14 @@ static void expire_timers(struct fe *fe)
     uint64_t now = timer_clock_ms();
     struct timer_node *n;
     while ((n = timer_wheel_expire(&fe->tw, now)) != NULL)
-        fe_conn_timer(fe, TIMER_OWNER(n, struct fe_conn, timer));
+        if (!fe_screen_timer(fe, n))
+            fe_conn_timer(fe, TIMER_OWNER(n, struct fe_conn, timer));
 }
 
 static int64_t next_wait(struct fe *fe)
 {
     uint64_t now = timer_clock_ms();
-    int64_t t = timer_wheel_next_ms(&fe->tw, now);
+    int64_t t = fe_screen_next_ms(fe, timer_wheel_next_ms(&fe->tw, now));
     if (fe->stats_dirty && (t < 0 || t > (int64_t)FE_STATS_MS))
         t = FE_STATS_MS;
     if (fe->accept_pause_until && (t < 0 || t > (int64_t)FE_ACCEPT_PAUSE_MS))
@@ -322,6 +324,7 @@ static int loop(struct fe *fe)
             n++;
         }
         io_uring_cq_advance(&fe->ring.uring, n);
+        fe_screen_tick(fe);
         expire_timers(fe);
         accept_resume(fe);
         fe_workers_arm(fe);
@@ -368,11 +371,13 @@ int frontend_run(const struct frontend_args *a)
         return 1;
     }
     timer_wheel_init(&fe->tw, timer_clock_ms());
+    fe_screen_open(fe); /* after fork: LMDB and c-ares are per process */
     log_info("frontend started: generation %u, %zu listener(s), %u connection states of %zu "
              "bytes",
              a->gen_id, a->nl, fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
     rc = loop(fe);
     fe_workers_close(fe);
+    fe_screen_close(fe);
     ring_exit(&fe->ring);
     pool_destroy(&fe->conns);
     pool_destroy(&fe->dummies);

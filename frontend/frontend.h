@@ -45,6 +45,9 @@ struct fe_conf;
 
 int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag *diag);
 void fe_conf_free(struct fe_conf *c);
+/* The master restarts a frontend that died: forget the connection counts
+ * it held in the shared anvil table (it cannot disconnect them). */
+void fe_conf_restarted(const struct fe_conf *c);
 
 struct frontend_args {
     unsigned gen_id;            /* for logs */

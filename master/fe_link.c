@@ -253,6 +253,8 @@ void fe_link_restart_due(struct master *m, int64_t now, int64_t *next_ms)
         struct mgen *g = &m->gens[i];
         if (!g->used || g->fe.state != MFE_WAITING)
             continue;
+        if (g->fe.restart_at_ms <= now)
+            fe_conf_restarted(g->fec); /* the dead one's anvil counts */
         if (g->fe.restart_at_ms <= now && fe_link_spawn(m, g) == 0)
             log_info("frontend (generation %u) restarted: pid %ld", g->id, (long)g->fe.pid);
         if (g->fe.state == MFE_WAITING && (*next_ms < 0 || g->fe.restart_at_ms < *next_ms))

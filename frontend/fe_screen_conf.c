@@ -1,0 +1,124 @@
+/*
+ * fe_screen_conf.c - the screening parameters of the frontend, prepared in
+ * the master per generation (from fe_conf_load), before the frontend is
+ * forked:
+ *   - postscreen_client_connection_count_limit / _rate_limit: the anvil
+ *     table (shm/anvil.h) is created here, in the master, so the frontend
+ *     and its restarts share one mapping; IPv4/IPv6 prefixes and
+ *     anvil_rate_time_unit are the table's options. No limit, no table.
+ *   - postscreen_dnsbl_sites (parsed: a bad list refuses the generation,
+ *     with Postfix's words), the thresholds (the whitelist name already
+ *     feeds the allowlist default in config.c), action, timeout, TTLs,
+ *     dns_resolver.
+ *   - postscreen_cache_map and the TTLs: the cache is only opened (after
+ *     fork, in fe_screen.c) when some test runs that it could remember:
+ *     pregreet when postscreen_greet_action is not ignore (this frontend
+ *     skips an ignored greet test, see fe_conn.c), dnsbl when the list is
+ *     not empty.
+ *
+ * Failure: -errno with the reason in diag.
+ */
+#include "fe_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int servers_join(const struct cfg_list *l, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < l->n; i++) {
+        int n = snprintf(buf + off, size - off, "%s%s", off ? "," : "", l->v[i]);
+        if (n < 0 || (size_t)n >= size - off)
+            return -ENAMETOOLONG;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+int fe_screen_conf_load(const struct config *cfg, long greet_action, uint32_t pool_size,
+                        struct fe_screen_conf **out, struct cfg_diag *diag)
+{
+    const struct cfg_params *p = &cfg->p;
+    struct fe_screen_conf *s = xcalloc(1, sizeof(*s));
+    int r;
+    s->count_limit = p->postscreen_client_connection_count_limit > 0
+                         ? (uint32_t)p->postscreen_client_connection_count_limit
+                         : 0;
+    s->rate_limit = p->postscreen_client_connection_rate_limit > 0
+                        ? (uint32_t)p->postscreen_client_connection_rate_limit
+                        : 0;
+    if (s->count_limit || s->rate_limit) {
+        /* A few slots per connection the pool can hold (clients that
+         * left stay until their rate window is over). */
+        uint64_t slots = (uint64_t)pool_size * 4u;
+        struct anvil_opts o = {
+            .slots = slots > (1u << 22) ? (1u << 22) : (slots < 1024 ? 1024 : (unsigned)slots),
+            .ipv4_prefix = (unsigned)p->postscreen_client_ipv4_prefix_length,
+            .ipv6_prefix = (unsigned)p->postscreen_client_ipv6_prefix_length,
+            .rate_unit_ms = (int64_t)p->anvil_rate_time_unit * 1000,
+        };
+        s->anvil = xcalloc(1, sizeof(*s->anvil));
+        if ((r = anvil_create(&o, s->anvil)) < 0) {
+            cfg_diag_add(diag, CFG_DIAG_ERROR, "cannot create the anvil table: %s",
+                         strerror(-r));
+            free(s->anvil);
+            s->anvil = NULL;
+            fe_screen_conf_free(s);
+            return r;
+        }
+    }
+    const struct cfg_list *sl = &p->postscreen_dnsbl_sites;
+    if (sl->n > 0) {
+        s->sites = xmalloc(sizeof(*s->sites));
+        dnsbl_sites_init(s->sites);
+        struct dnsbl_sites_err err;
+        for (size_t i = 0; i < sl->n; i++) {
+            if ((r = dnsbl_sites_add(s->sites, sl->v[i], strlen(sl->v[i]), &err)) < 0) {
+                cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_dnsbl_sites: %s", cfg->path,
+                             r == -ENOSPC ? "too many entries" : err.msg);
+                fe_screen_conf_free(s);
+                return r;
+            }
+        }
+    }
+    s->dnsbl_threshold = p->postscreen_dnsbl_threshold;
+    s->dnsbl_allowlist = p->postscreen_dnsbl_allowlist_threshold;
+    s->dnsbl_action = p->postscreen_dnsbl_action;
+    s->dnsbl_timeout_ms = (unsigned)p->postscreen_dnsbl_timeout * 1000u;
+    s->dnsbl_min_ttl = (uint32_t)p->postscreen_dnsbl_min_ttl;
+    s->dnsbl_max_ttl = (uint32_t)p->postscreen_dnsbl_max_ttl;
+    if ((r = servers_join(&p->dns_resolver, s->servers, sizeof(s->servers))) < 0) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: dns_resolver: too long", cfg->path);
+        fe_screen_conf_free(s);
+        return r;
+    }
+    if (greet_action != PS_ACT_IGNORE)
+        s->enabled |= SCREEN_BIT(SCREEN_TEST_PREGR);
+    if (s->sites)
+        s->enabled |= SCREEN_BIT(SCREEN_TEST_DNSBL);
+    if (s->enabled && p->postscreen_cache_map && p->postscreen_cache_map[0])
+        s->cache_map = xstrdup(p->postscreen_cache_map);
+    s->greet_ttl = p->postscreen_greet_ttl;
+    s->cleanup_interval = p->postscreen_cache_cleanup_interval;
+    s->retention = p->postscreen_cache_retention_time;
+    *out = s;
+    return 0;
+}
+
+void fe_screen_conf_free(struct fe_screen_conf *s)
+{
+    if (!s)
+        return;
+    if (s->anvil) {
+        anvil_detach(s->anvil);
+        free(s->anvil);
+    }
+    free(s->sites);
+    free(s->cache_map);
+    free(s);
+}
