@@ -36,6 +36,7 @@
 #include "util.h"
 
 #define QRUN_POLL_MAX 1024
+#define QRUN_DRAIN_MS 4000 /* under the master's stop grace (5 s) */
 #define QRUN_INCOMING_MS 200 /* incoming/ is scanned this often (the workers do not trigger us yet) */
 
 void qrun_fmt(char *buf, size_t size, const char *fmt, ...)
@@ -653,22 +654,35 @@ static void loop(struct qrun *r, int sfd)
 {
     struct pollfd pfd[QRUN_POLL_MAX];
     struct qjob *who[QRUN_POLL_MAX];
-    while (!r->stop) {
+    int64_t drain_until = 0;
+    for (;;) {
         int64_t now = qrun_now_ms();
-        if (now >= r->next_incoming_ms) {
+        if (r->stop) {
+            /* SIGTERM (stop, reload): no new message; deliveries in
+             * progress may finish for QRUN_DRAIN_MS, so a reload does
+             * not cut transactions after their final dot */
+            if (!drain_until)
+                drain_until = now + QRUN_DRAIN_MS;
+            bool busy = false;
+            for (struct qjob *j = r->jobs; j && !busy; j = j->next)
+                busy = j->state == QJ_CONNECT || j->state == QJ_SMTP || j->state == QJ_RESOLVE;
+            if (!busy || now >= drain_until)
+                return;
+        } else if (now >= r->next_incoming_ms) {
             scan(r, QDIR_INCOMING, true);
             r->next_incoming_ms = now + QRUN_INCOMING_MS;
         }
         time_t t = time(NULL);
-        if (t >= r->next_deferred_scan || r->flush) {
+        if (!r->stop && (t >= r->next_deferred_scan || r->flush)) {
             scan(r, QDIR_DEFERRED, r->flush);
             r->flush = false;
             r->next_deferred_scan = sched_next_scan(t, &r->sp);
         }
-        qjob_kick(r);
+        if (!r->stop)
+            qjob_kick(r);
         qjob_reap(r);
 
-        int64_t next = r->next_incoming_ms;
+        int64_t next = r->stop ? drain_until : r->next_incoming_ms;
         size_t n = 0;
         pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = r->trigger_fd, .events = POLLIN};

@@ -189,6 +189,15 @@ def test_down_up(check):
                              f"{qid}: Postfix's status=sent line", srv)
                 check.expect(f"{qid}: removed" in log, f"{qid}: removed", srv)
             check.expect(len(msgs) >= 6, "sink got the messages")
+            # reload: the runner is replaced by one of the new generation
+            before = runner_pids(srv)
+            os.kill(srv.pid, signal.SIGHUP)
+            check.expect(wait_for(lambda: "generation 2 serves" in srv.log(), 15), "reloaded", srv)
+            more = send(srv, 1, "afterreload")
+            check.expect(wait_for(lambda: len(sink.messages) == 7, 15) and
+                         digest(sink.messages[-1].data) in more, "delivered after a reload", srv)
+            check.expect(wait_for(lambda: runner_pids(srv) - before, 5),
+                         "by a new runner process", srv)
 
 
 def test_4xx_retry(check):
