@@ -31,8 +31,9 @@
  *   pass    the passed tests' stamps go to the cache (greet:
  *           postscreen_greet_ttl, dnsbl: the scorer's TTL from
  *           postscreen_dnsbl_min_ttl/max_ttl).
- *   sweep   one timer on the wheel: every minute it asks whether a pass
- *           is due (postscreen_cache_cleanup_interval); a pass runs in
+ *   sweep   one timer on the wheel: every minute (or cleanup interval,
+ *           when shorter) it asks whether a pass is due
+ *           (postscreen_cache_cleanup_interval); a pass runs in
  *           steps of FE_SWEEP_BATCH records FE_SWEEP_GAP_MS apart, so the
  *           loop is never held for long; expired records are kept for
  *           postscreen_cache_retention_time.
@@ -312,7 +313,10 @@ void fe_screen_passed(struct fe *fe, struct fe_conn *c)
         return;
     int64_t now = (int64_t)time(NULL);
     bool upd = false;
-    if ((c->tests_done & HANDOFF_TEST_PREGREET) && !(c->tests_failed & HANDOFF_TEST_PREGREET)) {
+    /* An allowlisted client's greet wait was cut short: its pregreet stamp
+     * comes from the allowlist TTL below, as psc_whitelist_non_dnsbl(). */
+    if ((c->tests_done & HANDOFF_TEST_PREGREET) && !(c->tests_failed & HANDOFF_TEST_PREGREET) &&
+        !(c->sflags & FE_SF_DNSWL)) {
         c->stamps.t[SCREEN_TEST_PREGR] = now + sc->greet_ttl;
         upd = true;
     }
@@ -373,6 +377,8 @@ bool fe_screen_timer(struct fe *fe, struct timer_node *n)
     const struct fe_screen_conf *sc = fe->conf->screen;
     int64_t now = (int64_t)time(NULL);
     uint64_t next = FE_SWEEP_CHECK_MS;
+    if ((uint64_t)sc->cleanup_interval * 1000u < next)
+        next = (uint64_t)sc->cleanup_interval * 1000u;
     if (!s->sweeping && screen_cache_sweep_due(s->cache, now, sc->cleanup_interval) == 1) {
         memset(&s->sweep, 0, sizeof(s->sweep));
         s->sweeping = true;

@@ -133,7 +133,8 @@ def dnsbl_suite(args, dns):
                     postscreen_dnsbl_threshold="1",
                     postscreen_dnsbl_whitelist_threshold="-1",  # the old name, as users have it
                     postscreen_dnsbl_action="drop", postscreen_dnsbl_timeout="5s",
-                    postscreen_greet_action="enforce", postscreen_greet_wait="3s")
+                    postscreen_greet_action="enforce", postscreen_greet_wait="3s",
+                    postscreen_cache_cleanup_interval="2s")
     with Sink() as sink, dc.server(args, "", {}, relay=(sink.host, sink.port),
                                    settings=settings) as srv:
         h, p = srv.host, srv.port
@@ -197,6 +198,11 @@ def dnsbl_suite(args, dns):
         check.expect(first_line(c) == TEASER, "listed again: tested again (teaser)")
         c.close()
 
+        # The sweep runs on the frontend's timer and keeps the live records.
+        check.expect(wait_log(srv, r"postscreen\[\d+\]: cache btree:\S+/postscreen_cache full "
+                              r"cleanup: retained=[1-9]\d* dropped=\d+ entries$", 10),
+                     "sweep: Postfix's cleanup line, live records retained")
+
         # The cache file in Postfix's format: read back by Postfix's postmap.
         cache = os.path.join(srv.dir, "data", "postscreen_cache")
         check.expect(os.path.exists(cache + ".lmdb"), "the cache file exists")
@@ -207,6 +213,8 @@ def dnsbl_suite(args, dns):
                 f.write("compatibility_level = 3.6\n")
             r = subprocess.run(["postmap", "-c", pf, "-q", "127.0.0.12", "lmdb:" + cache],
                                capture_output=True, text=True, timeout=20)
+            w = subprocess.run(["postmap", "-c", pf, "-q", "127.0.0.11", "lmdb:" + cache],
+                               capture_output=True, text=True, timeout=20).stdout.strip().split(";")
             v = r.stdout.strip().split(";")
             now = time.time()
             check.expect(len(v) == 5, f"postmap reads our record: {r.stdout!r} {r.stderr!r}")
@@ -216,6 +224,9 @@ def dnsbl_suite(args, dns):
                 check.expect(now + 60 - 30 < int(v[1]) <= now + 300 + 5,
                              f"dnsbl stamp = now + the answer's TTL in [min_ttl, max_ttl]: {v}")
                 check.expect(v[2:] == ["1", "1", "1"], f"deep tests disabled: {v}")
+            check.expect(len(w) == 5 and int(w[0]) <= now + 300 + 5 and int(w[0]) == int(w[1])
+                         and w[2:] == [w[1]] * 3,
+                         f"allowlisted: every other test stamped with the DNSBL TTL: {w}")
         return check.done(srv)
 
 
