@@ -19,7 +19,9 @@ How the instance is run (see tests/lib/README.md for why):
     anywhere but `relay` (relayhost = [127.0.0.1]:PORT) -- local, virtual
     and, without relay, all other transports are error:.
   * master.cf is ours: one smtpd on 127.0.0.1:PORT plus the internal
-    services smtpd and the queue need; nothing listens elsewhere.
+    services smtpd and the queue need; nothing listens elsewhere. With
+    postscreen=True, postscreen listens there instead and hands clients to
+    a "smtpd pass" service (plus dnsblog and tlsproxy).
   * The queue tree is created here with the owners and modes that
     `postfix check` would give it, so `postfix start` and its
     postfix-script are not needed.
@@ -78,6 +80,13 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+"""
+
+# With postscreen=True: the services postscreen uses besides "smtpd pass"
+# (POSTSCREEN_README, "Turning on postscreen(8) without blocking mail").
+MASTER_CF_POSTSCREEN = """\
+dnsblog   unix  -       -       n       -       0       dnsblog
+tlsproxy  unix  -       -       n       -       0       tlsproxy
 """
 
 # The queue tree as `postfix check` (post-install, postfix-files) makes it:
@@ -168,6 +177,24 @@ def pids_in_group(pgid, zombies=False):
     return out
 
 
+def pids_children(ppid):
+    """Pids of the live children of ppid (read from /proc). postscreen
+    calls setsid(), so it is the master's child outside its group."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2:].split()
+        if len(rest) > 1 and int(rest[1]) == ppid and rest[0] != b"Z":
+            out.append(int(name))
+    return out
+
+
 def _become_subreaper():
     """Make daemons orphaned by the master our children (Linux
     PR_SET_CHILD_SUBREAPER), so stop() can reap them instead of leaving
@@ -185,14 +212,17 @@ class PostfixInstance:
 
     def __init__(self, main_cf="", maps=None, relay=None, drop=MXSCREEN_ONLY,
                  settings=None, smtpd_options=None, port=None,
-                 start_timeout=30.0, lifetime=1800, keep=False):
+                 start_timeout=30.0, lifetime=1800, keep=False, postscreen=False):
         """main_cf: main.cf text; maps: {file name: text or bytes} put
         beside it (refer to them as ${config_directory}/NAME); relay:
         (host, port) every message goes to, or None to deliver nowhere;
         drop: names removed from main_cf; settings: {name: value} set after
         ours (they win); smtpd_options: {name: value} as -o on the smtpd
         line; lifetime: seconds after which master exits by itself; keep:
-        leave the directory on stop (for debugging)."""
+        leave the directory on stop (for debugging); postscreen: the port
+        is served by postscreen, which hands clean clients to a "smtpd pass"
+        service (with smtpd_options), as Postfix's POSTSCREEN_README shows,
+        plus the dnsblog and tlsproxy services it uses."""
         self.main_cf = main_cf
         self.maps = dict(maps or {})
         self.relay = relay
@@ -204,6 +234,7 @@ class PostfixInstance:
         self.start_timeout = start_timeout
         self.lifetime = int(lifetime)
         self.keep = keep
+        self.postscreen = postscreen
         self.dir = None
         self.conf_dir = None
         self.master = None
@@ -286,7 +317,12 @@ class PostfixInstance:
 
         opts = "".join(f"\n  -o {k}={v}" for k, v in self.smtpd_options.items())
         with open(os.path.join(self.conf_dir, "master.cf"), "w") as f:
-            f.write(f"{self.host}:{self.port} inet n - n - - smtpd{opts}\n")
+            if self.postscreen:
+                f.write(f"{self.host}:{self.port} inet n - n - 1 postscreen\n")
+                f.write(f"smtpd     pass  -       -       n       -       -       smtpd{opts}\n")
+                f.write(MASTER_CF_POSTSCREEN)
+            else:
+                f.write(f"{self.host}:{self.port} inet n - n - - smtpd{opts}\n")
             f.write(MASTER_CF_SERVICES)
 
     # ---------------------------------------------------------------- tools
@@ -380,6 +416,9 @@ class PostfixInstance:
             # A new session (start_new_session, and master's own setsid()):
             # the master's pid is the process group of all its daemons.
             pgid = m.pid
+            # Children in a session of their own (postscreen) are not
+            # reached through the group: stopped by pid below.
+            strays = [p for p in pids_children(m.pid) if p not in pids_in_group(pgid)]
             if m.poll() is None:
                 try:
                     m.send_signal(signal.SIGTERM)
@@ -399,6 +438,12 @@ class PostfixInstance:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, os.WNOHANG)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
             # The master exits without waiting for its daemons; as our
             # subreaper orphans they come back to us, so reap them here.
             for pid in pids_in_group(pgid, zombies=True):
