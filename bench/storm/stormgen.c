@@ -29,7 +29,7 @@
  * Both lines are key=value, for bench/storm/run.
  *
  * Usage: stormgen --server 127.0.0.1:PORT [--bots N] [--bot-src 127.1.0.1]
- *        [--bot-addrs B] [--good M] [--good-src 127.0.1.1] [--good-addrs G]
+ *        [--bot-addrs B] [--good M] [--good-src 127.0.0.1] [--good-addrs G]
  *        [--pregreet P] [--slow S] [--slow-interval SEC] [--window W]
  *        [--ramp SEC] [--settle SEC] [--duration SEC] [--messages K]
  *        [--timeout SEC]
@@ -267,7 +267,8 @@ static void good_error(struct gen *g, struct good *c, const char *what)
 
 static void good_start(struct gen *g, uint32_t i);
 
-/* Close (asynchronously, so no close blocks the loop) and start over. */
+/* Close (asynchronously, so no close blocks the loop); the next tick
+ * starts over, so that a refusing server is not hammered in a tight loop. */
 static void good_restart(struct gen *g, uint32_t i)
 {
     struct good *c = &g->goods[i];
@@ -283,7 +284,6 @@ static void good_restart(struct gen *g, uint32_t i)
         c->fd = -1;
     }
     c->gen++;
-    good_start(g, i);
 }
 
 static void good_send(struct gen *g, uint32_t i, const char *p, size_t n)
@@ -565,11 +565,11 @@ static int usage(void)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){.bot_addrs = 16, .good = 10, .good_addrs = 4, .window = 512,
+    *o = (struct opts){.bot_addrs = 16, .good = 10, .good_addrs = 1, .window = 512,
                        .slow_interval = 10, .ramp = 120, .settle = 1, .duration = 10,
                        .timeout = 30};
     inet_pton(AF_INET, "127.1.0.1", &o->bot_src);
-    inet_pton(AF_INET, "127.0.1.1", &o->good_src);
+    inet_pton(AF_INET, "127.0.0.1", &o->good_src);
     bool have_server = false;
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -699,7 +699,8 @@ int main(int argc, char **argv)
     /* A moment for closes that are already on the wire to be seen. */
     run_until(g, now_us() + 200000, NULL);
 
-    qsort(g->lat, g->nlat, sizeof(*g->lat), cmp_u32);
+    if (g->nlat)
+        qsort(g->lat, g->nlat, sizeof(*g->lat), cmp_u32);
     printf("result bots=%u held=%u closed=%u failed=%u good=%u msgs=%zu secs=%.2f msg_s=%.1f "
            "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f good_errors=%lu timeouts=%lu errno=%s\n",
            g->o.bots, g->open_bots, g->bot_closed, g->bot_fail, g->o.good, g->nlat, secs,
