@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 #define FE_RING_ENTRIES 1024
 #define FE_STATS_MS 50u
@@ -223,18 +224,9 @@ static void ctl_event(struct fe *fe)
 
 static int signals_open(struct fe *fe)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGPIPE);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        return -errno;
-    sigdelset(&set, SIGPIPE);
-    fe->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    return fe->sigfd < 0 ? -errno : 0;
+    int fd = daemon_signalfd();
+    fe->sigfd = fd < 0 ? -1 : fd;
+    return fd < 0 ? fd : 0;
 }
 
 static void signal_arm(struct fe *fe)

@@ -48,4 +48,13 @@ const char *strbuf_cstr(struct strbuf *sb);
 /* Read a whole file into a NUL-terminated buffer. 0 or -errno. */
 int file_read_all(const char *path, char **out, size_t *len);
 
+/*
+ * The signals of a child process (frontend, worker, queue runner): SIGTERM,
+ * SIGINT, SIGUSR1 and SIGHUP are blocked and read from the returned signalfd
+ * (non-blocking, close-on-exec) by the event loop, never by async handlers;
+ * SIGPIPE is blocked for good, so a write to a closed socket returns EPIPE.
+ * Returns the descriptor or -errno.
+ */
+int daemon_signalfd(void);
+
 #endif

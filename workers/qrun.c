@@ -754,14 +754,9 @@ int qrun_run(const struct generation *g)
     opts_init(r);
     (void)qdir_clean_tmp(&r->q, getpid());
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    int sfd = daemon_signalfd();
+    if (sfd < 0)
+        log_warn("signalfd: %s (stop and reload will not reach the runner)", strerror(-sfd));
 
     /* what a runner that died was delivering comes first */
     scan(r, QDIR_ACTIVE, true);

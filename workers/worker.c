@@ -26,6 +26,7 @@
 #include "log.h"
 #include "worker.h"
 #include "worker_int.h"
+#include "util.h"
 
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_DRAIN_GRACE_MS 3000u
@@ -127,18 +128,9 @@ static void chan_event(struct worker *w, int res)
 
 static int signals_open(struct worker *w)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGPIPE);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        return -errno;
-    sigdelset(&set, SIGPIPE); /* blocked for good: EPIPE comes back instead */
-    w->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    return w->sigfd < 0 ? -errno : 0;
+    int fd = daemon_signalfd();
+    w->sigfd = fd < 0 ? -1 : fd;
+    return fd < 0 ? fd : 0;
 }
 
 static void signal_arm(struct worker *w)
