@@ -23,6 +23,7 @@ tail), 77 skipped (no daemon binary; or --postfix without Postfix or root).
 
 import argparse
 import os
+import re
 import socket
 import sys
 import time
@@ -186,3 +187,41 @@ class Raw:
             self.sock.close()
         except OSError:
             pass
+
+
+def connect_from(host, port, src, timeout=20.0):
+    """A Raw client whose socket is bound to source address src (IPv4 or
+    IPv6) before it connects; returns (Raw, local port)."""
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect((host, port))
+    return Raw(host, port, timeout=timeout, sock=s), s.getsockname()[1]
+
+
+def first_line(c):
+    """The first line a Raw client receives, without waiting for the rest
+    of a multi-line reply (a postscreen teaser "220-...")."""
+    while b"\n" not in c.buf:
+        try:
+            chunk = c.sock.recv(4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        c.buf += chunk
+    line, _, c.buf = c.buf.partition(b"\n")
+    return line.rstrip(b"\r").decode(errors="replace")
+
+
+def wait_log(srv, pattern, timeout=10.0):
+    """The first match of pattern (re.M) in the server's log, waiting up to
+    timeout seconds for it to appear; None if it never does."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        m = re.search(pattern, srv.log(), re.M)
+        if m:
+            return m
+        time.sleep(0.05)
+    return re.search(pattern, srv.log(), re.M)

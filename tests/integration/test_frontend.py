@@ -60,36 +60,7 @@ BASE = {
 
 
 def connect(srv, src, timeout=20.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((src, 0))
-    s.connect((srv.host, srv.port))
-    return dc.Raw(srv.host, srv.port, timeout=timeout, sock=s), s.getsockname()[1]
-
-
-def teaser(c):
-    """The first line the server sends, without waiting for more (Raw's
-    reply() waits for a whole multi-line reply)."""
-    while b"\n" not in c.buf:
-        try:
-            chunk = c.sock.recv(4096)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        c.buf += chunk
-    line, _, c.buf = c.buf.partition(b"\n")
-    return line.rstrip(b"\r").decode(errors="replace")
-
-
-def wait_log(srv, pattern, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        m = re.search(pattern, srv.log(), re.M)
-        if m:
-            return m
-        time.sleep(0.05)
-    return re.search(pattern, srv.log(), re.M)
+    return dc.connect_from(srv.host, srv.port, src, timeout)
 
 
 def send_mail(check, c, tag):
@@ -131,16 +102,16 @@ def greet_suite(args, ctl):
         # A clean client: one session, mail delivered.
         port = clean_session(check, srv, "127.0.0.5", "clean", 2.0)
         check.expect(sink.wait_messages(1, timeout=10), "clean: message at the sink")
-        check.expect(wait_log(srv, r"postscreen\[\d+\]: CONNECT from \[127\.0\.0\.5\]:%d to "
+        check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: CONNECT from \[127\.0\.0\.5\]:%d to "
                               r"\[127\.0\.0\.1\]:%d$" % (port, srv.port)), "CONNECT logged")
-        check.expect(wait_log(srv, r"postscreen\[\d+\]: PASS NEW \[127\.0\.0\.5\]:%d$" % port),
+        check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: PASS NEW \[127\.0\.0\.5\]:%d$" % port),
                      "PASS NEW logged")
         check.expect(len(re.findall(r"CONNECT from \[127\.0\.0\.5\]", srv.log())) == 1,
                      "clean: one connection, no reconnect")
 
         # A pregreeter: caught, 521, disconnected.
         c, port = connect(srv, "127.0.0.6")
-        text = teaser(c)
+        text = dc.first_line(c)
         check.expect(text == "220-mx.example.test ESMTP", f"pregreet: the teaser line: {text!r}")
         c.send(b"EHLO x\r\n")
         code, text, took = c.reply()
@@ -148,15 +119,15 @@ def greet_suite(args, ctl):
         check.expect(took < 1.5, f"pregreet: dropped at once, not after the wait: {took:.2f} s")
         check.expect(c.reply()[0] == "closed", "pregreet: closed after the 521")
         c.close()
-        check.expect(wait_log(srv, r"PREGREET 8 after [0-9.]+ from \[127\.0\.0\.6\]:%d: "
+        check.expect(dc.wait_log(srv, r"PREGREET 8 after [0-9.]+ from \[127\.0\.0\.6\]:%d: "
                               r"EHLO x\\r\\n$" % port), "PREGREET logged as postscreen does")
-        check.expect(wait_log(srv, r"DISCONNECT \[127\.0\.0\.6\]:%d$" % port), "pregreet: DISCONNECT")
+        check.expect(dc.wait_log(srv, r"DISCONNECT \[127\.0\.0\.6\]:%d$" % port), "pregreet: DISCONNECT")
 
         # A client that leaves during the greet wait.
         c, port = connect(srv, "127.0.0.7")
-        teaser(c)
+        dc.first_line(c)
         c.close()
-        check.expect(wait_log(srv, r"HANGUP after [0-9.]+ from \[127\.0\.0\.7\]:%d in tests before "
+        check.expect(dc.wait_log(srv, r"HANGUP after [0-9.]+ from \[127\.0\.0\.7\]:%d in tests before "
                               r"SMTP handshake$" % port), "HANGUP logged")
 
         # Access list: denylisted (drop) and allowlisted.
@@ -165,7 +136,7 @@ def greet_suite(args, ctl):
         check.expect(text.startswith("521 5.3.2 Service currently unavailable"),
                      f"denylisted: 521 at once: {text!r}")
         c.close()
-        check.expect(wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:%d$" % port), "DENYLISTED logged")
+        check.expect(dc.wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:%d$" % port), "DENYLISTED logged")
         t0 = time.monotonic()
         c, port = connect(srv, "127.0.0.3")
         code, text, _ = c.reply()
@@ -173,7 +144,7 @@ def greet_suite(args, ctl):
                      f"allowlisted: the worker's 220 at once, no teaser: {text!r}")
         c.cmd("QUIT")
         c.close()
-        check.expect(wait_log(srv, r"ALLOWLISTED \[127\.0\.0\.3\]:%d$" % port), "ALLOWLISTED logged")
+        check.expect(dc.wait_log(srv, r"ALLOWLISTED \[127\.0\.0\.3\]:%d$" % port), "ALLOWLISTED logged")
 
         # Reload while the old frontend holds clean clients: none is lost.
         before = len(sink.wait_messages(1, timeout=1))
@@ -184,15 +155,15 @@ def greet_suite(args, ctl):
         threads = [threading.Thread(target=held, args=(i,)) for i in range(3)]
         for t in threads:
             t.start()
-        check.expect(wait_log(srv, r"CONNECT from \[127\.0\.0\.22\]", 5), "held clients connected")
+        check.expect(dc.wait_log(srv, r"CONNECT from \[127\.0\.0\.22\]", 5), "held clients connected")
         os.kill(srv.pid, signal.SIGHUP)
         for t in threads:
             t.join(30)
         check.expect(len(results) == 3, "reload: every held client finished its session")
         check.expect(len(sink.wait_messages(before + 3, timeout=10)) == before + 3,
                      "reload: the held clients' mail arrived")
-        check.expect(wait_log(srv, r"reload: generation 2 serves new connections"), "reload logged")
-        check.expect(wait_log(srv, r"retiring: a new generation took over"),
+        check.expect(dc.wait_log(srv, r"reload: generation 2 serves new connections"), "reload logged")
+        check.expect(dc.wait_log(srv, r"retiring: a new generation took over"),
                      "the old frontend retired")
         clean_session(check, srv, "127.0.0.8", "after-reload", 2.0)
         st = subprocess.run([ctl, "-c", srv.conf_dir, "status"], capture_output=True, text=True,
@@ -232,7 +203,7 @@ def enforce_suite(args):
         code, text, _ = c.cmd("QUIT")
         check.expect(code == "221", f"enforce: QUIT: {text!r}")
         c.close()
-        check.expect(wait_log(srv, r"NOQUEUE: reject: RCPT from \[127\.0\.0\.6\]:%d: 550 5\.5\.1 "
+        check.expect(dc.wait_log(srv, r"NOQUEUE: reject: RCPT from \[127\.0\.0\.6\]:%d: 550 5\.5\.1 "
                               r"Protocol error; from=<bot@spam\.example>, to=<victim@dest\.example>, "
                               r"proto=ESMTP, helo=<early\.example>$" % port),
                      "enforce: the reject logged as postscreen does")
@@ -268,8 +239,8 @@ def enforce_suite(args):
         early = [b for t, b in stamps if t < 1.0]
         check.expect(early and early[-1] <= 8, f"tarpit: slow from the start: {stamps[:6]}")
         check.expect(drip.startswith(b"220-mx.example."), f"tarpit: drips a 220- line: {drip!r}")
-        check.expect(wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:\d+$"), "tarpit: DENYLISTED")
-        check.expect(wait_log(srv, r"TARPIT \[127\.0\.0\.2\]:\d+ for 3 s at 5 bytes/s$"),
+        check.expect(dc.wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:\d+$"), "tarpit: DENYLISTED")
+        check.expect(dc.wait_log(srv, r"TARPIT \[127\.0\.0\.2\]:\d+ for 3 s at 5 bytes/s$"),
                      "tarpit logged")
         return check.done(srv)
 
@@ -283,7 +254,7 @@ def pool_suite(args):
         held = []
         for i in range(2):
             c, _ = connect(srv, "127.0.0.%d" % (30 + i))
-            text = teaser(c)
+            text = dc.first_line(c)
             check.expect(text == "220-mx.example.test ESMTP", f"held {i}: teaser: {text!r}")
             held.append(c)
         c, port = connect(srv, "127.0.0.40")
@@ -292,19 +263,19 @@ def pool_suite(args):
                      f"pool full: 421 at once: {text!r}")
         check.expect(took < 2, f"pool full: no wait: {took:.2f} s")
         c.close()
-        check.expect(wait_log(srv, r"reject: connect from \[127\.0\.0\.40\]:%d: all screening "
+        check.expect(dc.wait_log(srv, r"reject: connect from \[127\.0\.0\.40\]:%d: all screening "
                               r"ports busy$" % port), "pool full logged")
-        check.expect(wait_log(srv, r"entering STRESS mode with 2 connections$"),
+        check.expect(dc.wait_log(srv, r"entering STRESS mode with 2 connections$"),
                      "stress mode entered at 90% of the pool")
         for c in held:
             c.close()
         # The pool is not leaked: a new client gets a state again.
         time.sleep(0.5)
         c, _ = connect(srv, "127.0.0.41")
-        text = teaser(c)
+        text = dc.first_line(c)
         check.expect(text == "220-mx.example.test ESMTP", f"pool freed again: {text!r}")
         c.close()
-        check.expect(wait_log(srv, r"leaving STRESS mode with 1 connections$"),
+        check.expect(dc.wait_log(srv, r"leaving STRESS mode with 1 connections$"),
                      "stress mode left at 50% of the pool")
         return check.done(srv)
 
@@ -327,7 +298,7 @@ def ignore_suite(args):
         send_mail(check, c, "ignored")
         c.close()
         check.expect(sink.wait_messages(1, timeout=10), "ignored: message at the sink")
-        check.expect(wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:%d$" % port), "DENYLISTED logged")
+        check.expect(dc.wait_log(srv, r"DENYLISTED \[127\.0\.0\.2\]:%d$" % port), "DENYLISTED logged")
         t0 = time.monotonic()
         c, port = connect(srv, "127.0.0.9")
         code, text, _ = c.reply()

@@ -46,7 +46,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,40 +63,6 @@ BASE = {
     "postscreen_access_list": "",
 }
 TEASER = "220-mx.example.test ESMTP"
-
-
-def connect(host, port, src, timeout=20.0):
-    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.bind((src, 0))
-    s.connect((host, port))
-    return dc.Raw(host, port, timeout=timeout, sock=s), s.getsockname()[1]
-
-
-def first_line(c):
-    """The first line the server sends (Raw.reply() waits for a whole
-    multi-line reply)."""
-    while b"\n" not in c.buf:
-        try:
-            chunk = c.sock.recv(4096)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        c.buf += chunk
-    line, _, c.buf = c.buf.partition(b"\n")
-    return line.rstrip(b"\r").decode(errors="replace")
-
-
-def wait_log(srv, pattern, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        m = re.search(pattern, srv.log(), re.M)
-        if m:
-            return m
-        time.sleep(0.05)
-    return re.search(pattern, srv.log(), re.M)
 
 
 def esc(addr):
@@ -140,8 +105,8 @@ def dnsbl_suite(args, dns):
         h, p = srv.host, srv.port
         # Listed: teaser, then the drop after the greet wait.
         t0 = time.monotonic()
-        c, port = connect(h, p, "127.0.0.10")
-        check.expect(first_line(c) == TEASER, "listed: the teaser first")
+        c, port = dc.connect_from(h, p, "127.0.0.10")
+        check.expect(dc.first_line(c) == TEASER, "listed: the teaser first")
         code, text, _ = c.reply()
         took = time.monotonic() - t0
         check.expect(text.startswith("521 5.7.1 Service unavailable; client [127.0.0.10] "
@@ -149,12 +114,12 @@ def dnsbl_suite(args, dns):
         check.expect(2.25 <= took < 8, f"listed: judged at the end of the greet wait: {took:.2f} s")
         check.expect(c.reply()[0] == "closed", "listed: closed after the 521")
         c.close()
-        check.expect(wait_log(srv, r"postscreen\[\d+\]: DNSBL rank 2 for \[127\.0\.0\.10\]:%d$"
+        check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: DNSBL rank 2 for \[127\.0\.0\.10\]:%d$"
                               % port), "DNSBL rank logged as postscreen does")
 
         # Allowlisted: the greet wait ends as soon as the lists answered.
         t0 = time.monotonic()
-        c, port = connect(h, p, "127.0.0.11")
+        c, port = dc.connect_from(h, p, "127.0.0.11")
         code, text, _ = c.reply()
         took = time.monotonic() - t0
         lines = text.split("\n")
@@ -163,13 +128,13 @@ def dnsbl_suite(args, dns):
         check.expect(took < 2.0, f"allowlisted: no greet wait: {took:.2f} s")
         c.cmd("QUIT")
         c.close()
-        check.expect(wait_log(srv, r"PASS NEW \[127\.0\.0\.11\]:%d$" % port), "allowlisted: PASS NEW")
+        check.expect(dc.wait_log(srv, r"PASS NEW \[127\.0\.0\.11\]:%d$" % port), "allowlisted: PASS NEW")
         check.expect(not re.search(r"DNSBL rank \S+ for \[127\.0\.0\.11\]", srv.log()),
                      "allowlisted: no DNSBL rank line")
 
         # Not listed: passes at the end of the greet wait, mail in one session.
         t0 = time.monotonic()
-        c, port = connect(h, p, "127.0.0.12")
+        c, port = dc.connect_from(h, p, "127.0.0.12")
         code, text, _ = c.reply()
         took = time.monotonic() - t0
         check.expect(code == "220" and text.split("\n")[0] == TEASER,
@@ -178,11 +143,11 @@ def dnsbl_suite(args, dns):
         send_mail(check, c, "notlisted")
         c.close()
         check.expect(sink.wait_messages(1, timeout=10), "not listed: mail at the sink")
-        check.expect(wait_log(srv, r"PASS NEW \[127\.0\.0\.12\]:%d$" % port), "not listed: PASS NEW")
+        check.expect(dc.wait_log(srv, r"PASS NEW \[127\.0\.0\.12\]:%d$" % port), "not listed: PASS NEW")
 
         # Its second connection: PASS OLD, the worker's own 220 at once.
         t0 = time.monotonic()
-        c, port = connect(h, p, "127.0.0.12")
+        c, port = dc.connect_from(h, p, "127.0.0.12")
         code, text, _ = c.reply()
         took = time.monotonic() - t0
         check.expect(code == "220" and "\n" not in text and text.startswith("220 mx.example.test"),
@@ -191,15 +156,15 @@ def dnsbl_suite(args, dns):
         send_mail(check, c, "passold")
         c.close()
         check.expect(len(sink.wait_messages(2, timeout=10)) >= 2, "PASS OLD: mail at the sink")
-        check.expect(wait_log(srv, r"postscreen\[\d+\]: PASS OLD \[127\.0\.0\.12\]:%d$" % port),
+        check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: PASS OLD \[127\.0\.0\.12\]:%d$" % port),
                      "PASS OLD logged")
         # The listed client is tested again (a failed test is not cached).
-        c, port = connect(h, p, "127.0.0.10")
-        check.expect(first_line(c) == TEASER, "listed again: tested again (teaser)")
+        c, port = dc.connect_from(h, p, "127.0.0.10")
+        check.expect(dc.first_line(c) == TEASER, "listed again: tested again (teaser)")
         c.close()
 
         # The sweep runs on the frontend's timer and keeps the live records.
-        check.expect(wait_log(srv, r"postscreen\[\d+\]: cache btree:\S+/postscreen_cache full "
+        check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: cache btree:\S+/postscreen_cache full "
                               r"cleanup: retained=[1-9]\d* dropped=\d+ entries$", 10),
                      "sweep: Postfix's cleanup line, live records retained")
 
@@ -242,7 +207,7 @@ def slow_suite(args, dns):
                                    settings=settings) as srv:
         h, p = srv.host, srv.port
         t0 = time.monotonic()
-        c, port = connect(h, p, "127.0.0.10")
+        c, port = dc.connect_from(h, p, "127.0.0.10")
         code, text, _ = c.reply()
         took = time.monotonic() - t0
         check.expect(code == "220" and "\n" not in text, f"listed: a 220 (enforce engine): {text!r}")
@@ -254,13 +219,13 @@ def slow_suite(args, dns):
                                      "blocked using bl.test"), f"listed: RCPT 550: {text!r}")
         c.cmd("QUIT")
         c.close()
-        check.expect(wait_log(srv, r"DNSBL rank 2 for \[127\.0\.0\.10\]:%d$" % port),
+        check.expect(dc.wait_log(srv, r"DNSBL rank 2 for \[127\.0\.0\.10\]:%d$" % port),
                      "partial score judged: DNSBL rank 2")
-        check.expect(wait_log(srv, r"NOQUEUE: reject: RCPT from \[127\.0\.0\.10\]:%d: 550 5\.7\.1 "
+        check.expect(dc.wait_log(srv, r"NOQUEUE: reject: RCPT from \[127\.0\.0\.10\]:%d: 550 5\.7\.1 "
                               % port), "enforce: NOQUEUE: reject: RCPT logged")
 
         t0 = time.monotonic()
-        c, port = connect(h, p, "127.0.0.12")
+        c, port = dc.connect_from(h, p, "127.0.0.12")
         code, text, _ = c.reply()
         took = time.monotonic() - t0
         check.expect(code == "220" and "\n" not in text, f"not listed: the worker's 220: {text!r}")
@@ -268,7 +233,7 @@ def slow_suite(args, dns):
         send_mail(check, c, "slow")
         c.close()
         check.expect(sink.wait_messages(1, timeout=10), "not listed: mail at the sink")
-        check.expect(wait_log(srv, r"PASS NEW \[127\.0\.0\.12\]:%d$" % port), "not listed: PASS NEW")
+        check.expect(dc.wait_log(srv, r"PASS NEW \[127\.0\.0\.12\]:%d$" % port), "not listed: PASS NEW")
         return check.done(srv)
 
 
@@ -281,7 +246,7 @@ LIMITS = dict(BASE, postscreen_client_connection_count_limit="1",
 
 def refused(check, h, p, src, tag):
     t0 = time.monotonic()
-    c, port = connect(h, p, src)
+    c, port = dc.connect_from(h, p, src)
     code, text, _ = c.reply()
     took = time.monotonic() - t0
     check.expect(text == "421 4.7.0 Error: too many connections",
@@ -292,8 +257,8 @@ def refused(check, h, p, src, tag):
 
 
 def held(check, h, p, src, tag):
-    c, port = connect(h, p, src)
-    check.expect(first_line(c) == TEASER, f"{tag}: accepted (teaser)")
+    c, port = dc.connect_from(h, p, src)
+    check.expect(dc.first_line(c) == TEASER, f"{tag}: accepted (teaser)")
     return c, port
 
 
@@ -311,13 +276,13 @@ def limits_suite(args, ctl):
         h, p = srv.host, srv.port
         c1, _ = held(check, h, p, "127.0.0.20", "count: first")
         port = refused(check, h, p, "127.0.0.20", "count: second")
-        check.expect(wait_log(srv, r"postscreen\[\d+\]: NOQUEUE: reject: CONNECT from "
+        check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: NOQUEUE: reject: CONNECT from "
                               r"\[127\.0\.0\.20\]:%d: too many connections$" % port),
                      "count: NOQUEUE line as postscreen")
         c3, _ = held(check, h, p, "127.0.0.21", "count: another client")
         c1.close()
         c3.close()
-        check.expect(wait_log(srv, r"HANGUP after \S+ from \[127\.0\.0\.20\]"), "count: first left")
+        check.expect(dc.wait_log(srv, r"HANGUP after \S+ from \[127\.0\.0\.20\]"), "count: first left")
         c, _ = held(check, h, p, "127.0.0.20", "count: again once the first left")
         c.close()
 
@@ -325,12 +290,12 @@ def limits_suite(args, ctl):
         for i in range(3):
             c, port = held(check, h, p, "127.0.0.30", f"rate: attempt {i + 1}")
             c.close()
-            check.expect(wait_log(srv, r"HANGUP after \S+ from \[127\.0\.0\.30\]:%d" % port),
+            check.expect(dc.wait_log(srv, r"HANGUP after \S+ from \[127\.0\.0\.30\]:%d" % port),
                          f"rate: attempt {i + 1} gone")
         port = refused(check, h, p, "127.0.0.30", "rate: attempt 4")
-        check.expect(wait_log(srv, r"Connection rate limit exceeded: 4 from \[127\.0\.0\.30\]:%d "
+        check.expect(dc.wait_log(srv, r"Connection rate limit exceeded: 4 from \[127\.0\.0\.30\]:%d "
                               r"for service smtp" % port), "rate: smtpd's warning")
-        check.expect(wait_log(srv, r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.30\]:%d: too many "
+        check.expect(dc.wait_log(srv, r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.30\]:%d: too many "
                               r"connections$" % port), "rate: NOQUEUE line")
 
         # A frontend that dies holding a counted connection: the master
@@ -340,7 +305,7 @@ def limits_suite(args, ctl):
         check.expect(pid is not None, "restart: frontend pid from status")
         if pid:
             os.kill(pid, signal.SIGKILL)
-            check.expect(wait_log(srv, r"frontend \(generation \d+\) restarted", 15),
+            check.expect(dc.wait_log(srv, r"frontend \(generation \d+\) restarted", 15),
                          "restart: frontend restarted")
             c.close()
             c, _ = held(check, h, p, "127.0.0.40", "restart: the client is let in again")
@@ -371,7 +336,7 @@ def ipv6_inner(args):
                                                 port=port, keep=args.keep) as srv:
         c1, _ = held(check, NET6[0], port, NET6[1], "v6: first of the /64")
         p2 = refused(check, NET6[0], port, NET6[2], "v6: second address, same /64")
-        check.expect(wait_log(srv, r"NOQUEUE: reject: CONNECT from \[%s\]:%d: too many "
+        check.expect(dc.wait_log(srv, r"NOQUEUE: reject: CONNECT from \[%s\]:%d: too many "
                               r"connections$" % (esc(NET6[2]), p2)), "v6: NOQUEUE line")
         c3, _ = held(check, NET6[0], port, NET6[3], "v6: another /64")
         c1.close()
