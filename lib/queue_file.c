@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +35,90 @@ int qf_id_valid(const char *id)
     return id_ok(id, strnlen(id, QF_ID_MAX + 1));
 }
 
+/* ---- DSN fields ---- */
+
+static const struct {
+    const char *word;
+    unsigned bit;
+} notify_words[] = {
+    {"NEVER", QF_NOTIFY_NEVER},
+    {"SUCCESS", QF_NOTIFY_SUCCESS},
+    {"FAILURE", QF_NOTIFY_FAILURE},
+    {"DELAY", QF_NOTIFY_DELAY},
+};
+
+void qf_notify_format(unsigned mask, char out[QF_NOTIFY_TEXT_MAX])
+{
+    size_t len = 0;
+    out[0] = '\0';
+    if (mask & QF_NOTIFY_NEVER)
+        mask = QF_NOTIFY_NEVER;
+    for (size_t i = 0; i < sizeof(notify_words) / sizeof(notify_words[0]); i++) {
+        if (!(mask & notify_words[i].bit))
+            continue;
+        int n = snprintf(out + len, QF_NOTIFY_TEXT_MAX - len, "%s%s", len ? "," : "",
+                         notify_words[i].word);
+        if (n > 0)
+            len += (size_t)n;
+    }
+}
+
+int qf_notify_parse(const char *s, size_t n)
+{
+    unsigned mask = 0;
+    size_t i = 0;
+    for (;;) {
+        size_t j = i;
+        while (j < n && s[j] != ',')
+            j++;
+        size_t k;
+        for (k = 0; k < sizeof(notify_words) / sizeof(notify_words[0]); k++)
+            if (strlen(notify_words[k].word) == j - i &&
+                strncasecmp(s + i, notify_words[k].word, j - i) == 0)
+                break;
+        if (k == sizeof(notify_words) / sizeof(notify_words[0]) || (mask & notify_words[k].bit))
+            return -EINVAL;
+        mask |= notify_words[k].bit;
+        if (j == n)
+            break;
+        i = j + 1;
+    }
+    if ((mask & QF_NOTIFY_NEVER) && mask != QF_NOTIFY_NEVER)
+        return -EINVAL;
+    return (int)mask;
+}
+
+/* What each DSN record may hold, checked by the writer and the reader
+ * alike, so a file that decodes means what the runner will act on. */
+static int dsn_field_ok(char type, const char *s, size_t n)
+{
+    switch (type) {
+    case 'E': /* smtpd: xtext-decoded, allprint, not empty */
+        if (n == 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                return 0;
+        return 1;
+    case 'V':
+        return (n == 4 && (memcmp(s, "FULL", 4) == 0 || memcmp(s, "HDRS", 4) == 0));
+    case 'N':
+        return qf_notify_parse(s, n) > 0;
+    case 'O': { /* "type;address", the type not empty */
+        const char *semi = memchr(s, ';', n);
+        return semi && semi > s;
+    }
+    default:
+        return 1;
+    }
+}
+
 /* ---- encoder ---- */
+
+static int state_ok(char s)
+{
+    return s == QF_PENDING || s == QF_DELIVERED || s == QF_BOUNCED || s == QF_SUCCESS_DUE;
+}
 
 static int str_ok(const char *s, size_t n)
 {
@@ -60,7 +144,7 @@ static int put_str(struct strbuf *out, char type, const char *s)
     if (!s)
         return 0;
     size_t n = strlen(s);
-    if (!str_ok(s, n))
+    if (!str_ok(s, n) || !dsn_field_ok(type, s, n))
         return -EINVAL;
     put_rec(out, type, s, n);
     return 0;
@@ -117,7 +201,7 @@ int qf_encode_head(const struct qf_env *e, struct strbuf *out, size_t *length_of
             goto fail;
         char st[QF_STATUS_LEN + 1];
         char state = r->state ? r->state : QF_PENDING;
-        if (state != QF_PENDING && state != QF_DELIVERED && state != QF_BOUNCED)
+        if (!state_ok(state))
             goto fail;
         qf_format_status(state, r->error, st);
         put_rec(out, 'D', st, QF_STATUS_LEN);
@@ -239,6 +323,8 @@ static enum qf_result take_str(struct cursor *c, const struct rec *r, char **dst
         return bad(c, r->off - 1, "record %c: more than once", r->type);
     if (!str_ok(r->data, r->len))
         return bad(c, r->off, "record %c: NUL, CR or LF in text", r->type);
+    if (!dsn_field_ok(r->type, r->data, r->len))
+        return bad(c, r->off, "record %c: not a valid DSN value", r->type);
     *dst = xstrndup(r->data, r->len);
     return QF_OK;
 }
@@ -277,7 +363,7 @@ static enum qf_result take_status(struct cursor *c, const struct rec *r, struct 
     if (r->len != QF_STATUS_LEN)
         return bad(c, r->off, "record D: expected %d bytes, got %zu", QF_STATUS_LEN, r->len);
     char s = r->data[0];
-    if ((s != QF_PENDING && s != QF_DELIVERED && s != QF_BOUNCED) || r->data[1] != ' ')
+    if (!state_ok(s) || r->data[1] != ' ')
         return bad(c, r->off, "record D: bad recipient state 0x%02x", (unsigned char)s);
     if (!str_ok(r->data, r->len))
         return bad(c, r->off, "record D: NUL, CR or LF in text");
@@ -538,7 +624,7 @@ static int pwrite_all(int fd, const char *p, size_t n, uint64_t off)
 
 int qf_mark(int fd, struct qf_env *e, unsigned i, char state, const char *error)
 {
-    if (i >= e->nrcpt || (state != QF_PENDING && state != QF_DELIVERED && state != QF_BOUNCED))
+    if (i >= e->nrcpt || !state_ok(state))
         return -EINVAL;
     char st[QF_STATUS_LEN + 1];
     qf_format_status(state, error, st);

@@ -13,15 +13,22 @@
  *   T<n>:ARRIVAL\n              seconds since the epoch
  *   S<n>:SENDER\n               "" for the null sender
  *   C A H P (optional)          client name, client address, HELO, protocol
- *   E V (optional)              DSN ENVID, DSN RET (FULL or HDRS)
+ *   E V (optional)              DSN ENVID (printable ASCII, not empty),
+ *                               DSN RET (FULL or HDRS)
  *   W31:AAAAAAAAAA NNNNNNNNNNNNNNNNNNNN\n
  *                               attempts, next attempt time (fixed width:
  *                               rewritten in place, qf_set_schedule)
  *   per recipient, in order:
- *     O<n>:ORCPT\n  N<n>:NOTIFY\n  (optional, belong to the next R)
+ *     O<n>:ORCPT\n  N<n>:NOTIFY\n  (optional, belong to the next R;
+ *                               ORCPT "type;address" with a type, NOTIFY
+ *                               "NEVER" or a comma list of SUCCESS,
+ *                               FAILURE, DELAY, each once)
  *     R<n>:ADDRESS\n
  *     D258:S ERROR...\n         state byte ('P' pending, 'D' delivered,
- *                               'B' bounced), a space, the last error text
+ *                               'B' bounced, 'S' delivered and a success
+ *                               notice (NOTIFY=SUCCESS) still to be queued:
+ *                               never delivered again, becomes 'D' once the
+ *                               notice is queued), a space, the last error text
  *                               padded with spaces to QF_ERROR_MAX (fixed
  *                               width: rewritten in place, qf_mark)
  *   M20:LLLLLLLLLLLLLLLLLLLL\n  content length, fixed width (the writer
@@ -68,7 +75,15 @@
 #define QF_LENGTH_LEN 20     /* M record: content length */
 #define QF_RECORD_MAX 65536  /* longest record other than the content */
 
-enum qf_state { QF_PENDING = 'P', QF_DELIVERED = 'D', QF_BOUNCED = 'B' };
+enum qf_state { QF_PENDING = 'P', QF_DELIVERED = 'D', QF_BOUNCED = 'B', QF_SUCCESS_DUE = 'S' };
+
+/* NOTIFY= bits as the N record spells them (the same values as dsn.h's
+ * DSN_NOTIFY_*); 0: no NOTIFY given. */
+#define QF_NOTIFY_NEVER 1u
+#define QF_NOTIFY_SUCCESS 2u
+#define QF_NOTIFY_FAILURE 4u
+#define QF_NOTIFY_DELAY 8u
+#define QF_NOTIFY_TEXT_MAX 32 /* "SUCCESS,FAILURE,DELAY" + NUL */
 
 struct qf_rcpt {
     char *addr;            /* as given at RCPT TO, internal form */
@@ -129,6 +144,12 @@ struct qf_error {
 enum qf_result qf_decode(const char *buf, size_t len, uint64_t file_size, struct qf_env *out,
                          struct qf_error *err);
 void qf_env_free(struct qf_env *e);
+
+/* The N record's text for a NOTIFY mask (canonical order), "" for 0. */
+void qf_notify_format(unsigned mask, char out[QF_NOTIFY_TEXT_MAX]);
+/* The mask of an N record's text (words case-insensitive, each once):
+ * >0, or -EINVAL (empty, unknown or repeated word, NEVER with another). */
+int qf_notify_parse(const char *s, size_t n);
 
 /* A queue id as the file names use it: 1..QF_ID_MAX of [0-9A-Za-z]. */
 int qf_id_valid(const char *id);

@@ -52,8 +52,10 @@ static enum session_action op_policy(void *ctx, const struct session_facts *f,
     struct conn *c = ctx;
     if (f->stage == SESSION_STAGE_MAIL && f->sender)
         snprintf(c->rt.sender, sizeof(c->rt.sender), "%s", f->sender);
-    if (f->stage == SESSION_STAGE_RCPT && f->recipient)
+    if (f->stage == SESSION_STAGE_RCPT && f->recipient) {
         snprintf(c->rt.rcpt, sizeof(c->rt.rcpt), "%s", f->recipient);
+        relay_dsn_facts(c, f);
+    }
     if (f->stage == SESSION_STAGE_RCPT || f->stage == SESSION_STAGE_DATA) {
         c->rt.discard = c->rt.discard || f->discard;
         c->rt.hold = c->rt.hold || f->hold;

@@ -110,6 +110,8 @@ static void session_limits(struct generation *g)
     s->strict_rfc821 = p->strict_rfc821_envelopes;
     s->tls_available = g->tls != NULL;
     s->tls_required = g->tls && tls_server_required(g->tls);
+    s->ehlo_discard = session_ehlo_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
+                                        p->smtpd_discard_ehlo_keywords.n);
 }
 
 /* The maps: restriction lists and content checks, their Hyperscan

@@ -110,6 +110,42 @@ static void log_client(struct conn *c)
         log_info("%s", line);
 }
 
+void relay_dsn_facts(struct conn *c, const struct session_facts *f)
+{
+    struct relay_txn *rt = &c->rt;
+    rt->dsn_ret = f->dsn_ret;
+    if (!rt->dsn_envid && f->dsn_envid)
+        rt->dsn_envid = strdup(f->dsn_envid);
+    rt->rcpt_notify = f->dsn_notify;
+    free(rt->rcpt_orcpt);
+    rt->rcpt_orcpt = f->dsn_orcpt ? strdup(f->dsn_orcpt) : NULL;
+}
+
+/* The accepted recipient's DSN facts, kept beside it (queue file). */
+static int rcpt_dsn_remember(struct relay_txn *rt)
+{
+    const char *o = rt->rcpt_orcpt ? rt->rcpt_orcpt : "";
+    size_t n = strlen(o) + 1;
+    if (rt->rorcpts_len + n > rt->rorcpts_cap) {
+        size_t cap = rt->rorcpts_cap ? rt->rorcpts_cap * 2 : 1024;
+        while (cap < rt->rorcpts_len + n)
+            cap *= 2;
+        char *p = realloc(rt->rorcpts, cap);
+        if (!p)
+            return -ENOMEM;
+        rt->rorcpts = p;
+        rt->rorcpts_cap = cap;
+    }
+    unsigned *nf = realloc(rt->rnotify, (rt->nrcpts + 1) * sizeof(*nf));
+    if (!nf)
+        return -ENOMEM;
+    rt->rnotify = nf;
+    nf[rt->nrcpts] = rt->rcpt_notify;
+    memcpy(rt->rorcpts + rt->rorcpts_len, o, n);
+    rt->rorcpts_len += n;
+    return 0;
+}
+
 static void rcpt_remember(struct conn *c, const char *rcpt)
 {
     struct relay_txn *rt = &c->rt;
@@ -124,6 +160,8 @@ static void rcpt_remember(struct conn *c, const char *rcpt)
         rt->rcpts = p;
         rt->rcpts_cap = cap;
     }
+    if (rcpt_dsn_remember(rt) < 0)
+        return; /* nothing is remembered: the lists stay aligned */
     memcpy(rt->rcpts + rt->rcpts_len, rcpt, n);
     rt->rcpts_len += n;
     rt->nrcpts++;
@@ -533,6 +571,10 @@ void relay_reset(struct conn *c)
     if (rt->resolving)
         dns_forget(c->w->dns, c);
     free(rt->rcpts);
+    free(rt->dsn_envid);
+    free(rt->rnotify);
+    free(rt->rorcpts);
+    free(rt->rcpt_orcpt);
     if (c->ps)
         policy_session_queue_id(c->ps, NULL);
     char *pend = rt->pend;

@@ -149,6 +149,14 @@ void session_facts_fill(const struct session *s, enum session_stage st, struct s
     f->bdat = s->bdat_seen;
     f->body = s->in_mail ? s->mail_body : 0;
     f->smtputf8 = s->in_mail && s->mail_smtputf8;
+    if (s->in_mail || (st == SESSION_STAGE_MAIL && s->cont == SC_MAIL)) {
+        f->dsn_ret = s->mail_ret;
+        f->dsn_envid = s->mail_envid[0] ? s->mail_envid : NULL;
+    }
+    if (st == SESSION_STAGE_RCPT) {
+        f->dsn_notify = s->rcpt_notify;
+        f->dsn_orcpt = s->rcpt_orcpt;
+    }
     f->where = s->where;
 }
 
@@ -162,6 +170,8 @@ void session_reset_mail(struct session *s)
     }
     s->in_mail = 0;
     s->sender[0] = 0;
+    s->mail_ret = 0;
+    s->mail_envid[0] = 0;
     s->mail_size = 0;
     s->rcpt_count = 0;
     s->rcpt_overshoot = 0;

@@ -99,7 +99,26 @@ struct session_cfg {
     int delay_reject, helo_required, disable_vrfy, strict_rfc821, smtputf8;
     int tls_available;             /* offer STARTTLS (cert loaded, level may/encrypt) */
     int tls_required;              /* smtpd_tls_security_level = encrypt */
+    /* smtpd_discard_ehlo_keywords (SESSION_EHLO_*): not announced; a
+     * discarded DSN also refuses the DSN parameters, as smtpd does. */
+    unsigned ehlo_discard;
 };
+
+#define SESSION_EHLO_PIPELINING (1u << 0)
+#define SESSION_EHLO_SIZE (1u << 1)
+#define SESSION_EHLO_VRFY (1u << 2)
+#define SESSION_EHLO_ETRN (1u << 3)
+#define SESSION_EHLO_STARTTLS (1u << 4)
+#define SESSION_EHLO_ENHANCEDSTATUSCODES (1u << 5)
+#define SESSION_EHLO_8BITMIME (1u << 6)
+#define SESSION_EHLO_DSN (1u << 7)
+#define SESSION_EHLO_SMTPUTF8 (1u << 8)
+#define SESSION_EHLO_CHUNKING (1u << 9)
+#define SESSION_EHLO_XCLIENT (1u << 10)
+
+/* Postfix's ehlo_mask(): the SESSION_EHLO_* bits of a keyword list
+ * (case-insensitive, unknown words ignored, as Postfix does). */
+unsigned session_ehlo_mask(const char *const *words, size_t n);
 
 /* Postfix 3.7's defaults (myhostname/banner stay NULL: the caller's). */
 void session_cfg_defaults(struct session_cfg *c);
@@ -156,6 +175,13 @@ struct session_facts {
     int bdat;              /* EOD: the message came by BDAT */
     int body;              /* MAIL BODY=: 0 none, 1 7BIT, 2 8BITMIME (smtp_cmd.h) */
     int smtputf8;          /* MAIL ... SMTPUTF8 */
+    /* RFC 3461. MAIL: RET= (enum smtp_ret) and decoded ENVID= or NULL;
+     * RCPT: NOTIFY= bits (0: not given) and ORCPT "type;address" (decoded;
+     * "rfc822;" + the address as sent when not given, as smtpd records). */
+    int dsn_ret;
+    const char *dsn_envid;
+    unsigned dsn_notify;
+    const char *dsn_orcpt;
     const char *where;     /* the command being answered (session_where()) */
 };
 

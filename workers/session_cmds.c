@@ -11,6 +11,7 @@
  * Return values: 0 done, -1 failed (an error is counted), 1 still running
  * (policy pending, or DATA/BDAT content to come).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -89,15 +90,62 @@ static int helo_done(struct session *s, const struct session_verdict *v)
         snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)s->cfg.message_size_limit);
     else
         snprintf(size, sizeof(size), "SIZE");
-    /* Postfix 3.7's order (ehlo_cmd), checked with the daemon. */
-    session_reply(s,
-                  "250-%s\r\n250-PIPELINING\r\n250-%s\r\n%s250-ETRN\r\n%s%s"
-                  "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n%s250 CHUNKING",
-                  s->cfg.myhostname, size, s->cfg.disable_vrfy ? "" : "250-VRFY\r\n",
-                  s->cfg.tls_available && !s->tls ? "250-STARTTLS\r\n" : "",
-                  s->peer.xclient_authorized ? "250-" XCLIENT_EHLO_KEYWORD "\r\n" : "",
-                  s->cfg.smtputf8 ? "250-SMTPUTF8\r\n" : "");
+    /* Postfix 3.7's order (ehlo_cmd), checked with the daemon; each line
+     * can be discarded by smtpd_discard_ehlo_keywords. */
+    const unsigned d = s->cfg.ehlo_discard;
+    const struct {
+        bool on;
+        const char *text;
+    } kw[] = {
+        {!(d & SESSION_EHLO_PIPELINING), "PIPELINING"},
+        {!(d & SESSION_EHLO_SIZE), size},
+        {!(d & SESSION_EHLO_VRFY) && !s->cfg.disable_vrfy, "VRFY"},
+        {!(d & SESSION_EHLO_ETRN), "ETRN"},
+        {!(d & SESSION_EHLO_STARTTLS) && s->cfg.tls_available && !s->tls, "STARTTLS"},
+        {!(d & SESSION_EHLO_XCLIENT) && s->peer.xclient_authorized, XCLIENT_EHLO_KEYWORD},
+        {!(d & SESSION_EHLO_ENHANCEDSTATUSCODES), "ENHANCEDSTATUSCODES"},
+        {!(d & SESSION_EHLO_8BITMIME), "8BITMIME"},
+        {!(d & SESSION_EHLO_DSN), "DSN"},
+        {!(d & SESSION_EHLO_SMTPUTF8) && s->cfg.smtputf8, "SMTPUTF8"},
+        {!(d & SESSION_EHLO_CHUNKING), "CHUNKING"},
+    };
+    char reply[1024];
+    size_t len = 0;
+    int n = snprintf(reply, sizeof(reply), "250");
+    len = n > 0 ? (size_t)n : 0;
+    const char *prev = s->cfg.myhostname;
+    for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
+        if (!kw[i].on)
+            continue;
+        n = snprintf(reply + len, sizeof(reply) - len, "-%s\r\n250", prev);
+        if (n > 0 && (size_t)n < sizeof(reply) - len)
+            len += (size_t)n;
+        prev = kw[i].text;
+    }
+    session_reply(s, "%s %s", reply, prev);
     return 0;
+}
+
+unsigned session_ehlo_mask(const char *const *words, size_t n)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {
+        {"pipelining", SESSION_EHLO_PIPELINING}, {"size", SESSION_EHLO_SIZE},
+        {"vrfy", SESSION_EHLO_VRFY},             {"etrn", SESSION_EHLO_ETRN},
+        {"starttls", SESSION_EHLO_STARTTLS},
+        {"enhancedstatuscodes", SESSION_EHLO_ENHANCEDSTATUSCODES},
+        {"8bitmime", SESSION_EHLO_8BITMIME},     {"dsn", SESSION_EHLO_DSN},
+        {"smtputf8", SESSION_EHLO_SMTPUTF8},     {"chunking", SESSION_EHLO_CHUNKING},
+        {"xclient", SESSION_EHLO_XCLIENT},
+    };
+    unsigned m = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (words[i] && strcasecmp(words[i], names[k].name) == 0)
+                m |= names[k].bit;
+    return m;
 }
 
 /* ---- MAIL ---- */
@@ -130,6 +178,8 @@ static int mail_proceed(struct session *s, const struct smtp_cmd *c)
     s->mail_size = c->has_size ? c->size : 0;
     s->mail_body = (int)c->body;
     s->mail_smtputf8 = c->smtputf8;
+    s->mail_ret = (int)c->ret;
+    snprintf(s->mail_envid, sizeof(s->mail_envid), "%s", c->envid ? c->envid : "");
     if (!s->cfg.delay_reject) {
         return session_run_chain(s, st, 1, SC_MAIL);
     }
@@ -140,6 +190,8 @@ static int mail_done(struct session *s, const struct session_verdict *v)
 {
     if (v) {
         s->sender[0] = 0;
+        s->mail_ret = 0;
+        s->mail_envid[0] = 0;
         session_verdict_reply(s, v);
         return -1;
     }
@@ -192,6 +244,21 @@ static int rcpt_proceed(struct session *s, const struct smtp_cmd *c)
         return s->rcpt_overshoot++ < s->cfg.recipient_overshoot_limit ? 0 : -1;
     }
     copy_arg(s, c->addr, c->addr_len);
+    s->rcpt_notify = c->notify;
+    /* smtpd's rcpt_cmd: without ORCPT=, "rfc822;" + the address as sent
+     * (its <> stripped) is recorded, as RFC 3461 5.2.1 allows. */
+    if (c->orcpt)
+        snprintf(s->rcpt_orcpt, sizeof(s->rcpt_orcpt), "%.*s;%s", (int)c->orcpt_type_len,
+                 c->orcpt_type, c->orcpt);
+    else {
+        const char *a = c->addr_raw;
+        size_t n = c->addr_raw_len;
+        if (n >= 2 && a[0] == '<' && a[n - 1] == '>') {
+            a++;
+            n -= 2;
+        }
+        snprintf(s->rcpt_orcpt, sizeof(s->rcpt_orcpt), "rfc822;%.*s", (int)n, a);
+    }
     return session_run_chain(s, st, rcpt_chain(s, SESSION_STAGE_RCPT, st), SC_RCPT);
 }
 
@@ -651,6 +718,7 @@ int session_dispatch(struct session *s, const char *line, size_t len)
         .strict = s->cfg.strict_rfc821,
         .smtputf8 = s->cfg.smtputf8,
         .line_limit = s->cfg.line_length_limit,
+        .dsn_disabled = (s->cfg.ehlo_discard & SESSION_EHLO_DSN) != 0,
         .scratch = s->scratch,
         .scratch_size = s->scratch_size,
     };

@@ -68,6 +68,10 @@ struct session {
     uint64_t mail_size;
     const char *where;     /* Postfix's state->where: CONNECT, the command, END-OF-MESSAGE */
     int mail_body, mail_smtputf8; /* MAIL BODY= (enum smtp_body), SMTPUTF8 */
+    int mail_ret;                 /* MAIL RET= (enum smtp_ret) */
+    char mail_envid[SMTP_LINE_LIMIT_DEFAULT + 1]; /* MAIL ENVID=, decoded; "" none */
+    unsigned rcpt_notify;         /* the RCPT in progress: NOTIFY= bits */
+    char rcpt_orcpt[SMTP_LINE_LIMIT_DEFAULT + 1]; /* its ORCPT "type;address" */
     unsigned rcpt_count;
     int discard, hold, ill_pipelining;
     int bdat_seen;      /* this transaction used BDAT */

@@ -51,6 +51,7 @@ const struct smtp_cmd_reply smtp_reply_table[SMTP_R_COUNT] = {
     [SMTP_R_SYNTAX_STARTTLS] = {501, "5.5.4", "Syntax: STARTTLS", 0},
     [SMTP_R_SYNTAX_XCLIENT] = {501, "5.5.4", "Syntax: XCLIENT attribute=value...", 0},
     [SMTP_R_SYNTAX_AUTH] = {501, "5.5.4", "Syntax: AUTH mechanism", 0},
+    [SMTP_R_DSN_DISABLED] = {501, "5.7.1", "DSN support is disabled", 0},
     [SMTP_R_NOSPACE] = {451, "4.3.0", "Error: insufficient resources", 0},
 };
 
@@ -342,7 +343,8 @@ static enum smtp_parse_result take_addr(struct smtp_cmd *out, struct scratch *sc
 }
 
 static enum smtp_parse_result mail_params(struct smtp_cmd *out, struct scratch *sc,
-                                          const struct stok *t, size_t argc, int utf8_ok)
+                                          const struct stok *t, size_t argc, int utf8_ok,
+                                          int dsn_off)
 {
     for (size_t i = 3; i < argc; i++) {
         const struct stok *a = &t[i];
@@ -364,6 +366,9 @@ static enum smtp_parse_result mail_params(struct smtp_cmd *out, struct scratch *
             out->auth_xtext_ok = xtext_valid(out->auth, out->auth_len);
         } else if (utf8_ok && tok_is(a, "SMTPUTF8")) {
             out->smtputf8 = 1;
+        } else if (dsn_off && (tok_prefix(a, "RET=") || tok_prefix(a, "ENVID="))) {
+            /* Checked before the value, as smtpd's mail_cmd does. */
+            return fail(out, SMTP_R_DSN_DISABLED);
         } else if (tok_prefix(a, "RET=")) {
             if (out->ret != SMTP_RET_NONE)
                 return fail(out, SMTP_R_BAD_RET);
@@ -429,11 +434,13 @@ static int parse_notify(const char *s, size_t n, unsigned *mask)
 }
 
 static enum smtp_parse_result rcpt_params(struct smtp_cmd *out, struct scratch *sc,
-                                          const struct stok *t, size_t argc)
+                                          const struct stok *t, size_t argc, int dsn_off)
 {
     for (size_t i = 3; i < argc; i++) {
         const struct stok *a = &t[i];
-        if (tok_prefix(a, "NOTIFY=")) {
+        if (dsn_off && (tok_prefix(a, "NOTIFY=") || tok_prefix(a, "ORCPT="))) {
+            return fail(out, SMTP_R_DSN_DISABLED);
+        } else if (tok_prefix(a, "NOTIFY=")) {
             if (out->notify || parse_notify(a->s + 7, a->n - 7, &out->notify) < 0)
                 return fail(out, SMTP_R_BAD_NOTIFY);
         } else if (tok_prefix(a, "ORCPT=")) {
@@ -517,14 +524,14 @@ enum smtp_parse_result smtp_cmd_parse(const char *line, size_t len,
         if (t[2].bad ||
             take_addr(out, &sc, t[2].s, t[2].n, o->strict, 1, SMTP_R_BAD_SENDER) != SMTP_PARSE_OK)
             return fail(out, out->reply == SMTP_R_NOSPACE ? SMTP_R_NOSPACE : SMTP_R_BAD_SENDER);
-        return mail_params(out, &sc, t, argc, o->smtputf8);
+        return mail_params(out, &sc, t, argc, o->smtputf8, o->dsn_disabled);
     case SMTP_VERB_RCPT:
         if (argc < 3 || !tok_is(&t[1], "to:"))
             return fail(out, SMTP_R_SYNTAX_RCPT);
         if (t[2].bad ||
             take_addr(out, &sc, t[2].s, t[2].n, o->strict, 0, SMTP_R_BAD_RCPT) != SMTP_PARSE_OK)
             return fail(out, out->reply == SMTP_R_NOSPACE ? SMTP_R_NOSPACE : SMTP_R_BAD_RCPT);
-        return rcpt_params(out, &sc, t, argc);
+        return rcpt_params(out, &sc, t, argc, o->dsn_disabled);
     case SMTP_VERB_VRFY: {
         size_t last = argc;
         if (argc >= 2 && tok_is(&t[argc - 1], "SMTPUTF8")) {

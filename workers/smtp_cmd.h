@@ -81,6 +81,7 @@ enum smtp_reply_id {
     SMTP_R_BAD_NOTIFY,      /* 501 5.5.4 Error: Bad NOTIFY parameter syntax */
     SMTP_R_BAD_ORCPT,       /* 501 5.5.4 Error: Bad ORCPT parameter syntax */
     SMTP_R_UNSUPPORTED_OPT, /* 555 5.5.4 Unsupported option: <reply_arg> */
+    SMTP_R_DSN_DISABLED,    /* 501 5.7.1 DSN support is disabled */
     SMTP_R_SYNTAX_DATA,     /* 501 5.5.4 Syntax: DATA */
     SMTP_R_SYNTAX_BDAT,     /* 521 5.5.4 Syntax: BDAT count [LAST]; close */
     SMTP_R_SYNTAX_RSET,     /* 501 5.5.4 Syntax: RSET */
@@ -115,6 +116,8 @@ struct smtp_parse_opts {
     int strict;          /* strict_rfc821_envelopes */
     int smtputf8;        /* smtputf8_enable: lines must be valid UTF-8 */
     size_t line_limit;   /* line_length_limit; 0 means the default */
+    int dsn_disabled;    /* DSN is in smtpd_discard_ehlo_keywords: RET=, ENVID=,
+                          * NOTIFY=, ORCPT= get SMTP_R_DSN_DISABLED (smtpd.c) */
     char *scratch;       /* decoded strings go here */
     size_t scratch_size; /* at least SMTP_SCRATCH_NEED(len) */
 };

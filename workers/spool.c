@@ -16,6 +16,7 @@
 #include "maillog.h"
 #include "queue_file.h"
 #include "relay_int.h"
+#include "smtp_cmd.h"
 #include "spool.h"
 #include "worker_int.h"
 
@@ -211,9 +212,25 @@ void spool_begin(struct conn *c)
         fail(c, -ENOMEM, "envelope");
         return;
     }
-    const char *a = rt->rcpts;
-    for (unsigned i = 0; a && i < rt->nrcpts; i++, a += strlen(a) + 1)
+    const char *a = rt->rcpts, *o = rt->rorcpts;
+    char (*notify)[QF_NOTIFY_TEXT_MAX] = calloc(rt->nrcpts ? rt->nrcpts : 1, sizeof(*notify));
+    if (!notify) {
+        free(r);
+        fail(c, -ENOMEM, "envelope");
+        return;
+    }
+    for (unsigned i = 0; a && i < rt->nrcpts; i++, a += strlen(a) + 1) {
         r[i].addr = (char *)a;
+        /* RFC 3461: a NOTIFY not given is not made up (smtpd rcpt_cmd). */
+        if (rt->rnotify && rt->rnotify[i]) {
+            qf_notify_format(rt->rnotify[i], notify[i]);
+            r[i].notify = notify[i];
+        }
+        if (o) {
+            r[i].orcpt = *o ? (char *)o : NULL;
+            o += strlen(o) + 1;
+        }
+    }
     struct qf_env e = {
         .arrival = (int64_t)time(NULL),
         .sender = rt->sender,
@@ -221,6 +238,10 @@ void spool_begin(struct conn *c)
         .client_addr = c->peer.addr,
         .helo = (char *)rt->mc.helo,
         .proto = (char *)rt->mc.proto,
+        .envid = rt->dsn_envid,
+        .ret = rt->dsn_ret == SMTP_RET_FULL   ? (char *)"FULL"
+               : rt->dsn_ret == SMTP_RET_HDRS ? (char *)"HDRS"
+                                              : NULL,
         .rcpt = r,
         .nrcpt = rt->nrcpts,
     };
@@ -230,6 +251,7 @@ void spool_begin(struct conn *c)
     size_t loff = 0;
     int rc = qf_encode_head(&e, &sb, &loff);
     free(r);
+    free(notify);
     if (rc < 0) {
         fail(c, rc, "envelope");
     } else {

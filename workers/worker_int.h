@@ -114,6 +114,16 @@ struct relay_txn {
     char *rcpts;             /* accepted recipients, NUL-separated */
     size_t rcpts_len, rcpts_cap;
     unsigned nrcpts;
+    /* RFC 3461, for the queue file: MAIL RET= (enum smtp_ret), ENVID= (malloc'd
+     * or NULL); per accepted recipient (same order as rcpts) its NOTIFY= bits
+     * and its ORCPT ("type;address", NUL-separated). */
+    int dsn_ret;
+    char *dsn_envid;
+    unsigned *rnotify;
+    char *rorcpts;
+    size_t rorcpts_len, rorcpts_cap;
+    unsigned rcpt_notify;    /* the RCPT in flight */
+    char *rcpt_orcpt;        /* its ORCPT (malloc'd), or NULL */
     char mail_reply[SMTP_REPLY_COPY_MAX]; /* the next hop refused MAIL */
     bool mail_failed, data_sent, data_ok, end_wanted;
     struct session_verdict mail_v;  /* the next hop's refusal of MAIL */
@@ -238,6 +248,8 @@ void conn_policy_done(void *arg, const struct session_verdict *v);
 
 /* relay.c: proxy delivery of one transaction */
 enum session_action relay_rcpt(struct conn *c, struct session_verdict *v);
+/* RCPT stage: keep the transaction's DSN facts (RET, ENVID, this NOTIFY, ORCPT). */
+void relay_dsn_facts(struct conn *c, const struct session_facts *f);
 enum session_action relay_data(struct conn *c, struct session_verdict *v);
 int relay_begin(struct conn *c, const struct session_facts *f);
 int relay_chunk(struct conn *c, const char *buf, size_t len);

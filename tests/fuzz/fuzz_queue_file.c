@@ -34,8 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (e.nrcpt == 0 || e.content_off + e.content_len + QF_TRAILER_LEN != size)
             __builtin_trap();
         for (unsigned i = 0; i < e.nrcpt; i++)
-            if (e.rcpt[i].status_off >= size || buf[e.rcpt[i].status_off] != e.rcpt[i].state)
-                __builtin_trap();
+            if (e.rcpt[i].status_off >= size || buf[e.rcpt[i].status_off] != e.rcpt[i].state ||
+                (e.rcpt[i].notify &&
+                 qf_notify_parse(e.rcpt[i].notify, strlen(e.rcpt[i].notify)) <= 0))
+                __builtin_trap(); /* a NOTIFY that decodes is one the runner can read */
         check_round_trip(&e);
         qf_env_free(&e);
     }

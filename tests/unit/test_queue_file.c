@@ -184,6 +184,21 @@ static void corruptions(void **state)
         {"M20:", "M19:", "no newline"},
         {"M20:0", "M20:x", "expected 20 digits"},
         {"X0:\n", "X0:x", "no trailer"},
+        /* DSN fields: what the runner would act on must mean something. */
+        {"N13:FAILURE,DELAY\n", "N13:FAILURE,DELAX\n", "not a valid DSN value"},
+        {"N13:FAILURE,DELAY\n", "N15:FAILURE,FAILURE\n", "not a valid DSN value"},
+        {"N13:FAILURE,DELAY\n", "N11:NEVER,DELAY\n", "not a valid DSN value"},
+        {"N13:FAILURE,DELAY\n", "N8:FAILURE,\n", "not a valid DSN value"},
+        {"N13:FAILURE,DELAY\n", "N0:\n", "not a valid DSN value"},
+        {"V4:HDRS", "V4:HDRX", "not a valid DSN value"},
+        {"V4:HDRS", "V4:hdrs", "not a valid DSN value"},
+        {"E4:ENV1", "E4:EN\x7f" "1", "not a valid DSN value"},
+        {"E4:ENV1", "E4:EN\xc3" "\xa9", "not a valid DSN value"},
+        {"E4:ENV1\n", "E0:\n", "not a valid DSN value"},
+        {"O20:rfc822;A@example.org", "O20:rfc822,A@example.org", "not a valid DSN value"},
+        {"O20:rfc822;A@example.org", "O20:;rfc822A@example.org", "not a valid DSN value"},
+        {"O20:rfc822;A@example.org\nN13:FAILURE,DELAY\n",
+         "O20:rfc822;A@example.org\nO4:x;yz\nN13:FAILURE,DELAY\n", "more than once"},
     };
     struct strbuf good;
     build(&good, "C1");
@@ -212,6 +227,87 @@ static void corruptions(void **state)
         strbuf_free(&sb);
     }
     strbuf_free(&good);
+}
+
+/* NOTIFY text both ways, and the writer refusing what the reader would. */
+static void dsn_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned mask;
+        const char *text;
+    } fmt[] = {
+        {0, ""},
+        {QF_NOTIFY_NEVER, "NEVER"},
+        {QF_NOTIFY_NEVER | QF_NOTIFY_SUCCESS, "NEVER"},
+        {QF_NOTIFY_DELAY | QF_NOTIFY_SUCCESS, "SUCCESS,DELAY"},
+        {QF_NOTIFY_SUCCESS | QF_NOTIFY_FAILURE | QF_NOTIFY_DELAY, "SUCCESS,FAILURE,DELAY"},
+    };
+    for (size_t i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
+        char out[QF_NOTIFY_TEXT_MAX];
+        qf_notify_format(fmt[i].mask, out);
+        assert_string_equal(out, fmt[i].text);
+        if (fmt[i].text[0])
+            assert_int_equal(qf_notify_parse(out, strlen(out)), (int)(fmt[i].mask & QF_NOTIFY_NEVER ? QF_NOTIFY_NEVER : fmt[i].mask));
+    }
+    static const struct {
+        const char *text;
+        int want;
+    } parse[] = {
+        {"delay,Success", QF_NOTIFY_DELAY | QF_NOTIFY_SUCCESS},
+        {"FAILURE", QF_NOTIFY_FAILURE},
+        {"", -EINVAL},
+        {",", -EINVAL},
+        {"SUCCESS,", -EINVAL},
+        {",SUCCESS", -EINVAL},
+        {"SUCCESS,,DELAY", -EINVAL},
+        {"NEVER,NEVER", -EINVAL},
+        {"FAILURE,NEVER", -EINVAL},
+        {"SUCCES", -EINVAL},
+        {"SUCCESSX", -EINVAL},
+        {"SUCCESS DELAY", -EINVAL},
+    };
+    for (size_t i = 0; i < sizeof(parse) / sizeof(parse[0]); i++)
+        if (qf_notify_parse(parse[i].text, strlen(parse[i].text)) != parse[i].want)
+            fail_msg("\"%s\": got %d", parse[i].text,
+                     qf_notify_parse(parse[i].text, strlen(parse[i].text)));
+
+    /* The writer refuses the same values. */
+    struct qf_rcpt r = {.addr = "a@b"};
+    struct qf_env e = {.sender = "", .rcpt = &r, .nrcpt = 1};
+    snprintf(e.queue_id, sizeof(e.queue_id), "Q1");
+    struct strbuf sb;
+    strbuf_init(&sb);
+    const char *bad_notify[] = {"", "SOMETIMES", "NEVER,DELAY"};
+    for (size_t i = 0; i < 3; i++) {
+        r.notify = (char *)bad_notify[i];
+        assert_int_equal(qf_encode_head(&e, &sb, NULL), -EINVAL);
+        assert_int_equal(sb.len, 0);
+    }
+    r.notify = NULL;
+    r.orcpt = (char *)"no-type";
+    assert_int_equal(qf_encode_head(&e, &sb, NULL), -EINVAL);
+    r.orcpt = NULL;
+    e.ret = (char *)"ALL";
+    assert_int_equal(qf_encode_head(&e, &sb, NULL), -EINVAL);
+    e.ret = NULL;
+    e.envid = (char *)"";
+    assert_int_equal(qf_encode_head(&e, &sb, NULL), -EINVAL);
+    e.envid = (char *)"x\tb";
+    assert_int_equal(qf_encode_head(&e, &sb, NULL), -EINVAL);
+    e.envid = (char *)"ok";
+    r.state = QF_SUCCESS_DUE;
+    assert_int_equal(qf_encode_head(&e, &sb, NULL), 0);
+    /* 'S' reads back: delivered, not pending, its notice owed. */
+    strbuf_append(&sb, QF_TRAILER, QF_TRAILER_LEN);
+    struct qf_env d;
+    struct qf_error err;
+    assert_int_equal(qf_decode(sb.buf, sb.len, sb.len, &d, &err), QF_OK);
+    assert_int_equal(d.rcpt[0].state, QF_SUCCESS_DUE);
+    assert_int_equal(qf_pending(&d), 0);
+    assert_string_equal(d.envid, "ok");
+    qf_env_free(&d);
+    strbuf_free(&sb);
 }
 
 static void no_recipient_and_missing_records(void **state)
@@ -330,6 +426,7 @@ int main(void)
         cmocka_unit_test(encode_refuses),
         cmocka_unit_test(every_truncation),
         cmocka_unit_test(corruptions),
+        cmocka_unit_test(dsn_fields),
         cmocka_unit_test(no_recipient_and_missing_records),
         cmocka_unit_test(in_place_updates),
         cmocka_unit_test(directory),

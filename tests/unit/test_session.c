@@ -38,6 +38,7 @@ struct tctx {
     int begins, aborts, ends;
     unsigned stages_seen;    /* bit per stage asked */
     int saw_pipelined;
+    char dsn_seen[512];      /* RCPT stage: the DSN facts, one "[...]" per RCPT */
 };
 
 static int match_fact(const struct session_facts *f, const char *m)
@@ -56,6 +57,12 @@ static enum session_action t_policy(void *ctx, const struct session_facts *f,
     enum session_action a = SESSION_DUNNO;
 
     t->stages_seen |= 1u << f->stage;
+    if (f->stage == SESSION_STAGE_RCPT) {
+        size_t n = strlen(t->dsn_seen);
+        snprintf(t->dsn_seen + n, sizeof(t->dsn_seen) - n, "[%d %s %u %s]", f->dsn_ret,
+                 f->dsn_envid ? f->dsn_envid : "-", f->dsn_notify,
+                 f->dsn_orcpt ? f->dsn_orcpt : "-");
+    }
     if (f->stage == SESSION_STAGE_DATA && f->pipelined)
         t->saw_pipelined = 1;
     memset(v, 0, sizeof(*v));
@@ -253,6 +260,44 @@ static void test_clean_message(void **state)
            GREET EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
            "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as QID1\r\n"
            "221 2.0.0 Bye\r\n[CLOSE]");
+}
+
+/* RFC 3461 facts reach the RCPT stage as smtpd records them: ORCPT
+ * decoded, or made up as "rfc822;" + the address as sent; NOTIFY only when
+ * given; RET/ENVID forgotten after RSET. With DSN discarded from EHLO it
+ * is not announced and its parameters are refused. */
+static void test_dsn_facts(void **state)
+{
+    struct session_cfg cfg;
+    struct session_peer peer;
+    struct out *o = malloc(sizeof(*o));
+    (void)state;
+    cfg_init(&cfg);
+    peer_init(&peer);
+    const char *in = "EHLO x\r\nMAIL FROM:<a@b> RET=HDRS ENVID=e+2B1\r\n"
+                     "RCPT TO:<c@d> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;O+40x\r\n"
+                     "RCPT TO:<Name <e@f>>\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:g@h\r\n"
+                     "QUIT\r\n";
+    struct tctx t = {.rules = no_rules};
+    run(&cfg, &peer, &t, in, strlen(in), 0, o);
+    assert_string_equal(t.dsn_seen, "[2 e+1 10 rfc822;O@x][2 e+1 0 rfc822;Name <e@f>]"
+                                    "[0 - 0 rfc822;g@h]");
+
+    cfg.ehlo_discard = SESSION_EHLO_DSN | SESSION_EHLO_PIPELINING;
+    expect(&cfg, no_rules,
+           "EHLO x\r\nMAIL FROM:<a@b> RET=FULL\r\nMAIL FROM:<a@b>\r\n"
+           "RCPT TO:<c@d> NOTIFY=NEVER\r\nQUIT\r\n",
+           GREET "250-mx.example.test\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+                 "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+                 "501 5.7.1 DSN support is disabled\r\n250 2.1.0 Ok\r\n"
+                 "501 5.7.1 DSN support is disabled\r\n221 2.0.0 Bye\r\n[CLOSE]");
+    /* Everything discarded: the host name is the last line. */
+    cfg.ehlo_discard = ~0u;
+    expect(&cfg, no_rules, "EHLO x\r\nQUIT\r\n",
+           GREET "250 mx.example.test\r\n221 2.0.0 Bye\r\n[CLOSE]");
+    const char *const words[] = {"DSN", "silent-discard", "Chunking", "bogus"};
+    assert_int_equal(session_ehlo_mask(words, 4), SESSION_EHLO_DSN | SESSION_EHLO_CHUNKING);
+    free(o);
 }
 
 static void test_data_bytes_as_sent(void **state)
@@ -725,6 +770,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_message),
+        cmocka_unit_test(test_dsn_facts),
         cmocka_unit_test(test_data_bytes_as_sent),
         cmocka_unit_test(test_ehlo_tls_xclient_keywords),
         cmocka_unit_test(test_pipelined_partial_reject),

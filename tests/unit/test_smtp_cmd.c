@@ -115,6 +115,47 @@ static void table(void **state)
     }
 }
 
+/* smtpd_discard_ehlo_keywords = dsn: the DSN parameters are refused
+ * before their value is looked at, in command-line order (checked with
+ * Postfix 3.7.11's smtpd through sendmail -bs). */
+static void dsn_disabled(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        enum smtp_parse_result want;
+        const char *reply;
+    } dc[] = {
+        {"MAIL FROM:<a@b> RET=FULL", SMTP_PARSE_ERROR, "501 5.7.1 DSN support is disabled"},
+        {"MAIL FROM:<a@b> ENVID=", SMTP_PARSE_ERROR, "501 5.7.1 DSN support is disabled"},
+        {"MAIL FROM:<a@b> ret=bogus", SMTP_PARSE_ERROR, "501 5.7.1 DSN support is disabled"},
+        {"MAIL FROM:<a@b> FOO RET=FULL", SMTP_PARSE_ERROR, "555 5.5.4 Unsupported option: FOO"},
+        {"MAIL FROM:<a@b> SIZE=x RET=FULL", SMTP_PARSE_ERROR, "501 5.5.4 Bad message size syntax"},
+        {"MAIL FROM:<a@b> BODY=8BITMIME", SMTP_PARSE_OK, NULL},
+        {"RCPT TO:<c@d> NOTIFY=SUCCESS", SMTP_PARSE_ERROR, "501 5.7.1 DSN support is disabled"},
+        {"RCPT TO:<c@d> orcpt=x", SMTP_PARSE_ERROR, "501 5.7.1 DSN support is disabled"},
+        {"RCPT TO:<c@d> FOO=1 NOTIFY=NEVER", SMTP_PARSE_ERROR, "555 5.5.4 Unsupported option: FOO=1"},
+        {"RCPT TO:<c@d>", SMTP_PARSE_OK, NULL},
+    };
+    char scratch[512], reply[256];
+    struct smtp_parse_opts o = {.smtputf8 = 1, .dsn_disabled = 1, .scratch = scratch,
+                                .scratch_size = sizeof(scratch)};
+    for (size_t i = 0; i < sizeof(dc) / sizeof(dc[0]); i++) {
+        struct smtp_cmd c;
+        enum smtp_parse_result r = smtp_cmd_parse(dc[i].in, strlen(dc[i].in), &o, &c);
+        smtp_reply_format(&c, reply, sizeof(reply));
+        if (r != dc[i].want || (r != SMTP_PARSE_OK && strcmp(reply, dc[i].reply) != 0))
+            fail_msg("%s: got %d '%s'", dc[i].in, r, r == SMTP_PARSE_OK ? "" : reply);
+    }
+    /* Enabled again: the same lines parse. */
+    o.dsn_disabled = 0;
+    struct smtp_cmd c;
+    assert_int_equal(smtp_cmd_parse(dc[0].in, strlen(dc[0].in), &o, &c), SMTP_PARSE_OK);
+    assert_int_equal(c.ret, SMTP_RET_FULL);
+    assert_int_equal(smtp_cmd_parse(dc[6].in, strlen(dc[6].in), &o, &c), SMTP_PARSE_OK);
+    assert_int_equal(c.notify, SMTP_NOTIFY_SUCCESS);
+}
+
 static void mail_values(void **state)
 {
     (void)state;
@@ -212,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table),
         cmocka_unit_test(mail_values),
+        cmocka_unit_test(dsn_disabled),
         cmocka_unit_test(limits),
         cmocka_unit_test(helpers),
     };
