@@ -1,8 +1,8 @@
 /*
  * client_tls.c - the next-hop TLS and SASL policy of a generation
  * (client_tls.h): built once by the master from smtp_tls_* and smtp_sasl_*,
- * the level decisions as pure functions, and the per-process TLS session
- * cache.
+ * the level decisions as pure functions, and each process's handle on the
+ * shared TLS session cache (shm/tls_scache.h).
  *
  * Failure: client_tls_policy_create() returns -EINVAL with err naming the
  * parameter (a level we cannot honour, an unknown SASL option, a password
@@ -21,6 +21,7 @@
 #include "log.h"
 #include "maps.h"
 #include "tls.h"
+#include "tls_scache.h"
 
 static const char *list_text(const struct cfg_list *l, char *buf, size_t size)
 {
@@ -71,8 +72,10 @@ int client_tls_policy_create(const struct config *cfg, struct client_tls_policy 
                                               : &p->smtp_tls_verify_cert_match;
     pol->servername = p->smtp_tls_servername ? p->smtp_tls_servername : "";
     pol->loglevel = (int)p->smtp_tls_loglevel;
-    if (p->smtp_tls_session_cache_database && p->smtp_tls_session_cache_database[0])
+    if (p->smtp_tls_session_cache_database && p->smtp_tls_session_cache_database[0]) {
         pol->cache_timeout = p->smtp_tls_session_cache_timeout;
+        pol->cache_db = p->smtp_tls_session_cache_database;
+    }
     if (pol->level != TLS_LEV_NONE &&
         (rc = tls_client_create(cfg, &pol->ctx, err, errlen)) < 0) {
         free(pol);
@@ -192,42 +195,86 @@ const char *client_tls_sni(const char *servername, const char *host, const char 
 
 /* ---- session cache ---------------------------------------------------- */
 
-void client_tls_cache_put(struct client_tls_cache *c, const char *key, const void *der,
-                          size_t len, uint64_t expires_ms)
+int client_tls_cache_ready(struct client_tls_cache *c, const struct client_tls_policy *pol)
 {
-    if (len > CLIENT_TLS_SESSION_MAX || strlen(key) >= sizeof(c->slot[0].key))
+    if (!c || !pol || pol->cache_timeout <= 0 || !pol->cache_db || !pol->cache_db[0] || c->failed)
+        return 0;
+    if (c->db)
+        return 1;
+    char err[512];
+    int rc = tls_scache_open(pol->cache_db, pol->cache_timeout, &c->db, err, sizeof(err));
+    if (rc < 0) {
+        /* Postfix's tlsmgr would die and be restarted; here the process
+         * goes on with full handshakes rather than stop delivering. */
+        log_warn("smtp_tls_session_cache_database: %s; TLS session reuse is off", err);
+        c->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int client_tls_cache_get(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                         const char *key, int64_t now, unsigned char *der, size_t cap,
+                         size_t *len)
+{
+    if (!client_tls_cache_ready(c, pol))
+        return 0;
+    int rc = tls_scache_lookup(c->db, key, now, der, cap, len);
+    if (rc < 0)
+        log_warn("%s: TLS session cache lookup for %s: %s", tls_scache_path(c->db), key,
+                 strerror(-rc));
+    return rc == 1;
+}
+
+void client_tls_cache_put(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                          const char *key, const void *der, size_t len, int64_t now)
+{
+    if (!client_tls_cache_ready(c, pol))
         return;
-    /* The slot with this key, else the one that expires first. */
-    struct client_tls_cache_slot *s = &c->slot[0];
-    for (unsigned i = 0; i < CLIENT_TLS_CACHE_SLOTS; i++) {
-        struct client_tls_cache_slot *t = &c->slot[i];
-        if (t->len && !strcmp(t->key, key)) {
-            s = t;
-            break;
-        }
-        if (t->expires_ms < s->expires_ms)
-            s = t;
-    }
-    snprintf(s->key, sizeof(s->key), "%s", key);
-    memcpy(s->der, der, len);
-    s->len = len;
-    s->expires_ms = expires_ms;
+    int rc = tls_scache_update(c->db, key, der, len, now);
+    if (rc < 0)
+        log_warn("%s: TLS session cache update for %s: %s", tls_scache_path(c->db), key,
+                 strerror(-rc));
 }
 
-const struct client_tls_cache_slot *client_tls_cache_get(const struct client_tls_cache *c,
-                                                         const char *key, uint64_t now_ms)
+void client_tls_cache_drop(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                           const char *key)
 {
-    for (unsigned i = 0; i < CLIENT_TLS_CACHE_SLOTS; i++) {
-        const struct client_tls_cache_slot *s = &c->slot[i];
-        if (s->len && s->expires_ms > now_ms && !strcmp(s->key, key))
-            return s;
-    }
-    return NULL;
+    if (client_tls_cache_ready(c, pol))
+        (void)tls_scache_delete(c->db, key);
 }
 
-void client_tls_cache_drop(struct client_tls_cache *c, const char *key)
+#define SWEEP_BATCH 64
+
+void client_tls_cache_sweep(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                            int64_t now)
 {
-    for (unsigned i = 0; i < CLIENT_TLS_CACHE_SLOTS; i++)
-        if (c->slot[i].len && !strcmp(c->slot[i].key, key))
-            c->slot[i].len = 0, c->slot[i].expires_ms = 0;
+    if (!client_tls_cache_ready(c, pol))
+        return;
+    if (!c->sw) {
+        c->sw = calloc(1, sizeof(*c->sw));
+        if (!c->sw)
+            return;
+    }
+    if (!c->sw->running && now < c->next_pass)
+        return;
+    int rc = tls_scache_sweep_step(c->db, c->sw, now, SWEEP_BATCH);
+    if (rc == 1)
+        return;
+    c->sw->running = 0;
+    c->next_pass = now + pol->cache_timeout;
+    if (rc < 0)
+        log_warn("%s: TLS session cache cleanup: %s", tls_scache_path(c->db), strerror(-rc));
+    else if (pol->loglevel >= 2)
+        log_info("%s: TLS session cache cleanup: retained=%u dropped=%u entries",
+                 tls_scache_path(c->db), c->sw->retained, c->sw->dropped);
+}
+
+void client_tls_cache_close(struct client_tls_cache *c)
+{
+    if (!c)
+        return;
+    tls_scache_close(c->db);
+    free(c->sw);
+    memset(c, 0, sizeof(*c));
 }

@@ -8,9 +8,12 @@
  *       certificate match lists, SNI, the password tables and the SASL
  *       options. Read-only once built.
  *   struct client_tls_cache   TLS sessions for reuse
- *       (smtp_tls_session_cache_database set): a small per-process memory
- *       cache with smtp_tls_session_cache_timeout; not yet the LMDB shared
- *       by all processes (issue 5 item 3 asks for that).
+ *       (smtp_tls_session_cache_database set): each process's handle on
+ *       the LMDB environment every delivering process shares
+ *       (shm/tls_scache.h), opened at its first use in that process (never
+ *       across a fork), entries expiring after
+ *       smtp_tls_session_cache_timeout. A cache that cannot be opened is
+ *       warned about once and the process runs without (full handshakes).
  *   struct client_link        one next-hop connection: the SMTP client
  *       (smtp_client.h, owned by the caller) plus STARTTLS, the TLS engine
  *       (tls.h) and the AUTH exchange (sasl_client.h). The caller moves
@@ -66,6 +69,7 @@ struct client_tls_policy {
     const char *servername;     /* smtp_tls_servername ("" none) */
     int loglevel;               /* smtp_tls_loglevel */
     long cache_timeout;         /* seconds; 0: no session cache */
+    const char *cache_db;       /* smtp_tls_session_cache_database */
     /* SASL */
     int sasl_enable;
     struct map **pw_maps;       /* smtp_sasl_password_maps, owned */
@@ -100,23 +104,34 @@ const char *client_tls_sni(const char *servername, const char *host, const char 
 
 /* ---- session cache (client_tls.c) -------------------------------------- */
 
-#define CLIENT_TLS_CACHE_SLOTS 32
-#define CLIENT_TLS_SESSION_MAX 4096
-struct client_tls_cache_slot {
-    char key[340];
-    uint64_t expires_ms;
-    size_t len;
-    unsigned char der[CLIENT_TLS_SESSION_MAX];
-};
+#define CLIENT_TLS_SESSION_MAX 8192
+struct tls_scache;
+struct tls_scache_sweep;
+/* Zero-initialised by its owner; one per process. */
 struct client_tls_cache {
-    struct client_tls_cache_slot slot[CLIENT_TLS_CACHE_SLOTS];
+    struct tls_scache *db;        /* NULL until the first use */
+    int failed;                   /* could not open: no cache here */
+    struct tls_scache_sweep *sw;  /* client_tls_cache_sweep() state */
+    int64_t next_pass;            /* when the next sweep pass starts */
 };
-void client_tls_cache_put(struct client_tls_cache *c, const char *key, const void *der,
-                          size_t len, uint64_t expires_ms);
-/* The slot's bytes (valid until the next put), or NULL. */
-const struct client_tls_cache_slot *client_tls_cache_get(const struct client_tls_cache *c,
-                                                         const char *key, uint64_t now_ms);
-void client_tls_cache_drop(struct client_tls_cache *c, const char *key);
+/* Open the policy's cache in this process if not done yet: 1 usable, 0
+ * none configured or it failed (logged once). */
+int client_tls_cache_ready(struct client_tls_cache *c, const struct client_tls_policy *pol);
+/* 1 with der[0..*len) for key saved and fresh at now (wall-clock
+ * seconds), else 0. */
+int client_tls_cache_get(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                         const char *key, int64_t now, unsigned char *der, size_t cap,
+                         size_t *len);
+void client_tls_cache_put(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                          const char *key, const void *der, size_t len, int64_t now);
+void client_tls_cache_drop(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                           const char *key);
+/* Expired entries out, a bounded batch a call: a pass when the process
+ * starts and every smtp_tls_session_cache_timeout after (one process
+ * should call it: the queue runner). */
+void client_tls_cache_sweep(struct client_tls_cache *c, const struct client_tls_policy *pol,
+                            int64_t now);
+void client_tls_cache_close(struct client_tls_cache *c);
 
 /* ---- one connection (client_tls_link.c) --------------------------------- */
 
@@ -181,7 +196,8 @@ int client_link_event(struct client_link *l, struct smtp_client_event *ev);
  * SASL), else NULL. */
 const char *client_link_why(const struct client_link *l, const char **dsn);
 int client_link_tls_active(const struct client_link *l);
-/* The caller's clock (ms), for the session cache's expiry. */
+/* The caller's clock (ms). The session cache uses wall-clock time
+ * itself: its entries outlive processes. */
 void client_link_set_clock(struct client_link *l, uint64_t now_ms);
 
 #endif

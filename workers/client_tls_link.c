@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -171,7 +172,7 @@ static void handshake_step(struct client_link *l)
     if (r < 0) {
         tls_conn_log_error(l->tls, l->namaddr, 0);
         if (l->cache && l->cache_key[0])
-            client_tls_cache_drop(l->cache, l->cache_key);
+            client_tls_cache_drop(l->cache, l->pol, l->cache_key);
         link_fail(l, "4.7.5", "Cannot start TLS: handshake failure");
         return;
     }
@@ -191,10 +192,11 @@ static void start_tls(struct client_link *l)
         /* Postfix's serverid: the server and what we asked of it. */
         snprintf(l->cache_key, sizeof(l->cache_key), "%s:%s:%u:%s:%d", l->host, l->addr,
                  l->port, sni ? sni : "", l->pol->level);
-        const struct client_tls_cache_slot *s =
-            client_tls_cache_get(l->cache, l->cache_key, l->now_ms);
-        if (s)
-            tls_conn_session_load(l->tls, s->der, s->len);
+        unsigned char der[CLIENT_TLS_SESSION_MAX];
+        size_t len;
+        if (client_tls_cache_get(l->cache, l->pol, l->cache_key, (int64_t)time(NULL), der,
+                                 sizeof(der), &len))
+            tls_conn_session_load(l->tls, der, len);
     }
     handshake_step(l);
 }
@@ -206,8 +208,7 @@ static void save_session(struct client_link *l)
     if (!l->cache || !l->cache_key[0] || tls_conn_reused(l->tls))
         return;
     if (tls_conn_session_save(l->tls, der, sizeof(der), &len) == 0)
-        client_tls_cache_put(l->cache, l->cache_key, der, len,
-                             l->now_ms + (uint64_t)l->pol->cache_timeout * 1000u);
+        client_tls_cache_put(l->cache, l->pol, l->cache_key, der, len, (int64_t)time(NULL));
 }
 
 /* ---- input ------------------------------------------------------------ */

@@ -681,6 +681,9 @@ static void loop(struct qrun *r, int sfd)
         if (!r->stop)
             qjob_kick(r);
         qjob_reap(r);
+        /* the runner is the one process that sweeps the shared TLS
+         * session cache (a bounded batch per turn) */
+        client_tls_cache_sweep(&r->tls_cache, r->g->client_tls, (int64_t)t);
 
         int64_t next = r->stop ? drain_until : r->next_incoming_ms;
         size_t n = 0;
@@ -774,6 +777,7 @@ int qrun_run(const struct generation *g)
         free(m->out);
         free(m);
     }
+    client_tls_cache_close(&r->tls_cache);
     if (sfd >= 0)
         close(sfd);
     if (r->trigger_fd >= 0)

@@ -273,7 +273,7 @@ def session_reuse(env, ck, hop, p):
     same next hop, opened while the first is busy, resumes its session."""
     srv = lc.instance(env.args, lc.BASE_MAIN_CF, relay=("127.0.0.1", hop.port),
                       settings={"smtp_tls_security_level": "may", "smtp_tls_loglevel": "1",
-                                "smtp_tls_session_cache_database": "btree:" + p("cache")})
+                                "smtp_tls_session_cache_database": "btree:$data_directory/smtp_scache"})
     try:
         srv.start()
         with smtplib.SMTP(srv.host, srv.port, timeout=30) as a:

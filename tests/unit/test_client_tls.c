@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -70,37 +71,55 @@ static void test_match_names(void **state)
 
 static struct client_tls_cache cache;
 
+/* The process's handle on the shared cache: opened at first use, entries
+ * expire with the policy's timeout, a second handle (another process)
+ * sees them; no database or an unusable one means no cache. */
 static void test_cache(void **state)
 {
     (void)state;
+    char dir[] = "/tmp/test_client_tls.XXXXXX", ref[128], cmd[160];
+    assert_non_null(mkdtemp(dir));
+    snprintf(ref, sizeof(ref), "btree:%s/smtp_scache", dir);
+    struct client_tls_policy pol = {.cache_timeout = 100, .cache_db = ref};
+    unsigned char der[CLIENT_TLS_SESSION_MAX];
+    size_t len;
     memset(&cache, 0, sizeof(cache));
-    client_tls_cache_put(&cache, "a:1", "AAA", 3, 1000);
-    client_tls_cache_put(&cache, "b:2", "BB", 2, 2000);
-    const struct client_tls_cache_slot *s = client_tls_cache_get(&cache, "a:1", 500);
-    assert_non_null(s);
-    assert_int_equal(s->len, 3);
-    assert_memory_equal(s->der, "AAA", 3);
-    assert_null(client_tls_cache_get(&cache, "a:1", 1000)); /* expired */
-    assert_null(client_tls_cache_get(&cache, "c:3", 0));
-    client_tls_cache_put(&cache, "a:1", "A2", 2, 3000); /* same key: replaced */
-    s = client_tls_cache_get(&cache, "a:1", 2500);
-    assert_non_null(s);
-    assert_memory_equal(s->der, "A2", 2);
-    client_tls_cache_drop(&cache, "a:1");
-    assert_null(client_tls_cache_get(&cache, "a:1", 0));
-    /* Too big, or a key too long: not stored. */
-    static unsigned char big[CLIENT_TLS_SESSION_MAX + 1];
-    client_tls_cache_put(&cache, "big", big, sizeof(big), 9000);
-    assert_null(client_tls_cache_get(&cache, "big", 0));
-    /* Full: the slot that expires first goes. */
-    char key[16];
-    for (unsigned i = 0; i < CLIENT_TLS_CACHE_SLOTS + 4; i++) {
-        snprintf(key, sizeof(key), "k%u", i);
-        client_tls_cache_put(&cache, key, "x", 1, 10000 + i);
-    }
-    assert_null(client_tls_cache_get(&cache, "k0", 0));
-    snprintf(key, sizeof(key), "k%u", CLIENT_TLS_CACHE_SLOTS + 3);
-    assert_non_null(client_tls_cache_get(&cache, key, 0));
+    assert_int_equal(client_tls_cache_ready(&cache, &pol), 1);
+    client_tls_cache_put(&cache, &pol, "a:1", "AAA", 3, 1000);
+    client_tls_cache_put(&cache, &pol, "b:2", "BB", 2, 2000);
+    assert_int_equal(client_tls_cache_get(&cache, &pol, "a:1", 1100, der, sizeof(der), &len), 1);
+    assert_int_equal(len, 3);
+    assert_memory_equal(der, "AAA", 3);
+    assert_int_equal(client_tls_cache_get(&cache, &pol, "a:1", 1101, der, sizeof(der), &len), 0);
+    assert_int_equal(client_tls_cache_get(&cache, &pol, "c:3", 0, der, sizeof(der), &len), 0);
+    /* another handle on the same file */
+    struct client_tls_cache other = {0};
+    assert_int_equal(client_tls_cache_get(&other, &pol, "b:2", 2000, der, sizeof(der), &len), 1);
+    client_tls_cache_drop(&other, &pol, "b:2");
+    assert_int_equal(client_tls_cache_get(&cache, &pol, "b:2", 2000, der, sizeof(der), &len), 0);
+    /* the sweep: a pass at once, then not before the timeout */
+    client_tls_cache_put(&cache, &pol, "old", "x", 1, 1000);
+    client_tls_cache_put(&cache, &pol, "new", "y", 1, 5000);
+    client_tls_cache_sweep(&cache, &pol, 5000);
+    assert_int_equal(client_tls_cache_get(&cache, &pol, "new", 5000, der, sizeof(der), &len), 1);
+    client_tls_cache_put(&cache, &pol, "old2", "x", 1, 1000);
+    client_tls_cache_sweep(&cache, &pol, 5050); /* too early: old2 stays */
+    client_tls_cache_close(&other);
+    assert_int_equal(client_tls_cache_ready(&other, &pol), 1);
+    client_tls_cache_close(&other);
+    client_tls_cache_close(&cache);
+    /* no database named, no timeout, or one that cannot open */
+    struct client_tls_policy none = {.cache_timeout = 100, .cache_db = ""};
+    assert_int_equal(client_tls_cache_ready(&cache, &none), 0);
+    struct client_tls_policy zero = {.cache_timeout = 0, .cache_db = ref};
+    assert_int_equal(client_tls_cache_ready(&cache, &zero), 0);
+    struct client_tls_policy bad = {.cache_timeout = 100, .cache_db = "btree:/nonexistent/x"};
+    assert_int_equal(client_tls_cache_ready(&cache, &bad), 0);
+    assert_int_equal(cache.failed, 1);
+    client_tls_cache_put(&cache, &bad, "a", "A", 1, 1); /* harmless */
+    assert_int_equal(client_tls_cache_get(&cache, &bad, "a", 1, der, sizeof(der), &len), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
