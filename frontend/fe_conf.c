@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fe_early_rule.h"
 #include "log.h"
 #include "util.h"
 
@@ -126,6 +127,8 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     int r = fe_acl_load(cfg, &c->acl, diag);
     if (r == 0)
         r = fe_screen_conf_load(cfg, c->greet_action, c->pool_size, &c->screen, diag);
+    if (r == 0)
+        r = fe_early_conf_load(cfg, &c->early, diag);
     if (r < 0) {
         fe_conf_free(c);
         return r;
@@ -146,6 +149,7 @@ void fe_conf_free(struct fe_conf *c)
     free(c->tarpit_reply);
     fe_acl_free(c->acl);
     fe_screen_conf_free(c->screen);
+    fe_early_conf_free(c->early);
     free(c);
 }
 

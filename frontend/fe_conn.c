@@ -46,6 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
 #include "pregreet.h"
@@ -152,6 +153,7 @@ static void poll_cancel(struct fe *fe, struct fe_conn *c)
 void fe_conn_close(struct fe *fe, struct fe_conn *c)
 {
     fe_screen_release(fe, c);
+    fe_early_release(fe, c);
     timer_wheel_cancel(&fe->tw, &c->timer);
     poll_cancel(fe, c);
     if (c->dummy)
@@ -237,6 +239,7 @@ static void tarpit_start(struct fe *fe, struct fe_conn *c)
     log_info("TARPIT %s for %llu s at %u bytes/s", a,
              (unsigned long long)(fe->conf->tarpit_ms / 1000u), fe->conf->tarpit_rate);
     fe->st.tarpitted++;
+    fe_early_release(fe, c); /* a held bot keeps no more than it needs */
     timer_wheel_cancel(&fe->tw, &c->timer);
     c->state = FE_S_TARPIT;
     c->phase_ms = timer_clock_ms();
@@ -333,7 +336,9 @@ static enum step_res (*const steps[])(struct fe *, struct fe_conn *) = {
     fe_screen_limits,
     fe_screen_cache,
     fe_screen_dnsbl,
+    fe_early_start, /* PTR lookup: runs during the greet wait */
     step_early,
+    fe_early_judge, /* waits for it; smtpd_client_restrictions */
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
@@ -352,6 +357,11 @@ static void greet_done(struct fe *fe, struct fe_conn *c)
     }
     fe_screen_passed(fe, c);
     c->step++;
+    advance(fe, c);
+}
+
+void fe_conn_resume(struct fe *fe, struct fe_conn *c)
+{
     advance(fe, c);
 }
 

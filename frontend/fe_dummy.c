@@ -13,6 +13,17 @@
  * a second pool (struct fe_dummy_state), so only enforced clients pay for
  * them. Replies are constants or prepared in struct fe_conf.
  *
+ * smtpd mode (FE_F_SMTPD: a client that smtpd_client_restrictions reject,
+ * fe_early.c): the session is smtpd's, not postscreen's. With
+ * smtpd_delay_reject = yes every RCPT gets the reject and smtpd's
+ * "NOQUEUE: reject: RCPT from NAME[ADDR]: REPLY; from=<s> to=<r>
+ * proto=ESMTP helo=<h>"; MAIL before HELO (smtpd_helo_required), a nested
+ * MAIL, RCPT before MAIL and DATA before RCPT get smtpd's 503 replies.
+ * With smtpd_delay_reject = no the reject replaces the 220 greeting
+ * ("NOQUEUE: reject: CONNECT from NAME[ADDR]: REPLY; proto=SMTP") and
+ * every command but QUIT gets "503 5.7.0 Error: access denied for
+ * NAME[ADDR]", as smtpd.c's access_denied.
+ *
  * Failure: that pool empty: the failed test's reply at once, and close.
  */
 #include "fe_int.h"
@@ -23,6 +34,7 @@
 #include <unistd.h>
 
 #include "dummy_cmd.h"
+#include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
 
@@ -35,6 +47,10 @@ static const char r_unknown[] = "502 5.5.2 Error: command not recognized\r\n";
 static const char r_count[] = "421 4.7.0 Error: too many commands\r\n";
 static const char r_time[] = "421 4.4.2 Error: timeout exceeded\r\n";
 static const char r_long[] = "500 5.5.2 Error: line too long\r\n";
+static const char r_need_helo[] = "503 5.5.1 Error: send HELO/EHLO first\r\n";
+static const char r_nested[] = "503 5.5.1 Error: nested MAIL command\r\n";
+static const char r_need_mail[] = "503 5.5.1 Error: need MAIL command\r\n";
+static const char r_need_rcpt[] = "503 5.5.1 Error: need RCPT command\r\n";
 
 static void end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
 {
@@ -51,6 +67,78 @@ static void arm(struct fe *fe, struct fe_conn *c)
     c->flags |= FE_F_POLL;
 }
 
+/* smtpd_check.c's log_whatsup() line for the reject in c->final. */
+static void smtpd_log(struct fe_conn *c, const char *where, const char *sender,
+                      const char *rcpt, const struct fe_dummy_state *d)
+{
+    char name[256], addr[64], text[FE_LINE_MAX], line[1400];
+    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
+    snprintf(text, sizeof(text), "%.*s", (int)(c->final_len - 2), c->final);
+    struct maillog_client mc = {.name = name, .addr = addr};
+    if (d && d->helo[0]) {
+        mc.helo = d->helo;
+        mc.proto = d->esmtp ? "ESMTP" : "SMTP";
+    } else if (!d) {
+        mc.proto = "SMTP";
+    }
+    if (maillog_reject(line, sizeof(line), "NOQUEUE", "reject", where, &mc, text, sender, rcpt) >= 0)
+        log_info("%s", line);
+}
+
+/* smtpd mode: one command; the reply, or NULL when postscreen's dummy
+ * answers it the same. */
+static bool smtpd_command(struct fe *fe, struct fe_conn *c, enum dummy_verb v, const char *arg,
+                          size_t alen)
+{
+    struct fe_dummy_state *d = c->dummy;
+    if (c->flags & FE_F_DENIED) {
+        if (v == DUMMY_QUIT)
+            return false;
+        char name[256], addr[64], reply[400];
+        fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
+        int n = snprintf(reply, sizeof(reply), "503 5.7.0 Error: access denied for %s[%s]\r\n",
+                         name, addr);
+        fe_conn_say(c, reply, n > 0 && (size_t)n < sizeof(reply) ? (size_t)n : 0);
+        return true;
+    }
+    switch (v) {
+    case DUMMY_HELO:
+    case DUMMY_EHLO:
+        d->esmtp = v == DUMMY_EHLO;
+        d->mail = false; /* HELO/EHLO reset the transaction */
+        return false;
+    case DUMMY_MAIL:
+        if (fe->conf->early->helo_required && !d->helo[0])
+            fe_conn_say(c, S(r_need_helo));
+        else if (d->mail)
+            fe_conn_say(c, S(r_nested));
+        else {
+            d->mail = true;
+            return false; /* 250, the sender kept: as the dummy does */
+        }
+        return true;
+    case DUMMY_RCPT: {
+        if (!d->mail) {
+            fe_conn_say(c, S(r_need_mail));
+            return true;
+        }
+        char rcpt[301];
+        snprintf(rcpt, sizeof(rcpt), "%.*s", (int)(alen > 300 ? 300 : alen), arg);
+        smtpd_log(c, "RCPT", d->from, rcpt, d);
+        fe_conn_say(c, c->final, c->final_len);
+        return true;
+    }
+    case DUMMY_DATA:
+        if (!d->mail) {
+            fe_conn_say(c, S(r_need_rcpt));
+            return true;
+        }
+        return false;
+    case DUMMY_RSET: d->mail = false; return false;
+    default: return false;
+    }
+}
+
 void fe_dummy_start(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_conf *cf = fe->conf;
@@ -59,7 +147,14 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
         end(fe, c, c->final, c->final_len);
         return;
     }
-    fe_conn_say(c, cf->greeting, cf->greeting_len);
+    if ((c->flags & FE_F_SMTPD) && !cf->early->delay_reject) {
+        /* smtpd: the reject instead of the greeting. */
+        smtpd_log(c, "CONNECT", NULL, NULL, NULL);
+        fe_conn_say(c, c->final, c->final_len);
+        c->flags |= FE_F_DENIED;
+    } else {
+        fe_conn_say(c, cf->greeting, cf->greeting_len);
+    }
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();
     timer_wheel_add(&fe->tw, &c->timer,
@@ -90,6 +185,8 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
         limit(fe, c, "COMMAND COUNT LIMIT", dummy_cmd_name(v), S(r_count));
         return false;
     }
+    if ((c->flags & FE_F_SMTPD) && smtpd_command(fe, c, v, arg, alen))
+        return true;
     switch (v) {
     case DUMMY_HELO:
     case DUMMY_EHLO:

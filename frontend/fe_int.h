@@ -57,6 +57,7 @@ struct fe_conf {
     uint32_t pool_size;
     long command_count_limit;
     struct fe_screen_conf *screen; /* fe_screen*.c: limits, cache, DNSBL */
+    struct fe_early_conf *early;   /* fe_early*.c: PTR, smtpd_client_restrictions */
     uint64_t command_time_ms, command_time_stress_ms;
     char myhostname[256];
 };
@@ -108,7 +109,9 @@ enum {
     FE_F_POLL = 1u << 2,      /* a poll is in flight */
     FE_F_SEND = 1u << 3,      /* a drip send is in flight */
     FE_F_HANDED = 1u << 4,    /* the worker owns the socket: never shut it down */
+    FE_F_SMTPD = 1u << 5,     /* enforce as smtpd: an early client reject (fe_early.c) */
     FE_F_ALLOWED = 1u << 6,   /* postscreen_access_list permit */
+    FE_F_DENIED = 1u << 7,    /* smtpd rejected at connect: 503 to every command */
 };
 
 /* An endpoint in 24 bytes instead of a sockaddr_storage's 128. */
@@ -125,6 +128,7 @@ struct fe_ep {
 struct fe_dummy_state {
     uint16_t line_len;
     bool line_long;    /* the current line overflowed: the rest is skipped */
+    bool mail, esmtp;  /* smtpd mode: MAIL given, EHLO used */
     char helo[128];
     char from[256];
     char line[FE_LINE_MAX];
@@ -152,6 +156,7 @@ struct fe_conn {
     struct anvil_key akey;
     struct dnsbl_score_req dreq;
     struct screen_stamps stamps;
+    struct fe_early_state *early; /* fe_early.c: PTR lookup; NULL: none */
 };
 
 #define FE_WORKERS FE_CTL_MAX_WORKERS
@@ -221,6 +226,9 @@ enum step_res fe_conn_act(struct fe *fe, struct fe_conn *c, unsigned test, int a
                           const char *drop, size_t drop_len, const char *enforce, size_t enf_len);
 /* Final reply, DISCONNECT, close. */
 void fe_conn_finish(struct fe *fe, struct fe_conn *c, const char *reply, size_t len);
+/* Run the step list again from the current step (a step that returned
+ * WAIT has what it waited for). */
+void fe_conn_resume(struct fe *fe, struct fe_conn *c);
 /* The greet wait ends now (a DNSBL-only wait whose answers are in). */
 void fe_conn_greet_end(struct fe *fe, struct fe_conn *c);
 

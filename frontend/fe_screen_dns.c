@@ -104,7 +104,9 @@ int fe_screen_dns_open(struct fe *fe, unsigned max_inflight)
     struct dns_opts o = {.servers = sc->servers,
                          .timeout_ms = sc->dnsbl_timeout_ms,
                          .max_inflight = max_inflight,
-                         .hosts_file = "",
+                         /* dns_client() (fe_early.c) reads /etc/hosts first, as
+                          * smtpd and the workers do; DNSBL queries never do. */
+                         .hosts_file = NULL,
                          .sock_cb = on_sock,
                          .sock_arg = fe};
     return dns_open(&o, &fe->scr->dns);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fe_early.h"
 #include "log.h"
 
 #define FE_BACKLOG_MAX 64u
@@ -179,6 +180,7 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
     h.connect_mono = c->connect_mono;
     h.connect_real = c->connect_real;
     h.name_status = h.reverse_status = HANDOFF_PEER_UNCHECKED;
+    fe_early_fill(c, &h); /* the PTR lookup's result, when the frontend made it */
     h.helo_cmd = HANDOFF_HELO_NONE;
     h.banner = (c->flags & FE_F_TEASER) ? HANDOFF_BANNER_CONT : HANDOFF_BANNER_NONE;
     h.verdict = (c->flags & FE_F_ALLOWED)        ? HANDOFF_VERDICT_ALLOWLISTED

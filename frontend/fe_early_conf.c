@@ -1,0 +1,63 @@
+/*
+ * fe_early_conf.c - the early client screening's configuration, prepared
+ * in the master with the rest of struct fe_conf (before fork, so the
+ * tables of smtpd_client_restrictions - the S25R regexp: tables compiled
+ * to Hyperscan - are built once and shared by the forked frontend).
+ *
+ * smtpd_client_restrictions is compiled by the workers' engine
+ * (restrict_ctx_create + restrict_compile_param): the same text gives the
+ * same list in both processes. A list the frontend cannot decide at
+ * connect time (fe_early_list_decidable) is not kept: the worker
+ * evaluates it as before. The PTR lookup runs when smtpd_peername_lookup
+ * is on (the worker would make it otherwise), each step bounded by
+ * postscreen_dnsbl_timeout, the frontend's DNS time limit.
+ *
+ * Failure: a list the workers would refuse is refused here too (-EINVAL
+ * with the engine's message in diag), so the generation fails as a whole.
+ */
+#include "fe_early_rule.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
+                       struct cfg_diag *diag)
+{
+    const struct cfg_params *p = &cfg->p;
+    struct fe_early_conf *e = xcalloc(1, sizeof(*e));
+    struct restrict_err err;
+    *out = NULL;
+    e->ptr = p->smtpd_peername_lookup;
+    e->delay_reject = p->smtpd_delay_reject;
+    e->helo_required = p->smtpd_helo_required;
+    e->timeout_ms = p->postscreen_dnsbl_timeout > 0 ? (unsigned)p->postscreen_dnsbl_timeout * 1000u
+                                                    : 10000u;
+    if (p->smtpd_client_restrictions.n > 0) {
+        if (restrict_ctx_create(cfg, &e->ctx, &err) != 0 ||
+            restrict_compile_param(e->ctx, cfg, "smtpd_client_restrictions", &e->client, &err) !=
+                0) {
+            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s", err.msg);
+            fe_early_conf_free(e);
+            return -EINVAL;
+        }
+        if (!fe_early_list_decidable(e->ctx, e->client)) {
+            restrict_list_free(e->client);
+            e->client = NULL;
+        }
+    }
+    *out = e;
+    return 0;
+}
+
+void fe_early_conf_free(struct fe_early_conf *e)
+{
+    if (!e)
+        return;
+    restrict_list_free(e->client);
+    restrict_ctx_free(e->ctx);
+    free(e);
+}

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""test_frontend_early.py - the frontend's early client screening
+(frontend/fe_early*.c): PTR lookup with forward confirmation and the
+pre-evaluation of smtpd_client_restrictions (the seed's S25R regexps),
+against a private Postfix 3.7 given the same main.cf, the same maps and the
+same DNS.
+
+Usage: test_frontend_early.py MXSCREEN_BINARY [-v] [--keep]
+
+Postfix's smtpd resolves clients through the C library, which asks the
+name servers of /etc/resolv.conf on port 53. So the test runs itself again
+in a private mount and network namespace (unshare -m -n, root only): there
+a dnsmasq on 127.0.0.1:53 serves the test zones, a resolv.conf naming it
+is bind-mounted over /etc/resolv.conf, and both servers see the same DNS.
+
+Clients (source addresses on loopback; 127.0.0.1 alone is mynetworks):
+  127.0.0.41  PTR good.example.test, A back to it: confirmed. Mail is
+              delivered in one session; the worker logs "connect from
+              good.example.test[127.0.0.41]"; dnsmasq saw one PTR query for
+              it (the frontend's: the worker did not look it up again).
+  127.0.0.42  PTR forged.example.test whose A is another address: forged,
+              "unknown" to both, and the warning "hostname ... does not
+              resolve to address ..." in both logs; mail accepted.
+  127.0.0.43  no PTR: "unknown", mail accepted.
+  127.0.0.44  PTR ppp44.dyn.test, confirmed: the seed's S25R rule
+              "/^(dhcp|dialup|ppp|adsl|pool)[^.]*[0-9]/ 550 S25R6 check"
+              rejects it. smtpd_delay_reject = yes: every reply of the
+              session (220, EHLO, MAIL, RCPT, DATA, QUIT) compared with
+              Postfix's, the RCPT reply byte for byte, and the
+              "NOQUEUE: reject: RCPT from ..." line identical after the
+              program name; smtpd_delay_reject = no: the reject instead of
+              the greeting, 503 access denied to the next command, and
+              "NOQUEUE: reject: CONNECT from ..." identical.
+
+Bounded: every wait has a deadline; every process is stopped by pid.
+Exit: 0 pass, 1 fail, 77 not root, no unshare/ip/dnsmasq/Postfix or binary.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import daemon_common as dc
+from dnsmasq import DnsTestServer, Zones, dnsmasq_available
+from sink import Sink
+import mxscreen as mxlib
+import postfix_peer
+
+CLIENT_MAP = """/\\.hotmail\\.com$/      OK
+/^(dhcp|dialup|ppp|adsl|pool)[^.]*[0-9]/  550 S25R6 check
+/\\.dip\\.t-dialin\\.net$/                 550 domain check t-dialin
+"""
+
+MAIN_CF = "compatibility_level = 3.6\n"
+
+SETTINGS = {
+    "myhostname": "mx.example.test",
+    "smtpd_banner": "$myhostname ESMTP",
+    "mynetworks": "127.0.0.1/32",
+    "relay_domains": "dest.example",
+    "postscreen_access_list": "",
+    "smtpd_client_restrictions":
+        "permit_mynetworks, check_client_access regexp:${config_directory}/client_restrictions",
+    "smtpd_peername_lookup": "yes",
+}
+
+
+class Dns53(DnsTestServer):
+    """dnsmasq on 127.0.0.1:53: the C library's resolver can reach it."""
+
+    def _free_port(self):
+        return 53
+
+
+def zones():
+    z = Zones(ttl=300)
+    z.ptr("127.0.0.41", "good.example.test")
+    z.addr("good.example.test", "127.0.0.41")
+    z.ptr("127.0.0.42", "forged.example.test")
+    z.addr("forged.example.test", "127.0.0.99")
+    z.ptr("127.0.0.44", "ppp44.dyn.test")
+    z.addr("ppp44.dyn.test", "127.0.0.44")
+    return z
+
+
+def session(host, port, src, steps):
+    """Replies to the greeting and to each command, as (code, text)."""
+    out = []
+    c, _ = dc.connect_from(host, port, src)
+    try:
+        code, text, _ = c.reply()
+        out.append((code, text))
+        for s in steps:
+            code, text, _ = c.cmd(s)
+            out.append((code, text))
+            if code == "closed":
+                break
+    finally:
+        c.close()
+    return out
+
+
+STEPS = ["EHLO client.example", "MAIL FROM:<a@client.example>", "RCPT TO:<b@dest.example>",
+         "DATA", "QUIT"]
+
+
+def noqueue(log, where, addr):
+    """The text after "NOQUEUE: " of smtpd's reject line for addr."""
+    m = re.search(r"NOQUEUE: (reject: %s from \S+\[%s\]: .*)$" % (where, re.escape(addr)), log,
+                  re.M)
+    return m.group(1) if m else None
+
+
+def wait_for(fn, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    return fn()
+
+
+def delay_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP}
+    with Sink() as sink, \
+            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
+                                   settings=dict(SETTINGS, dns_resolver="127.0.0.1:53"),
+                                   binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
+                                         settings=SETTINGS, keep=args.keep) as pf:
+        # S25R: the whole session against Postfix's.
+        got = session(mx.host, mx.port, "127.0.0.44", STEPS)
+        want = session(pf.host, pf.port, "127.0.0.44", STEPS)
+        check.expect(got[3] == want[3] and got[3][1].startswith(
+            "550 5.7.1 <ppp44.dyn.test[127.0.0.44]>: Client host rejected: S25R6 check"),
+            f"S25R: RCPT reply as Postfix's: {got[3]!r} vs {want[3]!r}")
+        for i, name in ((0, "greeting"), (2, "MAIL"), (4, "DATA"), (5, "QUIT")):
+            check.expect(len(got) > i and len(want) > i and got[i][0] == want[i][0],
+                         f"S25R: {name} code as Postfix's: {got[i:i+1]!r} vs {want[i:i+1]!r}")
+        check.expect(got[0][1] == want[0][1], f"S25R: greeting {got[0]!r} vs {want[0]!r}")
+        line = wait_for(lambda: noqueue(mx.log(), "RCPT", "127.0.0.44"))
+        pline = wait_for(lambda: noqueue(pf.log(), "RCPT", "127.0.0.44"))
+        check.expect(line is not None and line == pline,
+                     f"S25R: NOQUEUE line as smtpd's:\n  {line}\n  {pline}")
+        check.expect("connect from ppp44.dyn.test[127.0.0.44]" not in mx.log(),
+                     "S25R: no worker saw the rejected client")
+
+        # Confirmed: mail in one session, the worker knows the name.
+        before = dns.log().count("41.0.0.127.in-addr.arpa")
+        got = session(mx.host, mx.port, "127.0.0.41",
+                      STEPS[:4] + ["Subject: early\r\n\r\nbody\r\n."] + ["QUIT"])
+        check.expect([g[0] for g in got] == ["220", "250", "250", "250", "354", "250", "221"],
+                     f"confirmed: delivered in one session: {got!r}")
+        check.expect(sink.wait_messages(1, timeout=10), "confirmed: mail at the sink")
+        check.expect(dc.wait_log(mx, r"connect from good\.example\.test\[127\.0\.0\.41\]$"),
+                     "confirmed: the worker logs the name")
+        queries = len(re.findall(r"query\[PTR\] 41\.0\.0\.127\.in-addr\.arpa", dns.log())) - before
+        check.expect(queries == 1, f"confirmed: one PTR query (the frontend's): {queries}")
+        want = session(pf.host, pf.port, "127.0.0.41", STEPS[:3] + ["QUIT"])
+        check.expect(want[3][0] == "250", f"confirmed: Postfix accepts too: {want!r}")
+
+        # Forged and no PTR: "unknown" to both, mail accepted by both.
+        for addr, tag in (("127.0.0.42", "forged"), ("127.0.0.43", "no PTR")):
+            got = session(mx.host, mx.port, addr, STEPS[:3] + ["QUIT"])
+            want = session(pf.host, pf.port, addr, STEPS[:3] + ["QUIT"])
+            check.expect([g[0] for g in got] == [w[0] for w in want] == ["220", "250", "250",
+                                                                        "250", "221"],
+                         f"{tag}: accepted as by Postfix: {got!r} vs {want!r}")
+            pat = r"connect from unknown\[%s\]$" % re.escape(addr)
+            check.expect(dc.wait_log(mx, pat) and re.search(pat, pf.log(), re.M),
+                         f"{tag}: 'connect from unknown[{addr}]' in both logs")
+        warn = "hostname forged.example.test does not resolve to address 127.0.0.42"
+        check.expect(warn in mx.log() and warn in pf.log(), f"forged: '{warn}' in both logs")
+
+
+def connect_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP}
+    settings = dict(SETTINGS, smtpd_delay_reject="no")
+    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, settings=dict(
+            settings, dns_resolver="127.0.0.1:53"), binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=settings,
+                                         keep=args.keep) as pf:
+        steps = ["EHLO client.example", "MAIL FROM:<a@client.example>", "QUIT"]
+        got = session(mx.host, mx.port, "127.0.0.44", steps)
+        want = session(pf.host, pf.port, "127.0.0.44", steps)
+        check.expect(got == want and got[0][1].startswith("550 5.7.1 <ppp44.dyn.test"),
+                     f"delay_reject=no: replies as Postfix's:\n  {got!r}\n  {want!r}")
+        line = wait_for(lambda: noqueue(mx.log(), "CONNECT", "127.0.0.44"))
+        pline = wait_for(lambda: noqueue(pf.log(), "CONNECT", "127.0.0.44"))
+        check.expect(line is not None and line == pline,
+                     f"delay_reject=no: NOQUEUE line as smtpd's:\n  {line}\n  {pline}")
+        got = session(mx.host, mx.port, "127.0.0.41", ["QUIT"])
+        check.expect(got[0][0] == "220", f"delay_reject=no: a clean client is greeted: {got!r}")
+
+
+def inner(args):
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    d = tempfile.mkdtemp(prefix="mxearly-")
+    try:
+        rc = os.path.join(d, "resolv.conf")
+        with open(rc, "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n")
+        subprocess.run(["mount", "--bind", rc, "/etc/resolv.conf"], check=True, timeout=10)
+        check = dc.Checker("frontend_early", args.v)
+        with Dns53(zones()) as dns:
+            delay_suite(args, dns, check)
+            connect_suite(args, dns, check)
+        return check.done()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    is_inner = "--inner" in sys.argv
+    if is_inner:
+        sys.argv.remove("--inner")
+    args = dc.parse_args(__doc__)
+    if not args.binary or not os.access(args.binary, os.X_OK):
+        print("frontend_early: no daemon binary: skipped")
+        return 77
+    if is_inner:
+        return inner(args)
+    unshare = shutil.which("unshare")
+    if (os.getuid() != 0 or not unshare or not shutil.which("ip") or not dnsmasq_available()
+            or not postfix_peer.postfix_available()):
+        print("frontend_early: needs root, unshare, ip, dnsmasq and Postfix: skipped")
+        return 77
+    cmd = [unshare, "-m", "-n", sys.executable, os.path.abspath(__file__), args.binary,
+           "--inner"] + (["-v"] if args.v else []) + (["--keep"] if args.keep else [])
+    try:
+        return subprocess.run(cmd, timeout=180).returncode
+    except subprocess.TimeoutExpired:
+        print("FAIL frontend_early: timed out")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
