@@ -101,6 +101,13 @@ int fe_screen_conf_load(const struct config *cfg, long greet_action, uint32_t po
         s->enabled |= SCREEN_BIT(SCREEN_TEST_PREGR);
     if (s->sites)
         s->enabled |= SCREEN_BIT(SCREEN_TEST_DNSBL);
+    /* The deep protocol tests (fe_deep.c) by their *_enable flags. */
+    if (p->postscreen_pipelining_enable)
+        s->enabled |= SCREEN_BIT(SCREEN_TEST_PIPEL);
+    if (p->postscreen_non_smtp_command_enable)
+        s->enabled |= SCREEN_BIT(SCREEN_TEST_NSMTP);
+    if (p->postscreen_bare_newline_enable)
+        s->enabled |= SCREEN_BIT(SCREEN_TEST_BARLF);
     if (s->enabled && p->postscreen_cache_map && p->postscreen_cache_map[0])
         s->cache_map = xstrdup(p->postscreen_cache_map);
     s->greet_ttl = p->postscreen_greet_ttl;

@@ -358,6 +358,8 @@ int frontend_run(const struct frontend_args *a)
     }
     if (pool_init(&fe->conns, "connections", sizeof(struct fe_conn), fe->conf->pool_size) < 0 ||
         pool_init(&fe->dummies, "enforced sessions", sizeof(struct fe_dummy_state),
+                  fe->conf->pool_size) < 0 ||
+        pool_init(&fe->deeps, "deep test sessions", fe_deep_state_size(),
                   fe->conf->pool_size) < 0) {
         log_error("cannot reserve memory for %u connections", fe->conf->pool_size);
         return 1;
@@ -373,6 +375,7 @@ int frontend_run(const struct frontend_args *a)
     ring_exit(&fe->ring);
     pool_destroy(&fe->conns);
     pool_destroy(&fe->dummies);
+    pool_destroy(&fe->deeps);
     close(fe->sigfd);
     return rc;
 }

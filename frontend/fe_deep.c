@@ -1,0 +1,542 @@
+/*
+ * fe_deep.c - postscreen's deep protocol tests (postscreen_pipelining_*,
+ * postscreen_non_smtp_command_*, postscreen_bare_newline_*) in the
+ * frontend, WITHOUT postscreen's reconnect: the client that passes is
+ * handed to a worker in the same session.
+ *
+ * When the tests are to run (fe_deep_wanted: enabled, not passed in
+ * postscreen_cache_map, client not allowlisted), the frontend ends the
+ * greeting itself ("220 $smtpd_banner", after the "220-" teaser if one
+ * went out), reads the client's lines into a small per-connection buffer
+ * (struct fe_deep_state, from its own pool: only clients under test pay
+ * for it) and judges every line (deep_proto.c). It answers HELO and EHLO
+ * with exactly the worker's reply (lib/ehlo_reply.h, the builder the
+ * worker uses; PIPELINING left out while the pipelining test runs, as
+ * postscreen never announces it), NOOP, RSET and QUIT. The first MAIL or
+ * STARTTLS line passes the tests (PASS NEW, stamps in the cache with
+ * postscreen_*_ttl); the client is then handed off with
+ * HANDOFF_F_HELO_REPLIED, the HELO argument, and that unanswered line and
+ * whatever followed it as preread: the worker answers it and the client
+ * never notices. Any other command is handed off the same way without a
+ * pass (deep_proto.h says why).
+ *
+ * THE HELO POINT: helo_known() below is the one place where the frontend
+ * knows the HELO/EHLO argument before it answers. HELO screening that
+ * wants to decide before the 250 (pre-evaluated HELO restrictions) plugs
+ * in there: it can let the frontend answer, or hand the line to the worker
+ * unanswered. Today it hands off unanswered when the worker's answer may
+ * depend on policy the frontend does not evaluate: smtpd_delay_reject = no
+ * with smtpd_helo_restrictions (the worker rejects at HELO), and a
+ * per-client EHLO reply (smtpd_authorized_xclient_hosts,
+ * smtpd_discard_ehlo_keyword_address_maps).
+ *
+ * A failed test is logged as postscreen logs it ("BARE NEWLINE from
+ * [a]:p after LINE", "NON-SMTP COMMAND from [a]:p after WHERE: CMD REST",
+ * "COMMAND PIPELINING from [a]:p after CMD: INPUT") and goes to its
+ * action as the other tests (fe_conn_act): drop (postscreen's 521
+ * replies), enforce (the enforce engine continues this session:
+ * fe_dummy_continue), tarpit, or ignore (an error is counted and the test
+ * is stamped with the shortest TTL, as postscreen's psc_min_ttl).
+ * postscreen_command_count_limit and postscreen_command_time_limit bound
+ * the session ("COMMAND COUNT LIMIT", "COMMAND TIME LIMIT", 421).
+ *
+ * Failure: no deep state left in the pool: the tests are skipped and the
+ * client is handed off as it is (fail open). A line longer than the
+ * buffer is handed to the worker unanswered (its line_length_limit rules
+ * apply there). A client that leaves: "HANGUP after T from [a]:p in tests
+ * after SMTP handshake".
+ */
+#include "fe_int.h"
+#include "fe_screen.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "deep_proto.h"
+#include "ehlo_reply.h"
+#include "log.h"
+#include "maillog.h"
+#include "maps.h"
+#include "pregreet.h"
+#include "util.h"
+
+#define S(x) x, sizeof(x) - 1
+#define FE_DEEP_BUF 1024u
+
+static const char r_ok[] = "250 2.0.0 Ok\r\n";
+static const char r_bye[] = "221 2.0.0 Bye\r\n";
+static const char r_proto_drop[] = "521 5.5.1 Protocol error\r\n";
+static const char r_proto_enf[] = "550 5.5.1 Protocol error\r\n";
+static const char r_nsmtp_drop[] = "521 5.7.0 Error: I can break rules, too. Goodbye.\r\n";
+
+enum { T_PIPEL, T_NSMTP, T_BARLF, T_N };
+
+struct fe_deep_conf {
+    unsigned enabled; /* DEEP_T_* */
+    int action[T_N];
+    int64_t ttl[T_N], min_ttl;
+    char *ehlo, *ehlo_pipe; /* with CRLF; without / with PIPELINING */
+    size_t ehlo_len, ehlo_pipe_len;
+    char *helo_reply;
+    size_t helo_len;
+    char *r_time, *r_421;
+    size_t r_time_len, r_421_len;
+    bool smtputf8, strict, helo_handoff;
+    size_t nwords, nmaps;
+    char **words;
+    struct map **maps;
+};
+
+struct fe_deep_state {
+    uint16_t have;     /* bytes in buf */
+    uint8_t helo_cmd;  /* HANDOFF_HELO_* answered by us */
+    const char *where; /* postscreen's "after WHERE": the last command */
+    char helo[DEEP_HELO_MAX + 1];
+    char buf[FE_DEEP_BUF];
+};
+
+static const unsigned test_bit[T_N] = {DEEP_T_PIPEL, DEEP_T_NSMTP, DEEP_T_BARLF};
+static const unsigned handoff_bit[T_N] = {HANDOFF_TEST_PIPELINING, HANDOFF_TEST_NON_SMTP,
+                                          HANDOFF_TEST_BARE_NEWLINE};
+static const enum screen_test screen_idx[T_N] = {SCREEN_TEST_PIPEL, SCREEN_TEST_NSMTP,
+                                                 SCREEN_TEST_BARLF};
+
+/* ---- configuration (in the master) ---- */
+
+static char *crlf_line(const char *text, size_t *len)
+{
+    size_t n = strlen(text) + 3;
+    char *s = xmalloc(n);
+    *len = (size_t)snprintf(s, n, "%s\r\n", text);
+    return s;
+}
+
+static char *ehlo_text(const struct ehlo_opts *o, size_t *len)
+{
+    char buf[EHLO_REPLY_MAX];
+    if (ehlo_reply_format(o, buf, sizeof(buf)) < 0)
+        buf[0] = '\0';
+    return crlf_line(buf, len);
+}
+
+int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_diag *diag)
+{
+    const struct cfg_params *p = &cfg->p;
+    struct fe_deep_conf *d = xcalloc(1, sizeof(*d));
+    fc->deep = d;
+    if (p->postscreen_pipelining_enable)
+        d->enabled |= DEEP_T_PIPEL;
+    if (p->postscreen_non_smtp_command_enable)
+        d->enabled |= DEEP_T_NSMTP;
+    if (p->postscreen_bare_newline_enable)
+        d->enabled |= DEEP_T_BARLF;
+    d->action[T_PIPEL] = p->postscreen_pipelining_action;
+    d->action[T_NSMTP] = p->postscreen_non_smtp_command_action;
+    d->action[T_BARLF] = p->postscreen_bare_newline_action;
+    d->ttl[T_PIPEL] = p->postscreen_pipelining_ttl;
+    d->ttl[T_NSMTP] = p->postscreen_non_smtp_command_ttl;
+    d->ttl[T_BARLF] = p->postscreen_bare_newline_ttl;
+    /* postscreen's psc_min_ttl: what an ignored failure is stamped with. */
+    d->min_ttl = p->postscreen_greet_ttl;
+    for (int t = 0; t < T_N; t++)
+        if (d->ttl[t] < d->min_ttl)
+            d->min_ttl = d->ttl[t];
+    /* The worker's EHLO reply (workers/generation.c session_limits()). */
+    struct ehlo_opts eo = {
+        .myhostname = p->myhostname,
+        .message_size_limit = (uint64_t)p->message_size_limit,
+        .discard = ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
+                                   p->smtpd_discard_ehlo_keywords.n),
+        .vrfy = !p->disable_vrfy_command,
+        /* tls_server_create(): a context for levels may and encrypt; a
+         * certificate that does not load refuses the whole generation. */
+        .starttls = p->smtpd_tls_security_level == TLS_LEV_MAY ||
+                    p->smtpd_tls_security_level == TLS_LEV_ENCRYPT,
+        .smtputf8 = true, /* session_cfg_defaults() */
+    };
+    d->ehlo_pipe = ehlo_text(&eo, &d->ehlo_pipe_len);
+    eo.discard |= EHLO_KW_PIPELINING;
+    d->ehlo = ehlo_text(&eo, &d->ehlo_len);
+    d->helo_reply = fc->helo_reply ? xstrdup(fc->helo_reply) : NULL;
+    d->helo_len = fc->helo_len;
+    char t[400];
+    snprintf(t, sizeof(t), "421 4.4.2 %s Error: timeout exceeded", p->myhostname);
+    d->r_time = crlf_line(t, &d->r_time_len);
+    snprintf(t, sizeof(t), "421 %s Service unavailable - try again later", p->myhostname);
+    d->r_421 = crlf_line(t, &d->r_421_len);
+    d->smtputf8 = true;
+    d->strict = p->strict_rfc821_envelopes;
+    d->helo_handoff = (!p->smtpd_delay_reject && p->smtpd_helo_restrictions.n > 0) ||
+                      p->smtpd_authorized_xclient_hosts.n > 0 ||
+                      p->smtpd_discard_ehlo_keyword_address_maps.n > 0;
+    /* postscreen_forbidden_commands: words, or tables (any match). */
+    const struct cfg_list *fl = &p->postscreen_forbidden_commands;
+    if (d->enabled & DEEP_T_NSMTP) {
+        d->words = xcalloc(fl->n + 1, sizeof(char *));
+        d->maps = xcalloc(fl->n + 1, sizeof(struct map *));
+        for (size_t i = 0; i < fl->n; i++) {
+            if (!cfg_token_is_map(fl->v[i])) {
+                d->words[d->nwords++] = xstrdup(fl->v[i]);
+                continue;
+            }
+            struct map_err err;
+            int r = map_open(fl->v[i], 0, &d->maps[d->nmaps], &err);
+            if (r < 0) {
+                cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_forbidden_commands: %s: %s",
+                             cfg->path, fl->v[i], err.msg);
+                return r;
+            }
+            d->nmaps++;
+        }
+    }
+    return 0;
+}
+
+void fe_deep_conf_free(struct fe_deep_conf *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->nwords; i++)
+        free(d->words[i]);
+    for (size_t i = 0; i < d->nmaps; i++)
+        map_close(d->maps[i]);
+    free(d->words);
+    free(d->maps);
+    free(d->ehlo);
+    free(d->ehlo_pipe);
+    free(d->helo_reply);
+    free(d->r_time);
+    free(d->r_421);
+    free(d);
+}
+
+size_t fe_deep_state_size(void)
+{
+    return sizeof(struct fe_deep_state);
+}
+
+static int forbidden(void *ctx, const char *word, size_t len)
+{
+    const struct fe_deep_conf *d = ctx;
+    char key[128];
+    if (len >= sizeof(key))
+        len = sizeof(key) - 1;
+    memcpy(key, word, len);
+    key[len] = '\0';
+    for (size_t i = 0; i < d->nwords; i++)
+        if (strcasecmp(d->words[i], key) == 0)
+            return 1;
+    char vbuf[256];
+    struct map_value v = {.buf = vbuf, .cap = sizeof(vbuf)};
+    /* Lookup errors are ignored, as postscreen: a non-critical feature. */
+    for (size_t i = 0; i < d->nmaps; i++)
+        if (map_lookup(d->maps[i], key, len, &v) == 1)
+            return 1;
+    return 0;
+}
+
+/* ---- the session ---- */
+
+static unsigned todo_of(const struct fe_conn *c)
+{
+    unsigned t = 0;
+    for (int i = 0; i < T_N; i++)
+        if (c->todo & SCREEN_BIT(screen_idx[i]))
+            t |= test_bit[i];
+    return t;
+}
+
+bool fe_deep_wanted(const struct fe *fe, const struct fe_conn *c)
+{
+    const struct fe_deep_conf *d = fe->conf->deep;
+    return d && (d->enabled & todo_of(c)) && !(c->flags & (FE_F_ALLOWED | FE_F_NOFORWARD)) &&
+           !(c->sflags & (FE_SF_PASS_OLD | FE_SF_DNSWL)) && !c->deep;
+}
+
+static void client(const struct fe_conn *c, char *a, size_t n)
+{
+    fe_ep_format(&c->client, a, n);
+}
+
+static void arm(struct fe *fe, struct fe_conn *c)
+{
+    if (c->flags & FE_F_POLL)
+        return;
+    struct io_uring_sqe *sqe = fe_sqe(fe);
+    io_uring_prep_poll_add(sqe, c->fd, POLLIN | POLLRDHUP);
+    io_uring_sqe_set_data64(sqe, ring_ud_for(FE_OP_CONN_POLL, &fe->conns, c));
+    c->flags |= FE_F_POLL;
+}
+
+static void rearm_timer(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_conf *cf = fe->conf;
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    timer_wheel_add(&fe->tw, &c->timer,
+                    timer_clock_ms() + (fe->stress ? cf->command_time_stress_ms
+                                                   : cf->command_time_ms));
+}
+
+static void end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
+{
+    fe_conn_finish(fe, c, reply, len);
+}
+
+void fe_deep_start(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_conf *cf = fe->conf;
+    c->deep = pool_get(&fe->deeps);
+    if (!c->deep) { /* fail open: the worker takes the client untested */
+        char a[80];
+        client(c, a, sizeof(a));
+        log_warn("deep protocol tests skipped for %s: no session state left", a);
+        fe_conn_handoff(fe, c);
+        return;
+    }
+    memset(c->deep, 0, offsetof(struct fe_deep_state, buf));
+    c->deep->where = "CONNECT";
+    unsigned run = cf->deep->enabled & todo_of(c);
+    for (int i = 0; i < T_N; i++)
+        if (run & test_bit[i])
+            c->tests_done |= (uint16_t)handoff_bit[i];
+    fe_conn_say(c, cf->greeting, cf->greeting_len);
+    c->state = FE_S_DEEP;
+    c->ncommands = 0;
+    rearm_timer(fe, c);
+    arm(fe, c);
+}
+
+/* Tests still judged in this session: enabled, to do, not yet failed. */
+static unsigned running(const struct fe *fe, const struct fe_conn *c)
+{
+    unsigned t = fe->conf->deep->enabled & todo_of(c);
+    for (int i = 0; i < T_N; i++)
+        if (c->tests_failed & handoff_bit[i])
+            t &= ~test_bit[i];
+    return t;
+}
+
+static void cache_write(struct fe *fe, struct fe_conn *c)
+{
+    if (!fe->scr || !fe->scr->cache || !(c->sflags & FE_SF_CACHED))
+        return;
+    char addr[INET6_ADDRSTRLEN];
+    if (!inet_ntop(c->client.family, c->client.addr, addr, sizeof(addr)))
+        return;
+    int r = screen_cache_update(fe->scr->cache, addr, &c->stamps, fe->conf->screen->enabled);
+    if (r < 0)
+        log_warn("postscreen_cache_map update %s: %s", addr, strerror(-r));
+}
+
+/* The client starts real work: the tests that ran and did not fail pass. */
+static void passed(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_deep_conf *d = fe->conf->deep;
+    unsigned run = running(fe, c);
+    int64_t now = (int64_t)time(NULL);
+    for (int i = 0; i < T_N; i++)
+        if (run & test_bit[i])
+            c->stamps.t[screen_idx[i]] = now + d->ttl[i];
+    if (!c->tests_failed && !(c->flags & FE_F_NOFORWARD)) {
+        char a[80];
+        client(c, a, sizeof(a));
+        log_info("PASS NEW %s", a);
+    }
+    cache_write(fe, c);
+}
+
+/*
+ * THE HELO POINT (see the file header): the client sent HELO/EHLO with
+ * argument arg[0..len), which the worker's parser accepts. true: the
+ * frontend answers it (the argument is kept for the handoff record);
+ * false: it goes to a worker unanswered.
+ */
+static bool helo_known(struct fe *fe, struct fe_conn *c, bool ehlo, const char *arg, size_t len)
+{
+    if (fe->conf->deep->helo_handoff)
+        return false;
+    memcpy(c->deep->helo, arg, len);
+    c->deep->helo[len] = '\0';
+    c->deep->helo_cmd = ehlo ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
+    return true;
+}
+
+void fe_deep_fill(const struct fe_conn *c, struct handoff *h)
+{
+    const struct fe_deep_state *s = c->deep;
+    if (!s)
+        return;
+    h->banner = HANDOFF_BANNER_DONE;
+    if (s->helo_cmd != HANDOFF_HELO_NONE) {
+        h->flags |= HANDOFF_F_HELO_REPLIED;
+        h->helo_cmd = s->helo_cmd;
+        snprintf(h->helo, sizeof(h->helo), "%s", s->helo);
+    }
+    h->preread_len = s->have;
+    memcpy(h->preread, s->buf, s->have);
+}
+
+/* Hand off with buf[off..have) unanswered. */
+static void handoff(struct fe *fe, struct fe_conn *c, size_t off)
+{
+    struct fe_deep_state *s = c->deep;
+    memmove(s->buf, s->buf + off, s->have - off);
+    s->have = (uint16_t)(s->have - off);
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    fe_conn_handoff(fe, c);
+}
+
+static void hangup(struct fe *fe, struct fe_conn *c)
+{
+    char a[80], t[32];
+    client(c, a, sizeof(a));
+    maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
+    log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
+    fe->st.hangup++;
+    fe_conn_log_disconnect(c);
+    fe_conn_close(fe, c);
+}
+
+/* Log the failures of one line, in postscreen's order, and act. STEP_END:
+ * the connection is gone or taken over (drop, tarpit). */
+static enum step_res failures(struct fe *fe, struct fe_conn *c, const struct deep_verdict *v,
+                              const char *line, size_t len, const char *after, size_t after_len)
+{
+    const struct fe_deep_conf *d = fe->conf->deep;
+    char a[80], e1[PREGREET_TEXT_MAX + 1], e2[PREGREET_TEXT_MAX + 1];
+    client(c, a, sizeof(a));
+    static const int order[T_N] = {T_BARLF, T_NSMTP, T_PIPEL};
+    for (int k = 0; k < T_N; k++) {
+        int i = order[k];
+        if (!(v->failed & test_bit[i]))
+            continue;
+        /* printable(command, '?') */
+        char word[101];
+        size_t wl = v->word_len < 100 ? v->word_len : 100;
+        for (size_t j = 0; j < wl; j++) {
+            unsigned char ch = (unsigned char)v->word[j];
+            word[j] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+        }
+        word[wl] = '\0';
+        if (i == T_BARLF) {
+            pregreet_escape((const unsigned char *)line, len, e1, sizeof(e1));
+            log_info("BARE NEWLINE from %s after %s", a, e1);
+        } else if (i == T_NSMTP) {
+            pregreet_escape((const unsigned char *)v->rest, v->rest_len, e1, sizeof(e1));
+            log_info("NON-SMTP COMMAND from %s after %s: %s %s", a, c->deep->where, word, e1);
+        } else {
+            pregreet_escape((const unsigned char *)after, after_len, e2, sizeof(e2));
+            log_info("COMMAND PIPELINING from %s after %s: %s", a, word, e2);
+        }
+        const char *drop = i == T_NSMTP ? r_nsmtp_drop : r_proto_drop;
+        size_t drop_len = i == T_NSMTP ? sizeof(r_nsmtp_drop) - 1 : sizeof(r_proto_drop) - 1;
+        if (fe_conn_act(fe, c, handoff_bit[i], d->action[i], drop, drop_len, S(r_proto_enf)) ==
+            STEP_END)
+            return STEP_END;
+        if (d->action[i] == PS_ACT_IGNORE) /* postscreen: passed until psc_min_ttl */
+            c->stamps.t[screen_idx[i]] = (int64_t)time(NULL) + d->min_ttl;
+    }
+    return STEP_NEXT;
+}
+
+/* One line at buf[off..); false when the session left this engine. */
+static bool line(struct fe *fe, struct fe_conn *c, size_t off, const struct deep_line *ln)
+{
+    const struct fe_deep_conf *d = fe->conf->deep;
+    const struct fe_conf *cf = fe->conf;
+    struct fe_deep_state *s = c->deep;
+    const char *text = s->buf + off;
+    size_t after = off + ln->used;
+    struct deep_in in = {
+        .todo = running(fe, c),
+        .more = after < s->have,
+        .bare_lf = ln->bare_lf,
+        .smtputf8 = d->smtputf8,
+        .strict = d->strict,
+        .forbidden = d->nwords || d->nmaps ? forbidden : NULL,
+        .ctx = (void *)d,
+    };
+    struct deep_verdict v;
+    deep_judge(text, ln->len, &in, &v);
+    const char *where = s->where;
+    if (v.failed && failures(fe, c, &v, text, ln->len, s->buf + after, s->have - after) ==
+                        STEP_END)
+        return false;
+    s->where = deep_verb_name(v.verb);
+    if (c->flags & FE_F_NOFORWARD) { /* enforce: the dummy engine goes on from this line */
+        timer_wheel_cancel(&fe->tw, &c->timer);
+        fe_dummy_continue(fe, c, s->helo_cmd ? s->helo : "", s->buf + off, s->have - off);
+        return false;
+    }
+    if (++c->ncommands > cf->command_count_limit && v.next != DEEP_NEXT_QUIT) {
+        char a[80];
+        client(c, a, sizeof(a));
+        log_info("COMMAND COUNT LIMIT from %s after %s", a, where);
+        end(fe, c, d->r_421, d->r_421_len);
+        return false;
+    }
+    switch (v.next) {
+    case DEEP_NEXT_HELO:
+    case DEEP_NEXT_EHLO:
+        if (!helo_known(fe, c, v.next == DEEP_NEXT_EHLO, v.helo, v.helo_len)) {
+            handoff(fe, c, off);
+            return false;
+        }
+        if (v.next == DEEP_NEXT_HELO)
+            fe_conn_say(c, d->helo_reply, d->helo_len);
+        else if (running(fe, c) & DEEP_T_PIPEL)
+            fe_conn_say(c, d->ehlo, d->ehlo_len);
+        else
+            fe_conn_say(c, d->ehlo_pipe, d->ehlo_pipe_len);
+        return true;
+    case DEEP_NEXT_OK: fe_conn_say(c, S(r_ok)); return true;
+    case DEEP_NEXT_QUIT: end(fe, c, S(r_bye)); return false;
+    case DEEP_NEXT_HANDOFF_PASS:
+        passed(fe, c);
+        handoff(fe, c, off);
+        return false;
+    default: handoff(fe, c, off); return false;
+    }
+}
+
+void fe_deep_input(struct fe *fe, struct fe_conn *c)
+{
+    struct fe_deep_state *s = c->deep;
+    ssize_t n = recv(c->fd, s->buf + s->have, FE_DEEP_BUF - s->have, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        arm(fe, c);
+        return;
+    }
+    if (n <= 0) {
+        hangup(fe, c);
+        return;
+    }
+    s->have = (uint16_t)(s->have + (size_t)n);
+    size_t off = 0;
+    struct deep_line ln;
+    while (deep_line_next(s->buf + off, s->have - off, &ln)) {
+        if (!line(fe, c, off, &ln))
+            return;
+        off += ln.used;
+        rearm_timer(fe, c); /* postscreen: the time limit is per command */
+    }
+    memmove(s->buf, s->buf + off, s->have - off);
+    s->have = (uint16_t)(s->have - off);
+    if (s->have == FE_DEEP_BUF) { /* a line longer than we read: the worker's */
+        handoff(fe, c, 0);
+        return;
+    }
+    arm(fe, c);
+}
+
+void fe_deep_timeout(struct fe *fe, struct fe_conn *c)
+{
+    char a[80];
+    client(c, a, sizeof(a));
+    log_info("COMMAND TIME LIMIT from %s after %s", a, c->deep->where);
+    end(fe, c, fe->conf->deep->r_time, fe->conf->deep->r_time_len);
+}

@@ -1,0 +1,64 @@
+/*
+ * ehlo_reply.h - the EHLO reply of mxscreen's SMTP server, built in one
+ * place for the two processes that send it: the worker's session
+ * (workers/session_cmds.c) and the frontend, which answers EHLO itself
+ * while it runs postscreen's deep protocol tests and then hands the
+ * client to a worker in the same session (frontend/fe_deep.c). The
+ * client must not be able to tell the two apart, so both call this.
+ *
+ * The keywords and their order are Postfix 3.7 smtpd's ehlo_cmd(),
+ * checked against the daemon: hostname, PIPELINING, SIZE [limit], VRFY,
+ * ETRN, STARTTLS, XCLIENT, ENHANCEDSTATUSCODES, 8BITMIME, DSN, SMTPUTF8,
+ * CHUNKING; a discarded keyword is left out, and with all of them gone
+ * the reply is the single line "250 HOSTNAME". The frontend discards
+ * PIPELINING during its pipelining test (postscreen never announces it, so
+ * that a client which pipelines anyway shows itself).
+ *
+ * Pure: formats into the caller's buffer, nothing else. The lines are
+ * joined by CRLF, without a CRLF after the last one (the session's reply
+ * writer adds it).
+ */
+#ifndef MX_EHLO_REPLY_H
+#define MX_EHLO_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Keywords a configuration can discard (smtpd_discard_ehlo_keywords);
+ * the same bits as workers/session.h's SESSION_EHLO_*. */
+#define EHLO_KW_PIPELINING (1u << 0)
+#define EHLO_KW_SIZE (1u << 1)
+#define EHLO_KW_VRFY (1u << 2)
+#define EHLO_KW_ETRN (1u << 3)
+#define EHLO_KW_STARTTLS (1u << 4)
+#define EHLO_KW_ENHANCEDSTATUSCODES (1u << 5)
+#define EHLO_KW_8BITMIME (1u << 6)
+#define EHLO_KW_DSN (1u << 7)
+#define EHLO_KW_SMTPUTF8 (1u << 8)
+#define EHLO_KW_CHUNKING (1u << 9)
+#define EHLO_KW_XCLIENT (1u << 10)
+
+struct ehlo_opts {
+    const char *myhostname;
+    uint64_t message_size_limit; /* 0: "SIZE" without a number */
+    unsigned discard;            /* EHLO_KW_* not announced */
+    bool vrfy;                   /* !disable_vrfy_command */
+    bool starttls;               /* TLS offered and not yet active */
+    bool xclient;                /* client in smtpd_authorized_xclient_hosts */
+    bool smtputf8;               /* smtputf8_enable */
+};
+
+/* Longest reply for a myhostname of up to 255 bytes. */
+#define EHLO_REPLY_MAX 640
+
+/* Postfix's ehlo_mask(): the EHLO_KW_* bits of a keyword list such as
+ * smtpd_discard_ehlo_keywords (case-insensitive; words we never announce,
+ * such as AUTH or XFORWARD, and unknown words are ignored). */
+unsigned ehlo_reply_mask(const char *const *words, size_t n);
+
+/* Write the reply into buf (NUL-terminated). Returns its length, or
+ * -ENOSPC when size is too small (buf then holds a cut copy). */
+int ehlo_reply_format(const struct ehlo_opts *o, char *buf, size_t size);
+
+#endif
