@@ -6,7 +6,12 @@
  * (connection refused, timeout, greeting or EHLO failure, TLS failure: the
  * next one, as Postfix's smtp_connect.c does); then MAIL, RCPT per
  * recipient, DATA, the content read from the queue file, the final dot,
- * QUIT. TLS and AUTH happen inside the link (client_tls.h), as in the
+ * QUIT. As Postfix's smtp_trouble.c: a soft failure after the handshake
+ * (a 4xx to MAIL, RCPT, DATA or the dot, a lost connection, a timeout) at
+ * a server that is not the last one keeps the recipients it concerns for
+ * the next address ("QUEUEID: reason" logged); at the final server (no
+ * address left, or smtp_mx_session_limit sessions that completed the
+ * handshake) it defers them; a 5xx bounces at once. TLS and AUTH happen inside the link (client_tls.h), as in the
  * workers' proxy delivery.
  *
  * Each recipient ends with one qrun_rcpt_sent() or qrun_rcpt_fail() call;
@@ -101,6 +106,26 @@ static void fail_all(struct qjob *j, bool perm, const char *status, const char *
             qrun_rcpt_fail(j->r, j->m, j->rcpt[k], j, perm, status, why, "");
 }
 
+/* Postfix's SMTP_MISC_FLAG_FINAL_SERVER: no address left to try, or
+ * this session reaches smtp_mx_session_limit (which counts only sessions
+ * that completed the handshake). */
+static bool final_server(const struct qjob *j)
+{
+    unsigned limit = j->r->mxo.session_limit;
+    return !j->mx || j->cand >= j->mx->n || (limit && j->sessions >= limit);
+}
+
+/* A soft failure for a recipient: 1 when it is kept for the next server
+ * (logged as Postfix's smtp_bulk_fail does), 0 when it must be decided
+ * here. */
+static int keep_for_next(struct qjob *j, const char *why)
+{
+    if (final_server(j))
+        return 0;
+    log_info("%s: %s", j->m->env.queue_id, why);
+    return 1;
+}
+
 static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
     if (ss->ss_family == AF_INET6)
@@ -173,7 +198,6 @@ static void queue_transaction(struct qjob *j)
 static void connected(struct qjob *j)
 {
     struct qrun *r = j->r;
-    j->sessions++;
     j->conn_us = qrun_now_us();
     j->state = QJ_SMTP;
     j->cl = xmalloc(sizeof(*j->cl));
@@ -227,15 +251,33 @@ static void reply_fail(struct qjob *j, unsigned k, const struct smtp_client_even
              ev->dsn && *ev->dsn ? ev->dsn : (ev->code >= 500 ? "5.0.0" : "4.0.0"));
     qrun_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s command)", j->host, j->addr,
              diag, cmd);
+    j->accepted[k] = 2; /* answered in this session */
+    if (ev->code < 500 && keep_for_next(j, why)) {
+        qrun_fmt(j->last_why, sizeof(j->last_why), "%s", why);
+        qrun_fmt(j->last_status, sizeof(j->last_status), "%s", status);
+        return;
+    }
     qrun_rcpt_fail(j->r, j->m, j->rcpt[k], j, ev->code >= 500, status, why, diag);
 }
 
 static bool any_accepted(const struct qjob *j)
 {
     for (unsigned k = 0; k < j->nrcpt; k++)
-        if (j->accepted[k])
+        if (j->accepted[k] == 1)
             return true;
     return false;
+}
+
+/* Recipients kept for the next server (no fate yet), compacted to the
+ * front of the job's list: their count. */
+static unsigned keep_pending(struct qjob *j)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < j->nrcpt; k++)
+        if (j->m->out[j->rcpt[k]].fate == QR_NONE)
+            j->rcpt[n++] = j->rcpt[k];
+    j->nrcpt = n;
+    return n;
 }
 
 static void end_session(struct qjob *j)
@@ -246,6 +288,10 @@ static void end_session(struct qjob *j)
         size_t n = client_link_output(&j->link, buf, sizeof(buf));
         if (n > 0 && write(j->fd, buf, n) < 0) { /* best effort: the mail is done */
         }
+    }
+    if (!final_server(j) && keep_pending(j) > 0) {
+        connect_next(j); /* the kept recipients, at the next address */
+        return;
     }
     finish(j);
 }
@@ -258,6 +304,7 @@ static int events(struct qjob *j)
         if (ev.type == SMTP_EV_READY) {
             j->ready = true;
             j->dest_ok = true;
+            j->sessions++; /* smtp_mx_session_limit counts these only */
             continue;
         }
         if (ev.type != SMTP_EV_REPLY)
@@ -276,7 +323,11 @@ static int events(struct qjob *j)
             qrun_fmt(j->last_why, sizeof(j->last_why), "%s", why);
             qrun_fmt(j->last_status, sizeof(j->last_status), "%s", status);
             j->dest_ok = false;
-            end_session(j); /* every recipient not answered yet: deferred */
+            /* every recipient not answered yet: kept for the next server,
+             * or deferred at the final one */
+            if (keep_for_next(j, why))
+                j->dest_ok = true; /* another address may still take it */
+            end_session(j);
             return 1;
         }
         switch (ev.cmd) {
@@ -288,6 +339,10 @@ static int events(struct qjob *j)
             break;
         case SMTP_CMD_RCPT:
             if (ev.index < j->nrcpt) {
+                /* not after a failed MAIL settled it (a 503 to RCPT
+                 * then says nothing about the recipient) */
+                if (j->accepted[ev.index] == 2)
+                    break;
                 if (ev.ok)
                     j->accepted[ev.index] = 1;
                 else if (j->m->out[j->rcpt[ev.index]].fate == QR_NONE)
@@ -297,7 +352,7 @@ static int events(struct qjob *j)
         case SMTP_CMD_DATA:
             if (!ev.ok) {
                 for (unsigned k = 0; k < j->nrcpt; k++)
-                    if (j->accepted[k])
+                    if (j->accepted[k] == 1)
                         reply_fail(j, k, &ev, "DATA");
                 end_session(j);
                 return 1;
@@ -310,7 +365,7 @@ static int events(struct qjob *j)
             break;
         case SMTP_CMD_DOT:
             for (unsigned k = 0; k < j->nrcpt; k++) {
-                if (!j->accepted[k])
+                if (j->accepted[k] != 1)
                     continue;
                 if (ev.ok)
                     qrun_rcpt_sent(j->r, j->m, j->rcpt[k], j, ev.reply);

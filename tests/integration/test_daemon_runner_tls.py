@@ -32,6 +32,13 @@ Parts, each with its own daemon, relayhost = [127.0.0.1]:PORT:
   * the default options (noplaintext) against a server offering AUTH
     without TLS: the authenticator is never called, no credentials on
     the wire, the message deferred with "no mechanism available".
+Next MX (no relayhost, relay_domains, MX records from a dnsmasq on
+loopback): MX 10 refuses connections, MX 20 greets with 421, MX 30 answers
+RCPT with 450, MX 40 accepts. With smtp_mx_session_limit = 2 the message
+goes to MX 40 (the refused and the 421 sessions do not count, the 450 at a
+server that is not the last keeps the recipient: "QUEUEID: host ... said:
+450"); with smtp_mx_session_limit = 1 the 450 is final: deferred, MX 40
+never contacted.
 
 Exit: 0 pass, 1 fail, 77 no daemon, openssl or aiosmtpd.
 """
@@ -103,8 +110,8 @@ def free_port():
 def server(port, settings):
     s = dict(FAST)
     s.update(settings)
-    return mxlib.MxscreenInstance(settings=s, relay=("127.0.0.1", port), binary=BINARY,
-                                  keep=KEEP)
+    return mxlib.MxscreenInstance(settings=s, relay=("127.0.0.1", port) if port else None,
+                                  binary=BINARY, keep=KEEP)
 
 
 def send(srv, tag):
@@ -328,6 +335,58 @@ def test_auth(check, p, tmp):
         hop.stop()
 
 
+# ---- next MX -------------------------------------------------------------------------
+
+def test_next_mx(check):
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+    import dnsmasq
+    from sink import Sink
+    if not dnsmasq.dnsmasq_available():
+        print("skip next MX: dnsmasq not installed")
+        return
+    s = socket.socket()
+    s.bind(("127.0.0.3", 0))
+    port = s.getsockname()[1]
+    s.close()
+    z = dnsmasq.Zones()
+    for pref, name, ip in ((10, "a", "127.0.0.2"), (20, "b", "127.0.0.3"), (30, "c", "127.0.0.4"),
+                           (40, "d", "127.0.0.5")):
+        z.mx("example.test", f"{name}.example.test", pref)
+        z.addr(f"{name}.example.test", ip)
+    with dnsmasq.DnsTestServer(z) as dns, \
+            Sink(host="127.0.0.3", port=port, replies={"connect": "421 4.3.2 busy"}) as b, \
+            Sink(host="127.0.0.4", port=port, replies={"rcpt": "450 4.2.0 try later"}) as c, \
+            Sink(host="127.0.0.5", port=port) as d:
+        base = {"dns_resolver": dns.resolver, "smtp_tcp_port": str(port),
+                "relay_domains": "example.test", "smtp_tls_security_level": "none"}
+        with server(None, base) as srv:
+            qid = send(srv, "nextmx") or "?"
+            msgs = d.wait_messages(1, timeout=20)
+            check.expect(len(msgs) == 1 and b"<nextmx@example.org>" in msgs[0].data,
+                         "session limit 2: delivered by MX 40", srv)
+            log = srv.log()
+            check.expect(re.search(r"connect to a\.example\.test\[127\.0\.0\.2\]:\d+: "
+                                   r"Connection refused", log), "MX 10: connection refused", srv)
+            check.expect("host b.example.test[127.0.0.3] refused to talk to me: 421" in log,
+                         "MX 20: 421 greeting, skipped", srv)
+            check.expect(f"{qid}: host c.example.test[127.0.0.4] said: 450 4.2.0 try later "
+                         "(in reply to RCPT TO command)" in log,
+                         "MX 30: 450 to RCPT at a non-final server: kept, logged", srv)
+            check.expect(wait_for(lambda: re.search(
+                qid + r": to=<user@example.test>, relay=d\.example\.test\[127\.0\.0\.5\]:\d+,"
+                r".*status=sent", srv.log()), 10), "status=sent by MX 40", srv)
+            check.expect("status=deferred" not in srv.log(), "nothing deferred", srv)
+            check.expect(not c.messages, "MX 30 got no message", srv)
+        nd = len(d.sessions)
+        with server(None, dict(base, smtp_mx_session_limit="1")) as srv:
+            qid = send(srv, "nextmx1") or "?"
+            check.expect(wait_for(lambda: re.search(
+                qid + r": to=<user@example.test>, relay=c\.example\.test\[127\.0\.0\.4\]:\d+,"
+                r".*status=deferred \(host c\.example\.test\[127\.0\.0\.4\] said: 450 4\.2\.0",
+                srv.log()), 20), "session limit 1: the 450 at MX 30 is final, deferred", srv)
+            check.expect(len(d.sessions) == nd, "MX 40 never contacted", srv)
+
+
 def main():
     global MAPPER
     check = QChecker("daemon_runner_tls", verbose=VERBOSE)
@@ -345,7 +404,8 @@ def main():
     only = os.environ.get("RTLS_ONLY")
     try:
         p = ct.make_pki(tmp)
-        parts = [("levels", lambda: test_levels(check, p)),
+        parts = [("nextmx", lambda: test_next_mx(check)),
+                 ("levels", lambda: test_levels(check, p)),
                  ("cache", lambda: test_session_cache(check, p))]
         if Controller is not None:
             parts.append(("auth", lambda: test_auth(check, p, tmp)))
