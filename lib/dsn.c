@@ -31,6 +31,14 @@ static const char failure_text[] =
     "I'm sorry to have to inform you that your message could not\r\n"
     "be delivered to one or more recipients. It's attached below.\r\n";
 
+/* Postfix 3.7's success_template (a "Successful Mail Delivery Report"
+ * for NOTIFY=SUCCESS recipients relayed to a next hop without DSN). */
+static const char success_text[] =
+    "Your message was successfully delivered to the destination(s)\r\n"
+    "listed below. If the message was delivered to mailbox you will\r\n"
+    "receive no further notifications. Otherwise you may still receive\r\n"
+    "notifications of mail delivery errors from other systems.\r\n";
+
 static const char delay_banner[] =
     "####################################################################\r\n"
     "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
@@ -43,6 +51,7 @@ static const char help_text[] =
     "delete your own text from the attached returned message.\r\n"
     "\r\n"
     "                   The mail system\r\n";
+static const char signature[] = "                   The mail system\r\n";
 
 static void putf(struct strbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(struct strbuf *out, const char *fmt, ...)
@@ -117,6 +126,8 @@ static bool is_ascii(const char *s)
  * NOTIFY not given, or it names the kind). */
 static bool wants(const struct dsn_rcpt *r, enum dsn_kind kind)
 {
+    if (kind == DSN_SUCCESS) /* only on request (RFC 3461 5.2.2) */
+        return (r->notify & DSN_NOTIFY_SUCCESS) != 0;
     if (r->notify == 0)
         return true;
     return (r->notify & (kind == DSN_FAILURE ? DSN_NOTIFY_FAILURE : DSN_NOTIFY_DELAY)) != 0;
@@ -220,7 +231,9 @@ static void top_headers(struct strbuf *out, const struct dsn_message *m,
     putf(out, "Date: %s\r\n", date);
     putf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
          nonempty(p->myorigin) ? p->myorigin : p->myhostname);
-    if (m->kind == DSN_FAILURE)
+    if (m->kind == DSN_SUCCESS)
+        strbuf_puts(out, "Subject: Successful Mail Delivery Report\r\n");
+    else if (m->kind == DSN_FAILURE)
         strbuf_puts(out, pm ? "Subject: Postmaster Copy: Undelivered Mail\r\n"
                             : "Subject: Undelivered Mail Returned to Sender\r\n");
     else
@@ -254,7 +267,9 @@ static void notification(struct strbuf *out, const struct dsn_message *m,
     if (not7bit)
         strbuf_puts(out, "Content-Transfer-Encoding: 8bit\r\n");
     putf(out, "\r\nThis is the mail system at host %s.\r\n\r\n", p->myhostname);
-    if (m->kind == DSN_FAILURE) {
+    if (m->kind == DSN_SUCCESS) {
+        strbuf_puts(out, success_text);
+    } else if (m->kind == DSN_FAILURE) {
         strbuf_puts(out, failure_text);
     } else {
         strbuf_puts(out, delay_banner);
@@ -266,7 +281,8 @@ static void notification(struct strbuf *out, const struct dsn_message *m,
              p->maximal_queue_lifetime / 86400);
     }
     strbuf_puts(out, "\r\n");
-    strbuf_puts(out, help_text);
+    /* success_template has no help paragraph, only the signature. */
+    strbuf_puts(out, m->kind == DSN_SUCCESS ? signature : help_text);
     for (size_t i = 0; i < m->nrcpt; i++) {
         const struct dsn_rcpt *r = &m->rcpt[i];
         if (!wants(r, m->kind))
@@ -339,7 +355,11 @@ static void delivery_status(struct strbuf *out, const struct dsn_message *m,
             putf(out, "Original-Recipient: %s; %s\r\n", addr_type(m, o), o);
             free(o);
         }
-        putf(out, "Action: %s\r\n", m->kind == DSN_FAILURE ? "failed" : "delayed");
+        putf(out, "Action: %s\r\n",
+             nonempty(r->action)       ? r->action
+             : m->kind == DSN_FAILURE ? "failed"
+             : m->kind == DSN_DELAY   ? "delayed"
+                                      : "relayed");
         char *st = masked(r->status, false);
         putf(out, "Status: %s\r\n", st);
         free(st);
@@ -360,8 +380,11 @@ static void original_part(struct strbuf *out, const struct dsn_message *m,
                           const char *boundary, bool headers_only, bool not7bit,
                           const struct strbuf *orig)
 {
-    putf(out, "\r\n--%s\r\nContent-Description: Undelivered Message%s\r\n", boundary,
-         headers_only ? " Headers" : "");
+    if (m->kind == DSN_SUCCESS)
+        putf(out, "\r\n--%s\r\nContent-Description: Message Headers\r\n", boundary);
+    else
+        putf(out, "\r\n--%s\r\nContent-Description: Undelivered Message%s\r\n", boundary,
+             headers_only ? " Headers" : "");
     if (m->smtputf8)
         putf(out, "Content-Type: message/%s\r\n", headers_only ? "global-headers" : "global");
     else
@@ -406,7 +429,7 @@ int dsn_build(const struct dsn_message *m, const struct dsn_params *p, struct st
 
     /* Headers only for delay warnings, RET=HDRS, and originals bigger
      * than bounce_size_limit (bounce_original(): never cut a message). */
-    bool headers_only = m->kind == DSN_DELAY || m->ret == DSN_RET_HDRS ||
+    bool headers_only = m->kind != DSN_FAILURE || m->ret == DSN_RET_HDRS ||
                         (p->bounce_size_limit > 0 &&
                          (m->content_size == 0 || m->content_size > (size_t)p->bounce_size_limit));
     struct strbuf orig;

@@ -1,7 +1,8 @@
 /*
  * dsn.h - delivery status notifications (RFC 3464) as Postfix's bounce(8)
  * writes them: the non-delivery report ("Undelivered Mail Returned to
- * Sender") and the delay warning ("Delayed Mail (still being retried)").
+ * Sender"), the delay warning ("Delayed Mail (still being retried)") and the
+ * success report for NOTIFY=SUCCESS ("Successful Mail Delivery Report").
  *
  * dsn_build() turns a plain description of one queued message (queue id,
  * sender, arrival time, the recipients with their status and diagnostic,
@@ -18,7 +19,7 @@
  *        recipient Final-Recipient, Original-Recipient, Action, Status,
  *        Remote-MTA, Diagnostic-Code (and Will-Retry-Until for a delay)
  *     3. the original: message/rfc822 when it fits bounce_size_limit, else
- *        (and for delay warnings, and RET=HDRS) its headers only as
+ *        (and for delay warnings, success reports, and RET=HDRS) its headers only as
  *        text/rfc822-headers, as Postfix 3.7 does (it never cuts a message
  *        in the middle: that would damage its MIME structure).
  *
@@ -51,6 +52,10 @@
 enum dsn_kind {
     DSN_FAILURE, /* bounce: "Undelivered Mail Returned to Sender", Action: failed */
     DSN_DELAY,   /* delay warning: "Delayed Mail (still being retried)", Action: delayed */
+    /* success: "Successful Mail Delivery Report" for NOTIFY=SUCCESS
+     * recipients only, Action: relayed (or the recipient's action), the
+     * original's headers as "Message Headers" */
+    DSN_SUCCESS,
 };
 
 /* The original message's body type as received (BODY=), Postfix's
@@ -75,6 +80,7 @@ struct dsn_rcpt {
      * and prints it verbatim ("Original-Recipient: rfc822;a@b"). */
     const char *orcpt;
     unsigned notify;       /* DSN_NOTIFY_* */
+    const char *action;    /* Action: field; NULL: failed/delayed/relayed by kind */
     const char *status;    /* enhanced status "5.1.1" (required) */
     /* Human-readable reason, e.g. "host mx.example[192.0.2.1] said: 550
      * 5.1.1 <a@b>: User unknown (in reply to RCPT TO command)" (required). */

@@ -171,7 +171,29 @@ struct qdest *qrun_dest(struct qrun *r, const char *key)
 void qrun_rcpt_sent(struct qrun *r, struct qmsg *m, unsigned i, const struct qjob *j,
                     const char *reply)
 {
-    int rc = qf_mark(m->fd, &m->env, i, QF_DELIVERED, NULL);
+    struct qr_rcpt_out *o = &m->out[i];
+    /* NOTIFY=SUCCESS and a next hop without DSN: we owe the sender a
+     * "relayed" report (Postfix's smtp sent() with DSN_NOTIFY_SUCCESS). The
+     * 'S' mark keeps the reason, so a restarted runner still sends it. A
+     * next hop with DSN got NOTIFY itself: the report is its business. */
+    const char *nt = m->env.rcpt[i].notify;
+    bool report = nt && (qf_notify_parse(nt, strlen(nt)) & QF_NOTIFY_SUCCESS) && j && j->cl &&
+                  j->host[0] && !(j->cl->ehlo.ext & SMTP_EXT_DSN);
+    o->mta[0] = o->diag[0] = 0;
+    qrun_fmt(o->why, sizeof(o->why), "delivery via %s[%s]:%u: %s", j && j->host[0] ? j->host : "none",
+             j && j->addr[0] ? j->addr : "none", j ? j->port : 0, reply);
+    if (j && j->host[0]) {
+        qrun_fmt(o->mta, sizeof(o->mta), "%s", j->host);
+        qrun_fmt(o->diag, sizeof(o->diag), "%s", reply);
+    }
+    for (char *p = o->why; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    for (char *p = o->diag; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    int rc = qf_mark(m->fd, &m->env, i, report ? QF_SUCCESS_DUE : QF_DELIVERED,
+                     report ? o->why : NULL);
     if (rc < 0) {
         /* Delivered but not recorded: it stays pending and may go twice. */
         log_error("%s: cannot record the delivery to <%s>: %s", m->env.queue_id,
@@ -193,7 +215,46 @@ void qrun_rcpt_sent(struct qrun *r, struct qmsg *m, unsigned i, const struct qjo
         if (n < sizeof(dsn))
             qrun_fmt(dsn, sizeof(dsn), "%.*s", (int)n, text + 4);
     }
+    qrun_fmt(o->status, sizeof(o->status), "%s", dsn);
     qrun_log_delivery(r, m, i, j, "sent", dsn, text);
+}
+
+/* Recipients marked 'S': their success report, then 'D'. A report that
+ * cannot be queued leaves them 'S' for the next time the message is taken. */
+static void success_reports(struct qrun *r, struct qmsg *m, unsigned *idx)
+{
+    struct qf_env *e = &m->env;
+    unsigned n = 0;
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        if (e->rcpt[i].state == QF_SUCCESS_DUE)
+            idx[n++] = i;
+    if (n == 0)
+        return;
+    char newid[QF_ID_MAX + 1];
+    int rc = qrun_notify(r, m, DSN_SUCCESS, idx, n, newid);
+    if (rc < 0) {
+        log_warn("%s: cannot queue the delivery status notification: %s", e->queue_id,
+                 strerror(-rc));
+        return;
+    }
+    if (rc == 1)
+        log_info("%s: sender delivery status notification: %s", e->queue_id, newid);
+    for (unsigned k = 0; k < n; k++) {
+        char why[QF_ERROR_MAX + 1];
+        qrun_fmt(why, sizeof(why), "%s", e->rcpt[idx[k]].error);
+        rc = qf_mark(m->fd, e, idx[k], QF_DELIVERED, why);
+        if (rc < 0)
+            log_error("%s: cannot record the report for <%s>: %s", e->queue_id,
+                      e->rcpt[idx[k]].addr, strerror(-rc));
+    }
+}
+
+static bool success_due(const struct qf_env *e)
+{
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        if (e->rcpt[i].state == QF_SUCCESS_DUE)
+            return true;
+    return false;
 }
 
 void qrun_rcpt_fail(struct qrun *r, struct qmsg *m, unsigned i, const struct qjob *j, bool perm,
@@ -256,6 +317,7 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
     struct qf_env *e = &m->env;
     unsigned *idx = xmalloc((e->nrcpt + 1) * sizeof(*idx));
     unsigned n = 0;
+    success_reports(r, m, idx);
     for (unsigned i = 0; i < e->nrcpt; i++)
         if (e->rcpt[i].state == QF_PENDING && m->out[i].fate == QR_BOUNCE)
             idx[n++] = i;
@@ -325,7 +387,7 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
         }
     }
     free(idx);
-    if (qf_pending(e) == 0) {
+    if (qf_pending(e) == 0 && !success_due(e)) {
         close(m->fd);
         m->fd = -1;
         if (unlinkat(r->q.fd[QDIR_ACTIVE], e->queue_id, 0) < 0)
@@ -334,7 +396,7 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
             (void)qdir_sync(&r->q, QDIR_ACTIVE);
         log_info("%s: removed", e->queue_id);
     } else {
-        /* a bounce could not be queued: try again later */
+        /* a bounce or success report could not be queued: try again later */
         close(m->fd);
         m->fd = -1;
         (void)qdir_move(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);

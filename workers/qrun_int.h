@@ -155,7 +155,7 @@ void qrun_rcpt_fail(struct qrun *r, struct qmsg *m, unsigned i, const struct qjo
 /* qrun_notify.c */
 /* A new queue id, as the workers make them. */
 void qrun_new_id(struct qrun *r, char out[QF_ID_MAX + 1]);
-/* Queue a notification of kind (DSN_FAILURE/DSN_DELAY) about m's
+/* Queue a notification of kind (DSN_FAILURE/DSN_DELAY/DSN_SUCCESS) about m's
  * recipients idx[0..n) to its sender: 1 queued (new id in newid), 0 none
  * due (null sender, NOTIFY), -errno. */
 int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, unsigned n,

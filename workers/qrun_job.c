@@ -188,9 +188,15 @@ static void queue_transaction(struct qjob *j)
     struct qmsg *m = j->m;
     const char *s = m->env.sender;
     smtp_client_mail(j->cl, s, strlen(s), m->env.content_len, SMTP_BODY_NONE, 0);
+    /* DSN goes on to a next hop that announces it (smtp_client decides). */
+    const char *ret = m->env.ret;
+    smtp_client_mail_dsn(j->cl, ret && !strcmp(ret, "FULL") ? 1 : ret && !strcmp(ret, "HDRS") ? 2 : 0,
+                         m->env.envid);
     for (unsigned k = 0; k < j->nrcpt; k++) {
-        const char *a = m->env.rcpt[j->rcpt[k]].addr;
-        smtp_client_rcpt(j->cl, a, strlen(a));
+        const struct qf_rcpt *qr = &m->env.rcpt[j->rcpt[k]];
+        smtp_client_rcpt(j->cl, qr->addr, strlen(qr->addr));
+        int nt = qr->notify ? qf_notify_parse(qr->notify, strlen(qr->notify)) : 0;
+        smtp_client_rcpt_dsn(j->cl, nt > 0 ? (unsigned)nt : 0, qr->orcpt);
     }
     smtp_client_data(j->cl);
 }

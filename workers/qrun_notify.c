@@ -54,20 +54,11 @@ static ssize_t read_content(void *arg, char *buf, size_t len)
     return n;
 }
 
+/* The N record's words (queue_file.h: the same bits as DSN_NOTIFY_*). */
 static unsigned notify_flags(const char *s)
 {
-    unsigned f = 0;
-    if (!s)
-        return 0;
-    if (strstr(s, "NEVER"))
-        f |= DSN_NOTIFY_NEVER;
-    if (strstr(s, "SUCCESS"))
-        f |= DSN_NOTIFY_SUCCESS;
-    if (strstr(s, "FAILURE"))
-        f |= DSN_NOTIFY_FAILURE;
-    if (strstr(s, "DELAY"))
-        f |= DSN_NOTIFY_DELAY;
-    return f;
+    int m = s ? qf_notify_parse(s, strlen(s)) : 0;
+    return m > 0 ? (unsigned)m : 0;
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -142,7 +133,10 @@ int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, u
         dr[k].address = qr->addr;
         dr[k].orcpt = qr->orcpt;
         dr[k].notify = notify_flags(qr->notify);
-        dr[k].status = o->status[0] ? o->status : (kind == DSN_FAILURE ? "5.0.0" : "4.0.0");
+        dr[k].status = o->status[0]          ? o->status
+                       : kind == DSN_FAILURE ? "5.0.0"
+                       : kind == DSN_SUCCESS ? "2.0.0"
+                                             : "4.0.0";
         dr[k].reason = o->why[0] ? o->why : qr->error;
         if (o->mta[0] && o->diag[0]) {
             dr[k].mta_type = "dns";
@@ -158,7 +152,7 @@ int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, u
     if (config_get(c, "smtputf8_enable", &v) == 0)
         (void)cfg_value_bool(v.expanded ? v.expanded : v.raw, &utf8);
     struct dsn_message dm = {
-        .kind = kind == DSN_FAILURE ? DSN_FAILURE : DSN_DELAY,
+        .kind = kind == DSN_FAILURE ? DSN_FAILURE : kind == DSN_SUCCESS ? DSN_SUCCESS : DSN_DELAY,
         .queue_id = e->queue_id,
         .sender = e->sender,
         .arrival = (time_t)e->arrival,

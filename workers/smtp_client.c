@@ -11,6 +11,7 @@
 #include "smtp_client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,8 +151,93 @@ static int pipelining(const struct smtp_client *c)
     return (c->ehlo.ext & SMTP_EXT_PIPELINING) && !c->opts.no_pipelining;
 }
 
+#define DSN_PARAM_MAX 1000
+
+/* RFC 3461 xtext: '+', '=' and bytes outside '!'..'~' as "+XX". 0, or
+ * -ENOSPC when it does not fit in size. */
+static int xtext_put(char *out, size_t size, size_t *len, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool plain = ch >= '!' && ch <= '~' && ch != '+' && ch != '=';
+        if (*len + (plain ? 1 : 3) >= size)
+            return -ENOSPC;
+        if (plain) {
+            out[(*len)++] = (char)ch;
+        } else {
+            out[(*len)++] = '+';
+            out[(*len)++] = hex[ch >> 4];
+            out[(*len)++] = hex[ch & 15];
+        }
+    }
+    out[*len] = '\0';
+    return 0;
+}
+
+/* " ENVID=.. RET=.." / " ORCPT=.. NOTIFY=..", Postfix's order. */
+static void dsn_params(const struct smtp_client *c, const struct smtp_client_entry *e,
+                       char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    if (!(c->ehlo.ext & SMTP_EXT_DSN))
+        return;
+    const char *s = e->dsn_str;
+    if (e->cmd == SMTP_CMD_MAIL) {
+        if (s && *s) {
+            len = (size_t)snprintf(out, size, " ENVID=");
+            if (xtext_put(out, size, &len, s, strlen(s)) < 0)
+                len = 0;
+            out[len] = '\0';
+        }
+        if (e->dsn_code == 1 || e->dsn_code == 2)
+            snprintf(out + len, size - len, " RET=%s", e->dsn_code == 1 ? "FULL" : "HDRS");
+        return;
+    }
+    const char *semi = s ? strchr(s, ';') : NULL;
+    if (semi && semi > s) {
+        len = (size_t)snprintf(out, size, " ORCPT=%.*s;", (int)(semi - s), s);
+        if (len >= size || xtext_put(out, size, &len, semi + 1, strlen(semi + 1)) < 0)
+            len = 0;
+        out[len] = '\0';
+    }
+    static const char *const words[] = {"NEVER", "SUCCESS", "FAILURE", "DELAY"};
+    unsigned m = e->dsn_code & 15u;
+    if (m & 1u)
+        m = 1u;
+    for (unsigned b = 0, first = 1; b < 4; b++) {
+        if (!(m & (1u << b)))
+            continue;
+        int k = snprintf(out + len, size - len, "%s%s", first ? " NOTIFY=" : ",", words[b]);
+        if (k > 0 && (size_t)k < size - len)
+            len += (size_t)k;
+        first = 0;
+    }
+}
+
+int smtp_client_mail_dsn(struct smtp_client *c, unsigned ret, const char *envid)
+{
+    if (c->tail == c->sent || c->q[QI(c->tail - 1)].cmd != SMTP_CMD_MAIL)
+        return -EINVAL;
+    c->q[QI(c->tail - 1)].dsn_code = (uint8_t)(ret & 3u);
+    c->q[QI(c->tail - 1)].dsn_str = envid;
+    return 0;
+}
+
+int smtp_client_rcpt_dsn(struct smtp_client *c, unsigned notify, const char *orcpt)
+{
+    if (c->tail == c->sent || c->q[QI(c->tail - 1)].cmd != SMTP_CMD_RCPT)
+        return -EINVAL;
+    c->q[QI(c->tail - 1)].dsn_code = (uint8_t)(notify & 15u);
+    c->q[QI(c->tail - 1)].dsn_str = orcpt;
+    return 0;
+}
+
 static int format_entry(struct smtp_client *c, const struct smtp_client_entry *e)
 {
+    char dsn[DSN_PARAM_MAX + 64];
+    dsn_params(c, e, dsn, sizeof(dsn));
     char params[96];
     size_t p = 0;
     params[0] = '\0';
@@ -166,9 +252,9 @@ static int format_entry(struct smtp_client *c, const struct smtp_client_entry *e
                                   e->body == SMTP_BODY_8BITMIME ? "8BITMIME" : "7BIT");
         if ((c->ehlo.ext & SMTP_EXT_SMTPUTF8) && e->smtputf8)
             snprintf(params + p, sizeof(params) - p, " SMTPUTF8");
-        return out_printf(c, "MAIL FROM:<%.*s>%s\r\n", (int)e->arg_len, e->arg, params);
+        return out_printf(c, "MAIL FROM:<%.*s>%s%s\r\n", (int)e->arg_len, e->arg, params, dsn);
     case SMTP_CMD_RCPT:
-        return out_printf(c, "RCPT TO:<%.*s>\r\n", (int)e->arg_len, e->arg);
+        return out_printf(c, "RCPT TO:<%.*s>%s\r\n", (int)e->arg_len, e->arg, dsn);
     case SMTP_CMD_DATA:
         return out_printf(c, "DATA\r\n");
     case SMTP_CMD_RSET:

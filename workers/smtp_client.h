@@ -154,6 +154,9 @@ struct smtp_client_entry {
     uint8_t cmd;            /* enum smtp_client_cmd */
     uint8_t body;           /* MAIL: enum smtp_body */
     uint8_t smtputf8;       /* MAIL: SMTPUTF8 wanted */
+    uint8_t dsn_code;       /* MAIL: RET= (1 FULL, 2 HDRS); RCPT: NOTIFY= bits (1 NEVER,
+                             * 2 SUCCESS, 4 FAILURE, 8 DELAY); 0 none */
+    const char *dsn_str;    /* MAIL: ENVID, RCPT: ORCPT "type;address"; borrowed, or NULL */
 };
 
 struct smtp_client {
@@ -209,6 +212,15 @@ int smtp_client_event(struct smtp_client *c, struct smtp_client_event *ev);
 int smtp_client_mail(struct smtp_client *c, const char *sender, size_t len, uint64_t size,
                      enum smtp_body body, int smtputf8);
 int smtp_client_rcpt(struct smtp_client *c, const char *rcpt, size_t len);
+/* RFC 3461 parameters for the MAIL (ret, envid) or RCPT (notify, orcpt)
+ * just queued, sent only when the next hop announced DSN (as Postfix's
+ * smtp(8)): MAIL ... ENVID=xtext RET=FULL|HDRS, RCPT ...
+ * ORCPT=type;xtext NOTIFY=... The strings are borrowed until the reply;
+ * one whose xtext would pass 1000 bytes is left out (RFC 3461 allows 100
+ * for ENVID and 500 for ORCPT). -EINVAL when the last command is not
+ * that verb. */
+int smtp_client_mail_dsn(struct smtp_client *c, unsigned ret, const char *envid);
+int smtp_client_rcpt_dsn(struct smtp_client *c, unsigned notify, const char *orcpt);
 int smtp_client_data(struct smtp_client *c);
 int smtp_client_rset(struct smtp_client *c);
 int smtp_client_noop(struct smtp_client *c);

@@ -198,6 +198,65 @@ static void failure_orcpt_like_postfix(void **state)
     free(content);
 }
 
+/* NOTIFY=SUCCESS relayed to a next hop without DSN: one report for the
+ * recipients that asked, Action: relayed, the headers as "Message
+ * Headers" (tests/data/dsn/README.md says how Postfix made it). */
+static void success_relayed_like_postfix(void **state)
+{
+    (void)state;
+    const time_t t = 1795296023; /* Sat, 21 Nov 2026 21:20:23 UTC */
+    static const char content[] =
+        "Received: from client.test (localhost [127.0.0.1])\r\n"
+        "\tby mx.example.test (Postfix) with ESMTP id 715F3A921AC;\r\n"
+        "\tSat, 21 Nov 2026 21:20:23 +0000 (UTC)\r\n"
+        "Subject: t\r\nMessage-Id: <m1@example.org>\r\n"
+        "Date: Sat, 21 Nov 2026 21:20:23 +0000 (UTC)\r\nFrom: s@example.org\r\n"
+        "\r\nhello\r\n";
+    struct dsn_rcpt r[3];
+    memset(r, 0, sizeof(r));
+    const char *addrs[] = {"ok@remote.test", "three@remote.test", "two@remote.test"};
+    const char *orcpts[] = {"rfc822;O+k@remote.test", "rfc822;three@remote.test",
+                            "rfc822;two@remote.test"};
+    const unsigned notify[] = {DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, 0, DSN_NOTIFY_SUCCESS};
+    char why[3][128];
+    for (int i = 0; i < 3; i++) {
+        r[i].address = addrs[i];
+        r[i].orcpt = orcpts[i];
+        r[i].notify = notify[i];
+        r[i].status = "2.0.0";
+        snprintf(why[i], sizeof(why[i]),
+                 "delivery via 127.0.0.1[127.0.0.1]:35441: 250 2.0.0 Ok: queued");
+        r[i].reason = why[i];
+        r[i].mta_type = "dns";
+        r[i].mta_name = "127.0.0.1";
+        r[i].diag_type = "smtp";
+        r[i].diag_text = "250 2.0.0 Ok: queued";
+    }
+    struct dsn_params p = ref_params();
+    struct dsn_message m = {
+        .kind = DSN_SUCCESS, .queue_id = "715F3A921AC", .sender = "s@example.org",
+        .arrival = t, .now = t, .dsn_queue_id = "77FB6A921B2", .envid = "abc+d",
+        .ret = DSN_RET_HDRS, .rcpt = r, .nrcpt = 3, .content = content,
+        .content_size = sizeof(content) - 1,
+    };
+    struct strbuf out;
+    strbuf_init(&out);
+    assert_int_equal(dsn_build(&m, &p, &out), 1);
+    expect_file(&out, "../data/dsn/postfix37_success_relayed.eml");
+    /* RET=FULL changes nothing: a success report returns headers only. */
+    strbuf_reset(&out);
+    m.ret = DSN_RET_FULL;
+    assert_int_equal(dsn_build(&m, &p, &out), 1);
+    expect_file(&out, "../data/dsn/postfix37_success_relayed.eml");
+    /* Nobody asked for SUCCESS: no report (NOTIFY not given is not SUCCESS). */
+    strbuf_reset(&out);
+    m.rcpt = &r[1];
+    m.nrcpt = 1;
+    assert_int_equal(dsn_build(&m, &p, &out), 0);
+    assert_int_equal(out.len, 0);
+    strbuf_free(&out);
+}
+
 /* ---- rules ----------------------------------------------------------------- */
 
 static const char small_msg[] = "Subject: hi\r\nFrom: a@b\r\n\r\nbody line\r\n.dot line\r\n";
@@ -692,6 +751,7 @@ int main(void)
         cmocka_unit_test(delay_warning_like_postfix),
         cmocka_unit_test(failure_full_8bit_like_postfix),
         cmocka_unit_test(failure_orcpt_like_postfix),
+        cmocka_unit_test(success_relayed_like_postfix),
         cmocka_unit_test(null_sender_is_never_notified),
         cmocka_unit_test(notify_filters_recipients),
         cmocka_unit_test(size_limit_and_ret_choose_headers_only),
