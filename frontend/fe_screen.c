@@ -11,10 +11,24 @@
  *           connections" (the rate limit also logs smtpd's "Connection
  *           rate limit exceeded" warning). As in postscreen, only the
  *           connections the frontend holds count: the count goes down at
- *           handoff. A full table fails open.
+ *           handoff. A full table fails open. Then
+ *           postscreen_post_queue_limit (fe_limits.h): when that many
+ *           clean clients already wait for a worker, "NOQUEUE: reject:
+ *           CONNECT from [addr]:port: all server ports busy" and "421 4.3.2
+ *           All server ports are busy" (an allowlisted client, which skips
+ *           this step, is checked at its handoff: fe_workers.c).
  *   cache   postscreen_cache_map (shm/screen_cache.h): a client whose
  *           enabled tests have all passed and not expired is "PASS OLD"
  *           and handed off at once (verdict PASS_OLD in the record).
+ *           Any other client: postscreen_allowlist_interfaces (a client
+ *           of a local address not listed is "ALLOWLIST VETO [addr]:port"
+ *           and never handed to a worker: its tests run, no PASS is
+ *           logged or cached, and the enforce engine answers its RCPT
+ *           with "450 4.3.2 Service currently unavailable", as postscreen
+ *           does for a backup MX address), then postscreen_pre_queue_limit:
+ *           "reject: connect from [addr]:port: all screening ports busy"
+ *           and "421 4.3.2 All screening ports are busy" when full, else
+ *           the client is counted in the pre-queue until it leaves.
  *   dnsbl   postscreen_dnsbl_sites (lib/dnsbl_score.h): the queries start
  *           here and run during the greet wait. When the pregreet test is
  *           not run (postscreen_greet_action = ignore, or passed in the
@@ -27,7 +41,9 @@
  *           (possibly partial) score is judged: "DNSBL rank N for
  *           [addr]:port", then postscreen_dnsbl_action (ignore, enforce:
  *           550, drop: 521 "5.7.1 Service unavailable; client [addr]
- *           blocked using NAME", tarpit).
+ *           blocked using NAME", tarpit). NAME is the DNSBL domain, or
+ *           what postscreen_dnsbl_reply_map says for it (a table that
+ *           fails: logged, and the domain is shown; Postfix gives up).
  *   pass    the passed tests' stamps go to the cache (greet:
  *           postscreen_greet_ttl, dnsbl: the scorer's TTL from
  *           postscreen_dnsbl_min_ttl/max_ttl).
@@ -52,6 +68,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "maps.h"
+#include "matchlist.h"
 #include "util.h"
 
 #define S(x) x, sizeof(x) - 1
@@ -154,7 +172,28 @@ void fe_screen_close(struct fe *fe)
 
 /* ---- limits ---- */
 
-enum step_res fe_screen_limits(struct fe *fe, struct fe_conn *c)
+static const char busy_server[] = "421 4.3.2 All server ports are busy\r\n";
+static const char busy_screen[] = "421 4.3.2 All screening ports are busy\r\n";
+
+bool fe_screen_post_full(struct fe *fe)
+{
+    return fe_queues_post_full(&fe->q, fe_workers_unacked(fe),
+                               fe->conf->screen->post_queue_limit);
+}
+
+static enum step_res post_queue(struct fe *fe, struct fe_conn *c)
+{
+    if (!fe_screen_post_full(fe))
+        return STEP_NEXT;
+    char a[80];
+    fe_ep_format(&c->client, a, sizeof(a));
+    log_info("NOQUEUE: reject: CONNECT from %s: all server ports busy", a);
+    fe->st.refused_busy++;
+    fe_conn_finish(fe, c, S(busy_server));
+    return STEP_END;
+}
+
+static enum step_res anvil_limits(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_screen_conf *sc = fe->conf->screen;
     if (!sc->anvil)
@@ -182,18 +221,25 @@ enum step_res fe_screen_limits(struct fe *fe, struct fe_conn *c)
     return STEP_END;
 }
 
+/* postscreen's order: the client's connection count, then the post-queue. */
+enum step_res fe_screen_limits(struct fe *fe, struct fe_conn *c)
+{
+    enum step_res r = anvil_limits(fe, c);
+    return r == STEP_NEXT ? post_queue(fe, c) : r;
+}
+
 /* ---- cache ---- */
 
-enum step_res fe_screen_cache(struct fe *fe, struct fe_conn *c)
+static void cache_lookup(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_screen_conf *sc = fe->conf->screen;
     c->todo = (uint8_t)sc->enabled;
     if (!sc->enabled)
-        return STEP_NEXT;
+        return;
     screen_stamps_new(&c->stamps);
     c->sflags |= FE_SF_CACHED;
     if (!fe->scr->cache)
-        return STEP_NEXT;
+        return;
     char addr[INET6_ADDRSTRLEN];
     conn_addr(c, addr, sizeof(addr));
     int r = screen_cache_lookup(fe->scr->cache, addr, &c->stamps);
@@ -201,16 +247,53 @@ enum step_res fe_screen_cache(struct fe *fe, struct fe_conn *c)
         log_warn("postscreen_cache_map lookup %s: %s", addr, strerror(-r));
     if (r != 1) {
         screen_stamps_new(&c->stamps);
-        return STEP_NEXT;
+        return;
     }
     c->todo = (uint8_t)screen_stamps_todo(&c->stamps, sc->enabled, (int64_t)time(NULL));
     if (c->todo)
-        return STEP_NEXT;
+        return;
     char a[80];
     fe_ep_format(&c->client, a, sizeof(a));
     log_info("PASS OLD %s", a);
     c->sflags |= FE_SF_PASS_OLD;
     c->step = 0xff; /* nothing else to test */
+}
+
+/* Fail closed, as Postfix: a table that fails is no match. */
+static bool interface_allowed(const struct fe_screen_conf *sc, const struct fe_conn *c)
+{
+    char addr[INET6_ADDRSTRLEN];
+    if (!inet_ntop(c->server.family, c->server.addr, addr, sizeof(addr)))
+        return false;
+    int r = matchlist_match_addr(sc->allow_if, addr);
+    if (r < 0)
+        log_warn("postscreen_allowlist_interfaces: lookup of %s failed: %s", addr,
+                 strerror(-r));
+    return r > 0;
+}
+
+enum step_res fe_screen_cache(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_screen_conf *sc = fe->conf->screen;
+    cache_lookup(fe, c);
+    if (c->sflags & FE_SF_PASS_OLD)
+        return STEP_NEXT;
+    char a[80];
+    fe_ep_format(&c->client, a, sizeof(a));
+    if (sc->allow_if && !interface_allowed(sc, c)) {
+        /* postscreen: WLIST_FAIL | NOFORWARD; the RCPT reply stays the
+         * default one unless a test fails (fe_dummy.c). */
+        c->qflags |= FE_QF_VETO;
+        c->flags |= FE_F_NOFORWARD;
+        log_info("%sLIST VETO %s", fe->conf->respectful ? "ALLOW" : "WHITE", a);
+    }
+    if (fe_queues_pre_full(&fe->q, sc->pre_queue_limit)) {
+        log_info("reject: connect from %s: all screening ports busy", a);
+        fe->st.refused_pool++;
+        fe_conn_finish(fe, c, S(busy_screen));
+        return STEP_END;
+    }
+    fe_queues_enter_pre(&fe->q, &c->qflags);
     return STEP_NEXT;
 }
 
@@ -257,6 +340,26 @@ bool fe_screen_greet_needed(struct fe *fe, struct fe_conn *c)
     return (c->sflags & (FE_SF_PREGR | FE_SF_DNSBL)) != 0;
 }
 
+/* postscreen_dnsbl_reply_map: the name shown for a DNSBL domain (value
+ * buffer vbuf), or the domain itself. */
+static const char *reply_name(const struct fe_screen_conf *sc, const char *name, char *vbuf,
+                              size_t vcap)
+{
+    for (size_t i = 0; name && i < sc->nreply_maps; i++) {
+        struct map_value v = {vbuf, vcap, 0};
+        int r = map_lookup_str(sc->reply_maps[i], name, &v);
+        if (r == 1)
+            return vbuf;
+        if (r < 0) {
+            log_warn("postscreen_dnsbl_reply_map: %s: lookup of \"%s\" failed: %s -- "
+                     "showing the DNSBL name",
+                     sc->reply_maps[i]->ref, name, strerror(-r));
+            break;
+        }
+    }
+    return name ? name : "";
+}
+
 static const char *dnsbl_reply(struct fe *fe, struct fe_conn *c, const char *code,
                                const char *name, size_t *len)
 {
@@ -269,11 +372,11 @@ static const char *dnsbl_reply(struct fe *fe, struct fe_conn *c, const char *cod
         else
             c->sflags |= FE_SF_REPLY;
     }
-    char addr[INET6_ADDRSTRLEN];
+    char addr[INET6_ADDRSTRLEN], vbuf[FE_REPLY_MAX];
     conn_addr(c, addr, sizeof(addr));
-    int n = snprintf(buf, FE_REPLY_MAX, "%s 5.7.1 Service unavailable; client [%s] blocked using %s\r\n",
-                     code, addr, name ? name : "");
-    *len = n < 0 ? 0 : (size_t)n >= FE_REPLY_MAX ? FE_REPLY_MAX - 1 : (size_t)n;
+    const char *shown = reply_name(fe->conf->screen, name, vbuf, sizeof(vbuf));
+    int n = fe_dnsbl_reply_format(buf, FE_REPLY_MAX, code, addr, shown, strlen(shown));
+    *len = n < 0 ? 0 : (size_t)n;
     return buf;
 }
 
@@ -309,7 +412,8 @@ enum step_res fe_screen_greet_over(struct fe *fe, struct fe_conn *c)
 void fe_screen_passed(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_screen_conf *sc = fe->conf->screen;
-    if (!fe->scr->cache || !(c->sflags & FE_SF_CACHED))
+    /* A veto fails the session (WLIST_FAIL): nothing passed is kept. */
+    if (!fe->scr->cache || !(c->sflags & FE_SF_CACHED) || (c->qflags & FE_QF_VETO))
         return;
     int64_t now = (int64_t)time(NULL);
     bool upd = false;
@@ -349,6 +453,7 @@ void fe_screen_release(struct fe *fe, struct fe_conn *c)
         c->final = NULL;
     }
     c->sflags = 0;
+    fe_queues_leave(&fe->q, &c->qflags);
 }
 
 /* ---- the loop ---- */

@@ -15,6 +15,11 @@
  *     pregreet when postscreen_greet_action is not ignore (this frontend
  *     skips an ignored greet test, see fe_conn.c), dnsbl when the list is
  *     not empty.
+ *   - postscreen_pre_queue_limit / postscreen_post_queue_limit
+ *     (fe_limits.h), postscreen_allowlist_interfaces (compiled here as
+ *     Postfix's addr_match_list; an empty list vetoes every interface, as
+ *     in Postfix) and postscreen_dnsbl_reply_map (its tables opened here,
+ *     like the access list's).
  *
  * Failure: -errno with the reason in diag.
  */
@@ -25,7 +30,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "matchlist.h"
 #include "util.h"
+
+static const char *value_of(const struct config *cfg, const char *name)
+{
+    struct cfg_value v;
+    if (config_get(cfg, name, &v) < 0)
+        return "";
+    return v.expanded ? v.expanded : v.raw ? v.raw : "";
+}
+
+/* postscreen_allowlist_interfaces and postscreen_dnsbl_reply_map. */
+static int load_veto_reply(const struct config *cfg, struct fe_screen_conf *s,
+                           struct cfg_diag *diag)
+{
+    const struct cfg_params *p = &cfg->p;
+    s->pre_queue_limit = (uint32_t)p->postscreen_pre_queue_limit;
+    s->post_queue_limit = (uint32_t)p->postscreen_post_queue_limit;
+    struct matchlist_err merr;
+    int r = matchlist_compile("postscreen_allowlist_interfaces", MATCHLIST_ADDR, 0,
+                              value_of(cfg, "postscreen_allowlist_interfaces"), &s->allow_if,
+                              &merr);
+    if (r < 0) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: %s", cfg->path, merr.msg);
+        return r;
+    }
+    const struct cfg_list *l = &p->postscreen_dnsbl_reply_map;
+    if (l->n == 0)
+        return 0;
+    s->reply_maps = xcalloc(l->n, sizeof(*s->reply_maps));
+    for (size_t i = 0; i < l->n; i++) {
+        struct map_err err;
+        if ((r = map_open(l->v[i], 0, &s->reply_maps[i], &err)) < 0) {
+            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_dnsbl_reply_map: %s: %s",
+                         cfg->path, l->v[i], err.msg);
+            return r;
+        }
+        s->nreply_maps++;
+    }
+    return 0;
+}
 
 static int servers_join(const struct cfg_list *l, char *buf, size_t size)
 {
@@ -113,6 +158,10 @@ int fe_screen_conf_load(const struct config *cfg, long greet_action, uint32_t po
     s->greet_ttl = p->postscreen_greet_ttl;
     s->cleanup_interval = p->postscreen_cache_cleanup_interval;
     s->retention = p->postscreen_cache_retention_time;
+    if ((r = load_veto_reply(cfg, s, diag)) < 0) {
+        fe_screen_conf_free(s);
+        return r;
+    }
     *out = s;
     return 0;
 }
@@ -127,5 +176,10 @@ void fe_screen_conf_free(struct fe_screen_conf *s)
     }
     free(s->sites);
     free(s->cache_map);
+    if (s->allow_if)
+        matchlist_free(s->allow_if);
+    for (size_t i = 0; i < s->nreply_maps; i++)
+        map_close(s->reply_maps[i]);
+    free(s->reply_maps);
     free(s);
 }

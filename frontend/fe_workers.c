@@ -9,7 +9,11 @@
  * backlog reached FE_BACKLOG_MAX: it has fallen behind. A channel that
  * says -EAGAIN (its socket buffer full of unread handoffs) makes us try
  * the next. When nobody can take a connection, fe_workers_handoff() says
- * -EAGAIN and the caller holds the client (fe_conn.c).
+ * -EAGAIN and the caller holds the client (fe_conn.c); from then on the
+ * client counts in the post-queue (fe_limits.h), as do the handoffs not
+ * yet acked. An allowlisted client skipped the connect-time check of
+ * postscreen_post_queue_limit (fe_screen.c), so its first handoff makes
+ * it: -EBUSY when full, and the caller says "all server ports busy".
  *
  * Failure: a channel that ends (the worker died) is dropped; the master
  * restarts the worker and sends a new ADD.
@@ -173,6 +177,8 @@ static void ep_to_ss(const struct fe_ep *e, struct sockaddr_storage *ss)
 int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
 {
     static struct handoff h; /* 6 KB: one at a time */
+    if ((c->flags & FE_F_ALLOWED) && !(c->qflags & FE_QF_HELD) && fe_screen_post_full(fe))
+        return -EBUSY;
     memset(&h, 0, offsetof(struct handoff, preread));
     h.seq = c->seq = ++fe->seq;
     ep_to_ss(&c->client, &h.client);
@@ -192,11 +198,14 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
     h.tests_failed = c->tests_failed;
     if (fe->stress)
         h.flags |= HANDOFF_F_STRESS;
+    fe_deep_fill(c, &h); /* after the deep tests: HELO answered, preread */
     snprintf(h.conn_id, sizeof(h.conn_id), "%s", c->id);
     for (;;) {
         struct fe_worker *w = pick(fe, h.seq);
-        if (!w)
+        if (!w) {
+            fe_queues_hold(&fe->q, &c->qflags); /* held, or closed: counted till then */
             return -EAGAIN;
+        }
         w->tried = h.seq;
         clock_gettime(CLOCK_MONOTONIC, &h.handoff_mono);
         clock_gettime(CLOCK_REALTIME, &h.handoff_real);
