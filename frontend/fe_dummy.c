@@ -47,14 +47,14 @@ static const char r_unknown[] = "502 5.5.2 Error: command not recognized\r\n";
 static const char r_count[] = "421 4.7.0 Error: too many commands\r\n";
 static const char r_time[] = "421 4.4.2 Error: timeout exceeded\r\n";
 static const char r_long[] = "500 5.5.2 Error: line too long\r\n";
-/* postscreen's defaults when no test failed (an allowlist veto):
- * rcpt_reply, and final_reply when even the engine is full. */
-static const char r_unavail_rcpt[] = "450 4.3.2 Service currently unavailable\r\n";
-static const char r_unavail[] = "421 4.3.2 Service currently unavailable\r\n";
 static const char r_need_helo[] = "503 5.5.1 Error: send HELO/EHLO first\r\n";
 static const char r_nested[] = "503 5.5.1 Error: nested MAIL command\r\n";
 static const char r_need_mail[] = "503 5.5.1 Error: need MAIL command\r\n";
 static const char r_need_rcpt[] = "503 5.5.1 Error: need RCPT command\r\n";
+/* postscreen's defaults when no test failed (an allowlist veto):
+ * rcpt_reply, and final_reply when even the engine is full. */
+static const char r_unavail_rcpt[] = "450 4.3.2 Service currently unavailable\r\n";
+static const char r_unavail[] = "421 4.3.2 Service currently unavailable\r\n";
 
 static void end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
 {
@@ -230,11 +230,26 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
     }
 }
 
-/* Lines of input; false when the session ended. */
-static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n)
+void fe_dummy_input(struct fe *fe, struct fe_conn *c)
 {
     struct fe_dummy_state *d = c->dummy;
-    for (size_t i = 0; i < n; i++) {
+    char buf[2048];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        arm(fe, c);
+        return;
+    }
+    if (n <= 0) {
+        char a[80], t[32];
+        fe_ep_format(&c->client, a, sizeof(a));
+        maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
+        log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
+        fe->st.hangup++;
+        fe_conn_log_disconnect(c);
+        fe_conn_close(fe, c);
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
         char ch = buf[i];
         if (ch != '\n') {
             if (d->line_len < FE_LINE_MAX)
@@ -252,49 +267,9 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n)
             continue;
         }
         if (!command(fe, c, d->line, len))
-            return false;
+            return;
     }
-    return true;
-}
-
-void fe_dummy_input(struct fe *fe, struct fe_conn *c)
-{
-    char buf[2048];
-    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        arm(fe, c);
-        return;
-    }
-    if (n <= 0) {
-        char a[80], t[32];
-        fe_ep_format(&c->client, a, sizeof(a));
-        maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
-        log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
-        fe->st.hangup++;
-        fe_conn_log_disconnect(c);
-        fe_conn_close(fe, c);
-        return;
-    }
-    if (feed(fe, c, buf, (size_t)n))
-        arm(fe, c);
-}
-
-void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, const char *pending,
-                       size_t len)
-{
-    const struct fe_conf *cf = fe->conf;
-    c->dummy = pool_get(&fe->dummies);
-    if (!c->dummy) {
-        end(fe, c, c->final, c->final_len);
-        return;
-    }
-    snprintf(c->dummy->helo, sizeof(c->dummy->helo), "%s", helo);
-    c->state = FE_S_DUMMY;
-    c->phase_ms = timer_clock_ms();
-    timer_wheel_add(&fe->tw, &c->timer,
-                    c->phase_ms + (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
-    if (feed(fe, c, pending, len))
-        arm(fe, c);
+    arm(fe, c);
 }
 
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c)
