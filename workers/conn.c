@@ -36,6 +36,7 @@
 #define CONN_BYE_MS 5000u   /* time for a client to take our 421 */
 
 static void conn_close(struct conn *c);
+static void conn_free(struct conn *c);
 
 static uint64_t conn_ud(const struct conn *c, unsigned op)
 {
@@ -142,8 +143,8 @@ static void send_arm(struct conn *c, const char *p, size_t n)
     c->inflight++;
 }
 
-/* Start sending what is due; returns true when nothing is left to send. */
-static bool flush(struct conn *c)
+/* Hand what is due to the kernel; true when nothing is left to send. */
+static bool flush_now(struct conn *c)
 {
     const char *p;
     size_t n;
@@ -172,6 +173,54 @@ static bool flush(struct conn *c)
         return true;
     send_arm(c, p, n);
     return false;
+}
+
+/* Start sending what is due; returns true when nothing is left to send.
+ * Plaintext waits in the session's buffer until the worker's batch of
+ * completions is over (conn_flush_queued), so that replies produced by
+ * several events of the batch go out in one send. The queue holds one of
+ * c->inflight: the connection is not freed under it. TLS is flushed at
+ * once (its records are cut as it goes). */
+static bool flush(struct conn *c)
+{
+    const char *p;
+    size_t n;
+    if (c->tls || c->shut || c->send_armed)
+        return flush_now(c);
+    session_output(c->s, &p, &n);
+    if (n == 0)
+        return true;
+    if (!c->flush_queued) {
+        struct worker *w = c->w;
+        c->flush_queued = true;
+        c->inflight++;
+        w->conn_flushq[w->n_conn_flushq++] = c;
+    }
+    return false;
+}
+
+/* A connection handled here may queue itself again (conn_pump): it is
+ * then behind the n taken, and taken in the next round; the queue has
+ * room for every connection twice (worker.c). */
+void conn_flush_queued(struct worker *w)
+{
+    unsigned n = w->n_conn_flushq;
+    for (unsigned i = 0; i < n; i++) {
+        struct conn *c = w->conn_flushq[i];
+        c->flush_queued = false;
+        c->inflight--;
+        if (c->phase == CONN_CLOSING) {
+            if (c->inflight == 0)
+                conn_free(c);
+            continue;
+        }
+        /* Nothing left after all: what waited for the output to drain
+         * (close, TLS, error sleep) is decided again. */
+        if (flush_now(c))
+            conn_pump(c);
+    }
+    w->n_conn_flushq -= n;
+    memmove(w->conn_flushq, w->conn_flushq + n, w->n_conn_flushq * sizeof(*w->conn_flushq));
 }
 
 /* ---- life cycle ---- */
@@ -213,7 +262,9 @@ static void conn_close(struct conn *c)
         policy_session_free(c->ps);
         c->ps = NULL;
     }
-    dns_forget(c->w->dns, c);
+    if (c->lookup_pending) /* dns_forget() scans the resolver's table */
+        dns_forget(c->w->dns, c);
+    c->lookup_pending = false;
     timer_wheel_cancel(&c->w->tw, &c->timer.node);
     if (!c->shut) {
         shutdown(c->fd, SHUT_RDWR);
@@ -323,6 +374,7 @@ static void begin_smtp(struct conn *c)
 static void on_client_name(void *arg, const struct dns_client_result *r)
 {
     struct conn *c = arg;
+    c->lookup_pending = false;
     c->reverse_status = dns_client_reverse_status(r->status);
     c->name_status = dns_client_name_status(r->status);
     snprintf(c->reverse_name, sizeof(c->reverse_name), "%s",
@@ -346,8 +398,10 @@ static void lookup_client(struct conn *c)
         return;
     }
     c->phase = CONN_LOOKUP;
+    c->lookup_pending = true;
     int rc = dns_client(c->w->dns, (const struct sockaddr *)&c->client, 0, on_client_name, c);
     if (rc < 0) { /* resolver full or broken: a temporary failure, as Postfix has it */
+        c->lookup_pending = false;
         c->name_status = c->reverse_status = DNS_NAME_TEMP;
         snprintf(c->reverse_name, sizeof(c->reverse_name), "unknown");
         begin_smtp(c);

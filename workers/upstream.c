@@ -101,7 +101,9 @@ static void timer_set(struct upstream *u)
     timer_wheel_add(&w->tw, &u->timer.node, timer_clock_ms() + s * 1000u);
 }
 
-void upstream_pump(struct upstream *u)
+/* Arm what the connection waits for: a send of what the protocol has
+ * queued, a receive, and its timer. */
+static void pump_now(struct upstream *u)
 {
     struct worker *w = u->w;
     if (u->state == UP_CLOSING || u->state == UP_FREE)
@@ -125,6 +127,38 @@ void upstream_pump(struct upstream *u)
         u->inflight++;
     }
     timer_set(u);
+}
+
+/* Done once per batch of completions (upstream_flush_queued), so that a
+ * message's content, which message.c hands over line by line, and the
+ * commands of one batch leave in one send; the queue holds one of
+ * u->inflight, so the connection is not freed under it. */
+void upstream_pump(struct upstream *u)
+{
+    struct worker *w = u->w;
+    if (u->state == UP_CLOSING || u->state == UP_FREE || u->flush_queued)
+        return;
+    u->flush_queued = true;
+    u->inflight++;
+    w->up_flushq[w->n_up_flushq++] = u;
+}
+
+/* pump_now() never queues: the queue can be emptied first. */
+void upstream_flush_queued(struct worker *w)
+{
+    unsigned n = w->n_up_flushq;
+    w->n_up_flushq = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct upstream *u = w->up_flushq[i];
+        u->flush_queued = false;
+        u->inflight--;
+        if (u->state == UP_CLOSING) {
+            if (u->inflight == 0)
+                up_free(u);
+            continue;
+        }
+        pump_now(u);
+    }
 }
 
 /* Give what was read to the protocol, as far as it has room. */

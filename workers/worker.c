@@ -9,6 +9,15 @@
  * its generation (ring.h); requests still in flight keep their object
  * alive (worker_int.h).
  *
+ * Output is handed to the kernel at the end of each batch of completions
+ * (conn_flush_queued, upstream_flush_queued): what several events of one
+ * batch produce for one socket leaves in one send.
+ *
+ * Acks: every handoff is acked at once (the acceptor counts them); a
+ * session's end is reported by the next ack, or by a LOAD ack after
+ * WORKER_LOAD_ACK_MS (at once while the worker is half full or more, so
+ * that the acceptor's capacity and stress decisions never lag there).
+ *
  * Stopping: SIGTERM stops taking handoffs; transactions in progress get up
  * to WORKER_DRAIN_MS; then every session left gets 421 and is closed.
  * SIGUSR1 (retire) stops taking handoffs and waits for sessions to end.
@@ -30,6 +39,8 @@
 
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_DRAIN_GRACE_MS 3000u
+/* A load report waits this long for an ACCEPTED ack to carry it instead. */
+#define WORKER_LOAD_ACK_MS 10u
 
 uint64_t worker_now_us(void)
 {
@@ -66,12 +77,18 @@ static void send_ack(struct worker *w, enum handoff_ack_kind kind, uint64_t seq)
         log_warn("handoff channel: cannot send ack: %s", strerror(-rc));
         w->chan_dead = true;
     }
+    if (rc >= 0 && kind != HANDOFF_ACK_REFUSED)
+        w->load_dirty = false; /* the acceptor has the count now */
 }
 
 void worker_session_ended(struct worker *w)
 {
     if (w->sessions > 0)
         w->sessions--;
+    if (!w->load_dirty)
+        w->load_due = timer_clock_ms() + WORKER_LOAD_ACK_MS;
+    if (w->stopping || w->retiring || (uint64_t)w->sessions * 2 + 2 >= w->capacity)
+        w->load_due = 0; /* near the acceptor's thresholds: no lag */
     w->load_dirty = true;
 }
 
@@ -261,8 +278,12 @@ static int64_t next_wait_ms(struct worker *w)
         if (t > 200)
             t = 200;
     }
-    if (w->load_dirty && (t < 0 || t > 50))
-        t = 50;
+    if (w->load_dirty) {
+        uint64_t now = timer_clock_ms();
+        int64_t left = w->load_due > now ? (int64_t)(w->load_due - now) : 0;
+        if (t < 0 || left < t)
+            t = left;
+    }
     return t;
 }
 
@@ -284,15 +305,22 @@ static int loop(struct worker *w)
             n++;
         }
         io_uring_cq_advance(&w->ring.uring, n);
-        if (w->dns)
+        /* Only when something is due: dns_timeout() scans every slot. */
+        if (w->dns && dns_next_timeout_ms(w->dns) == 0)
             dns_timeout(w->dns);
         expire_timers(w);
-        if (w->load_dirty) {
+        if (w->load_dirty && timer_clock_ms() >= w->load_due) {
             w->load_dirty = false;
             send_ack(w, HANDOFF_ACK_LOAD, 0);
         }
         drain_idle(w);
         drain_check(w);
+        /* Flushing a connection may queue its next hop, and the reverse
+         * cannot happen, so this ends. */
+        while (w->n_conn_flushq || w->n_up_flushq) {
+            conn_flush_queued(w);
+            upstream_flush_queued(w);
+        }
         if ((w->stopping || w->retiring) && w->sessions == 0 && pool_in_use(&w->conns) == 0)
             return 0;
     }
@@ -318,7 +346,10 @@ int worker_run(const struct worker_args *a)
         log_error("io_uring: %s", strerror(-rc));
         return 1;
     }
-    if (pool_init(&w->conns, "sessions", sizeof(struct conn), w->capacity) < 0 ||
+    w->conn_flushq = calloc(2 * (size_t)w->capacity, sizeof(*w->conn_flushq));
+    w->up_flushq = calloc(w->capacity, sizeof(*w->up_flushq));
+    if (!w->conn_flushq || !w->up_flushq ||
+        pool_init(&w->conns, "sessions", sizeof(struct conn), w->capacity) < 0 ||
         pool_init(&w->ups, "next-hop connections", sizeof(struct upstream), w->capacity) < 0) {
         log_error("cannot reserve memory for %u sessions", w->capacity);
         return 1;
@@ -341,6 +372,8 @@ int worker_run(const struct worker_args *a)
     pool_destroy(&w->conns);
     pool_destroy(&w->ups);
     close(w->sigfd);
+    free(w->conn_flushq);
+    free(w->up_flushq);
     free(w);
     return rc;
 }

@@ -81,6 +81,7 @@ struct upstream {
     uint32_t owner_idx, owner_gen;
     uint64_t idle_since, connected_ms;
     struct worker_timer timer; /* smtp_*_timeout, or idle expiry */
+    bool flush_queued;        /* in w->up_flushq (holds one of inflight) */
     size_t send_len;          /* bytes of sbuf handed to the kernel */
     size_t rbuf_off, rbuf_len; /* read, not yet taken by the client */
     char sbuf[SMTP_CLIENT_OUT_SIZE];
@@ -156,6 +157,8 @@ struct conn {
     unsigned inflight;
     bool recv_armed, send_armed, shut, eof, counted;
     bool stop_pending;              /* SIGTERM: 421 once the output is out */
+    bool flush_queued;              /* in w->conn_flushq (holds one of inflight) */
+    bool lookup_pending;            /* dns_client() has not answered yet */
     bool saying_bye;                /* our 421 is queued: close after it */
     struct worker *w;
     const struct generation *gen;   /* the generation this session began on */
@@ -216,11 +219,19 @@ struct worker {
     struct handoff_rxbuf rx;
     bool rx_armed;
     unsigned char sigbuf[128];
-    bool load_dirty;
+    bool load_dirty;                /* the acceptor's count of our sessions is stale */
+    uint64_t load_due;              /* when a LOAD ack reports it (timer_clock_ms) */
     struct upstream *idle[WORKER_IDLE_UPSTREAMS]; /* owner NULL, usable */
     unsigned nidle;
     struct client_tls_cache tls_cache; /* next-hop TLS sessions (this process) */
     struct spool_worker *spool;     /* delivery_mode = queue; NULL otherwise */
+    /* Output is handed to the kernel once per loop iteration, after every
+     * completion of the batch was handled: replies to pipelined commands,
+     * a next-hop reply that answers several client commands, and a
+     * message's content lines each leave in one send, not one apiece. */
+    struct conn **conn_flushq;
+    struct upstream **up_flushq;
+    unsigned n_conn_flushq, n_up_flushq;
 };
 
 /* worker.c */
@@ -241,6 +252,8 @@ void conn_pump(struct conn *c);
 /* SIGTERM: 421 and close, once pending replies are out (force: now). */
 void conn_stop(struct conn *c, bool force);
 bool conn_in_transaction(const struct conn *c);
+/* Send what the queued connections have to send (worker loop). */
+void conn_flush_queued(struct worker *w);
 
 /* conn_session.c: struct session_ops for one connection */
 extern const struct session_ops conn_session_ops;
@@ -271,5 +284,7 @@ void upstream_event(struct worker *w, struct upstream *u, unsigned op, int res);
 void upstream_timer(struct worker *w, struct upstream *u);
 void upstream_pump(struct upstream *u);
 void upstream_close_idle(struct worker *w);
+/* Arm the sends and receives the queued next-hop connections wait for. */
+void upstream_flush_queued(struct worker *w);
 
 #endif
