@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fe_early_rule.h"
+#include "ehlo_reply.h"
 #include "log.h"
 #include "util.h"
 
@@ -98,13 +99,23 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     snprintf(c->myhostname, sizeof(c->myhostname), "%s", p->myhostname);
     c->helo_reply = line("250 ", c->myhostname, &c->helo_len);
     {
-        char e[400];
-        snprintf(e, sizeof(e),
-                 "250-%s\r\n250-PIPELINING\r\n250-SIZE\r\n250-ENHANCEDSTATUSCODES\r\n"
-                 "250 8BITMIME",
-                 c->myhostname);
+        /* The enforce engine's EHLO: the worker's builder, without
+         * PIPELINING (as postscreen) and STARTTLS (it cannot do TLS). */
+        char e[EHLO_REPLY_MAX];
+        struct ehlo_opts eo = {
+            .myhostname = c->myhostname,
+            .message_size_limit = (uint64_t)p->message_size_limit,
+            .discard = EHLO_KW_PIPELINING |
+                       ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
+                                       p->smtpd_discard_ehlo_keywords.n),
+            .vrfy = !p->disable_vrfy_command,
+            .smtputf8 = true,
+        };
+        if (ehlo_reply_format(&eo, e, sizeof(e)) < 0)
+            e[0] = '\0';
         c->ehlo_reply = line("", e, &c->ehlo_len);
     }
+
     /* respectful_logging (Postfix 3.6+, default yes at compatibility 3.6). */
     struct cfg_value rv;
     c->respectful = !(config_get(cfg, "respectful_logging", &rv) == 0 && rv.raw &&
@@ -128,6 +139,8 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     if (r == 0)
         r = fe_screen_conf_load(cfg, c->greet_action, c->pool_size, &c->screen, diag);
     if (r == 0)
+        r = fe_deep_conf_load(cfg, c, diag);
+    if (r == 0)
         r = fe_early_conf_load(cfg, &c->early, diag);
     if (r < 0) {
         fe_conf_free(c);
@@ -149,6 +162,7 @@ void fe_conf_free(struct fe_conf *c)
     free(c->tarpit_reply);
     fe_acl_free(c->acl);
     fe_screen_conf_free(c->screen);
+    fe_deep_conf_free(c->deep);
     fe_early_conf_free(c->early);
     free(c);
 }

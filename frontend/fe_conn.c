@@ -158,6 +158,8 @@ void fe_conn_close(struct fe *fe, struct fe_conn *c)
     poll_cancel(fe, c);
     if (c->dummy)
         pool_put(&fe->dummies, c->dummy);
+    if (c->deep)
+        pool_put(&fe->deeps, c->deep);
     if (!(c->flags & FE_F_HANDED)) {
         /* Unread input at close(2) makes a reset that can destroy our
          * last reply at the client: end our side, then discard input. */
@@ -349,8 +351,9 @@ static void greet_done(struct fe *fe, struct fe_conn *c)
     c->state = FE_S_SCREEN;
     if (fe_screen_greet_over(fe, c) == STEP_END)
         return;
+    /* With deep tests to come, PASS NEW waits for them (fe_deep.c). */
     if (!(c->tests_failed & HANDOFF_TEST_PREGREET) && !(c->flags & FE_F_NOFORWARD) &&
-        !c->tests_failed) {
+        !c->tests_failed && !fe_deep_wanted(fe, c)) {
         char a[80];
         client_str(c, a, sizeof(a));
         log_info("PASS NEW %s", a);
@@ -409,6 +412,8 @@ static void greet_input(struct fe *fe, struct fe_conn *c)
 
 static void handoff_now(struct fe *fe, struct fe_conn *c)
 {
+    if (c->state == FE_S_DEEP)
+        c->state = FE_S_SCREEN; /* a timer now means the hold's retry */
     poll_cancel(fe, c);
     int r = fe_workers_handoff(fe, c);
     if (r == 0) {
@@ -444,6 +449,15 @@ static void conclude(struct fe *fe, struct fe_conn *c)
         timer_wheel_add(&fe->tw, &c->timer, timer_clock_ms() + fe->conf->error_sleep_ms);
         return;
     }
+    if (fe_deep_wanted(fe, c)) {
+        fe_deep_start(fe, c);
+        return;
+    }
+    handoff_now(fe, c);
+}
+
+void fe_conn_handoff(struct fe *fe, struct fe_conn *c)
+{
     handoff_now(fe, c);
 }
 
@@ -525,10 +539,11 @@ void fe_conn_timer(struct fe *fe, struct fe_conn *c)
 {
     switch (c->state) {
     case FE_S_GREET: greet_done(fe, c); return;
-    case FE_S_SLEEP: handoff_now(fe, c); return;
+    case FE_S_SLEEP: conclude(fe, c); return; /* the deep tests may follow */
     case FE_S_HOLD: handoff_now(fe, c); return;
     case FE_S_TARPIT: tarpit_tick(fe, c); return;
     case FE_S_DUMMY: fe_dummy_timeout(fe, c); return;
+    case FE_S_DEEP: fe_deep_timeout(fe, c); return;
     default: return;
     }
 }
@@ -551,6 +566,7 @@ void fe_conn_event(struct fe *fe, struct fe_conn *c, unsigned op, int res)
     switch (c->state) {
     case FE_S_GREET: greet_input(fe, c); return;
     case FE_S_DUMMY: fe_dummy_input(fe, c); return;
+    case FE_S_DEEP: fe_deep_input(fe, c); return;
     case FE_S_TARPIT: {
         char sink[2048]; /* what a tarpitted client says is not read, only discarded */
         ssize_t n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);

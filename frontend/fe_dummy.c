@@ -230,26 +230,11 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
     }
 }
 
-void fe_dummy_input(struct fe *fe, struct fe_conn *c)
+/* Lines of input; false when the session ended. */
+static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n)
 {
     struct fe_dummy_state *d = c->dummy;
-    char buf[2048];
-    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        arm(fe, c);
-        return;
-    }
-    if (n <= 0) {
-        char a[80], t[32];
-        fe_ep_format(&c->client, a, sizeof(a));
-        maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
-        log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
-        fe->st.hangup++;
-        fe_conn_log_disconnect(c);
-        fe_conn_close(fe, c);
-        return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         char ch = buf[i];
         if (ch != '\n') {
             if (d->line_len < FE_LINE_MAX)
@@ -267,9 +252,49 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c)
             continue;
         }
         if (!command(fe, c, d->line, len))
-            return;
+            return false;
     }
-    arm(fe, c);
+    return true;
+}
+
+void fe_dummy_input(struct fe *fe, struct fe_conn *c)
+{
+    char buf[2048];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        arm(fe, c);
+        return;
+    }
+    if (n <= 0) {
+        char a[80], t[32];
+        fe_ep_format(&c->client, a, sizeof(a));
+        maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
+        log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
+        fe->st.hangup++;
+        fe_conn_log_disconnect(c);
+        fe_conn_close(fe, c);
+        return;
+    }
+    if (feed(fe, c, buf, (size_t)n))
+        arm(fe, c);
+}
+
+void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, const char *pending,
+                       size_t len)
+{
+    const struct fe_conf *cf = fe->conf;
+    c->dummy = pool_get(&fe->dummies);
+    if (!c->dummy) {
+        end(fe, c, c->final, c->final_len);
+        return;
+    }
+    snprintf(c->dummy->helo, sizeof(c->dummy->helo), "%s", helo);
+    c->state = FE_S_DUMMY;
+    c->phase_ms = timer_clock_ms();
+    timer_wheel_add(&fe->tw, &c->timer,
+                    c->phase_ms + (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
+    if (feed(fe, c, pending, len))
+        arm(fe, c);
 }
 
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c)

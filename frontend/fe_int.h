@@ -9,6 +9,8 @@
  *   fe_dummy.c   the enforce engine: a tiny SMTP server that rejects
  *                every recipient with the reply of the failed test
  *   fe_conf.c    the prepared configuration (struct fe_conf)
+ *   fe_deep.c    the deep protocol tests after the 220 greeting
+ *                (deep_proto.c judges the lines), handoff in the session
  *   access_list.c, pregreet.c, tarpit.c: pure helpers
  *
  * A connection is a pool object (lib/pool.h) of a couple of hundred
@@ -58,6 +60,7 @@ struct fe_conf {
     uint32_t pool_size;
     long command_count_limit;
     struct fe_screen_conf *screen; /* fe_screen*.c: limits, cache, DNSBL */
+    struct fe_deep_conf *deep;     /* fe_deep.c: the deep protocol tests */
     struct fe_early_conf *early;   /* fe_early*.c: PTR, smtpd_client_restrictions */
     uint64_t command_time_ms, command_time_stress_ms;
     char myhostname[256];
@@ -105,6 +108,7 @@ enum fe_state {
     FE_S_HOLD,    /* clean, waiting for a worker with room */
     FE_S_TARPIT,  /* dripping */
     FE_S_DUMMY,   /* enforce engine */
+    FE_S_DEEP,    /* deep protocol tests after our 220 (fe_deep.c) */
     FE_S_CLOSING, /* done: waiting for requests in flight, then freed */
 };
 
@@ -154,6 +158,7 @@ struct fe_conn {
     struct timespec connect_real, connect_mono;
     struct fe_ep client, server;
     struct fe_dummy_state *dummy;
+    struct fe_deep_state *deep; /* fe_deep.c, from fe->deeps */
     char id[20];
     /* fe_screen*.c */
     uint8_t sflags;      /* FE_SF_* */
@@ -180,7 +185,7 @@ struct fe {
     const struct frontend_args *a;
     const struct fe_conf *conf;
     struct ring ring;
-    struct pool conns, dummies;
+    struct pool conns, dummies, deeps;
     struct timer_wheel tw;
     int sigfd;
     unsigned char sigbuf[128];
@@ -272,8 +277,27 @@ int64_t fe_screen_next_ms(struct fe *fe, int64_t t);
 void fe_screen_tick(struct fe *fe);
 bool fe_screen_timer(struct fe *fe, struct timer_node *n); /* true: it was ours */
 
+/* fe_conn.c: hand a clean client to a worker now (or hold it). */
+void fe_conn_handoff(struct fe *fe, struct fe_conn *c);
+
+/* fe_deep.c: see its header */
+int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_diag *diag);
+void fe_deep_conf_free(struct fe_deep_conf *d);
+size_t fe_deep_state_size(void);
+/* The deep tests run for this client (enabled, to do, not allowlisted). */
+bool fe_deep_wanted(const struct fe *fe, const struct fe_conn *c);
+void fe_deep_start(struct fe *fe, struct fe_conn *c);
+void fe_deep_input(struct fe *fe, struct fe_conn *c);
+void fe_deep_timeout(struct fe *fe, struct fe_conn *c);
+/* Fill the record's HELO, banner and preread fields (fe_workers.c). */
+void fe_deep_fill(const struct fe_conn *c, struct handoff *h);
+
 /* fe_dummy.c */
 void fe_dummy_start(struct fe *fe, struct fe_conn *c);
+/* Enforce after our own 220 (a deep test failed): no greeting; the HELO
+ * so far and the unprocessed input (from the current line on) go on. */
+void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, const char *pending,
+                       size_t len);
 void fe_dummy_input(struct fe *fe, struct fe_conn *c);
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
 

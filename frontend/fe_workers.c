@@ -198,6 +198,7 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
     h.tests_failed = c->tests_failed;
     if (fe->stress)
         h.flags |= HANDOFF_F_STRESS;
+    fe_deep_fill(c, &h); /* after the deep tests: HELO answered, preread */
     snprintf(h.conn_id, sizeof(h.conn_id), "%s", c->id);
     for (;;) {
         struct fe_worker *w = pick(fe, h.seq);
