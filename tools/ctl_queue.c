@@ -7,7 +7,7 @@
  *                     with its last error in parentheses above it
  *   delete ID|ALL     remove messages (from any queue but tmp/)
  *   hold ID|ALL       move to hold/: the runner leaves it alone
- *   release ID|ALL    hold/ -> incoming/: delivered at the next queue run
+ *   release ID|ALL    hold/ -> deferred/, as postsuper -H (see do_release)
  *   flush             the queue runner tries every deferred message now
  *   requeue           the queue runner puts every deferred message back
  *                     into incoming/ with its schedule reset
@@ -119,11 +119,20 @@ static int do_hold(const struct qdir *q, const char *id, enum qdir_queue where)
     return rc == -ENOENT ? 0 : rc < 0 ? rc : 1;
 }
 
+/* Postfix's postsuper -H (release_one): hold/ -> deferred/, the file
+ * untouched. What that means for the next attempt: the runner takes it at
+ * its next deferred/ scan (every queue_run_delay) once the next attempt
+ * time in the file has come - at once for a message held before any
+ * attempt (none set), at the backoff it had for one held while deferred,
+ * as Postfix keeps that time in the file's mtime. `flush` makes it due now.
+ * The runner is not woken (postsuper does not wake qmgr either). */
 static int do_release(const struct qdir *q, const char *id, enum qdir_queue where)
 {
     if (where != QDIR_HOLD)
         return 0;
-    int rc = qdir_move(q, id, QDIR_HOLD, QDIR_INCOMING);
+    int rc = qdir_move(q, id, QDIR_HOLD, QDIR_DEFERRED);
+    if (rc == 0)
+        printf("%s: released from hold\n", id); /* postsuper's msg_info */
     return rc == -ENOENT ? 0 : rc < 0 ? rc : 1;
 }
 

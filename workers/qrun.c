@@ -37,7 +37,6 @@
 
 #define QRUN_POLL_MAX 1024
 #define QRUN_DRAIN_MS 4000 /* under the master's stop grace (5 s) */
-#define QRUN_INCOMING_MS 200 /* incoming/ is scanned this often (the workers do not trigger us yet) */
 
 void qrun_fmt(char *buf, size_t size, const char *fmt, ...)
 {
@@ -281,6 +280,8 @@ static void msg_free(struct qrun *r, struct qmsg *m)
             break;
         }
     r->nmsgs--;
+    if (r->incoming_more)
+        r->next_incoming_ms = 0; /* room again for what the last scan left */
     if (m->fd >= 0)
         close(m->fd);
     qf_env_free(&m->env);
@@ -512,12 +513,14 @@ static bool is_active(const struct qrun *r, const char *id)
     return false;
 }
 
-static void scan(struct qrun *r, enum qdir_queue which, bool all)
+/* Returns true when files were left for want of room (QRUN_MAX_MSGS). */
+static bool scan(struct qrun *r, enum qdir_queue which, bool all)
 {
     struct idlist l = {0};
     (void)qdir_scan(&r->q, which, collect, &l);
     time_t now = time(NULL);
-    for (size_t i = 0; i < l.n && r->nmsgs < QRUN_MAX_MSGS; i++) {
+    size_t i;
+    for (i = 0; i < l.n && r->nmsgs < QRUN_MAX_MSGS; i++) {
         if (is_active(r, l.id[i]))
             continue;
         if (which == QDIR_DEFERRED && !all) {
@@ -539,6 +542,7 @@ static void scan(struct qrun *r, enum qdir_queue which, bool all)
         take(r, l.id[i], which);
     }
     free(l.id);
+    return i < l.n;
 }
 
 /* 'R': every deferred message back to incoming/ with its schedule reset. */
@@ -730,9 +734,13 @@ static void loop(struct qrun *r, int sfd)
                 busy = j->state == QJ_CONNECT || j->state == QJ_SMTP || j->state == QJ_RESOLVE;
             if (!busy || now >= drain_until)
                 return;
-        } else if (now >= r->next_incoming_ms) {
-            scan(r, QDIR_INCOMING, true);
-            r->next_incoming_ms = now + QRUN_INCOMING_MS;
+        } else if (now >= r->next_incoming_ms && (r->nmsgs < QRUN_MAX_MSGS || !r->incoming_more)) {
+            /* Woken (a worker's or our own 'W', flush, requeue, room
+             * again) or the safety poll: queue_run_delay, as qmgr's
+             * clock scans incoming too. A full active set waits for
+             * room instead of reading a big directory for nothing. */
+            r->incoming_more = scan(r, QDIR_INCOMING, true);
+            r->next_incoming_ms = now + (int64_t)r->sp.queue_run_delay * 1000;
         }
         time_t t = time(NULL);
         if (!r->stop && (t >= r->next_deferred_scan || r->flush)) {
@@ -747,7 +755,10 @@ static void loop(struct qrun *r, int sfd)
          * session cache (a bounded batch per turn) */
         client_tls_cache_sweep(&r->tls_cache, r->g->client_tls, (int64_t)t);
 
-        int64_t next = r->stop ? drain_until : r->next_incoming_ms;
+        int64_t next = r->stop ? drain_until
+                       : r->incoming_more && r->nmsgs >= QRUN_MAX_MSGS
+                           ? now + (int64_t)r->sp.queue_run_delay * 1000
+                           : r->next_incoming_ms;
         size_t n = 0;
         pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
         pfd[n++] = (struct pollfd){.fd = r->trigger_fd, .events = POLLIN};

@@ -5,9 +5,9 @@
  *
  * What it does (qrun.c, qrun_job.c, qrun_notify.c):
  *   - at start, messages left in active/ by a runner that died are taken
- *     again, then incoming/ (every second) and deferred/ (every
- *     queue_run_delay, a message when its next attempt is due) are moved
- *     to active/ and delivered;
+ *     again, then incoming/ (when woken, else every queue_run_delay)
+ *     and deferred/ (every queue_run_delay, a message when its next
+ *     attempt is due) are moved to active/ and delivered;
  *   - each message's pending recipients are grouped by next hop
  *     (transport_maps, relayhost, else the recipient domain's MX hosts with
  *     the backup-MX rule of mx_select.h) and one delivery job per group
@@ -26,7 +26,12 @@
  * Trigger: a FIFO queue_directory/qmgr (as Postfix's public/qmgr). One
  * byte 'F' (mxscreen-ctl flush) makes every deferred message due now and
  * revives dead destinations; 'R' (requeue) moves every deferred message
- * back to incoming/ with its schedule reset; 'W' scans incoming/ now.
+ * back to incoming/ with its schedule reset; 'W' scans incoming/ now: a
+ * worker writes one after each directory sync that made messages of
+ * incoming/ (spool.c; as Postfix's cleanup wakes qmgr), so one byte
+ * stands for a whole group commit, and the bytes waiting in the FIFO when
+ * the runner reads it make one scan. Nothing is lost when a trigger is:
+ * the scan every queue_run_delay finds what nobody announced.
  *
  * One process, one poll(2) loop (non-blocking sockets, c-ares sockets,
  * the trigger FIFO); the queue file updates are blocking pwrite+fdatasync

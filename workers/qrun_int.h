@@ -114,7 +114,8 @@ struct qrun {
     struct qjob *jobs;
     struct qdest dest[QRUN_MAX_DEST];
     time_t next_deferred_scan;
-    int64_t next_incoming_ms;
+    int64_t next_incoming_ms; /* incoming/ scan: 0 when woken, else the safety poll */
+    bool incoming_more;      /* the last incoming/ scan left files for want of room */
     bool flush;              /* take every deferred message at the next scan */
     bool stop;
     unsigned seq;            /* queue id sequence */

@@ -116,6 +116,7 @@ static int queue_message(struct qrun *r, const char *id, const char *rcpt, const
         unlinkat(r->q.fd[QDIR_TMP], tmp, 0);
         return rc;
     }
+    r->next_incoming_ms = 0; /* our own trigger: the notice goes out at the next turn */
     return 0;
 }
 

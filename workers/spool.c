@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "maillog.h"
+#include "qrun.h"
 #include "queue_file.h"
 #include "relay_int.h"
 #include "smtp_cmd.h"
@@ -439,12 +441,34 @@ static void finish(struct conn *c, int res)
     relay_answer(c, &v);
 }
 
+/* Wake the queue runner: one 'W' into queue_directory/qmgr (qrun.h), as
+ * Postfix's cleanup triggers qmgr after each message. One per directory
+ * sync, not per message: the sync made the whole batch visible. Opened
+ * each time with O_NONBLOCK (no runner: ENXIO; a full FIFO: a wake-up is
+ * pending anyway), so a runner restart needs nothing here; a trigger that
+ * cannot be written is only a delay (the runner's queue_run_delay scan). */
+static void wake_runner(const struct worker *w)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", w->gen->cfg.p.queue_directory, QRUN_TRIGGER);
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    static const char wake = 'W';
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) /* never bytes into a plain file */
+        (void)!write(fd, &wake, 1);
+    close(fd);
+}
+
 void spool_dirsync_done(struct worker *w, uint32_t bi, int res)
 {
     if (!w->spool || bi > 1)
         return;
     struct spool_batch *b = &w->spool->batch[bi];
     b->inflight = false;
+    if (res >= 0 && b->ncover > 0 && b->dir == QDIR_INCOMING)
+        wake_runner(w);
     for (unsigned i = 0; i < b->ncover; i++) {
         uint64_t k = b->cover[i];
         struct conn *c = pool_lookup(&w->conns, (uint32_t)(k >> 32), (uint32_t)k);
@@ -487,7 +511,10 @@ void spool_event(struct conn *c, int res)
     sp->has_fd = false;
     uint32_t bi = sp->held ? 1 : 0;
     if (batch_add(w, bi, c) < 0) { /* no room to wait: sync for this one alone */
-        finish(c, qdir_sync(&sw->q, to));
+        int rc = qdir_sync(&sw->q, to);
+        if (rc >= 0 && to == QDIR_INCOMING)
+            wake_runner(w);
+        finish(c, rc);
         return;
     }
     batch_submit(w, bi);

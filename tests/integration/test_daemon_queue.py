@@ -215,8 +215,9 @@ def ctl_checks(check, ctl_bin, conf, qdir):
     rc, out = ctl(ctl_bin, conf, "queue")
     check.expect(re.search(re.escape(ids[0]) + r"!", out), f"held shown with '!': {out}")
     rc, out = ctl(ctl_bin, conf, "release", ids[0])
-    check.expect(rc == 0 and ids[0] in queue_files(qdir) and not queue_files(qdir, "hold"),
-                 f"release: {out}")
+    # postsuper -H: hold/ -> deferred/ (not incoming/)
+    check.expect(rc == 0 and ids[0] in queue_files(qdir, "deferred")
+                 and not queue_files(qdir, "hold"), f"release: {out}")
     rc, out = ctl(ctl_bin, conf, "release", ids[0])
     check.expect(rc == 1, f"release of a message not on hold fails: {out}")
     rc, out = ctl(ctl_bin, conf, "delete", ids[1])

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""test_daemon_queue_ops.py - how mail reaches the queue runner, through the
+real daemon (delivery_mode = queue, a recording sink as the relayhost).
+
+Usage: test_daemon_queue_ops.py [MXSCREEN] [MXSCREEN_CTL] [-v] [--keep]
+
+  * wake-up: with Postfix's default queue_run_delay (300s) the runner scans
+    incoming/ only when woken; a worker's 'W' into queue_directory/qmgr
+    after its directory sync (as cleanup wakes qmgr) gets every message to
+    the sink within seconds, and the runner's own non-delivery notice (a
+    550 at the sink) goes out as fast, without a poll;
+  * release: a message put on hold by header_checks HOLD sits in hold/;
+    `mxscreen-ctl release ID` moves it to deferred/ (postsuper -H, with
+    its "ID: released from hold"), and the runner delivers it at its next
+    deferred/ scan (queue_run_delay = 2s here), not before the release.
+
+Postfix comparison: postsuper -H moves hold -> deferred (src/postsuper
+release_one); cleanup triggers qmgr once per message (mail_trigger 'W').
+No private Postfix runs here.
+"""
+
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+
+from daemon_common import Checker, mxlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
+from sink import Sink  # noqa: E402
+
+VERBOSE = "-v" in sys.argv
+KEEP = "--keep" in sys.argv
+ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
+BINARY = ARGS[0] if ARGS else None
+CTL = ARGS[1] if len(ARGS) > 1 else None
+
+
+def wait_for(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()
+
+
+def files(srv, sub):
+    try:
+        return sorted(os.listdir(os.path.join(srv.dir, "queue", sub)))
+    except OSError:
+        return []
+
+
+def send(srv, subject, rcpts=("b@example.test",)):
+    msg = f"From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n".encode()
+    with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
+        s.ehlo("client.example")
+        s.mail("a@example.org")
+        for r in rcpts:
+            s.rcpt(r)
+        code, text = s.data(msg)
+    m = re.search(rb"queued as (\w+)", text)
+    return code, m.group(1).decode() if m else None
+
+
+def ctl(srv, *args):
+    return subprocess.run([CTL, "-c", srv.conf_dir, *args], capture_output=True, text=True,
+                          timeout=20)
+
+
+class QChecker(Checker):
+    def expect(self, cond, msg, srv=None):
+        ok = super().expect(cond, msg)
+        if not ok and srv is not None:
+            print("--- log tail:\n" + "\n".join(srv.log().splitlines()[-25:]), flush=True)
+        return ok
+
+
+def test_wake(check):
+    def rcpt(session, arg):
+        return "550 5.1.1 no such user" if "nobody@" in arg else None
+
+    with Sink(replies={"rcpt": rcpt}) as sink:
+        # queue_run_delay 300s: without a wake-up nothing would move for 5 minutes
+        with mxlib.MxscreenInstance(settings={"delivery_mode": "queue",
+                                              "queue_run_delay": "300s",
+                                              "myhostname": "backup.example.test"},
+                                    relay=("127.0.0.1", sink.port), binary=BINARY,
+                                    keep=KEEP) as srv:
+            # the runner's first incoming/ scan is at its start: wait for its FIFO
+            check.expect(wait_for(lambda: os.path.exists(os.path.join(srv.dir, "queue", "qmgr")),
+                                  10), "the runner made its trigger FIFO", srv)
+            time.sleep(0.5)
+            for i in range(3):
+                t0 = time.monotonic()
+                code, qid = send(srv, f"wake {i}")
+                check.expect(code == 250 and qid, f"message {i} queued")
+                got = sink.wait_messages(i + 1, timeout=10)
+                dt = time.monotonic() - t0
+                check.expect(len(got) >= i + 1, f"message {i} delivered after a wake-up "
+                             f"({dt:.2f}s)", srv)
+                check.expect(wait_for(lambda: f"{qid}: removed" in srv.log(), 5),
+                             f"{qid}: removed", srv)
+            # a 550: the notice is queued by the runner itself and leaves
+            # at once (our own trigger), to the sender through the sink
+            code, qid = send(srv, "bounce me", rcpts=("nobody@example.test",))
+            check.expect(code == 250, "message to be bounced queued")
+            got = sink.wait_messages(4, timeout=15)
+            notice = [m for m in got if b"Undelivered Mail Returned to Sender" in m.data]
+            check.expect(notice, "the non-delivery notice went out without waiting for a "
+                         "queue run", srv)
+            check.expect(re.search(rf"{qid}: sender non-delivery notification: \w+", srv.log()),
+                         "the notice is logged as Postfix's bounce logs it", srv)
+
+
+def test_release(check):
+    maps = {"header_checks": "/^Subject: hold me/ HOLD held by the test\n"}
+    with Sink() as sink:
+        with mxlib.MxscreenInstance(settings={"delivery_mode": "queue",
+                                              "queue_run_delay": "2s",
+                                              "myhostname": "backup.example.test"},
+                                    main_cf="header_checks = regexp:${config_directory}/"
+                                            "header_checks\n",
+                                    maps=maps, relay=("127.0.0.1", sink.port),
+                                    binary=BINARY, keep=KEEP) as srv:
+            code, qid = send(srv, "hold me")
+            check.expect(code == 250 and qid and files(srv, "hold") == [qid],
+                         f"HOLD: the message is in hold/: {files(srv, 'hold')}", srv)
+            time.sleep(4.5)  # two queue runs: a held message is left alone
+            check.expect(not sink.messages and files(srv, "hold") == [qid],
+                         "nothing delivered while on hold", srv)
+            if not CTL:
+                print("release: skipped (no mxscreen-ctl)")
+                return
+            r = ctl(srv, "release", qid)
+            check.expect(r.returncode == 0 and f"{qid}: released from hold" in r.stdout
+                         and "Released from hold: 1 message" in r.stdout,
+                         f"mxscreen-ctl release: {r.stdout} {r.stderr}")
+            check.expect(not files(srv, "hold") and (qid in files(srv, "deferred") or
+                                                    qid in files(srv, "active") or
+                                                    sink.messages),
+                         f"released into deferred/: {files(srv, 'deferred')}", srv)
+            got = sink.wait_messages(1, timeout=15)
+            check.expect(len(got) == 1 and b"Subject: hold me" in got[0].data,
+                         "delivered at the next deferred/ scan", srv)
+            check.expect(wait_for(lambda: re.search(rf"{qid}: to=<b@example\.test>, relay=.*"
+                                                    r"status=sent", srv.log()), 5),
+                         "status=sent logged", srv)
+            r = ctl(srv, "release", qid)
+            check.expect(r.returncode == 1, f"release of a message not on hold fails: {r.stderr}")
+
+
+def main():
+    check = QChecker("daemon_queue_ops", verbose=VERBOSE)
+    if not mxlib.find_binary() and not BINARY:
+        print("skip: no mxscreen binary")
+        return 77
+    for name, fn in [("wake", test_wake), ("release", test_release)]:
+        t0 = time.monotonic()
+        fn(check)
+        if VERBOSE:
+            print(f"{name}: {time.monotonic() - t0:.1f}s")
+    return check.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
