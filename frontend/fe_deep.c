@@ -21,13 +21,17 @@
  * pass (deep_proto.h says why).
  *
  * THE HELO POINT: helo_known() below is the one place where the frontend
- * knows the HELO/EHLO argument before it answers. HELO screening that
- * wants to decide before the 250 (pre-evaluated HELO restrictions) plugs
- * in there: it can let the frontend answer, or hand the line to the worker
- * unanswered. Today it hands off unanswered when the worker's answer may
- * depend on policy the frontend does not evaluate: smtpd_delay_reject = no
- * with smtpd_helo_restrictions (the worker rejects at HELO), and a
- * per-client EHLO reply (smtpd_authorized_xclient_hosts,
+ * knows the HELO/EHLO argument before it answers. There the HELO
+ * restrictions are pre-evaluated (fe_early_helo: smtpd_client_restrictions
+ * then smtpd_helo_restrictions with the workers' engine, acting only on a
+ * definite final 5xx). With smtpd_delay_reject = yes smtpd answers the
+ * HELO and rejects at RCPT: the HELO is answered here, and when the
+ * client starts its transaction (MAIL: the deep tests pass as usual) with
+ * a rejected HELO, the enforce engine continues in smtpd mode (each RCPT
+ * gets the reject and smtpd's NOQUEUE line) instead of a handoff. The
+ * line goes to a worker unanswered when its answer may depend on policy
+ * judged at HELO (smtpd_delay_reject = no with smtpd_helo_restrictions),
+ * or on a per-client EHLO reply (smtpd_authorized_xclient_hosts,
  * smtpd_discard_ehlo_keyword_address_maps).
  *
  * A failed test is logged as postscreen logs it ("BARE NEWLINE from
@@ -62,6 +66,7 @@
 
 #include "deep_proto.h"
 #include "ehlo_reply.h"
+#include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
 #include "maps.h"
@@ -98,7 +103,9 @@ struct fe_deep_conf {
 struct fe_deep_state {
     uint16_t have;     /* bytes in buf */
     uint8_t helo_cmd;  /* HANDOFF_HELO_* answered by us */
-    const char *where; /* postscreen's "after WHERE": the last command */
+    uint16_t helo_rej_len;
+    const char *helo_rej; /* smtpd_helo_restrictions' reject, due at RCPT */
+    const char *where;    /* postscreen's "after WHERE": the last command */
     char helo[DEEP_HELO_MAX + 1];
     char buf[FE_DEEP_BUF];
 };
@@ -362,12 +369,38 @@ static void passed(struct fe *fe, struct fe_conn *c)
  */
 static bool helo_known(struct fe *fe, struct fe_conn *c, bool ehlo, const char *arg, size_t len)
 {
+    struct fe_deep_state *s = c->deep;
     if (fe->conf->deep->helo_handoff)
         return false;
-    memcpy(c->deep->helo, arg, len);
-    c->deep->helo[len] = '\0';
-    c->deep->helo_cmd = ehlo ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
+    memcpy(s->helo, arg, len);
+    s->helo[len] = '\0';
+    s->helo_cmd = ehlo ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
+    /* smtpd_delay_reject = yes (else helo_handoff): smtpd answers the HELO
+     * and gives the HELO restrictions' reject at RCPT. A later HELO/EHLO
+     * replaces the name, so it is judged again. */
+    const char *reply;
+    size_t rlen;
+    s->helo_rej = NULL;
+    s->helo_rej_len = 0;
+    if (fe_early_helo(fe, c, s->helo, ehlo, &reply, &rlen) == FE_EARLY_REJECT) {
+        s->helo_rej = reply;
+        s->helo_rej_len = (uint16_t)rlen;
+    }
     return true;
+}
+
+/* The client starts a transaction with a HELO the restrictions reject:
+ * smtpd's session from here on is the enforce engine's in smtpd mode
+ * (every RCPT rejected and logged as smtpd logs it). */
+static void helo_enforce(struct fe *fe, struct fe_conn *c, size_t off)
+{
+    struct fe_deep_state *s = c->deep;
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    c->flags |= FE_F_NOFORWARD | FE_F_SMTPD;
+    c->final = s->helo_rej;
+    c->final_len = s->helo_rej_len;
+    fe_dummy_continue(fe, c, s->helo, s->helo_cmd == HANDOFF_HELO_EHLO, s->buf + off,
+                      s->have - off);
 }
 
 void fe_deep_fill(const struct fe_conn *c, struct handoff *h)
@@ -474,7 +507,8 @@ static bool line(struct fe *fe, struct fe_conn *c, size_t off, const struct deep
     s->where = deep_verb_name(v.verb);
     if (c->flags & FE_F_NOFORWARD) { /* enforce: the dummy engine goes on from this line */
         timer_wheel_cancel(&fe->tw, &c->timer);
-        fe_dummy_continue(fe, c, s->helo_cmd ? s->helo : "", s->buf + off, s->have - off);
+        fe_dummy_continue(fe, c, s->helo_cmd ? s->helo : "", s->helo_cmd == HANDOFF_HELO_EHLO,
+                          s->buf + off, s->have - off);
         return false;
     }
     if (++c->ncommands > cf->command_count_limit && v.next != DEEP_NEXT_QUIT) {
@@ -502,7 +536,10 @@ static bool line(struct fe *fe, struct fe_conn *c, size_t off, const struct deep
     case DEEP_NEXT_QUIT: end(fe, c, S(r_bye)); return false;
     case DEEP_NEXT_HANDOFF_PASS:
         passed(fe, c);
-        handoff(fe, c, off);
+        if (s->helo_rej && v.verb == DEEP_V_MAIL) /* STARTTLS: the worker's */
+            helo_enforce(fe, c, off);
+        else
+            handoff(fe, c, off);
         return false;
     default: handoff(fe, c, off); return false;
     }

@@ -279,8 +279,8 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c)
         arm(fe, c);
 }
 
-void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, const char *pending,
-                       size_t len)
+void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool esmtp,
+                       const char *pending, size_t len)
 {
     const struct fe_conf *cf = fe->conf;
     c->dummy = pool_get(&fe->dummies);
@@ -289,6 +289,7 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, const
         return;
     }
     snprintf(c->dummy->helo, sizeof(c->dummy->helo), "%s", helo);
+    c->dummy->esmtp = esmtp; /* smtpd mode logs proto=ESMTP after EHLO */
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();
     timer_wheel_add(&fe->tw, &c->timer,

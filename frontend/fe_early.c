@@ -15,6 +15,11 @@
  *          in smtpd mode (fe_dummy.c): the reply at RCPT with
  *          smtpd_delay_reject = yes, at connect without it, logged as
  *          smtpd logs it. Anything else hands off.
+ *   helo   (fe_deep.c, when the deep tests see HELO/EHLO) evaluates
+ *          smtpd_client_restrictions then smtpd_helo_restrictions on the
+ *          HELO argument as the worker would (fe_early_evaluate_helo);
+ *          the caller acts on a definite final 5xx as smtpd does at that
+ *          point of the session.
  *   fill   the handoff record carries Postfix's name_status,
  *          reverse_status and the PTR name: the worker does not look the
  *          client up again (workers/conn.c conn_start).
@@ -170,6 +175,20 @@ enum step_res fe_early_start(struct fe *fe, struct fe_conn *c)
     return STEP_NEXT;
 }
 
+/* The client as the lookup left it (s done and checked). */
+static void client_of(const struct fe_conn *c, const struct fe_early_conf *ec, char *addr,
+                      size_t alen, struct fe_early_client *cl)
+{
+    const struct fe_early_state *s = c->early;
+    char name[DNS_NAME_MAX + 1];
+    fe_early_namaddr(c, name, sizeof(name), addr, alen);
+    *cl = (struct fe_early_client){.addr = addr,
+                                   .ptr = s->reverse_code == HANDOFF_PEER_OK ? s->ptr : "",
+                                   .name_code = (enum handoff_peer)s->name_code,
+                                   .reverse_code = (enum handoff_peer)s->reverse_code,
+                                   .delay_reject = ec->delay_reject};
+}
+
 enum step_res fe_early_judge(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_early_conf *ec = fe->conf->early;
@@ -187,13 +206,9 @@ enum step_res fe_early_judge(struct fe *fe, struct fe_conn *c)
     if (!ec->delay_reject && (c->flags & FE_F_TEASER))
         return STEP_NEXT;
 
-    char name[DNS_NAME_MAX + 1], addr[INET6_ADDRSTRLEN];
-    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
-    struct fe_early_client cl = {.addr = addr,
-                                 .ptr = s->reverse_code == HANDOFF_PEER_OK ? s->ptr : "",
-                                 .name_code = (enum handoff_peer)s->name_code,
-                                 .reverse_code = (enum handoff_peer)s->reverse_code,
-                                 .delay_reject = ec->delay_reject};
+    char addr[INET6_ADDRSTRLEN];
+    struct fe_early_client cl;
+    client_of(c, ec, addr, sizeof(addr), &cl);
     static struct restrict_state st; /* ~10 KB: one walk at a time, never suspended */
     struct restrict_verdict v;
     enum fe_early_outcome o = fe_early_evaluate(ec->ctx, ec->client, &cl, &st, &v);
@@ -209,6 +224,37 @@ enum step_res fe_early_judge(struct fe *fe, struct fe_conn *c)
     c->final = s->reply;
     c->final_len = (uint16_t)(n > 0 ? n : 0);
     return STEP_NEXT;
+}
+
+enum fe_early_outcome fe_early_helo(struct fe *fe, struct fe_conn *c, const char *helo, bool esmtp,
+                                    const char **reply, size_t *len)
+{
+    const struct fe_early_conf *ec = fe->conf->early;
+    struct fe_early_state *s = c->early;
+    *reply = NULL;
+    *len = 0;
+    if (!ec || !ec->helo || !s || s->pending || s->reverse_code == HANDOFF_PEER_UNCHECKED)
+        return FE_EARLY_HANDOFF;
+    char addr[INET6_ADDRSTRLEN];
+    struct fe_early_client cl;
+    client_of(c, ec, addr, sizeof(addr), &cl);
+    static struct restrict_state st; /* as in fe_early_judge */
+    struct restrict_verdict v;
+    enum fe_early_outcome o =
+        fe_early_evaluate_helo(ec->ctx, ec->client, ec->helo, &cl, helo, esmtp, &st, &v);
+    c->tests_done |= HANDOFF_TEST_HELO;
+    c->tests_failed &= ~HANDOFF_TEST_HELO; /* a new HELO is judged afresh */
+    if (o != FE_EARLY_REJECT)
+        return o;
+    if (!s->reply)
+        s->reply = pool_get(&E.replies);
+    if (!s->reply)
+        return FE_EARLY_HANDOFF;
+    int n = snprintf(s->reply, FE_EARLY_REPLY_MAX, "%.*s\r\n", RESTRICT_REPLY_MAX - 1, v.reply);
+    c->tests_failed |= HANDOFF_TEST_HELO;
+    *reply = s->reply;
+    *len = n > 0 ? (size_t)n : 0;
+    return FE_EARLY_REJECT;
 }
 
 void fe_early_fill(const struct fe_conn *c, struct handoff *h)

@@ -28,6 +28,11 @@
 /* fe_early.c: steps and hooks (fe_conn.c, fe_workers.c, fe_dummy.c). */
 enum step_res fe_early_start(struct fe *fe, struct fe_conn *c);
 enum step_res fe_early_judge(struct fe *fe, struct fe_conn *c);
+/* The deep tests saw HELO/EHLO helo: FE_EARLY_REJECT with *reply (CRLF
+ * ended, the connection's until release) holding smtpd's reply; CLEAN:
+ * the worker would say nothing either; HANDOFF: the worker must judge. */
+enum fe_early_outcome fe_early_helo(struct fe *fe, struct fe_conn *c, const char *helo, bool esmtp,
+                                    const char **reply, size_t *len);
 void fe_early_fill(const struct fe_conn *c, struct handoff *h);
 void fe_early_release(struct fe *fe, struct fe_conn *c);
 /* "name[addr]" as smtpd logs the client ("unknown" without a confirmed name). */

@@ -6,7 +6,8 @@
  *
  * smtpd_client_restrictions is compiled by the workers' engine
  * (restrict_ctx_create + restrict_compile_param): the same text gives the
- * same list in both processes. A list the frontend cannot decide at
+ * same list in both processes; smtpd_helo_restrictions the same way,
+ * judged when the deep tests see the HELO (fe_deep.c). A list the frontend cannot decide at
  * connect time (fe_early_list_decidable) is not kept: the worker
  * evaluates it as before. The PTR lookup runs when smtpd_peername_lookup
  * is on (the worker would make it otherwise), each step bounded by
@@ -36,21 +37,34 @@ int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
     e->helo_required = p->smtpd_helo_required;
     e->timeout_ms = p->postscreen_dnsbl_timeout > 0 ? (unsigned)p->postscreen_dnsbl_timeout * 1000u
                                                     : 10000u;
-    if (p->smtpd_client_restrictions.n > 0) {
-        if (restrict_ctx_create(cfg, &e->ctx, &err) != 0 ||
-            restrict_compile_param(e->ctx, cfg, "smtpd_client_restrictions", &e->client, &err) !=
-                0) {
-            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s", err.msg);
-            fe_early_conf_free(e);
-            return -EINVAL;
-        }
+    bool client = p->smtpd_client_restrictions.n > 0, helo = p->smtpd_helo_restrictions.n > 0;
+    if ((client || helo) && restrict_ctx_create(cfg, &e->ctx, &err) != 0)
+        goto fail;
+    if (client) {
+        if (restrict_compile_param(e->ctx, cfg, "smtpd_client_restrictions", &e->client, &err) !=
+            0)
+            goto fail;
         if (!fe_early_list_decidable(e->ctx, e->client)) {
             restrict_list_free(e->client);
             e->client = NULL;
         }
     }
+    /* The HELO list is judged after the client list, so only when that one
+     * is empty or decidable here too. */
+    if (helo && (!client || e->client)) {
+        if (restrict_compile_param(e->ctx, cfg, "smtpd_helo_restrictions", &e->helo, &err) != 0)
+            goto fail;
+        if (!fe_early_helo_decidable(e->ctx, e->helo)) {
+            restrict_list_free(e->helo);
+            e->helo = NULL;
+        }
+    }
     *out = e;
     return 0;
+fail:
+    cfg_diag_add(diag, CFG_DIAG_ERROR, "%s", err.msg);
+    fe_early_conf_free(e);
+    return -EINVAL;
 }
 
 void fe_early_conf_free(struct fe_early_conf *e)
@@ -58,6 +72,7 @@ void fe_early_conf_free(struct fe_early_conf *e)
     if (!e)
         return;
     restrict_list_free(e->client);
+    restrict_list_free(e->helo);
     restrict_ctx_free(e->ctx);
     free(e);
 }

@@ -52,9 +52,16 @@ enum dns_name_status fe_early_status(enum handoff_peer p)
  * smtpd_delay_reject = yes): the client's address and names only. DNS
  * lookups (reject_rbl_client) are allowed: the walk stops there and hands
  * off (NEED_DNS). */
-static bool op_known(enum restrict_op op)
+static bool op_known(enum restrict_op op, bool helo)
 {
     switch (op) {
+    /* Facts of the HELO argument alone, known once it is: the check_helo_access
+     * lookups and the name's syntax; the DNS ones stop the walk (NEED_DNS). */
+    case ROP_CHECK_HELO:
+    case ROP_REJECT_INVALID_HELO:
+    case ROP_REJECT_NON_FQDN_HELO:
+    case ROP_REJECT_UNKNOWN_HELO:
+    case ROP_REJECT_RHSBL_HELO: return helo;
     case ROP_PERMIT:
     case ROP_REJECT:
     case ROP_DEFER:
@@ -73,16 +80,18 @@ static bool op_known(enum restrict_op op)
     }
 }
 
-static bool decidable(const struct restrict_ctx *ctx, const struct restrict_list *l, int depth)
+static bool decidable(const struct restrict_ctx *ctx, const struct restrict_list *l, int depth,
+                      bool helo)
 {
     if (depth > RESTRICT_DEPTH_MAX)
         return false;
     for (size_t i = 0; i < l->n; i++) {
         const struct restrict_item *it = &l->v[i];
-        if (!op_known((enum restrict_op)it->op))
+        if (!op_known((enum restrict_op)it->op, helo))
             return false;
         if (it->op == ROP_CLASS &&
-            (it->cls >= ctx->nclasses || !decidable(ctx, &ctx->classes[it->cls], depth + 1)))
+            (it->cls >= ctx->nclasses ||
+             !decidable(ctx, &ctx->classes[it->cls], depth + 1, helo)))
             return false;
     }
     return true;
@@ -92,7 +101,14 @@ bool fe_early_list_decidable(const struct restrict_ctx *ctx, const struct restri
 {
     if (!ctx || !list || list->n == 0)
         return false;
-    return decidable(ctx, list, 0);
+    return decidable(ctx, list, 0, false);
+}
+
+bool fe_early_helo_decidable(const struct restrict_ctx *ctx, const struct restrict_list *list)
+{
+    if (!ctx || !list || list->n == 0)
+        return false;
+    return decidable(ctx, list, 0, true);
 }
 
 enum fe_early_outcome fe_early_judge_result(enum restrict_result r,
@@ -118,16 +134,13 @@ static void count_log(void *arg, const char *whatsup, const char *text)
         (*(unsigned *)arg)++;
 }
 
-enum fe_early_outcome fe_early_evaluate(const struct restrict_ctx *ctx,
-                                        const struct restrict_list *list,
-                                        const struct fe_early_client *cl,
-                                        struct restrict_state *st, struct restrict_verdict *v)
+/* The client's facts as the worker loads them (workers/policy.c). */
+static void client_facts(const struct fe_early_client *cl, char *namaddr, size_t nlen,
+                         unsigned *nlog, struct restrict_facts *f)
 {
-    char namaddr[DNS_NAME_MAX + 64];
     const char *name = cl->name_code == HANDOFF_PEER_OK && cl->ptr[0] ? cl->ptr : "unknown";
-    snprintf(namaddr, sizeof(namaddr), "%s[%s]", name, cl->addr);
-    unsigned nlog = 0;
-    struct restrict_facts f = {
+    snprintf(namaddr, nlen, "%s[%s]", name, cl->addr);
+    *f = (struct restrict_facts){
         .name = name,
         .reverse_name = cl->reverse_code == HANDOFF_PEER_OK && cl->ptr[0] ? cl->ptr : "unknown",
         .addr = cl->addr,
@@ -138,8 +151,19 @@ enum fe_early_outcome fe_early_evaluate(const struct restrict_ctx *ctx,
          * read the sender make a list undecidable). */
         .sender = cl->delay_reject ? "" : NULL,
         .log = count_log, /* whatever the engine wants logged, the worker logs */
-        .log_arg = &nlog,
+        .log_arg = nlog,
     };
+}
+
+enum fe_early_outcome fe_early_evaluate(const struct restrict_ctx *ctx,
+                                        const struct restrict_list *list,
+                                        const struct fe_early_client *cl,
+                                        struct restrict_state *st, struct restrict_verdict *v)
+{
+    char namaddr[DNS_NAME_MAX + 64];
+    unsigned nlog = 0;
+    struct restrict_facts f;
+    client_facts(cl, namaddr, sizeof(namaddr), &nlog, &f);
     memset(st, 0, sizeof(*st));
     memset(v, 0, sizeof(*v));
     if (!ctx || !list || cl->name_code == HANDOFF_PEER_UNCHECKED ||
@@ -150,5 +174,51 @@ enum fe_early_outcome fe_early_evaluate(const struct restrict_ctx *ctx,
     if (r == RESTRICT_NEED_DNS)
         return FE_EARLY_HANDOFF; /* a DNS list: the worker asks it */
     r = restrict_stage_end(st, r, &f, v);
+    return fe_early_judge_result(r, v, st, nlog);
+}
+
+enum fe_early_outcome fe_early_evaluate_helo(const struct restrict_ctx *ctx,
+                                             const struct restrict_list *client,
+                                             const struct restrict_list *helo,
+                                             const struct fe_early_client *cl,
+                                             const char *helo_name, bool esmtp,
+                                             struct restrict_state *st,
+                                             struct restrict_verdict *v)
+{
+    char namaddr[DNS_NAME_MAX + 64];
+    unsigned nlog = 0;
+    struct restrict_facts f;
+    client_facts(cl, namaddr, sizeof(namaddr), &nlog, &f);
+    memset(st, 0, sizeof(*st));
+    memset(v, 0, sizeof(*v));
+    if (!ctx || !helo || !helo_name || cl->name_code == HANDOFF_PEER_UNCHECKED ||
+        cl->reverse_code == HANDOFF_PEER_UNCHECKED)
+        return FE_EARLY_HANDOFF;
+    f.helo = helo_name;
+    f.esmtp = esmtp;
+    /* smtpd_check_client() first, as the worker runs it (with
+     * smtpd_delay_reject = yes, from smtpd_check_rcpt()): its defer flags
+     * carry over; any verdict of its own is the worker's to give. */
+    enum restrict_result r = RESTRICT_DUNNO;
+    restrict_stage_begin(st, RESTRICT_CLIENT);
+    if (client) {
+        r = restrict_eval(ctx, client, &f, st, v);
+        if (r == RESTRICT_NEED_DNS)
+            return FE_EARLY_HANDOFF;
+    }
+    r = restrict_stage_end(st, r, &f, v);
+    if (r == RESTRICT_REJECT || nlog > 0)
+        return FE_EARLY_HANDOFF;
+    restrict_stage_begin(st, RESTRICT_HELO);
+    memset(v, 0, sizeof(*v));
+    r = restrict_eval(ctx, helo, &f, st, v);
+    if (r == RESTRICT_NEED_DNS)
+        return FE_EARLY_HANDOFF; /* reject_unknown_helo_hostname, rhsbl: the worker's */
+    r = restrict_stage_end(st, r, &f, v);
+    if ((r == RESTRICT_DUNNO || r == RESTRICT_PERMIT) && nlog == 0 && !st->hold &&
+        !st->discard && !st->redirect[0] && !st->filter[0] && !st->prepend[0] &&
+        !st->defer_if_permit.active && !st->defer_if_reject.active && !st->dip_client &&
+        !st->dip_helo && st->warn_level == 0)
+        return FE_EARLY_CLEAN;
     return fe_early_judge_result(r, v, st, nlog);
 }

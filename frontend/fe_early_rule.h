@@ -25,6 +25,10 @@ struct fe_early_conf {
     /* smtpd_client_restrictions; NULL when empty or not decidable here
      * (fe_early_list_decidable). */
     struct restrict_list *client;
+    /* smtpd_helo_restrictions; NULL when empty or not decidable here
+     * (fe_early_helo_decidable), or when smtpd_client_restrictions is set
+     * but not decidable (the worker's client verdict would come first). */
+    struct restrict_list *helo;
 };
 
 /* fe_early_conf.c. 0 or -errno with the reason in diag. */
@@ -44,7 +48,13 @@ enum dns_name_status fe_early_status(enum handoff_peer p);
  * session may still bring before Postfix evaluates the list (TLS client
  * certificates, SASL, pipelining, HELO/sender/recipient checks). */
 bool fe_early_list_decidable(const struct restrict_ctx *ctx, const struct restrict_list *list);
-enum fe_early_outcome { FE_EARLY_HANDOFF, FE_EARLY_REJECT };
+/* The same for smtpd_helo_restrictions once the HELO argument is known:
+ * also check_helo_access, reject_invalid_helo_hostname,
+ * reject_non_fqdn_helo_hostname and the DNS ones (which hand off). */
+bool fe_early_helo_decidable(const struct restrict_ctx *ctx, const struct restrict_list *list);
+/* CLEAN (fe_early_evaluate_helo only): nothing decided, nothing to log or
+ * carry - the frontend may answer the HELO as the worker would. */
+enum fe_early_outcome { FE_EARLY_HANDOFF, FE_EARLY_REJECT, FE_EARLY_CLEAN };
 /* The walk ended with r (after restrict_stage_end), st as it left it,
  * nlog log events asked for: REJECT only for a plain final 5xx. */
 enum fe_early_outcome fe_early_judge_result(enum restrict_result r,
@@ -69,5 +79,19 @@ enum fe_early_outcome fe_early_evaluate(const struct restrict_ctx *ctx,
                                         const struct restrict_list *list,
                                         const struct fe_early_client *cl,
                                         struct restrict_state *st, struct restrict_verdict *v);
+
+/* Walk client (may be NULL: empty) and then helo on st as the worker does
+ * at the HELO check (smtpd_delay_reject = no) or at RCPT (= yes), the
+ * HELO argument being helo: FE_EARLY_REJECT only when the client list
+ * decides nothing (permit or dunno, no side effect) and the helo list
+ * ends in a plain final 5xx, v->reply holding smtpd's reply; CLEAN when
+ * both lists end in permit or dunno without any flag or log event. */
+enum fe_early_outcome fe_early_evaluate_helo(const struct restrict_ctx *ctx,
+                                             const struct restrict_list *client,
+                                             const struct restrict_list *helo,
+                                             const struct fe_early_client *cl,
+                                             const char *helo_name, bool esmtp,
+                                             struct restrict_state *st,
+                                             struct restrict_verdict *v);
 
 #endif

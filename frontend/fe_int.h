@@ -294,10 +294,11 @@ void fe_deep_fill(const struct fe_conn *c, struct handoff *h);
 
 /* fe_dummy.c */
 void fe_dummy_start(struct fe *fe, struct fe_conn *c);
-/* Enforce after our own 220 (a deep test failed): no greeting; the HELO
- * so far and the unprocessed input (from the current line on) go on. */
-void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, const char *pending,
-                       size_t len);
+/* Enforce after our own 220 (a deep test failed, or a HELO reject due at
+ * RCPT): no greeting; the HELO so far (esmtp: it came with EHLO) and the
+ * unprocessed input (from the current line on) go on. */
+void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool esmtp,
+                       const char *pending, size_t len);
 void fe_dummy_input(struct fe *fe, struct fe_conn *c);
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
 

@@ -185,6 +185,141 @@ static void evaluate_table(void **state)
     }
 }
 
+/* smtpd_helo_restrictions after smtpd_client_restrictions, as the worker
+ * walks them at the HELO check (fe_early_evaluate_helo). */
+struct hcase {
+    const char *client; /* smtpd_client_restrictions ("" = empty) */
+    const char *helo;   /* smtpd_helo_restrictions; %s = the helo table */
+    bool decidable;
+    const char *addr;
+    enum handoff_peer name; /* name and reverse code */
+    const char *helo_name;
+    enum fe_early_outcome want;
+    const char *reply; /* on REJECT */
+};
+
+/* The seed's helo_access (a claim to be us or localhost) and its list. */
+static const char helo_table[] = "localhost REJECT\nmx.test 550 you are not me\n"
+                                 "warn.test WARN odd\nok.test OK\n";
+#define SEEDH "permit_mynetworks, check_helo_access texthash:%s, " \
+              "warn_if_reject reject_unknown_helo_hostname"
+
+static const struct hcase hcases[] = {
+    {"", SEEDH, true, "192.0.2.5", OK, "localhost", FE_EARLY_REJECT,
+     "554 5.7.1 <localhost>: Helo command rejected: Access denied"},
+    {"", SEEDH, true, "192.0.2.5", OK, "mx.test", FE_EARLY_REJECT,
+     "550 5.7.1 <mx.test>: Helo command rejected: you are not me"},
+    /* Case-insensitive lookup, the reply names the HELO as sent. */
+    {"", SEEDH, true, "192.0.2.5", OK, "LocalHost", FE_EARLY_REJECT,
+     "554 5.7.1 <LocalHost>: Helo command rejected: Access denied"},
+    /* Not in the table: reject_unknown_helo_hostname needs DNS. */
+    {"", SEEDH, true, "192.0.2.5", OK, "mail.example.org", FE_EARLY_HANDOFF, NULL},
+    /* OK ends the list: nothing to say. */
+    {"", SEEDH, true, "192.0.2.5", OK, "ok.test", FE_EARLY_CLEAN, NULL},
+    /* WARN: a log line the worker writes. */
+    {"", SEEDH, true, "192.0.2.5", OK, "warn.test", FE_EARLY_HANDOFF, NULL},
+    /* Our own network: permit_mynetworks first. */
+    {"", SEEDH, true, "127.0.0.1", OK, "localhost", FE_EARLY_CLEAN, NULL},
+    {"", "reject_invalid_helo_hostname", true, "192.0.2.5", OK, "bad..name", FE_EARLY_REJECT,
+     "501 5.5.2 <bad..name>: Helo command rejected: Invalid name"},
+    {"", "reject_invalid_helo_hostname", true, "192.0.2.5", OK, "a_b!", FE_EARLY_REJECT,
+     "501 5.5.2 <a_b!>: Helo command rejected: Invalid name"},
+    {"", "reject_invalid_helo_hostname", true, "192.0.2.5", OK, "[192.0.2.5]", FE_EARLY_CLEAN,
+     NULL},
+    {"", "reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo", FE_EARLY_REJECT,
+     "504 5.5.2 <foo>: Helo command rejected: need fully-qualified hostname"},
+    {"", "reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo.example", FE_EARLY_CLEAN,
+     NULL},
+    /* warn_if_reject: reject_warning logged, no reject. */
+    {"", "warn_if_reject reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo",
+     FE_EARLY_HANDOFF, NULL},
+    /* The client list permits: the HELO list still runs (one per stage). */
+    {"permit_mynetworks, check_client_access static:OK", "reject_non_fqdn_helo_hostname", true,
+     "192.0.2.5", OK, "foo", FE_EARLY_REJECT,
+     "504 5.5.2 <foo>: Helo command rejected: need fully-qualified hostname"},
+    /* The client list rejects or defers: its verdict comes first. */
+    {"reject_unknown_client_hostname", "reject_non_fqdn_helo_hostname", true, "192.0.2.5",
+     HANDOFF_PEER_TEMP, "foo", FE_EARLY_HANDOFF, NULL},
+    {"reject", "reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo", FE_EARLY_HANDOFF,
+     NULL},
+    /* defer_if_reject does not outlive its list (smtpd_check.c's
+     * SMTPD_CHECK_RESET at each stage): the HELO reject stands. */
+    {"defer_if_reject", "reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo",
+     FE_EARLY_REJECT, "504 5.5.2 <foo>: Helo command rejected: need fully-qualified hostname"},
+    /* ... but within the HELO list it turns the reject into a 450. */
+    {"", "defer_if_reject, reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo",
+     FE_EARLY_HANDOFF, NULL},
+    /* defer_if_permit carried: a reject still wins, as in Postfix. */
+    {"defer_if_permit", "reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo",
+     FE_EARLY_REJECT, "504 5.5.2 <foo>: Helo command rejected: need fully-qualified hostname"},
+    {"defer_if_permit", "reject_non_fqdn_helo_hostname", true, "192.0.2.5", OK, "foo.example",
+     FE_EARLY_HANDOFF, NULL},
+    /* Lists whose answer the session may still change: not decidable. */
+    {"", "permit_sasl_authenticated, reject", false, NULL, OK, NULL, FE_EARLY_HANDOFF, NULL},
+    {"", "reject_unauth_pipelining", false, NULL, OK, NULL, FE_EARLY_HANDOFF, NULL},
+    {"", "check_sender_access static:REJECT", false, NULL, OK, NULL, FE_EARLY_HANDOFF, NULL},
+};
+
+static void helo_table_cases(void **state)
+{
+    (void)state;
+    char hpath[64];
+    snprintf(hpath, sizeof(hpath), "/tmp/test_fe_early_helo.%ld", (long)getpid());
+    FILE *hf = fopen(hpath, "w");
+    assert_non_null(hf);
+    fputs(helo_table, hf);
+    fclose(hf);
+    for (size_t i = 0; i < sizeof(hcases) / sizeof(hcases[0]); i++) {
+        const struct hcase *c = &hcases[i];
+        char list[512];
+        snprintf(list, sizeof(list), c->helo, hpath);
+        static const char maincf[] =
+            "compatibility_level = 3.6\nmyhostname = mx.test\nmynetworks = 127.0.0.0/8\n";
+        struct config cfg;
+        struct cfg_diag d;
+        cfg_diag_init(&d);
+        if (config_load_buf("/nonexistent", maincf, strlen(maincf), &cfg, &d) != 0)
+            fail_msg("hcase %zu: config", i);
+        struct restrict_ctx *ctx;
+        struct restrict_list *cl = NULL, *hl;
+        struct restrict_err err;
+        if (restrict_ctx_create(&cfg, &ctx, &err) != 0)
+            fail_msg("hcase %zu: ctx: %s", i, err.msg);
+        if (c->client[0] && restrict_compile(ctx, "smtpd_client_restrictions", c->client,
+                                             strlen(c->client), &cl, &err) != 0)
+            fail_msg("hcase %zu: compile client: %s", i, err.msg);
+        if (restrict_compile(ctx, "smtpd_helo_restrictions", list, strlen(list), &hl, &err) != 0)
+            fail_msg("hcase %zu: compile: %s", i, err.msg);
+        if (fe_early_helo_decidable(ctx, hl) != c->decidable)
+            fail_msg("hcase %zu: decidable %d", i, !c->decidable);
+        if (c->addr) {
+            struct fe_early_client fc = {c->addr, "a.example", c->name, c->name, true};
+            struct restrict_state *st = malloc(sizeof(*st));
+            struct restrict_verdict v;
+            enum fe_early_outcome o =
+                fe_early_evaluate_helo(ctx, cl, hl, &fc, c->helo_name, true, st, &v);
+            if (o != c->want)
+                fail_msg("hcase %zu: outcome %d (%s)", i, (int)o, v.reply);
+            if (c->reply && strcmp(v.reply, c->reply) != 0)
+                fail_msg("hcase %zu: reply '%s' want '%s'", i, v.reply, c->reply);
+            /* No HELO yet, or no lookup: never judged. */
+            assert_int_equal(fe_early_evaluate_helo(ctx, cl, hl, &fc, NULL, true, st, &v),
+                             FE_EARLY_HANDOFF);
+            fc.name_code = HANDOFF_PEER_UNCHECKED;
+            assert_int_equal(
+                fe_early_evaluate_helo(ctx, cl, hl, &fc, c->helo_name, true, st, &v),
+                FE_EARLY_HANDOFF);
+            free(st);
+        }
+        restrict_list_free(cl);
+        restrict_list_free(hl);
+        restrict_ctx_free(ctx);
+        config_free(&cfg);
+        cfg_diag_free(&d);
+    }
+    unlink(hpath);
+}
+
 static void judge_edges(void **state)
 {
     (void)state;
@@ -220,6 +355,7 @@ int main(void)
         cmocka_unit_test(peer_codes),
         cmocka_unit_test(evaluate_table),
         cmocka_unit_test(judge_edges),
+        cmocka_unit_test(helo_table_cases),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
