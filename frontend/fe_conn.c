@@ -5,11 +5,12 @@
  * Steps run in postscreen's order; each returns NEXT (go on), WAIT (an
  * event or a timer will call fe_conn_advance again) or END (the
  * connection was closed or taken over by an action):
- *   1. access list (postscreen_access_list): permit hands off at once
+ *   1. fe_screen.c: the connection count and rate limits (anvil) and
+ *      postscreen_post_queue_limit, for every client (as postscreen);
+ *   2. access list (postscreen_access_list): permit hands off at once
  *      (ALLOWLISTED), reject applies postscreen_denylist_action;
- *   2-4. fe_screen.c: the connection count and rate limits (anvil), the
- *      screening cache (PASS OLD skips the rest), the DNSBL queries (sent
- *      there, judged when the greet wait ends);
+ *   3-4. fe_screen.c: the screening cache (PASS OLD skips the rest), the
+ *      DNSBL queries (sent there, judged when the greet wait ends);
  *   5. early tests: the "220-" teaser and the greet wait, during which a
  *      client that talks is a PREGREET. The wait also runs, without the
  *      teaser and without reading, when only DNSBL answers are awaited;
@@ -333,9 +334,12 @@ static enum step_res step_early(struct fe *fe, struct fe_conn *c)
     return STEP_WAIT;
 }
 
+/* postscreen's psc_service() order: the client's connection count and the
+ * post-queue come before the access list, so an allowlisted client is
+ * refused at connect like any other when the workers are backed up. */
 static enum step_res (*const steps[])(struct fe *, struct fe_conn *) = {
-    step_access,
     fe_screen_limits,
+    step_access,
     fe_screen_cache,
     fe_screen_dnsbl,
     fe_early_start, /* PTR lookup: runs during the greet wait */

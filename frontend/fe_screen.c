@@ -15,8 +15,8 @@
  *           postscreen_post_queue_limit (fe_limits.h): when that many
  *           clean clients already wait for a worker, "NOQUEUE: reject:
  *           CONNECT from [addr]:port: all server ports busy" and "421 4.3.2
- *           All server ports are busy" (an allowlisted client, which skips
- *           this step, is checked at its handoff: fe_workers.c).
+ *           All server ports are busy". Both run before the access list,
+ *           so they hold for an allowlisted client too (psc_service()).
  *   cache   postscreen_cache_map (shm/screen_cache.h): a client whose
  *           enabled tests have all passed and not expired is "PASS OLD"
  *           and handed off at once (verdict PASS_OLD in the record).

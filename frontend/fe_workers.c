@@ -11,9 +11,8 @@
  * the next. When nobody can take a connection, fe_workers_handoff() says
  * -EAGAIN and the caller holds the client (fe_conn.c); from then on the
  * client counts in the post-queue (fe_limits.h), as do the handoffs not
- * yet acked. An allowlisted client skipped the connect-time check of
- * postscreen_post_queue_limit (fe_screen.c), so its first handoff makes
- * it: -EBUSY when full, and the caller says "all server ports busy".
+ * yet acked. Every client, an allowlisted one too, met the connect-time
+ * check of postscreen_post_queue_limit before (fe_screen.c).
  *
  * Failure: a channel that ends (the worker died) is dropped; the master
  * restarts the worker and sends a new ADD.
@@ -177,8 +176,6 @@ static void ep_to_ss(const struct fe_ep *e, struct sockaddr_storage *ss)
 int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
 {
     static struct handoff h; /* 6 KB: one at a time */
-    if ((c->flags & FE_F_ALLOWED) && !(c->qflags & FE_QF_HELD) && fe_screen_post_full(fe))
-        return -EBUSY;
     memset(&h, 0, offsetof(struct handoff, preread));
     h.seq = c->seq = ++fe->seq;
     ep_to_ss(&c->client, &h.client);
