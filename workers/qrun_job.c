@@ -13,6 +13,10 @@
  * address left, or smtp_mx_session_limit sessions that completed the
  * handshake) it defers them; a 5xx bounces at once. TLS and AUTH happen inside the link (client_tls.h), as in the
  * workers' proxy delivery.
+ * After its transaction a connection carries the next job waiting for the
+ * same destination (RSET, then its MAIL), as Postfix's connection cache with
+ * smtp_connection_cache_on_demand; smtp_connection_reuse_time_limit and
+ * smtp_connection_reuse_count_limit end it, as in Postfix.
  *
  * Each recipient ends with one qrun_rcpt_sent() or qrun_rcpt_fail() call;
  * a recipient that got no answer at all is deferred with the reason of
@@ -286,8 +290,82 @@ static unsigned keep_pending(struct qjob *j)
     return n;
 }
 
+static void pump(struct qjob *j);
+
+static long cfg_long(const struct config *cfg, const char *name, long dflt, char unit)
+{
+    struct cfg_value v;
+    long n = dflt;
+    if (config_get(cfg, name, &v) == 0) {
+        const char *t = v.expanded ? v.expanded : v.raw;
+        if (t && (unit ? cfg_value_time(t, unit, &n) : cfg_value_long(t, &n)) < 0)
+            n = dflt;
+    }
+    return n;
+}
+
+/* Connection reuse, as Postfix's connection cache with
+ * smtp_connection_cache_on_demand: when the transaction is done and
+ * another job for the same destination waits in the active queue (a
+ * backlog), this connection carries it (RSET first, smtp_client does it)
+ * instead of QUIT and a new connection, unless the connection is older
+ * than smtp_connection_reuse_time_limit or has carried
+ * smtp_connection_reuse_count_limit transactions. 1: adopted. */
+static int reuse_for_waiting(struct qjob *j)
+{
+    struct qrun *r = j->r;
+    const struct config *c = r->cfg;
+    bool on_demand = true;
+    struct cfg_value v;
+    if (config_get(c, "smtp_connection_cache_on_demand", &v) == 0)
+        (void)cfg_value_bool(v.expanded ? v.expanded : v.raw, &on_demand);
+    if (!on_demand || r->stop || !j->cl || !smtp_client_usable(j->cl) || j->cl->quit_queued ||
+        !j->ready)
+        return 0;
+    long age_limit = cfg_long(c, "smtp_connection_reuse_time_limit", 300, 's');
+    long count_limit = cfg_long(c, "smtp_connection_reuse_count_limit", 0, 0);
+    if ((qrun_now_us() - j->conn_us) / 1000000 >= age_limit ||
+        (count_limit > 0 && j->cl->ntxn >= (unsigned long)count_limit))
+        return 0;
+    for (unsigned k = 0; k < j->nrcpt; k++)
+        if (j->m->out[j->rcpt[k]].fate == QR_NONE)
+            return 0; /* kept for another server: this one said no */
+    struct qjob *w = r->jobs;
+    while (w && (w == j || w->state != QJ_WAIT || w->d != j->d))
+        w = w->next;
+    if (!w)
+        return 0;
+    /* this job's message is done with; its slot goes to the waiting one */
+    struct qmsg *m = j->m;
+    sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, time(NULL));
+    sched_dest_tick(&j->d->sd, &r->conc, time(NULL));
+    bool may = j->d->sd.window > 0 && sched_dest_may_start(&j->d->sd);
+    sched_dest_start(&j->d->sd); /* when !may, finish() below ends it */
+    if (!may)
+        return 0;
+    j->m = w->m;
+    unsigned *t = j->rcpt, *a = j->accepted, n = j->nrcpt;
+    j->rcpt = w->rcpt, j->accepted = w->accepted, j->nrcpt = w->nrcpt;
+    w->rcpt = t, w->accepted = a, w->nrcpt = n; /* freed with w */
+    w->m = NULL;
+    w->state = QJ_DONE;
+    if (--m->jobs == 0)
+        qrun_job_done(r, m);
+    j->start_us = qrun_now_us();
+    j->data_ok = j->body_done = j->dot_sent = false;
+    j->body_off = 0;
+    j->cbuf_off = j->cbuf_len = 0;
+    j->last_why[0] = j->last_status[0] = '\0';
+    memset(j->accepted, 0, j->nrcpt * sizeof(j->accepted[0]));
+    queue_transaction(j);
+    pump(j);
+    return 1;
+}
+
 static void end_session(struct qjob *j)
 {
+    if (reuse_for_waiting(j))
+        return;
     if (j->cl && smtp_client_usable(j->cl) && !j->cl->quit_queued) {
         smtp_client_quit(j->cl);
         char buf[64];

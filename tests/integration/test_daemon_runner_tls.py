@@ -387,6 +387,35 @@ def test_next_mx(check):
             check.expect(len(d.sessions) == nd, "MX 40 never contacted", srv)
 
 
+# ---- connection reuse ------------------------------------------------------------------
+
+def test_reuse(check):
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+    from sink import Sink
+    port = free_port()
+    one = {"smtp_destination_concurrency_limit": "1", "initial_destination_concurrency": "1",
+           "smtp_tls_security_level": "none"}
+    for on_demand, want in (("yes", 1), ("no", 6)):
+        with server(port, dict(one, smtp_connection_cache_on_demand=on_demand)) as srv:
+            qids = [send(srv, f"reuse_{on_demand}_{i}") for i in range(6)]
+            check.expect(all(qids), "6 acknowledged", srv)
+            check.expect(wait_for(lambda: srv.log().count("status=deferred") >= 6, 15),
+                         "deferred while the next hop is down (a backlog builds)", srv)
+            with Sink(port=port) as sink:
+                subprocess.run([os.path.join(os.path.dirname(MAPPER), "mxscreen-ctl"), "-c",
+                                srv.conf_dir, "flush"], capture_output=True, timeout=20)
+                msgs = sink.wait_messages(6, timeout=20)
+                check.expect(len(msgs) == 6, f"on_demand={on_demand}: 6 delivered", srv)
+                n = len(sink.sessions)
+                check.expect(n == want, f"on_demand={on_demand}: over {want} connection(s), "
+                             f"got {n}", srv)
+                if want == 1 and sink.sessions:
+                    cmds = [ln.split(" ")[0].upper() for who, ln in sink.sessions[0].log
+                            if who == "C"]
+                    check.expect(cmds.count("RSET") == 5 and cmds.count("MAIL") == 6,
+                                 f"RSET between the 6 transactions ({cmds.count('RSET')})", srv)
+
+
 def main():
     global MAPPER
     check = QChecker("daemon_runner_tls", verbose=VERBOSE)
@@ -405,6 +434,7 @@ def main():
     try:
         p = ct.make_pki(tmp)
         parts = [("nextmx", lambda: test_next_mx(check)),
+                 ("reuse", lambda: test_reuse(check)),
                  ("levels", lambda: test_levels(check, p)),
                  ("cache", lambda: test_session_cache(check, p))]
         if Controller is not None:
