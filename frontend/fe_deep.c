@@ -44,9 +44,11 @@
  * postscreen_command_count_limit and postscreen_command_time_limit bound
  * the session ("COMMAND COUNT LIMIT", "COMMAND TIME LIMIT", 421).
  *
- * Limitation: a postscreen_forbidden_commands table that does not open
- * (today the inline "regexp:{{...}}" of Postfix's default, which lib/maps
- * cannot open yet) is skipped with a warning; the words still count.
+ * A postscreen_forbidden_commands table that does not open is skipped
+ * with a warning and lookup errors count as no match; the words still
+ * count. Postfix's psc_smtpd.c does the same ("Ignore forbid_cmds lookup
+ * errors. Non-critical feature."). Postfix's default, the inline
+ * "regexp:{{/^[^A-Z]/ Bogus}}", opens (maps_regexp.c).
  *
  * Failure: no deep state left in the pool: the tests are skipped and the
  * client is handed off as it is (fail open). A line longer than the

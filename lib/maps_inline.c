@@ -240,6 +240,63 @@ enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
     return INLINE_OK;
 }
 
+enum inline_parse_result inline_rules_text(const char *buf, size_t len, char **text,
+                                           size_t *textlen, char *why, size_t whylen)
+{
+    char dummy[8];
+    char whybuf[512];
+    const char *err = NULL;
+
+    if (!why) {
+        why = dummy;
+        whylen = sizeof(dummy);
+    }
+    *text = NULL;
+    *textlen = 0;
+    /* The reference is a C string: text after a NUL byte does not exist. */
+    len = strnlen(buf, len);
+    char *copy = xstrndup(buf, len);
+    struct strbuf out;
+    strbuf_init(&out);
+
+    /* Postfix extpar(.., EXTPAR_FLAG_NONE) on the whole text. */
+    size_t glen = balanced_len(copy);
+    if (copy[0] != '{') {
+        snprintf(whybuf, sizeof(whybuf), "no '{' at start of text in \"%s\"", copy);
+        err = whybuf;
+    } else if (glen == 0) {
+        snprintf(whybuf, sizeof(whybuf), "missing '}' in \"%s\"", copy);
+        err = whybuf;
+    } else if (copy[glen] != '\0') {
+        snprintf(whybuf, sizeof(whybuf), "syntax error after '}' in \"%s\"", copy);
+        err = whybuf;
+    }
+    if (!err) {
+        copy[glen - 1] = '\0';
+        char *cp = copy + 1;
+        char *item;
+        while (!err && (item = next_item(&cp)) != NULL) {
+            if (item[0] != '{') {
+                snprintf(whybuf, sizeof(whybuf), "no '{' at start of text in \"%s\"", item);
+                err = whybuf;
+            } else if ((err = strip_braces(&item, whybuf, sizeof(whybuf))) == NULL) {
+                strbuf_puts(&out, item);
+                strbuf_putc(&out, '\n');
+            }
+        }
+    }
+    free(copy);
+    if (err) {
+        snprintf(why, whylen, "%s", err);
+        strbuf_free(&out);
+        return INLINE_BAD_ITEM;
+    }
+    *textlen = out.len;
+    *text = xstrndup(strbuf_cstr(&out), out.len);
+    strbuf_free(&out);
+    return INLINE_OK;
+}
+
 void inline_table_free(struct inline_table *t)
 {
     for (size_t i = 0; i < t->ngrown; i++)

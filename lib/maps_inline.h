@@ -49,6 +49,27 @@ struct inline_table {
 enum inline_parse_result inline_parse(const char *buf, size_t len, int fold,
                                       struct inline_table *out, char *why, size_t whylen);
 void inline_table_free(struct inline_table *t);
+
+/*
+ * Postfix 3.7's inline pattern tables, "regexp:{ {rule}, {rule} }" and
+ * "pcre:{...}" (dict_stream.c): buf is the text after "regexp:" and starts
+ * with '{'. The outer braces must balance with nothing after them; inside,
+ * items are separated by commas or white space outside braces and each
+ * must be "{...}" with balanced braces (so a pattern cannot contain an
+ * unbalanced brace); the braces and the blanks inside them are stripped
+ * and the rule becomes one line of table text, "\n"-terminated, in order.
+ * "{}" gives an empty line (it still counts as a line, as in Postfix, so
+ * "line N" of a later error is the Nth rule); "{ }" as a whole is an
+ * empty table. A newline inside a rule stays: the text after it is a new
+ * line, or a continuation when it starts with white space.
+ * On success *text (malloc'ed, NUL-terminated, the caller frees) and
+ * *textlen are set. On INLINE_BAD_ITEM, why gets Postfix's reason:
+ * "missing '}' in \"...\"", "syntax error after '}' in \"...\"" or
+ * "no '{' at start of text in \"...\"", quoting the text from the fault
+ * on; the caller adds "regexp map: " in front. Pure.
+ */
+enum inline_parse_result inline_rules_text(const char *buf, size_t len, char **text,
+                                           size_t *textlen, char *why, size_t whylen);
 /* The entry for key, or NULL. */
 const struct inline_entry *inline_find(const struct inline_table *t, const char *key,
                                        size_t keylen);

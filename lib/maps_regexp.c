@@ -13,6 +13,9 @@
  *              translation); the real engine confirms a reported id;
  *   RX_ALWAYS  not in Hyperscan at all; the real engine decides.
  * Only a pattern the real engine refuses is an error ("FILE, line N: ...").
+ * A name that starts with '{' is Postfix 3.7's inline table
+ * "regexp:{ {rule}, {rule} }" (maps_inline.h: inline_rules_text): its
+ * rules are parsed and built exactly as the lines of a file.
  *
  * Partitions: a table of at least RX_PARTITION_MIN patterns is cut by the
  * header name its patterns are anchored on (regex_anchor.c): one database
@@ -41,6 +44,7 @@
  * so every process scans with its own.
  */
 #include "maps.h"
+#include "maps_inline.h"
 #include "maps_regexp_parse.h"
 #include "regex_anchor.h"
 #include "regex_posix.h"
@@ -625,8 +629,16 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
     const char *file = mp->name;
     char *buf;
     size_t len;
-    int rc = file_read_all(file, &buf, &len);
-    if (rc < 0) {
+    int rc = 0;
+    if (file[0] == '{') {
+        /* Postfix 3.7's inline form: the rules become the lines of the
+         * same text a file would hold; "line N" below is the Nth rule. */
+        char why[512];
+        if (inline_rules_text(file, strlen(file), &buf, &len, why, sizeof(why)) != INLINE_OK) {
+            map_err_set(err, "%s map: %s", d == RXP_REGEXP ? "regexp" : "pcre", why);
+            return -EINVAL;
+        }
+    } else if ((rc = file_read_all(file, &buf, &len)) < 0) {
         map_err_set(err, "%s: %s", file, strerror(-rc));
         return rc;
     }

@@ -134,6 +134,19 @@ def main():
         check.expect(dc.wait_log(srv, r"NON-SMTP COMMAND from \[127\.0\.0\.7\]:%d after CONNECT: "
                               r"GET / HTTP/1\.0$" % port), "http: NON-SMTP COMMAND logged")
 
+        # Postfix's default table regexp:{{/^[^A-Z]/ Bogus}} (inline, opened
+        # by lib/maps): a command that does not start with a letter.
+        c, port = dc.connect_from(srv.host, srv.port, "127.0.0.9", 20.0)
+        c.reply()
+        code, text, _ = c.cmd("1234 hello")
+        check.expect(text == "521 5.7.0 Error: I can break rules, too. Goodbye.",
+                     f"digit: 521: {text!r}")
+        c.close()
+        check.expect(dc.wait_log(srv, r"NON-SMTP COMMAND from \[127\.0\.0\.9\]:%d after CONNECT: "
+                              r"1234 hello$" % port), "digit: NON-SMTP COMMAND logged")
+        check.expect("entry ignored" not in srv.log(),
+                     "the default postscreen_forbidden_commands table opened")
+
         # Bare newline.
         c, port = dc.connect_from(srv.host, srv.port, "127.0.0.8", 20.0)
         c.reply()

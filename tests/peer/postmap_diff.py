@@ -193,6 +193,10 @@ REGEXP_KEYS = [
     "Subject: r.o.l.e.x watches", "Subject: p-o-r-n", "Subject: a      b",
 ]
 
+INLINE_RX_KEYS = ["1x", "GET", "get", "-dash", " lead", "", "aab", "AAB", "ab", "xxy", "x",
+                  "subject", "sub-x", "sub-ject", "{", "a", "b", "c", "Abc", "abc",
+                  "subject: hello", "Subject:  World", "x-y", "{}", "{}x"]
+
 ERROR_KEYS = ["before", "skipme", "paren", "a(", "range", "after-endif", "zz-open",
               "zz", "endif", "if"]
 
@@ -311,7 +315,40 @@ CASES = [
          fixed=["a", "b", "c", "d", "A", "x", "1", ""], kinds=FIXED_KINDS, n=20),
     dict(name="inline-empty-value", type="inline", source=None, ref="inline:{x=, y=1}",
          fixed=["x", "y", "z"], kinds=FIXED_KINDS, n=10),
-]
+    # Postfix 3.7's inline pattern tables (dict_stream.c): "{ {rule}, {rule} }".
+    dict(name="regexp-inline-default-forbidden", type="regexp", source=None,
+         ref="regexp:{{/^[^A-Z]/ Bogus}}",
+         fixed=INLINE_RX_KEYS, kinds=HEADER_KINDS + HOST_KINDS, n=60),
+    dict(name="pcre-inline-default-forbidden", type="pcre", source=None,
+         ref="pcre:{{/^[^A-Z]/ Bogus}}",
+         fixed=INLINE_RX_KEYS, kinds=HEADER_KINDS + HOST_KINDS, n=60),
+    dict(name="regexp-inline-rules", type="regexp", source=None,
+         ref="regexp:{ , {/^a{2}b/ two-a}, {}\t{  /^(x+)(y*)$/   got ${1}-$2  },, "
+             "{if /^sub/},{!/ject/ not-ject},{endif}\n{/(ab)/ ${1}} {/^[{]}/ braces}, }",
+         fixed=INLINE_RX_KEYS, kinds=HEADER_KINDS + HOST_KINDS, n=60),
+    dict(name="regexp-inline-newline-in-rule", type="regexp", source=None,
+         ref="regexp:{{/^a/\n  continued}, {/^b/ B\n/^c/ C}}",
+         fixed=INLINE_RX_KEYS, kinds=HOST_KINDS, n=20),
+    dict(name="pcre-inline-rules", type="pcre", source=None,
+         ref="pcre:{{/^(?-i)A(.)/ upper$1}, {/^subject:\\s*(\\S+)/ s=$1}, {!/x/ no-x}}",
+         fixed=INLINE_RX_KEYS, kinds=HEADER_KINDS + HOST_KINDS, n=60),
+    dict(name="regexp-inline-empty", type="regexp", source=None, ref="regexp:{ , }",
+         fixed=INLINE_RX_KEYS, kinds=HOST_KINDS, n=10),
+    dict(name="regexp-inline-bad-rule", type="regexp", source=None,
+         ref="regexp:{ {/a/ A}, {/(c/ C}, {/b/ $2} }",
+         fixed=INLINE_RX_KEYS, kinds=HOST_KINDS, n=10, refused="broken rules"),
+] + [dict(name="%s-inline-fatal-%d" % (t, i), type=t, source=None, ref="%s:%s" % (t, text),
+          fixed=["a", "b"], kinds=HOST_KINDS, n=2, fatal=True)
+     for i, text in enumerate([
+         "{ /a/ A }",              # a rule without its braces
+         "{ {/a/ A} x }",          # a word after a rule
+         "{ {/a/ A}",              # unbalanced outer braces
+         "{ {/a/ A} } x",          # text after the outer braces
+         "{{/a/ A}{/b/ B}}",       # rules not separated
+         "{ {/\\}/ x} }",         # an unbalanced brace inside a pattern
+         "{ {/[{]/ x} }",
+         "{ {/a/ A}, \"{/b/ B}\" }",
+     ]) for t in ("regexp", "pcre")]
 
 
 # --------------------------------------------------------------------------
@@ -410,6 +447,8 @@ class Runner:
                 case["name"], len(keys), pout.count(b"\n"), oout.count(b"\n")))
         if case.get("refused"):
             return problems + self.check_refused(case, refs["ours"], prc, perr, orc, oerr)
+        if case.get("fatal"):
+            return problems + self.check_fatal(case, prc, perr, orc, oerr)
         if orc not in (0, 1) or b"fatal:" in oerr:
             # A refused table or a crash: the per-key listing would only repeat it.
             problems.append("mxscreen-map -q - failed (exit %d), postmap answered (exit %d, %d hits)"
@@ -433,6 +472,19 @@ class Runner:
                 problems.append("-q %s: postmap exit %d %s / mxscreen-map exit %d %s (%s)" % (
                     show(k), prc1, show(pout1), orc1, show(oout1), show(oerr1, 200)))
         return problems
+
+    def check_fatal(self, case, prc, perr, orc, oerr):
+        """A table postmap refuses whole: ours must refuse it with the same
+        reason (the text after "fatal: ")."""
+        pmsg = perr.split(b"fatal: ", 1)[1].strip() if b"fatal: " in perr else None
+        omsg = oerr.split(b"fatal: ", 1)[1].strip() if b"fatal: " in oerr else None
+        if prc == 0 or pmsg is None:
+            return ["fatal case %s: postmap did not refuse it (exit %d): %s" % (
+                case["name"], prc, show(perr, 300))]
+        if orc == 0 or omsg != pmsg:
+            return ["fatal case %s: postmap: %s\n    mxscreen-map (exit %d): %s" % (
+                case["name"], show(pmsg, 300), orc, show(oerr, 300))]
+        return []
 
     def check_refused(self, case, ref, prc, perr, orc, oerr):
         """A table postmap survives with warnings: ours must refuse it,
