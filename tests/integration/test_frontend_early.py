@@ -32,6 +32,15 @@ Clients (source addresses on loopback; 127.0.0.1 alone is mynetworks):
               the greeting, 503 access denied to the next command, and
               "NOQUEUE: reject: CONNECT from ..." identical.
 
+HELO screening (deep tests on, so the frontend sees the HELO before any
+worker; smtpd_helo_restrictions = permit_mynetworks, check_helo_access
+texthash:helo_access, reject_invalid_helo_hostname,
+reject_non_fqdn_helo_hostname; smtpd_delay_reject = yes): a client that
+claims to be localhost or us, an invalid and a non-FQDN HELO get exactly
+Postfix's RCPT reply and NOQUEUE line (proto=ESMTP/SMTP, helo=<...>) from
+the frontend's enforce engine (no worker sees them); a second EHLO with a
+good name is judged afresh; a good HELO delivers in one session.
+
 Bounded: every wait has a deadline; every process is stopped by pid.
 Exit: 0 pass, 1 fail, 77 not root, no unshare/ip/dnsmasq/Postfix or binary.
 """
@@ -104,6 +113,10 @@ def session(host, port, src, steps):
     return out
 
 
+# The worker's connect line ends with the frontend's " id=ID" (Postfix's
+# has nothing there).
+WID = r"(?: id=\S+)?$"
+
 STEPS = ["EHLO client.example", "MAIL FROM:<a@client.example>", "RCPT TO:<b@dest.example>",
          "DATA", "QUIT"]
 
@@ -157,7 +170,7 @@ def delay_suite(args, dns, check):
         check.expect([g[0] for g in got] == ["220", "250", "250", "250", "354", "250", "221"],
                      f"confirmed: delivered in one session: {got!r}")
         check.expect(sink.wait_messages(1, timeout=10), "confirmed: mail at the sink")
-        check.expect(dc.wait_log(mx, r"connect from good\.example\.test\[127\.0\.0\.41\]$"),
+        check.expect(dc.wait_log(mx, r"connect from good\.example\.test\[127\.0\.0\.41\]" + WID),
                      "confirmed: the worker logs the name")
         queries = len(re.findall(r"query\[PTR\] 41\.0\.0\.127\.in-addr\.arpa", dns.log())) - before
         check.expect(queries == 1, f"confirmed: one PTR query (the frontend's): {queries}")
@@ -171,7 +184,7 @@ def delay_suite(args, dns, check):
             check.expect([g[0] for g in got] == [w[0] for w in want] == ["220", "250", "250",
                                                                         "250", "221"],
                          f"{tag}: accepted as by Postfix: {got!r} vs {want!r}")
-            pat = r"connect from unknown\[%s\]$" % re.escape(addr)
+            pat = r"connect from unknown\[%s\]" % re.escape(addr) + WID
             check.expect(dc.wait_log(mx, pat) and re.search(pat, pf.log(), re.M),
                          f"{tag}: 'connect from unknown[{addr}]' in both logs")
         warn = "hostname forged.example.test does not resolve to address 127.0.0.42"
@@ -198,6 +211,65 @@ def connect_suite(args, dns, check):
         check.expect(got[0][0] == "220", f"delay_reject=no: a clean client is greeted: {got!r}")
 
 
+HELO_MAP = "localhost REJECT\nmx.example.test 550 You are not me\n"
+
+HELO_SETTINGS = dict(
+    SETTINGS,
+    smtpd_helo_restrictions="permit_mynetworks, check_helo_access "
+    "texthash:${config_directory}/helo_access, reject_invalid_helo_hostname, "
+    "reject_non_fqdn_helo_hostname",
+    postscreen_pipelining_enable="yes",
+    postscreen_non_smtp_command_enable="yes",
+    postscreen_bare_newline_enable="yes",
+)
+
+
+def helo_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP, "helo_access": HELO_MAP}
+    with Sink() as sink, \
+            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
+                                   settings=dict(HELO_SETTINGS, dns_resolver="127.0.0.1:53"),
+                                   binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
+                                         settings=HELO_SETTINGS, keep=args.keep) as pf:
+        # One source address each (no PTR): a pass is cached (PASS OLD
+        # would skip the frontend's tests on the next connection).
+        cases = [("127.0.0.45", "EHLO localhost", "localhost"),
+                 ("127.0.0.46", "EHLO mx.example.test", "us"),
+                 ("127.0.0.47", "HELO bad..name", "invalid"),
+                 ("127.0.0.48", "EHLO foo", "non-FQDN")]
+        for src, helo, tag in cases:
+            steps = [helo] + STEPS[1:]
+            got = session(mx.host, mx.port, src, steps)
+            want = session(pf.host, pf.port, src, steps)
+            check.expect(len(got) == len(want) and got[3] == want[3] and
+                         want[3][0] in ("554", "550", "501", "504"),
+                         f"HELO {tag}: RCPT reply as Postfix's: {got!r} vs {want!r}")
+            check.expect([g[0] for g in got] == [w[0] for w in want],
+                         f"HELO {tag}: every reply code as Postfix's: {got!r} vs {want!r}")
+            arg = helo.split()[1]
+            pat = lambda log: [m for m in re.findall(
+                r"NOQUEUE: (reject: RCPT from \S+\[%s\]: .*helo=<%s>)$"
+                % (re.escape(src), re.escape(arg)), log, re.M)]
+            line = wait_for(lambda: pat(mx.log()))
+            pline = wait_for(lambda: pat(pf.log()))
+            check.expect(line and line == pline,
+                         f"HELO {tag}: NOQUEUE line as smtpd's:\n  {line}\n  {pline}")
+        check.expect(not re.search(r"connect from \S+\[127\.0\.0\.4[5-8]\]" + WID, mx.log(), re.M),
+                     "HELO: no worker saw the rejected clients")
+
+        # A bad EHLO replaced by a good one: judged afresh, mail delivered.
+        got = session(mx.host, mx.port, "127.0.0.41",
+                      ["EHLO localhost", "EHLO good.example.test"] + STEPS[1:4]
+                      + ["Subject: helo\r\n\r\nbody\r\n."] + ["QUIT"])
+        check.expect([g[0] for g in got] == ["220", "250", "250", "250", "250", "354", "250",
+                                             "221"],
+                     f"HELO: a second good EHLO delivers in one session: {got!r}")
+        check.expect(sink.wait_messages(1, timeout=10), "HELO: the mail reached the sink")
+        check.expect(dc.wait_log(mx, r"PASS NEW \[127\.0\.0\.41\]:\d+$"),
+                     "HELO: the deep tests passed")
+
+
 def inner(args):
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     d = tempfile.mkdtemp(prefix="mxearly-")
@@ -210,6 +282,7 @@ def inner(args):
         with Dns53(zones()) as dns:
             delay_suite(args, dns, check)
             connect_suite(args, dns, check)
+            helo_suite(args, dns, check)
         return check.done()
     finally:
         shutil.rmtree(d, ignore_errors=True)
