@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -804,6 +805,38 @@ static void loop(struct qrun *r, int sfd)
     }
 }
 
+/* One runner per queue. A runner whose master died (kill -9) gets SIGTERM
+ * and drains its deliveries for up to QRUN_DRAIN_MS; a runner of the next
+ * master must not start meanwhile: both would take active/ (duplicate
+ * deliveries, and a file the old one moves into active/ after the new one
+ * scanned it would wait there for yet another restart). The lock is an
+ * flock on active/ itself, released by the kernel when the holder exits.
+ * 0 locked, 1 stopped while waiting (SIGTERM), -errno. */
+static int lock_queue(struct qrun *r, int sfd)
+{
+    bool told = false;
+    while (flock(r->q.fd[QDIR_ACTIVE], LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
+            return -errno;
+        if (!told)
+            log_warn("another queue runner still works on %s: waiting for it",
+                     r->cfg->p.queue_directory);
+        told = true;
+        struct pollfd p = {.fd = sfd, .events = POLLIN};
+        if (sfd >= 0 && poll(&p, 1, 100) > 0) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                    return 1;
+        } else if (sfd < 0) {
+            (void)poll(NULL, 0, 100);
+        }
+    }
+    return 0;
+}
+
 int qrun_run(const struct generation *g)
 {
     static struct qrun run; /* one per process; big (TLS session cache) */
@@ -834,6 +867,17 @@ int qrun_run(const struct generation *g)
     if (sfd < 0)
         log_warn("signalfd: %s (stop and reload will not reach the runner)", strerror(-sfd));
 
+    if ((rc = lock_queue(r, sfd)) != 0) {
+        if (rc < 0)
+            log_error("lock %s/active: %s", qd, strerror(-rc));
+        if (sfd >= 0)
+            close(sfd);
+        dns_close(r->dns);
+        if (r->trigger_fd >= 0)
+            close(r->trigger_fd);
+        qdir_close(&r->q);
+        return rc < 0 ? 1 : 0;
+    }
     /* what a runner that died was delivering comes first */
     scan(r, QDIR_ACTIVE, true);
     r->next_deferred_scan = 0;

@@ -422,6 +422,11 @@ def test_kill(check):
             marked = [q for q in dups if re.search(rf"{q}: .*status=sent", old_log)]
             check.expect(not marked, f"{len(dups)} duplicates, of which recorded as sent "
                          f"before the kill: {marked}", srv2)
+            # The old runner (SIGTERM from its dying master, draining) and
+            # the new one never work on the queue at once: a file removed
+            # under the other runner's feet would show here.
+            check.expect("remove: No such file" not in srv2.log(),
+                         "one queue runner at a time on the queue", srv2)
         subprocess.run(["rm", "-rf", d])
 
 
