@@ -23,7 +23,10 @@
  * for every other pattern. A lookup scans the generic database and the one
  * of the key's own name (its text before the first ':'). Measured on 10,000
  * header_checks rules: a Received: line took 8.9 us against one database of
- * everything and 0.23 us against its own 1,249 rules.
+ * everything and 0.23 us against its own 1,249 rules. A partition whose
+ * every pattern allows it holds each pattern's rest after "^Name:" (".*x"
+ * as a floating "x") and scans only the key's text after its ':'.
+ * maps_regexp_hs.c builds the databases; this file parses, opens, looks up.
  *
  * Lookup: the scans of the key stamp the reported ids. The candidates are
  * the positive rules whose first pattern was reported plus the rules that
@@ -43,77 +46,19 @@
  * the scratch allocated at open is copy-on-write in each forked worker,
  * so every process scans with its own.
  */
-#include "maps.h"
+#include "maps_regexp_int.h"
 #include "maps_inline.h"
-#include "maps_regexp_parse.h"
-#include "regex_anchor.h"
-#include "regex_posix.h"
 #include "log.h"
 #include "util.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
-#include <hs/hs.h>
-#include <pcre2.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum rx_mode { RX_EXACT = 0, RX_CONFIRM = 1, RX_ALWAYS = 2 };
-
-/* Below this many patterns one database is as fast as any split. */
-#define RX_PARTITION_MIN 64
-
-struct rx_part {
-    char name[REGEX_ANCHOR_NAME_MAX]; /* lower case, without ':' */
-    hs_database_t *db;
-    int placed;             /* db is in the placer's memory: not ours to free */
-};
-
-struct rx_shared {
-    struct rxp_table t;
-    uint8_t *mode;          /* per pattern, enum rx_mode */
-    int32_t *pat_rule;      /* per pattern: MATCH rule it is the positive first pattern of, or -1 */
-    int32_t *always;        /* MATCH rules to look at on every lookup, ascending */
-    size_t nalways;
-    hs_database_t *db;      /* patterns not in a partition; NULL if none */
-    int db_placed;          /* db is in the placer's memory: not ours to free */
-    struct rx_part *parts;  /* sorted by name */
-    size_t nparts;
-};
-
-struct rx_local {
-    enum rxp_dialect dialect;
-    void **engine;          /* per pattern: regex_t * or pcre2_code *, NULL if not needed */
-    hs_scratch_t *scratch;
-    pcre2_match_data *md;
-    regmatch_t *pmatch;
-    size_t pmatch_n;
-    uint32_t gen;
-    uint32_t *hs_stamp;     /* per pattern: == gen when Hyperscan reported it */
-    uint32_t *ev_stamp;     /* per pattern: == gen when ev_val is valid */
-    uint8_t *ev_val;
-    uint32_t *if_stamp;     /* per rule (IF rules): == gen when if_val is valid */
-    uint8_t *if_val;
-    int32_t *cand;          /* candidates reported in this scan */
-    size_t ncand;
-    const char *key;
-    size_t keylen;
-};
-
-struct rx_map {
-    struct rx_shared s;
-    struct rx_local l;
-};
 
 /* ---- real engines ---- */
 
-static int regexp_cflags(uint32_t f)
-{
-    return ((f & RXP_F_EXTENDED) ? REG_EXTENDED : 0) | ((f & RXP_F_ICASE) ? REG_ICASE : 0) |
-           ((f & RXP_F_MULTILINE) ? REG_NEWLINE : 0);
-}
 
 static uint32_t pcre_options(uint32_t f)
 {
@@ -131,7 +76,7 @@ static int engine_compile(enum rxp_dialect d, const char *text, size_t len, uint
 {
     if (d == RXP_REGEXP) {
         regex_t *re = xmalloc(sizeof(*re));
-        int rc = regcomp(re, text, regexp_cflags(flags));
+        int rc = regcomp(re, text, rx_regexp_cflags(flags));
         if (rc != 0) {
             regerror(rc, re, why, whylen);
             free(re);
@@ -303,10 +248,6 @@ static int expand(struct rx_map *m, const struct rxp_rule *r, struct map_value *
     return 1;
 }
 
-static int rx_part_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct rx_part *)a)->name, ((const struct rx_part *)b)->name);
-}
 
 static const struct rx_part *rx_part_find(const struct rx_shared *s, const char *name)
 {
@@ -335,10 +276,12 @@ static int rx_lookup(struct map *mp, const char *key, size_t keylen, struct map_
         hs_scan(m->s.db, key, (unsigned)l->keylen, 0, l->scratch, on_hs_match, m) != HS_SUCCESS)
         return -EIO;
     char name[REGEX_ANCHOR_NAME_MAX];
-    if (m->s.nparts && regex_anchor_key_name(key, l->keylen, name)) {
+    size_t nlen;
+    if (m->s.nparts && (nlen = regex_anchor_key_name(key, l->keylen, name))) {
         const struct rx_part *part = rx_part_find(&m->s, name);
-        if (part && hs_scan(part->db, key, (unsigned)l->keylen, 0, l->scratch, on_hs_match, m) !=
-                        HS_SUCCESS)
+        size_t skip = part && part->strip ? nlen + 1 : 0; /* the name and its ':' */
+        if (part && hs_scan(part->db, key + skip, (unsigned)(l->keylen - skip), 0, l->scratch,
+                            on_hs_match, m) != HS_SUCCESS)
             return -EIO;
     }
     /* Reported ids arrive by end offset, not file order. */
@@ -388,241 +331,6 @@ static void rx_free(struct rx_map *m)
     free(m);
 }
 
-struct hs_input {
-    char **expr;
-    unsigned *flags;
-    size_t *name_off;   /* per pattern: its partitions are name_part[name_off[p]..name_off[p+1]) */
-    int32_t *name_part;
-};
-
-/* Decide each pattern's Hyperscan expression, flags and mode. */
-static void hs_prepare(struct rx_map *m, struct hs_input *in)
-{
-    const struct rxp_table *t = &m->s.t;
-    struct strbuf sb;
-    strbuf_init(&sb);
-    for (size_t p = 0; p < t->npats; p++) {
-        const struct rxp_pattern *pat = &t->pats[p];
-        const char *text = rxp_pattern_text(t, pat);
-        unsigned fl = HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY, xf = 0;
-        in->expr[p] = NULL;
-        m->s.mode[p] = RX_ALWAYS;
-        if (m->l.dialect == RXP_REGEXP) {
-            enum rxposix_result r = rxposix_translate(text, regexp_cflags(pat->flags), &sb, &xf);
-            if (r == RXPOSIX_UNSUPPORTED)
-                continue;
-            m->s.mode[p] = r == RXPOSIX_EXACT ? RX_EXACT : RX_CONFIRM;
-            in->expr[p] = xstrdup(strbuf_cstr(&sb));
-        } else {
-            /* Hyperscan speaks PCRE; (?x) for the x flag. A and E only
-             * narrow the match: Hyperscan without them is a superset. */
-            xf = ((pat->flags & RXP_F_ICASE) ? HS_FLAG_CASELESS : 0) |
-                 ((pat->flags & RXP_F_MULTILINE) ? HS_FLAG_MULTILINE : 0) |
-                 ((pat->flags & RXP_F_DOTALL) ? HS_FLAG_DOTALL : 0);
-            m->s.mode[p] = (pat->flags & (RXP_F_ANCHORED | RXP_F_DOLLAR_ENDONLY)) ? RX_CONFIRM : RX_EXACT;
-            in->expr[p] = xasprintf("%s%s", (pat->flags & RXP_F_EXTENDED) ? "(?x)" : "", text);
-        }
-        fl |= xf;
-        hs_expr_info_t *info = NULL;
-        hs_compile_error_t *ce = NULL;
-        if (hs_expression_info(in->expr[p], fl, &info, &ce) != HS_SUCCESS) {
-            hs_free_compile_error(ce);
-            ce = NULL;
-            /* Back-references and the like: Hyperscan can still pre-filter. */
-            if (hs_expression_info(in->expr[p], fl | HS_FLAG_PREFILTER, &info, &ce) != HS_SUCCESS) {
-                hs_free_compile_error(ce);
-                free(in->expr[p]);
-                in->expr[p] = NULL;
-                m->s.mode[p] = RX_ALWAYS;
-                continue;
-            }
-            fl |= HS_FLAG_PREFILTER;
-            m->s.mode[p] = RX_CONFIRM;
-        }
-        free(info);
-        in->flags[p] = fl;
-    }
-    strbuf_free(&sb);
-}
-
-/* Partition membership: pattern p is in partition `which` (-1: generic). */
-static int rx_in_part(const struct hs_input *in, const int32_t *part, size_t p, int32_t which)
-{
-    if (which < 0)
-        return part[p] < 0;
-    for (size_t k = in->name_off[p]; k < in->name_off[p + 1]; k++)
-        if (in->name_part[k] == which)
-            return 1;
-    return 0;
-}
-
-/* Compile the patterns whose part[] equals `which` into *db; a pattern
- * Hyperscan refuses in the batch is demoted (exact -> prefilter -> real
- * engine only) and the batch retried. A demotion is global: a pattern in
- * several partitions is then confirmed everywhere, which is always right. */
-static int hs_build_one(struct rx_map *m, struct hs_input *in, const int32_t *part, int32_t which,
-                        hs_database_t **db, const char *file, struct map_err *err)
-{
-    size_t np = m->s.t.npats;
-    const char **ex = xmalloc((np ? np : 1) * sizeof(*ex));
-    unsigned *fl = xmalloc((np ? np : 1) * sizeof(*fl));
-    unsigned *ids = xmalloc((np ? np : 1) * sizeof(*ids));
-    int rc = 0;
-
-    *db = NULL;
-    for (;;) {
-        unsigned n = 0;
-        for (size_t p = 0; p < np; p++)
-            if (m->s.mode[p] != RX_ALWAYS && in->expr[p] && rx_in_part(in, part, p, which)) {
-                ex[n] = in->expr[p];
-                fl[n] = in->flags[p];
-                ids[n++] = (unsigned)p;
-            }
-        if (n == 0)
-            break;
-        hs_compile_error_t *ce = NULL;
-        if (hs_compile_multi(ex, fl, ids, n, HS_MODE_BLOCK, NULL, db, &ce) == HS_SUCCESS)
-            break;
-        if (ce->expression < 0) {
-            map_err_set(err, "%s: hyperscan: %s", file, ce->message);
-            hs_free_compile_error(ce);
-            rc = -EINVAL;
-            break;
-        }
-        unsigned p = ids[ce->expression];
-        hs_free_compile_error(ce);
-        if (!(in->flags[p] & HS_FLAG_PREFILTER)) {
-            in->flags[p] |= HS_FLAG_PREFILTER;
-            m->s.mode[p] = RX_CONFIRM;
-        } else {
-            m->s.mode[p] = RX_ALWAYS;
-        }
-    }
-    free(ex);
-    free(fl);
-    free(ids);
-    return rc;
-}
-
-/* Find each pattern's header names and build the partition list. */
-static void rx_partition(struct rx_map *m, struct hs_input *in, int32_t *part)
-{
-    const struct rxp_table *t = &m->s.t;
-    size_t np = t->npats, eligible = 0;
-    char names[REGEX_ANCHOR_NAMES_MAX][REGEX_ANCHOR_NAME_MAX];
-
-    in->name_off = xcalloc(np + 1, sizeof(*in->name_off));
-    for (size_t p = 0; p < np; p++)
-        part[p] = -1;
-    for (size_t p = 0; p < np; p++)
-        eligible += m->s.mode[p] != RX_ALWAYS;
-    for (size_t p = 0; p < np; p++) {
-        const struct rxp_pattern *pat = &t->pats[p];
-        int n = 0;
-        in->name_off[p + 1] = in->name_off[p];
-        if (eligible < RX_PARTITION_MIN || m->s.mode[p] == RX_ALWAYS ||
-            !(pat->flags & RXP_F_ICASE) || (pat->flags & RXP_F_MULTILINE))
-            continue;
-        if (m->l.dialect == RXP_REGEXP && (pat->flags & RXP_F_EXTENDED))
-            n = regex_anchor_names(rxp_pattern_text(t, pat), pat->text_len, REGEX_ANCHOR_POSIX_ERE,
-                                   names);
-        else if (m->l.dialect == RXP_PCRE && !(pat->flags & RXP_F_EXTENDED))
-            n = regex_anchor_names(rxp_pattern_text(t, pat), pat->text_len, REGEX_ANCHOR_PCRE, names);
-        for (int k = 0; k < n; k++) {
-            size_t i;
-            for (i = 0; i < m->s.nparts; i++)
-                if (strcmp(m->s.parts[i].name, names[k]) == 0)
-                    break;
-            if (i == m->s.nparts) {
-                m->s.parts = xrealloc(m->s.parts, (m->s.nparts + 1) * sizeof(*m->s.parts));
-                strcpy(m->s.parts[i].name, names[k]);
-                m->s.parts[i].db = NULL;
-                m->s.parts[i].placed = 0;
-                m->s.nparts++;
-            }
-            in->name_part = xrealloc(in->name_part, (in->name_off[p + 1] + 1) * sizeof(int32_t));
-            in->name_part[in->name_off[p + 1]++] = (int32_t)i;
-            part[p] = (int32_t)i;
-        }
-    }
-}
-
-/* The generic database and one per partition; partitions end up sorted by
- * name for bsearch, and one whose patterns all fell out is dropped. */
-static int hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct map_err *err)
-{
-    size_t np = m->s.t.npats;
-    int32_t *part = xmalloc((np ? np : 1) * sizeof(*part));
-    rx_partition(m, in, part);
-    int rc = hs_build_one(m, in, part, -1, &m->s.db, file, err);
-    for (size_t i = 0; rc == 0 && i < m->s.nparts; i++)
-        rc = hs_build_one(m, in, part, (int32_t)i, &m->s.parts[i].db, file, err);
-    size_t kept = 0;
-    for (size_t i = 0; i < m->s.nparts; i++)
-        if (m->s.parts[i].db)
-            m->s.parts[kept++] = m->s.parts[i];
-    m->s.nparts = kept;
-    if (kept > 0) /* qsort(NULL, 0, ...) is undefined */
-        qsort(m->s.parts, m->s.nparts, sizeof(*m->s.parts), rx_part_cmp);
-    free(part);
-    return rc;
-}
-
-/* ---- placement in shared memory ---- */
-
-static struct map_placer rx_placer;
-static int rx_placer_set;
-
-void maps_set_placer(const struct map_placer *p)
-{
-    rx_placer_set = p != NULL;
-    if (p)
-        rx_placer = *p;
-}
-
-/* Move *db into the placer's memory (serialize, deserialize in place),
- * freeing the heap copy. On failure *db is left as it was. */
-static int hs_place(hs_database_t **db, int *placed, const char *file, struct map_err *err)
-{
-    char *bytes = NULL;
-    size_t len = 0, size = 0;
-    if (hs_serialize_database(*db, &bytes, &len) != HS_SUCCESS) {
-        map_err_set(err, "%s: hyperscan: cannot serialize database", file);
-        return -ENOMEM;
-    }
-    int rc = 0;
-    /* 8-byte alignment is Hyperscan's minimum; a cache line keeps the
-     * bytecode's own 64-byte alignment free of padding. */
-    void *at = NULL;
-    if (hs_serialized_database_size(bytes, len, &size) != HS_SUCCESS)
-        rc = -EIO;
-    else if (!(at = rx_placer.alloc(rx_placer.ctx, size, 64)))
-        rc = -ENOMEM;
-    else if (hs_deserialize_database_at(bytes, len, at) != HS_SUCCESS)
-        rc = -EIO;
-    free(bytes); /* hs_serialize_database uses the misc allocator: malloc */
-    if (rc < 0) {
-        map_err_set(err, "%s: cannot place hyperscan database in the policy segment (%zu bytes)",
-                    file, size);
-        return rc;
-    }
-    hs_free_database(*db);
-    *db = at;
-    *placed = 1;
-    if (rx_placer.placed_db)
-        rx_placer.placed_db(rx_placer.ctx);
-    return 0;
-}
-
-static int rx_place_all(struct rx_map *m, const char *file, struct map_err *err)
-{
-    int rc = 0;
-    if (m->s.db)
-        rc = hs_place(&m->s.db, &m->s.db_placed, file, err);
-    for (size_t i = 0; rc == 0 && i < m->s.nparts; i++)
-        rc = hs_place(&m->s.parts[i].db, &m->s.parts[i].placed, file, err);
-    return rc;
-}
 
 static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *err)
 {
@@ -690,16 +398,21 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
 
     m->s.mode = xcalloc(np ? np : 1, 1);
     struct hs_input in = {xcalloc(np ? np : 1, sizeof(char *)), xcalloc(np ? np : 1, sizeof(unsigned)),
-                          NULL, NULL};
-    hs_prepare(m, &in);
-    rc = hs_build(m, &in, file, err);
-    for (size_t p = 0; p < np; p++)
+                          NULL, NULL, xcalloc(np ? np : 1, sizeof(char *)),
+                          xcalloc(np ? np : 1, sizeof(unsigned))};
+    rx_hs_prepare(m, &in);
+    rc = rx_hs_build(m, &in, file, err);
+    for (size_t p = 0; p < np; p++) {
         free(in.expr[p]);
+        free(in.rest_expr[p]);
+    }
     free(in.expr);
+    free(in.rest_expr);
+    free(in.rest_flags);
     free(in.flags);
     free(in.name_off);
     free(in.name_part);
-    if (rc == 0 && rx_placer_set)
+    if (rc == 0 && rx_placing())
         rc = rx_place_all(m, file, err);
     if (rc < 0)
         goto out;

@@ -116,6 +116,12 @@ static int rest_has_top_alternation(const char *t, size_t len, size_t i,
 int regex_anchor_names(const char *t, size_t len, enum regex_anchor_syntax syn,
                        char names[][REGEX_ANCHOR_NAME_MAX])
 {
+    return regex_anchor_split(t, len, syn, names, NULL);
+}
+
+int regex_anchor_split(const char *t, size_t len, enum regex_anchor_syntax syn,
+                       char names[][REGEX_ANCHOR_NAME_MAX], size_t *rest)
+{
     size_t n = 1, nlen = 0, i = 1;
 
     if (len < 3 || t[0] != '^')
@@ -189,9 +195,59 @@ int regex_anchor_names(const char *t, size_t len, enum regex_anchor_syntax syn,
     }
     if (i >= len || nlen == 0)
         return 0;
+    /* "^Subject:*x" or "^Subject:?" do not require the ':' after the name. */
+    if (i + 1 < len && is_quantifier(t[i + 1]))
+        return 0;
     if (rest_has_top_alternation(t, len, i + 1, syn))
         return 0;
+    if (rest)
+        *rest = i + 1;
     return (int)n;
+}
+
+/*
+ * Whether t[off..len) means the same on its own as after the prefix: it
+ * must not look at text before its start. Refused (conservatively):
+ * '^' outside brackets (never true after the prefix, true at a buffer's
+ * start), the start anchors \A \G \` , lookbehind, and every back-reference
+ * or subroutine call (the prefix may hold the group it names). \b \B \< are
+ * fine: the prefix ends in ':', a non-word character, as a buffer's start
+ * counts.
+ */
+int regex_anchor_rest_local(const char *t, size_t len, size_t off, enum regex_anchor_syntax syn)
+{
+    for (size_t i = off; i < len;) {
+        char c = t[i];
+        if (c == '[') {
+            size_t j = skip_bracket(t, len, i, syn);
+            if (j == 0)
+                return 0;
+            i = j;
+            continue;
+        }
+        if (c == '^')
+            return 0;
+        if (c == '\\') {
+            if (i + 1 >= len)
+                return 0;
+            char e = t[i + 1];
+            if ((e >= '0' && e <= '9') || e == 'A' || e == 'G' || e == '`' || e == 'g' || e == 'k' ||
+                e == 'Q')
+                return 0;
+            i += 2;
+            continue;
+        }
+        if (c == '(' && i + 1 < len && t[i + 1] == '?') {
+            /* Only non-capturing groups and inline option letters. */
+            size_t j = i + 2;
+            while (j < len && ((t[j] >= 'a' && t[j] <= 'z') || t[j] == '-'))
+                j++;
+            if (j >= len || (t[j] != ':' && t[j] != ')'))
+                return 0;
+        }
+        i++;
+    }
+    return 1;
 }
 
 size_t regex_anchor_key_name(const char *key, size_t len, char out[REGEX_ANCHOR_NAME_MAX])

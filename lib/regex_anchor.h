@@ -28,6 +28,18 @@ enum regex_anchor_syntax { REGEX_ANCHOR_POSIX_ERE, REGEX_ANCHOR_PCRE };
 int regex_anchor_names(const char *text, size_t len, enum regex_anchor_syntax syn,
                        char names[][REGEX_ANCHOR_NAME_MAX]);
 
+/*
+ * regex_anchor_names(), and on success *rest (if not NULL) = the offset of
+ * the text after the prefix's ':'. A key whose name is one of names[]
+ * matches the pattern iff its text after the ':' matches "^" + that rest
+ * (Hyperscan scans only the rest of the key: see maps_regexp.c), provided
+ * regex_anchor_rest_local() says the rest does not look behind its start.
+ */
+int regex_anchor_split(const char *text, size_t len, enum regex_anchor_syntax syn,
+                       char names[][REGEX_ANCHOR_NAME_MAX], size_t *rest);
+int regex_anchor_rest_local(const char *text, size_t len, size_t off,
+                            enum regex_anchor_syntax syn);
+
 /* The lower-case name of key[0..len) (text before its first ':', if it is
  * a valid name) into out; returns its length, or 0 when there is none. */
 size_t regex_anchor_key_name(const char *key, size_t len, char out[REGEX_ANCHOR_NAME_MAX]);

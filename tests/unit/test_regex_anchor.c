@@ -79,6 +79,50 @@ static void anchor_table(void **state)
     }
 }
 
+/* Where the rest starts, and whether it may be scanned on its own. */
+static void rest_split(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pattern;
+        enum regex_anchor_syntax syn;
+        int off;   /* -1: not anchored */
+        int local; /* regex_anchor_rest_local() */
+    } cases[] = {
+        {"^Subject:.*spam", REGEX_ANCHOR_POSIX_ERE, 9, 1},
+        {"^(From|Reply-To):.*@x", REGEX_ANCHOR_POSIX_ERE, 17, 1},
+        {"^(?:From|To): *x$", REGEX_ANCHOR_PCRE, 13, 1},
+        {"^Subject:[^a-z]{3}", REGEX_ANCHOR_POSIX_ERE, 9, 1},
+        {"^Subject:.*\\bfree\\b", REGEX_ANCHOR_PCRE, 9, 1},
+        {"^Subject:(?i)x(?:y)", REGEX_ANCHOR_PCRE, 9, 1},
+        /* a quantified ':' is not required: not anchored */
+        {"^Subject:*x", REGEX_ANCHOR_POSIX_ERE, -1, 0},
+        {"^Subject:?", REGEX_ANCHOR_PCRE, -1, 0},
+        /* rests that look before their start */
+        {"^Subject:(^|x)", REGEX_ANCHOR_POSIX_ERE, 9, 0},
+        {"^Subject:.*\\Ax", REGEX_ANCHOR_PCRE, 9, 0},
+        {"^Subject:.*(?<=:)x", REGEX_ANCHOR_PCRE, 9, 0},
+        {"^Content-(Type|Disposition):.*\\1", REGEX_ANCHOR_POSIX_ERE, 28, 0},
+        {"^Subject:(a)\\g1", REGEX_ANCHOR_PCRE, 9, 0},
+        {"^Subject:.*(?=x)", REGEX_ANCHOR_PCRE, 9, 0}, /* conservative */
+        {"^Subject:.*\\Qa^b\\E", REGEX_ANCHOR_PCRE, 9, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char names[REGEX_ANCHOR_NAMES_MAX][REGEX_ANCHOR_NAME_MAX];
+        size_t off = 0, len = strlen(cases[i].pattern);
+        int n = regex_anchor_split(cases[i].pattern, len, cases[i].syn, names, &off);
+        if (cases[i].off < 0) {
+            if (n != 0)
+                fail_msg("%s: anchored, want not", cases[i].pattern);
+            continue;
+        }
+        if (n <= 0 || off != (size_t)cases[i].off)
+            fail_msg("%s: n %d off %zu, want off %d", cases[i].pattern, n, off, cases[i].off);
+        if (regex_anchor_rest_local(cases[i].pattern, len, off, cases[i].syn) != cases[i].local)
+            fail_msg("%s: local != %d", cases[i].pattern, cases[i].local);
+    }
+}
+
 static void key_names(void **state)
 {
     (void)state;
@@ -111,7 +155,7 @@ static void partitioned_table_matches_naive_walk(void **state)
     srand(7);
     for (int r = 0; r < NRULES; r++) {
         const char *h = heads[rand() % 5], *w = words[rand() % 6];
-        switch (rand() % 6) {
+        switch (rand() % 9) {
         case 0:
             snprintf(pats[r], sizeof(pats[r]), "^%s:.*%s%d", h, w, r % 9);
             break;
@@ -126,6 +170,15 @@ static void partitioned_table_matches_naive_walk(void **state)
             break;
         case 4:
             snprintf(pats[r], sizeof(pats[r]), "^%s:[^|]*%s", h, w);
+            break;
+        case 6: /* the rest anchored at the ':' ("^" + rest in the partition) */
+            snprintf(pats[r], sizeof(pats[r]), "^%s: *%s[0-9]", h, w);
+            break;
+        case 7: /* a rest that ends at the key's end */
+            snprintf(pats[r], sizeof(pats[r]), "^%s:.*%s[0-9]$", h, w);
+            break;
+        case 8: /* '.' takes the newline of a folded header */
+            snprintf(pats[r], sizeof(pats[r]), "^%s:.*x[0-9].*%s", h, w);
             break;
         default:
             snprintf(pats[r], sizeof(pats[r]), "^%s: .*[0-9]{%d}", h, 1 + r % 4);
@@ -149,9 +202,9 @@ static void partitioned_table_matches_naive_walk(void **state)
     struct map_value v = {buf, sizeof(buf), 0};
     int found = 0;
     for (int k = 0; k < 4000; k++) {
-        snprintf(key, sizeof(key), "%s%s %s%d %s x%d %s%d", heads[rand() % 5],
+        snprintf(key, sizeof(key), "%s%s %s%d %s x%d%s%s%d", heads[rand() % 5],
                  rand() % 4 ? ":" : " :", words[rand() % 6], rand() % 10, words[rand() % 6],
-                 rand() % 100000, words[rand() % 6], rand() % 10);
+                 rand() % 100000, rand() % 5 ? " " : "\n\t", words[rand() % 6], rand() % 10);
         int want = -1;
         for (int r = 0; r < NRULES && want < 0; r++)
             if ((regexec(&re[r], key, 0, NULL, 0) == 0) != neg[r])
@@ -179,6 +232,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(anchor_table),
+        cmocka_unit_test(rest_split),
         cmocka_unit_test(key_names),
         cmocka_unit_test(partitioned_table_matches_naive_walk),
     };
