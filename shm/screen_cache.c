@@ -15,6 +15,7 @@
  * DISABLED (in Postfix it wraps to a negative time, i.e. also expired).
  */
 #include "screen_cache.h"
+#include "lmdb_shared.h"
 #include "log.h"
 
 #include <errno.h>
@@ -143,149 +144,48 @@ void screen_stamps_allowlist(struct screen_stamps *s, int64_t now, uint32_t ttl)
 #define MAPSIZE_MAX ((size_t)1 << 40)
 
 struct screen_cache {
-    MDB_env *env;
-    MDB_dbi dbi;
-    MDB_txn *rtxn; /* reset between lookups, renewed at the next */
-    size_t mapsize;
+    struct lmdb_shared db;
     char *ref;
-    char *path;
 };
-
-static int lmdb_err(int rc)
-{
-    if (rc > 0)
-        return -rc;
-    return rc == MDB_NOTFOUND ? -ENOENT : -EIO;
-}
 
 const char *screen_cache_path(const struct screen_cache *c)
 {
-    return c->path;
-}
-
-/* "[proxy:]btree|hash|lmdb:NAME" -> NAME, or NULL. */
-static const char *ref_name(const char *ref)
-{
-    if (strncmp(ref, "proxy:", 6) == 0)
-        ref += 6;
-    static const char *const types[] = {"btree:", "hash:", "lmdb:"};
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(types[i]);
-        if (strncmp(ref, types[i], n) == 0 && ref[n] != '\0')
-            return ref + n;
-    }
-    return NULL;
+    return c->db.path;
 }
 
 int screen_cache_open(const char *ref, const struct screen_cache_opts *o, struct screen_cache **out,
                       char *err, size_t errsize)
 {
-    const char *name = ref ? ref_name(ref) : NULL;
+    const char *name = ref ? lmdb_shared_ref_name(ref) : NULL;
     if (!name) {
         snprintf(err, errsize, "postscreen_cache_map \"%s\": unsupported map type (use btree:, "
                  "hash: or lmdb:)", ref ? ref : "");
         return -EINVAL;
     }
     struct screen_cache *c = calloc(1, sizeof(*c));
-    if (!c) {
+    if (!c || !(c->ref = strdup(ref))) {
+        free(c);
         snprintf(err, errsize, "out of memory");
         return -ENOMEM;
     }
-    size_t nlen = strlen(name);
-    c->ref = strdup(ref);
-    c->path = malloc(nlen + 6);
-    if (!c->ref || !c->path) {
-        screen_cache_close(c);
-        snprintf(err, errsize, "out of memory");
-        return -ENOMEM;
+    int rc = lmdb_shared_open(&c->db, name, o && o->map_size ? o->map_size : MAPSIZE_DEFAULT,
+                              MAPSIZE_MAX, o && o->mode ? o->mode : 0600, "cache", err, errsize);
+    if (rc < 0) {
+        free(c->ref);
+        free(c);
+        return rc;
     }
-    memcpy(c->path, name, nlen);
-    memcpy(c->path + nlen, ".lmdb", 6);
-    c->mapsize = o && o->map_size ? o->map_size : MAPSIZE_DEFAULT;
-    int mode = o && o->mode ? o->mode : 0600;
-    int rc, dead;
-
-    if ((rc = mdb_env_create(&c->env)) != 0)
-        goto fail;
-    if ((rc = mdb_env_set_mapsize(c->env, c->mapsize)) != 0)
-        goto fail;
-    /* One reader slot per process is enough (lookups reuse one handle);
-     * 126 is LMDB's default and covers every frontend and worker. */
-    rc = mdb_env_open(c->env, c->path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS, (mdb_mode_t)mode);
-    if (rc != 0)
-        goto fail;
-    /* Reader slots of processes that died in a lookup. */
-    mdb_reader_check(c->env, &dead);
-    /* Another process may have grown the map: adopt the file's size. */
-    MDB_envinfo info;
-    if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize > c->mapsize)
-        c->mapsize = info.me_mapsize;
-    MDB_txn *txn;
-    if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
-        goto fail;
-    if ((rc = mdb_dbi_open(txn, NULL, 0, &c->dbi)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
-        if (rc != 0)
-            mdb_txn_abort(txn);
-        goto fail;
-    }
-    if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &c->rtxn)) != 0)
-        goto fail;
-    mdb_txn_reset(c->rtxn);
     *out = c;
     return 0;
-
-fail:
-    snprintf(err, errsize, "open %s: %s", c->path, mdb_strerror(rc));
-    screen_cache_close(c);
-    return lmdb_err(rc);
 }
 
 void screen_cache_close(struct screen_cache *c)
 {
     if (!c)
         return;
-    if (c->rtxn)
-        mdb_txn_abort(c->rtxn);
-    if (c->env)
-        mdb_env_close(c->env);
+    lmdb_shared_close(&c->db);
     free(c->ref);
-    free(c->path);
     free(c);
-}
-
-/* Start a transaction, following a map another process has grown. */
-static int txn_begin(struct screen_cache *c, unsigned flags, MDB_txn **txn)
-{
-    int rc = mdb_txn_begin(c->env, NULL, flags, txn);
-    if (rc == MDB_MAP_RESIZED) {
-        if ((rc = mdb_env_set_mapsize(c->env, 0)) != 0)
-            return rc;
-        rc = mdb_txn_begin(c->env, NULL, flags, txn);
-    }
-    return rc;
-}
-
-static int renew_read(struct screen_cache *c)
-{
-    int rc = mdb_txn_renew(c->rtxn);
-    if (rc == MDB_MAP_RESIZED) {
-        if ((rc = mdb_env_set_mapsize(c->env, 0)) == 0)
-            rc = mdb_txn_renew(c->rtxn);
-    }
-    return rc;
-}
-
-/* Grow the map after MDB_MAP_FULL (no transaction of ours is active). */
-static int grow(struct screen_cache *c)
-{
-    MDB_envinfo info;
-    if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize > c->mapsize)
-        c->mapsize = info.me_mapsize;
-    if (c->mapsize >= MAPSIZE_MAX)
-        return MDB_MAP_FULL;
-    c->mapsize *= 2;
-    log_warn("%s: cache is full, growing the map to %zu KiB", c->path, c->mapsize >> 10);
-    return mdb_env_set_mapsize(c->env, c->mapsize);
 }
 
 static MDB_val key_of(const char *addr)
@@ -299,53 +199,32 @@ int screen_cache_lookup(struct screen_cache *c, const char *addr, struct screen_
     MDB_val k = key_of(addr), v;
     if (k.mv_size < 2 || k.mv_size > 64)
         return 0;
-    int rc = renew_read(c);
+    int rc = lmdb_shared_renew_read(&c->db);
     if (rc != 0)
-        return lmdb_err(rc);
-    rc = mdb_get(c->rtxn, c->dbi, &k, &v);
+        return lmdb_shared_err(rc);
+    rc = mdb_get(c->db.rtxn, c->db.dbi, &k, &v);
     if (rc == 0)
         screen_stamps_parse(v.mv_data, v.mv_size, out);
-    mdb_txn_reset(c->rtxn);
+    mdb_txn_reset(c->db.rtxn);
     if (rc == MDB_NOTFOUND)
         return 0;
-    return rc == 0 ? 1 : lmdb_err(rc);
-}
-
-/* One write transaction running fn, redone once per map growth. */
-static int write_txn(struct screen_cache *c, int (*fn)(struct screen_cache *, MDB_txn *, void *),
-                     void *arg)
-{
-    for (;;) {
-        MDB_txn *txn;
-        int rc = txn_begin(c, 0, &txn);
-        if (rc != 0)
-            return rc;
-        rc = fn(c, txn, arg);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-        if (rc != MDB_MAP_FULL)
-            return rc;
-        if ((rc = grow(c)) != 0)
-            return rc;
-    }
+    return rc == 0 ? 1 : lmdb_shared_err(rc);
 }
 
 struct put_arg {
     MDB_val k, v;
 };
 
-static int put_fn(struct screen_cache *c, MDB_txn *txn, void *arg)
+static int put_fn(struct lmdb_shared *db, MDB_txn *txn, void *arg)
 {
     struct put_arg *p = arg;
-    return mdb_put(txn, c->dbi, &p->k, &p->v, 0);
+    return mdb_put(txn, db->dbi, &p->k, &p->v, 0);
 }
 
 static int put(struct screen_cache *c, const char *key, const char *val)
 {
     struct put_arg p = {key_of(key), {strlen(val) + 1, (void *)val}};
-    return write_txn(c, put_fn, &p);
+    return lmdb_shared_write(&c->db, put_fn, &p);
 }
 
 int screen_cache_update(struct screen_cache *c, const char *addr, struct screen_stamps *s,
@@ -358,13 +237,13 @@ int screen_cache_update(struct screen_cache *c, const char *addr, struct screen_
     if (screen_stamps_format(s, enabled, val, sizeof(val)) < 0)
         return -ENOSPC;
     int rc = put(c, addr, val);
-    return rc == 0 ? 0 : lmdb_err(rc);
+    return rc == 0 ? 0 : lmdb_shared_err(rc);
 }
 
-static int del_fn(struct screen_cache *c, MDB_txn *txn, void *arg)
+static int del_fn(struct lmdb_shared *db, MDB_txn *txn, void *arg)
 {
     MDB_val k = key_of(arg);
-    return mdb_del(txn, c->dbi, &k, NULL);
+    return mdb_del(txn, db->dbi, &k, NULL);
 }
 
 int screen_cache_delete(struct screen_cache *c, const char *addr)
@@ -372,10 +251,10 @@ int screen_cache_delete(struct screen_cache *c, const char *addr)
     size_t n = strlen(addr);
     if (n == 0 || n > 63)
         return 0;
-    int rc = write_txn(c, del_fn, (void *)addr);
+    int rc = lmdb_shared_write(&c->db, del_fn, (void *)addr);
     if (rc == MDB_NOTFOUND)
         return 0;
-    return rc == 0 ? 1 : lmdb_err(rc);
+    return rc == 0 ? 1 : lmdb_shared_err(rc);
 }
 
 /* ---- sweep --------------------------------------------------------------------- */
@@ -384,9 +263,9 @@ static int64_t last_cleanup(struct screen_cache *c)
 {
     MDB_val k = key_of(LAST_CLEANUP_KEY), v;
     int64_t t = -1;
-    if (renew_read(c) != 0)
+    if (lmdb_shared_renew_read(&c->db) != 0)
         return -1;
-    if (mdb_get(c->rtxn, c->dbi, &k, &v) == 0) {
+    if (mdb_get(c->db.rtxn, c->db.dbi, &k, &v) == 0) {
         char buf[32];
         size_t n = v.mv_size < sizeof(buf) - 1 ? v.mv_size : sizeof(buf) - 1;
         memcpy(buf, v.mv_data, n);
@@ -396,7 +275,7 @@ static int64_t last_cleanup(struct screen_cache *c)
         if (end != buf && x >= 0)
             t = x;
     }
-    mdb_txn_reset(c->rtxn);
+    mdb_txn_reset(c->db.rtxn);
     return t;
 }
 
@@ -417,12 +296,12 @@ struct sweep_arg {
 
 /* Delete the batch's expired records, each checked again: another process
  * may have renewed it since the read transaction saw it. */
-static int sweep_del_fn(struct screen_cache *c, MDB_txn *txn, void *arg)
+static int sweep_del_fn(struct lmdb_shared *db, MDB_txn *txn, void *arg)
 {
     struct sweep_arg *a = arg;
     for (unsigned i = 0; i < a->n; i++) {
         MDB_val k = key_of(a->sw->del[i]), v;
-        int rc = mdb_get(txn, c->dbi, &k, &v);
+        int rc = mdb_get(txn, db->dbi, &k, &v);
         if (rc == MDB_NOTFOUND)
             continue;
         if (rc != 0)
@@ -433,7 +312,7 @@ static int sweep_del_fn(struct screen_cache *c, MDB_txn *txn, void *arg)
             a->sw->retained++;
             continue;
         }
-        if ((rc = mdb_del(txn, c->dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+        if ((rc = mdb_del(txn, db->dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
             return rc;
         a->sw->dropped++;
     }
@@ -452,12 +331,12 @@ int screen_cache_sweep_step(struct screen_cache *c, struct screen_sweep *sw, uns
     }
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = renew_read(c);
+    int rc = lmdb_shared_renew_read(&c->db);
     if (rc != 0)
-        return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(c->rtxn, c->dbi, &cur)) != 0) {
-        mdb_txn_reset(c->rtxn);
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
+    if ((rc = mdb_cursor_open(c->db.rtxn, c->db.dbi, &cur)) != 0) {
+        mdb_txn_reset(c->db.rtxn);
+        return lmdb_shared_err(rc);
     }
     if (sw->resume[0]) {
         k = key_of(sw->resume);
@@ -501,17 +380,17 @@ int screen_cache_sweep_step(struct screen_cache *c, struct screen_sweep *sw, uns
         sw->resume[klen] = '\0';
     }
     mdb_cursor_close(cur);
-    mdb_txn_reset(c->rtxn);
+    mdb_txn_reset(c->db.rtxn);
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return lmdb_err(rc);
-    if (a.n && (rc = write_txn(c, sweep_del_fn, &a)) != 0)
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
+    if (a.n && (rc = lmdb_shared_write(&c->db, sweep_del_fn, &a)) != 0)
+        return lmdb_shared_err(rc);
     if (more)
         return 1;
     char stamp[32];
     snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
     if ((rc = put(c, LAST_CLEANUP_KEY, stamp)) != 0)
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
     log_info("cache %s full cleanup: retained=%u dropped=%u entries", c->ref, sw->retained,
              sw->dropped);
     sw->running = 0;

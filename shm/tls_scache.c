@@ -11,6 +11,7 @@
  * assumes a single updater, tlsmgr; here every delivering process writes).
  */
 #include "tls_scache.h"
+#include "lmdb_shared.h"
 #include "log.h"
 
 #include <errno.h>
@@ -100,43 +101,19 @@ int tls_scache_expired(int64_t stamp, int64_t now, long timeout)
 #define VALUE_MAX (2 * (TLS_SCACHE_STAMP + SESSION_MAX) + 1)
 
 struct tls_scache {
-    MDB_env *env;
-    MDB_dbi dbi;
-    MDB_txn *rtxn; /* reset between reads, renewed at the next */
-    size_t mapsize;
+    struct lmdb_shared db;
     long timeout;
-    char *path;
 };
-
-static int lmdb_err(int rc)
-{
-    if (rc > 0)
-        return -rc;
-    return -EIO;
-}
 
 const char *tls_scache_path(const struct tls_scache *c)
 {
-    return c->path;
-}
-
-static const char *ref_name(const char *ref)
-{
-    if (strncmp(ref, "proxy:", 6) == 0)
-        ref += 6;
-    static const char *const types[] = {"btree:", "hash:", "lmdb:"};
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(types[i]);
-        if (strncmp(ref, types[i], n) == 0 && ref[n] != '\0')
-            return ref + n;
-    }
-    return NULL;
+    return c->db.path;
 }
 
 int tls_scache_open(const char *ref, long timeout, struct tls_scache **out, char *err,
                     size_t errsize)
 {
-    const char *name = ref ? ref_name(ref) : NULL;
+    const char *name = ref ? lmdb_shared_ref_name(ref) : NULL;
     *out = NULL;
     if (!name) {
         snprintf(err, errsize, "smtp_tls_session_cache_database \"%s\": unsupported map type "
@@ -144,110 +121,27 @@ int tls_scache_open(const char *ref, long timeout, struct tls_scache **out, char
         return -EINVAL;
     }
     struct tls_scache *c = calloc(1, sizeof(*c));
-    size_t nlen = strlen(name);
-    if (!c || !(c->path = malloc(nlen + 6))) {
-        free(c);
+    if (!c) {
         snprintf(err, errsize, "out of memory");
         return -ENOMEM;
     }
-    memcpy(c->path, name, nlen);
-    memcpy(c->path + nlen, ".lmdb", 6);
-    c->mapsize = MAPSIZE_DEFAULT;
     c->timeout = timeout;
-    MDB_txn *txn;
-    int rc, dead;
-    if ((rc = mdb_env_create(&c->env)) != 0 || (rc = mdb_env_set_mapsize(c->env, c->mapsize)) != 0)
-        goto fail;
-    rc = mdb_env_open(c->env, c->path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS, 0600);
-    if (rc != 0)
-        goto fail;
-    mdb_reader_check(c->env, &dead); /* slots of processes that died reading */
-    MDB_envinfo info;
-    if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize > c->mapsize)
-        c->mapsize = info.me_mapsize;
-    if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
-        goto fail;
-    if ((rc = mdb_dbi_open(txn, NULL, 0, &c->dbi)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
-        if (rc != 0)
-            mdb_txn_abort(txn);
-        goto fail;
+    int rc = lmdb_shared_open(&c->db, name, MAPSIZE_DEFAULT, MAPSIZE_MAX, 0600, "TLS session cache",
+                              err, errsize);
+    if (rc < 0) {
+        free(c);
+        return rc;
     }
-    if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &c->rtxn)) != 0)
-        goto fail;
-    mdb_txn_reset(c->rtxn);
     *out = c;
     return 0;
-
-fail:
-    snprintf(err, errsize, "open %s: %s", c->path, mdb_strerror(rc));
-    tls_scache_close(c);
-    return lmdb_err(rc);
 }
 
 void tls_scache_close(struct tls_scache *c)
 {
     if (!c)
         return;
-    if (c->rtxn)
-        mdb_txn_abort(c->rtxn);
-    if (c->env)
-        mdb_env_close(c->env);
-    free(c->path);
+    lmdb_shared_close(&c->db);
     free(c);
-}
-
-static int txn_begin(struct tls_scache *c, unsigned flags, MDB_txn **txn)
-{
-    int rc = mdb_txn_begin(c->env, NULL, flags, txn);
-    if (rc == MDB_MAP_RESIZED) {
-        /* another process grew the map: adopt its size */
-        if ((rc = mdb_env_set_mapsize(c->env, 0)) != 0)
-            return rc;
-        rc = mdb_txn_begin(c->env, NULL, flags, txn);
-    }
-    return rc;
-}
-
-static int renew_read(struct tls_scache *c)
-{
-    int rc = mdb_txn_renew(c->rtxn);
-    if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(c->env, 0)) == 0)
-        rc = mdb_txn_renew(c->rtxn);
-    return rc;
-}
-
-static int grow(struct tls_scache *c)
-{
-    MDB_envinfo info;
-    if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize > c->mapsize)
-        c->mapsize = info.me_mapsize;
-    if (c->mapsize >= MAPSIZE_MAX)
-        return MDB_MAP_FULL;
-    c->mapsize *= 2;
-    log_warn("%s: TLS session cache is full, growing the map to %zu KiB", c->path,
-             c->mapsize >> 10);
-    return mdb_env_set_mapsize(c->env, c->mapsize);
-}
-
-/* One write transaction running fn, redone once per map growth. */
-static int write_txn(struct tls_scache *c, int (*fn)(struct tls_scache *, MDB_txn *, void *),
-                     void *arg)
-{
-    for (;;) {
-        MDB_txn *txn;
-        int rc = txn_begin(c, 0, &txn);
-        if (rc != 0)
-            return rc;
-        rc = fn(c, txn, arg);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-        if (rc != MDB_MAP_FULL)
-            return rc;
-        if ((rc = grow(c)) != 0)
-            return rc;
-    }
 }
 
 static int id_ok(const char *id)
@@ -268,6 +162,7 @@ static int stale(const struct tls_scache *c, const MDB_val *v, int64_t now)
 }
 
 struct del_arg {
+    const struct tls_scache *c;
     const char *const *ids;
     unsigned n;
     int64_t now;
@@ -275,21 +170,21 @@ struct del_arg {
     unsigned deleted, kept;
 };
 
-static int del_fn(struct tls_scache *c, MDB_txn *txn, void *arg)
+static int del_fn(struct lmdb_shared *db, MDB_txn *txn, void *arg)
 {
     struct del_arg *a = arg;
     for (unsigned i = 0; i < a->n; i++) {
         MDB_val k = {strlen(a->ids[i]) + 1, (void *)a->ids[i]}, v;
-        int rc = mdb_get(txn, c->dbi, &k, &v);
+        int rc = mdb_get(txn, db->dbi, &k, &v);
         if (rc == MDB_NOTFOUND)
             continue;
         if (rc != 0)
             return rc;
-        if (a->check && !stale(c, &v, a->now)) {
+        if (a->check && !stale(a->c, &v, a->now)) {
             a->kept++;
             continue;
         }
-        if ((rc = mdb_del(txn, c->dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+        if ((rc = mdb_del(txn, db->dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
             return rc;
         a->deleted++;
     }
@@ -302,26 +197,26 @@ int tls_scache_lookup(struct tls_scache *c, const char *id, int64_t now, unsigne
     if (!id_ok(id))
         return 0;
     MDB_val k = {strlen(id) + 1, (void *)id}, v;
-    int rc = renew_read(c);
+    int rc = lmdb_shared_renew_read(&c->db);
     if (rc != 0)
-        return lmdb_err(rc);
-    rc = mdb_get(c->rtxn, c->dbi, &k, &v);
+        return lmdb_shared_err(rc);
+    rc = mdb_get(c->db.rtxn, c->db.dbi, &k, &v);
     int found = 0;
     if (rc == 0) {
         int64_t stamp;
         enum tls_scache_decode d = tls_scache_decode(v.mv_data, v.mv_size, &stamp, out, cap,
                                                      outlen);
         if (d == TLS_SCACHE_MALFORMED)
-            log_warn("%s: malformed TLS session cache entry for %s", c->path, id);
+            log_warn("%s: malformed TLS session cache entry for %s", c->db.path, id);
         found = d == TLS_SCACHE_OK && !tls_scache_expired(stamp, now, c->timeout) ? 1 : -1;
     }
-    mdb_txn_reset(c->rtxn);
+    mdb_txn_reset(c->db.rtxn);
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
     if (found < 0) {
         const char *ids[1] = {id};
-        struct del_arg a = {ids, 1, now, 1, 0, 0};
-        (void)write_txn(c, del_fn, &a); /* best effort: the sweep retries */
+        struct del_arg a = {c, ids, 1, now, 1, 0, 0};
+        (void)lmdb_shared_write(&c->db, del_fn, &a); /* best effort: the sweep retries */
         return 0;
     }
     return found;
@@ -331,10 +226,10 @@ struct put_arg {
     MDB_val k, v;
 };
 
-static int put_fn(struct tls_scache *c, MDB_txn *txn, void *arg)
+static int put_fn(struct lmdb_shared *db, MDB_txn *txn, void *arg)
 {
     struct put_arg *p = arg;
-    return mdb_put(txn, c->dbi, &p->k, &p->v, 0);
+    return mdb_put(txn, db->dbi, &p->k, &p->v, 0);
 }
 
 int tls_scache_update(struct tls_scache *c, const char *id, const void *der, size_t len,
@@ -349,8 +244,8 @@ int tls_scache_update(struct tls_scache *c, const char *id, const void *der, siz
     int rc = -ENOSPC;
     if (n > 0) {
         struct put_arg p = {{strlen(id) + 1, (void *)id}, {(size_t)n + 1, val}};
-        rc = write_txn(c, put_fn, &p);
-        rc = rc == 0 ? 0 : lmdb_err(rc);
+        rc = lmdb_shared_write(&c->db, put_fn, &p);
+        rc = rc == 0 ? 0 : lmdb_shared_err(rc);
     }
     free(val);
     return rc;
@@ -361,10 +256,10 @@ int tls_scache_delete(struct tls_scache *c, const char *id)
     if (!id_ok(id))
         return 0;
     const char *ids[1] = {id};
-    struct del_arg a = {ids, 1, 0, 0, 0, 0};
-    int rc = write_txn(c, del_fn, &a);
+    struct del_arg a = {c, ids, 1, 0, 0, 0, 0};
+    int rc = lmdb_shared_write(&c->db, del_fn, &a);
     if (rc != 0)
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
     return a.deleted ? 1 : 0;
 }
 
@@ -381,12 +276,12 @@ int tls_scache_sweep_step(struct tls_scache *c, struct tls_scache_sweep *sw, int
     sw->ndel = 0;
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = renew_read(c);
+    int rc = lmdb_shared_renew_read(&c->db);
     if (rc != 0)
-        return lmdb_err(rc);
-    if ((rc = mdb_cursor_open(c->rtxn, c->dbi, &cur)) != 0) {
-        mdb_txn_reset(c->rtxn);
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
+    if ((rc = mdb_cursor_open(c->db.rtxn, c->db.dbi, &cur)) != 0) {
+        mdb_txn_reset(c->db.rtxn);
+        return lmdb_shared_err(rc);
     }
     if (sw->resume[0]) {
         k = (MDB_val){strlen(sw->resume) + 1, sw->resume};
@@ -428,16 +323,16 @@ int tls_scache_sweep_step(struct tls_scache *c, struct tls_scache_sweep *sw, int
          * prefix, still sorts before it */
     }
     mdb_cursor_close(cur);
-    mdb_txn_reset(c->rtxn);
+    mdb_txn_reset(c->db.rtxn);
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return lmdb_err(rc);
+        return lmdb_shared_err(rc);
     if (sw->ndel) {
         const char *ids[TLS_SCACHE_SWEEP_BATCH_MAX];
         for (unsigned i = 0; i < sw->ndel; i++)
             ids[i] = sw->del[i];
-        struct del_arg a = {ids, sw->ndel, now, 1, 0, 0};
-        if ((rc = write_txn(c, del_fn, &a)) != 0)
-            return lmdb_err(rc);
+        struct del_arg a = {c, ids, sw->ndel, now, 1, 0, 0};
+        if ((rc = lmdb_shared_write(&c->db, del_fn, &a)) != 0)
+            return lmdb_shared_err(rc);
         sw->dropped += a.deleted;
         sw->retained += a.kept;
     }
