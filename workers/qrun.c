@@ -15,11 +15,8 @@
  *
  * Failure: see qrun.h.
  */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -61,85 +58,6 @@ int64_t qrun_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static const char *param(const struct config *cfg, const char *name, const char *dflt)
-{
-    struct cfg_value v;
-    if (config_get(cfg, name, &v) < 0)
-        return dflt;
-    const char *s = v.expanded ? v.expanded : v.raw;
-    return s ? s : dflt;
-}
-
-static long param_long(const struct config *cfg, const char *name, long dflt)
-{
-    long n;
-    return cfg_value_long(param(cfg, name, ""), &n) == 0 ? n : dflt;
-}
-
-static bool param_bool(const struct config *cfg, const char *name, bool dflt)
-{
-    bool b;
-    return cfg_value_bool(param(cfg, name, ""), &b) == 0 ? b : dflt;
-}
-
-static bool has_word(const char *list, const char *const *words)
-{
-    struct cfg_list l;
-    bool hit = false;
-    if (cfg_value_list(list, &l) < 0)
-        return false;
-    for (size_t i = 0; i < l.n && !hit; i++)
-        for (size_t k = 0; words[k]; k++)
-            if (!strcmp(l.v[i], words[k]))
-                hit = true;
-    cfg_list_free(&l);
-    return hit;
-}
-
-static bool dir_has_files(const char *top, const char *sub)
-{
-    char path[4200];
-    qrun_fmt(path, sizeof(path), "%s/%s", top, sub);
-    DIR *d = opendir(path);
-    if (!d)
-        return false;
-    struct dirent *e;
-    bool any = false;
-    while (!any && (e = readdir(d)))
-        any = qf_id_valid(e->d_name);
-    closedir(d);
-    return any;
-}
-
-bool qrun_wanted(const struct config *cfg)
-{
-    static const char *const off[] = {"qmgr", "qmgr.fifo", "qmgr/fifo", "fifo", NULL};
-    if (has_word(param(cfg, "master_service_disable", ""), off))
-        return false;
-    if (cfg->p.delivery_mode == DELIVERY_QUEUE)
-        return true;
-    const char *q = cfg->p.queue_directory;
-    return q && *q &&
-           (dir_has_files(q, "incoming") || dir_has_files(q, "active") ||
-            dir_has_files(q, "deferred"));
-}
-
-int qrun_trigger(const char *queue_dir, char what)
-{
-    char path[4200];
-    qrun_fmt(path, sizeof(path), "%s/%s", queue_dir, QRUN_TRIGGER);
-    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ENXIO : -errno;
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
-        rc = -ENXIO;
-    else if (write(fd, &what, 1) != 1)
-        rc = errno == EAGAIN ? 0 : -errno; /* a full FIFO: a trigger is pending anyway */
-    close(fd);
-    return rc;
-}
 
 struct qdest *qrun_dest(struct qrun *r, const char *key)
 {
@@ -589,134 +507,6 @@ static void on_trigger(struct qrun *r)
     }
 }
 
-/* ---- set-up ---- */
-
-static size_t add_addr(struct sockaddr_storage *a, size_t n, const char *text)
-{
-    char buf[80];
-    unsigned char b[16];
-    if (n >= QRUN_SELF_MAX)
-        return n;
-    qrun_fmt(buf, sizeof(buf), "%s", text);
-    char *s = buf;
-    if (*s == '[') {
-        s++;
-        s[strcspn(s, "]")] = 0;
-    }
-    memset(&a[n], 0, sizeof(a[n]));
-    if (inet_pton(AF_INET, s, b) == 1) {
-        a[n].ss_family = AF_INET;
-        memcpy(&((struct sockaddr_in *)(void *)&a[n])->sin_addr, b, 4);
-        return n + 1;
-    }
-    if (inet_pton(AF_INET6, s, b) == 1) {
-        a[n].ss_family = AF_INET6;
-        memcpy(&((struct sockaddr_in6 *)(void *)&a[n])->sin6_addr, b, 16);
-        return n + 1;
-    }
-    return n;
-}
-
-/* inet_interfaces ("all": every interface address, as Postfix's
- * inet_addr_local) and proxy_interfaces: who "ourselves" is. */
-static void self_init(struct qrun *r)
-{
-    struct cfg_list l;
-    size_t n = 0, np = 0;
-    if (cfg_value_list(param(r->cfg, "inet_interfaces", "all"), &l) == 0) {
-        for (size_t i = 0; i < l.n; i++) {
-            if (!strcmp(l.v[i], "all")) {
-                struct ifaddrs *ifa, *it;
-                if (getifaddrs(&ifa) == 0) {
-                    for (it = ifa; it && n < QRUN_SELF_MAX; it = it->ifa_next) {
-                        if (!it->ifa_addr || (it->ifa_addr->sa_family != AF_INET &&
-                                              it->ifa_addr->sa_family != AF_INET6))
-                            continue;
-                        memset(&r->self_addr[n], 0, sizeof(r->self_addr[n]));
-                        memcpy(&r->self_addr[n], it->ifa_addr,
-                               it->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                                  : sizeof(struct sockaddr_in6));
-                        n++;
-                    }
-                    freeifaddrs(ifa);
-                }
-            } else if (!strcmp(l.v[i], "loopback-only") || !strcmp(l.v[i], "localhost")) {
-                n = add_addr(r->self_addr, n, "127.0.0.1");
-                n = add_addr(r->self_addr, n, "::1");
-            } else {
-                n = add_addr(r->self_addr, n, l.v[i]);
-            }
-        }
-        cfg_list_free(&l);
-    }
-    if (cfg_value_list(param(r->cfg, "proxy_interfaces", ""), &l) == 0) {
-        for (size_t i = 0; i < l.n; i++)
-            np = add_addr(r->proxy_addr, np, l.v[i]);
-        cfg_list_free(&l);
-    }
-    r->self = (struct mx_self){r->self_addr, n, r->proxy_addr, np};
-}
-
-static void opts_init(struct qrun *r)
-{
-    const struct config *c = r->cfg;
-    r->sp = (struct sched_params){
-        .minimal_backoff_time = c->p.minimal_backoff_time,
-        .maximal_backoff_time = c->p.maximal_backoff_time,
-        .queue_run_delay = c->p.queue_run_delay,
-        .maximal_queue_lifetime = c->p.maximal_queue_lifetime,
-        .bounce_queue_lifetime = c->p.bounce_queue_lifetime,
-        .delay_warning_time = c->p.delay_warning_time,
-    };
-    sched_conc_defaults(&r->conc);
-    r->conc.initial = (int)param_long(c, "initial_destination_concurrency", 5);
-    long lim = 20;
-    if (sched_transport_limit(c, "smtp", &lim) == 0)
-        r->conc.limit = (int)lim;
-    r->conc.dead_time = c->p.minimal_backoff_time;
-    const char *proto = param(c, "inet_protocols", "all");
-    r->mxo.want_ipv4 = strstr(proto, "all") || strstr(proto, "ipv4");
-    r->mxo.want_ipv6 = strstr(proto, "all") || strstr(proto, "ipv6");
-    r->mxo.randomize = param_bool(c, "smtp_randomize_addresses", true);
-    r->mxo.balance = param_bool(c, "smtp_balance_inet_protocols", true);
-    const char *pref = param(c, "smtp_address_preference", "any");
-    r->mxo.addr_pref = !strcmp(pref, "ipv4") ? MX_ADDR_IPV4
-                       : !strcmp(pref, "ipv6") ? MX_ADDR_IPV6 : MX_ADDR_ANY;
-    r->mxo.address_limit = (unsigned)param_long(c, "smtp_mx_address_limit", 5);
-    r->mxo.session_limit = (unsigned)param_long(c, "smtp_mx_session_limit", 2);
-    /* smtp_tcp_port: a number, or a service name (known_tcp_ports: smtp=25) */
-    long port = param_long(c, "smtp_tcp_port", 25);
-    r->tcp_port = port > 0 && port < 65536 ? (unsigned)port : 25;
-    self_init(r);
-}
-
-static int open_trigger(struct qrun *r)
-{
-    char path[4200];
-    qrun_fmt(path, sizeof(path), "%s/%s", r->cfg->p.queue_directory, QRUN_TRIGGER);
-    if (mkfifo(path, 0620) < 0 && errno != EEXIST)
-        return -errno;
-    /* O_RDWR: the FIFO never reports end of file when a writer closes */
-    r->trigger_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    return r->trigger_fd < 0 ? -errno : 0;
-}
-
-static int dns_init(struct qrun *r)
-{
-    const struct cfg_list *res = &r->cfg->p.dns_resolver;
-    char servers[1024] = "";
-    size_t off = 0;
-    for (size_t i = 0; i < res->n; i++) {
-        int n = snprintf(servers + off, sizeof(servers) - off, "%s%s", off ? "," : "",
-                         res->v[i]);
-        if (n < 0 || (size_t)n >= sizeof(servers) - off)
-            return -ENAMETOOLONG;
-        off += (size_t)n;
-    }
-    struct dns_opts o = {.servers = servers, .timeout_ms = 10000};
-    return dns_open(&o, &r->dns);
-}
-
 static void loop(struct qrun *r, int sfd)
 {
     struct pollfd pfd[QRUN_POLL_MAX];
@@ -852,15 +642,15 @@ int qrun_run(const struct generation *g)
         log_error("queue_directory %s: %s", qd, strerror(-rc));
         return 1;
     }
-    if ((rc = open_trigger(r)) < 0)
+    if ((rc = qrun_open_trigger(r)) < 0)
         log_warn("trigger FIFO %s/%s: %s (flush/requeue will not reach the runner)", qd,
                  QRUN_TRIGGER, strerror(-rc));
-    if ((rc = dns_init(r)) < 0) {
+    if ((rc = qrun_dns_init(r)) < 0) {
         log_error("DNS resolver: %s", strerror(-rc));
         qdir_close(&r->q);
         return 1;
     }
-    opts_init(r);
+    qrun_opts_init(r);
     (void)qdir_clean_tmp(&r->q, getpid());
 
     int sfd = daemon_signalfd();

@@ -165,4 +165,9 @@ int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, u
 void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const struct qjob *j,
                        const char *status, const char *dsn, const char *text);
 
+/* qrun_setup.c: the runner's set-up (0 or -errno). */
+void qrun_opts_init(struct qrun *r);
+int qrun_open_trigger(struct qrun *r);
+int qrun_dns_init(struct qrun *r);
+
 #endif
