@@ -111,8 +111,6 @@ int fe_screen_open(struct fe *fe)
     struct fe_screen *s = xcalloc(1, sizeof(*s));
     fe->scr = s;
     the_fe = fe;
-    for (uint32_t i = 0; i < FE_DNS_SOCKS; i++)
-        s->socks[i].fd = -1;
     timer_node_init(&s->sweep_timer);
     if (sc->cache_map) {
         char err[256] = "";

@@ -6,16 +6,8 @@
 #ifndef MX_FE_SCREEN_H
 #define MX_FE_SCREEN_H
 
+#include "dns_ring.h"
 #include "fe_int.h"
-
-#define FE_DNS_SOCKS 32
-
-struct fe_dns_sock {
-    int fd;
-    short events;
-    bool armed;
-    uint32_t gen;
-};
 
 struct fe_screen {
     struct screen_cache *cache; /* NULL: no cache */
@@ -26,7 +18,7 @@ struct fe_screen {
     struct timer_node sweep_timer;
     bool sweeping;
     struct screen_sweep sweep;
-    struct fe_dns_sock socks[FE_DNS_SOCKS];
+    struct dns_ring dnsr;       /* the resolver's sockets in the ring */
 };
 
 int fe_screen_dns_open(struct fe *fe, unsigned max_inflight);

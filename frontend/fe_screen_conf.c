@@ -72,19 +72,6 @@ static int load_veto_reply(const struct config *cfg, struct fe_screen_conf *s,
     return 0;
 }
 
-static int servers_join(const struct cfg_list *l, char *buf, size_t size)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < l->n; i++) {
-        int n = snprintf(buf + off, size - off, "%s%s", off ? "," : "", l->v[i]);
-        if (n < 0 || (size_t)n >= size - off)
-            return -ENAMETOOLONG;
-        off += (size_t)n;
-    }
-    return 0;
-}
-
 int fe_screen_conf_load(const struct config *cfg, long greet_action, uint32_t pool_size,
                         struct fe_screen_conf **out, struct cfg_diag *diag)
 {
@@ -137,7 +124,8 @@ int fe_screen_conf_load(const struct config *cfg, long greet_action, uint32_t po
     s->dnsbl_timeout_ms = (unsigned)p->postscreen_dnsbl_timeout * 1000u;
     s->dnsbl_min_ttl = (uint32_t)p->postscreen_dnsbl_min_ttl;
     s->dnsbl_max_ttl = (uint32_t)p->postscreen_dnsbl_max_ttl;
-    if ((r = servers_join(&p->dns_resolver, s->servers, sizeof(s->servers))) < 0) {
+    if ((r = dns_servers_join((const char *const *)p->dns_resolver.v, p->dns_resolver.n, s->servers,
+                                  sizeof(s->servers))) < 0) {
         cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: dns_resolver: too long", cfg->path);
         fe_screen_conf_free(s);
         return r;

@@ -682,3 +682,18 @@ int dns_client(struct dns_ctx *c, const struct sockaddr *addr, unsigned timeout_
     submit(s, name, DNS_T_PTR, s->timeout_ms);
     return 0;
 }
+
+int dns_servers_join(const char *const *v, size_t n, char *buf, size_t size)
+{
+    size_t off = 0;
+    if (size == 0)
+        return -ENAMETOOLONG;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + off, size - off, "%s%s", off ? "," : "", v[i]);
+        if (k < 0 || (size_t)k >= size - off)
+            return -ENAMETOOLONG;
+        off += (size_t)k;
+    }
+    return 0;
+}

@@ -130,6 +130,9 @@ struct dns_opts {
 
 struct dns_ctx;
 
+/* The dns_resolver list as dns_opts.servers wants it ("a,b"): 0, or
+ * -ENAMETOOLONG when it does not fit buf. */
+int dns_servers_join(const char *const *v, size_t n, char *buf, size_t size);
 int dns_open(const struct dns_opts *opts, struct dns_ctx **out);
 void dns_close(struct dns_ctx *ctx);
 

@@ -218,15 +218,10 @@ int qrun_open_trigger(struct qrun *r)
 int qrun_dns_init(struct qrun *r)
 {
     const struct cfg_list *res = &r->cfg->p.dns_resolver;
-    char servers[1024] = "";
-    size_t off = 0;
-    for (size_t i = 0; i < res->n; i++) {
-        int n = snprintf(servers + off, sizeof(servers) - off, "%s%s", off ? "," : "",
-                         res->v[i]);
-        if (n < 0 || (size_t)n >= sizeof(servers) - off)
-            return -ENAMETOOLONG;
-        off += (size_t)n;
-    }
+    char servers[1024];
+    int rc = dns_servers_join((const char *const *)res->v, res->n, servers, sizeof(servers));
+    if (rc < 0)
+        return rc;
     struct dns_opts o = {.servers = servers, .timeout_ms = 10000};
     return dns_open(&o, &r->dns);
 }

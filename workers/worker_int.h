@@ -20,6 +20,7 @@
 
 #include "client_tls.h"
 #include "dns.h"
+#include "dns_ring.h"
 #include "generation.h"
 #include "handoff.h"
 #include "message.h"
@@ -47,7 +48,7 @@ enum worker_op {
     OP_UP_SEND,
     OP_CONN_NOP,    /* closing: frees the conn once the current dispatch is over */
     OP_UP_NOP,      /* same for an upstream */
-    OP_DNS_POLL,    /* index: slot in worker.dns_socks */
+    OP_DNS_POLL,    /* index: slot in worker.dnsr */
     OP_IGNORE,      /* cancellations, shutdowns: nothing to do */
     OP_CONN_SPOOL,  /* delivery_mode = queue: the message file's fsync (spool.c) */
     OP_SPOOL_DIRSYNC, /* index: which group-commit batch (spool.c) */
@@ -193,15 +194,8 @@ struct conn {
 
 /* ---- the worker ------------------------------------------------------------ */
 
-#define WORKER_DNS_SOCKS 32
 #define WORKER_IDLE_UPSTREAMS 64 /* next-hop connections kept for reuse */
 
-struct worker_dns_sock {
-    int fd;
-    short events;        /* wanted */
-    bool armed;          /* a poll is in flight */
-    uint32_t gen;
-};
 
 struct worker {
     const struct worker_args *args;
@@ -210,7 +204,7 @@ struct worker {
     struct pool conns, ups;
     struct timer_wheel tw;
     struct dns_ctx *dns;
-    struct worker_dns_sock dns_socks[WORKER_DNS_SOCKS];
+    struct dns_ring dnsr;     /* the resolver's sockets in the ring */
     int sigfd;
     bool stopping, retiring, chan_dead;
     uint64_t drain_deadline;
