@@ -48,7 +48,7 @@ import subprocess
 import tempfile
 import time
 
-from postfix_peer import (_become_subreaper, free_port, pids_in_group,  # noqa: F401
+from postfix_peer import (_become_subreaper, free_port, pids_in_group, stop_process_group,  # noqa: F401
                           wait_banner)
 
 _live = set()
@@ -254,37 +254,7 @@ class MxscreenInstance:
         p, self.proc = self.proc, None
         status = None
         if p is not None:
-            pgid = p.pid
-            if p.poll() is None:
-                try:
-                    p.send_signal(signal.SIGTERM)
-                    p.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-            deadline = time.monotonic() + timeout
-            while pgid != os.getpgrp():
-                left = pids_in_group(pgid)
-                if not left:
-                    break
-                for pid in left:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            for pid in pids_in_group(pgid, zombies=True):
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-            if p.poll() is None:
-                p.kill()
-            try:
-                status = p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
+            status = stop_process_group(p, timeout)
         if self._stderr:
             self._stderr.close()
             self._stderr = None

@@ -195,6 +195,51 @@ def pids_children(ppid):
     return out
 
 
+def stop_process_group(proc, timeout, strays=()):
+    """Stop a daemon started with start_new_session (proc.pid is its process
+    group): SIGTERM with a bounded wait, SIGKILL what is left of the group,
+    SIGKILL the strays (children that left the group), reap the group's
+    zombies (we are their subreaper) and proc itself. Returns proc's exit
+    status, None if it would not die."""
+    pgid = proc.pid
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    deadline = time.monotonic() + timeout
+    while pgid != os.getpgrp():
+        left = pids_in_group(pgid)
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in strays:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, os.WNOHANG)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    for pid in pids_in_group(pgid, zombies=True):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def _become_subreaper():
     """Make daemons orphaned by the master our children (Linux
     PR_SET_CHILD_SUBREAPER), so stop() can reap them instead of leaving
@@ -417,46 +462,9 @@ class PostfixInstance:
             # the master's pid is the process group of all its daemons.
             pgid = m.pid
             # Children in a session of their own (postscreen) are not
-            # reached through the group: stopped by pid below.
+            # reached through the group: stopped by pid.
             strays = [p for p in pids_children(m.pid) if p not in pids_in_group(pgid)]
-            if m.poll() is None:
-                try:
-                    m.send_signal(signal.SIGTERM)
-                    m.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-            deadline = time.monotonic() + timeout
-            while pgid != os.getpgrp():
-                left = pids_in_group(pgid)
-                if not left:
-                    break
-                for pid in left:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            for pid in strays:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, os.WNOHANG)
-                except (ProcessLookupError, ChildProcessError):
-                    pass
-            # The master exits without waiting for its daemons; as our
-            # subreaper orphans they come back to us, so reap them here.
-            for pid in pids_in_group(pgid, zombies=True):
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-            if m.poll() is None:
-                m.kill()
-            try:
-                m.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_process_group(m, timeout, strays)
             if m.stderr:
                 m.stderr.close()
         if self.dir and not self.keep:
