@@ -12,7 +12,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "dns_drive.h"
 
 struct probe {
     const char *q;
@@ -117,22 +117,6 @@ static void on_client(void *arg, const struct dns_client_result *r)
     pending--;
 }
 
-static int parse_addr(const char *s, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        return 0;
-    }
-    return -EINVAL;
-}
-
 static int start(struct dns_ctx *ctx, struct probe *p, unsigned timeout_ms)
 {
     char buf[600];
@@ -154,7 +138,7 @@ static int start(struct dns_ctx *ctx, struct probe *p, unsigned timeout_ms)
         return dns_query(ctx, arg, DNS_T_TXT, timeout_ms, on_result, p);
     if (!strcmp(kind, "rhsbl") && zone)
         return dns_query_rhsbl(ctx, arg, zone, timeout_ms, on_result, p);
-    if (parse_addr(arg, &ss) != 0)
+    if (dns_drive_parse_addr(arg, &ss) != 0)
         return -EINVAL;
     if (!strcmp(kind, "ptr"))
         return dns_query_ptr(ctx, (struct sockaddr *)&ss, timeout_ms, on_result, p);
@@ -214,23 +198,10 @@ int main(int argc, char **argv)
             max_inflight = dns_inflight(ctx);
     }
     while (pending > 0 && elapsed_ms() < 60000) {
-        struct pollfd pfd[32];
-        size_t nfd = dns_fds(ctx, pfd, 32);
-        if (nfd > 32)
-            nfd = 32;
-        int t = dns_next_timeout_ms(ctx);
-        if (t < 0 || t > 1000)
-            t = 1000;
-        int r = poll(pfd, nfd, t);
-        if (r < 0 && errno != EINTR) {
+        if (dns_drive_step(ctx, 1000) != 0) {
             perror("poll");
             return 2;
         }
-        for (size_t i = 0; r > 0 && i < nfd; i++)
-            if (pfd[i].revents)
-                dns_process(ctx, pfd[i].fd, !!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)),
-                            !!(pfd[i].revents & POLLOUT));
-        dns_timeout(ctx);
     }
     for (int i = 0; i < n; i++)
         printf("%s\n", pr[i].line[0] ? pr[i].line : "{\"error\":\"no answer\"}");

@@ -13,7 +13,6 @@
  * released. Exit 2 on a usage or start error, or after 60 s.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include "dnsbl_score.h"
+#include "dns_drive.h"
 
 struct client {
     const char *addr;
@@ -57,22 +57,6 @@ static void report(struct client *c, const struct dnsbl_score_result *r, int par
 static void on_done(void *arg, const struct dnsbl_score_result *r)
 {
     report(arg, r, 0);
-}
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        return 0;
-    }
-    return -EINVAL;
 }
 
 int main(int argc, char **argv)
@@ -123,7 +107,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         struct sockaddr_storage ss;
         cl[i].addr = argv[optind + i];
-        if (parse_addr(cl[i].addr, &ss) != 0) {
+        if (dns_drive_parse_addr(cl[i].addr, &ss) != 0) {
             fprintf(stderr, "bad address %s\n", cl[i].addr);
             return 2;
         }
@@ -146,23 +130,11 @@ int main(int argc, char **argv)
             }
             break;
         }
-        struct pollfd pfd[32];
-        size_t nfd = dns_fds(dns, pfd, 32);
-        if (nfd > 32)
-            nfd = 32;
-        int t = dns_next_timeout_ms(dns);
-        if (t < 0 || t > 100)
-            t = 100; /* also the greet wait's resolution */
-        int r = poll(pfd, nfd, t);
-        if (r < 0 && errno != EINTR) {
+        /* 100 ms: also the greet wait's resolution */
+        if (dns_drive_step(dns, 100) != 0) {
             perror("poll");
             return 2;
         }
-        for (size_t i = 0; r > 0 && i < nfd; i++)
-            if (pfd[i].revents)
-                dns_process(dns, pfd[i].fd, !!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)),
-                            !!(pfd[i].revents & POLLOUT));
-        dns_timeout(dns);
     }
     for (int i = 0; i < n; i++) {
         printf("%s\n", cl[i].line[0] ? cl[i].line : "{\"error\":\"no result\"}");

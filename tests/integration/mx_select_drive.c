@@ -13,7 +13,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "mx_select.h"
+#include "dns_drive.h"
 
 struct job {
     const char *domain;
@@ -164,23 +164,10 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (t.tv_sec - t0.tv_sec > 60)
             break;
-        struct pollfd pfd[32];
-        size_t nfd = dns_fds(ctx, pfd, 32);
-        if (nfd > 32)
-            nfd = 32;
-        int ms = dns_next_timeout_ms(ctx);
-        if (ms < 0 || ms > 1000)
-            ms = 1000;
-        int r = poll(pfd, nfd, ms);
-        if (r < 0 && errno != EINTR) {
+        if (dns_drive_step(ctx, 1000) != 0) {
             perror("poll");
             return 2;
         }
-        for (size_t i = 0; r > 0 && i < nfd; i++)
-            if (pfd[i].revents)
-                dns_process(ctx, pfd[i].fd, !!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)),
-                            !!(pfd[i].revents & POLLOUT));
-        dns_timeout(ctx);
     }
     for (int i = 0; i < n; i++)
         printf("%s\n", jobs[i].line[0] ? jobs[i].line : "{\"error\":\"no answer\"}");
