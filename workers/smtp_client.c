@@ -36,7 +36,7 @@ static const char *stage_of(const struct smtp_client *c)
     case SMTP_CLIENT_GREETING:
         return "receiving the initial server greeting";
     case SMTP_CLIENT_EHLO:
-        return "performing the EHLO handshake";
+        return c->opts.lmtp ? "performing the LHLO handshake" : "performing the EHLO handshake";
     case SMTP_CLIENT_HELO:
         return "performing the HELO handshake";
     case SMTP_CLIENT_STARTTLS:
@@ -175,6 +175,107 @@ static int ready(struct smtp_client *c, struct smtp_client_event *ev)
     return 1;
 }
 
+/* The reply to the command at the head of the queue (ev already names
+ * it): SMTP's rules, and LMTP's once lmtp_reply() has done its part. */
+static int common_reply(struct smtp_client *c, struct smtp_client_entry *e, int code,
+                        struct smtp_client_event *ev)
+{
+    int cls = code / 100;
+    int expect = e->cmd == SMTP_CMD_DATA ? 3 : 2;
+    if (cls == expect) {
+        ev->ok = 1;
+        switch ((enum smtp_client_cmd)e->cmd) {
+        case SMTP_CMD_DATA:
+            /* The entry stays at the head and now waits for the dot. */
+            e->cmd = SMTP_CMD_DOT;
+            c->state = SMTP_CLIENT_BODY;
+            c->body_bol = c->body_crlf = 1;
+            return 1;
+        case SMTP_CMD_DOT:
+            if (!c->opts.lmtp)
+                c->ntxn++;
+            break;
+        case SMTP_CMD_QUIT:
+            c->state = SMTP_CLIENT_CLOSED;
+            break;
+        default:
+            break;
+        }
+        c->head++;
+        return 1;
+    }
+    if (e->cmd == SMTP_CMD_QUIT) {
+        c->head++;
+        c->state = SMTP_CLIENT_CLOSED;
+        return 1;
+    }
+    /* Fail before the head moves on, so that the stage names this
+     * command. */
+    if (cls == 4 || cls == 5) {
+        /* Relayed as is. After a 421 the server hangs up; after a failed
+         * RSET the transaction state is unknown: either way the
+         * connection cannot carry more. */
+        if (code == 421)
+            fail_keep(c, "server closed the session (421)");
+        else if (e->cmd == SMTP_CMD_RSET)
+            fail_keep(c, "RSET refused");
+    } else {
+        /* 2xx or 3xx where the other was due: the dialogue is out of
+         * step. Postfix (2.6+) replaces such replies by its generic error
+         * too. */
+        ev_fake(ev, e);
+        fail_keep(c, "unexpected reply");
+    }
+    c->head++;
+    return 1;
+}
+
+/* The next LMTP end-of-data reply: whose it is, and whether more follow. */
+static void lmtp_dot_next(struct smtp_client *c, struct smtp_client_event *ev)
+{
+    unsigned k = c->lmtp_done++;
+    ev->index = k < c->lmtp_nok ? c->lmtp_ok[k] : 0;
+    ev->more = c->lmtp_done < c->lmtp_nok;
+}
+
+/* LMTP bookkeeping around the common reply handling: the MAIL reply
+ * starts a transaction's list of accepted RCPTs, a 2xx RCPT joins it, and
+ * the dot's entry stays at the head until every accepted RCPT has had its
+ * reply. */
+static int lmtp_reply(struct smtp_client *c, struct smtp_client_entry *e, int code,
+                      struct smtp_client_event *ev)
+{
+    int cls = code / 100;
+    switch ((enum smtp_client_cmd)e->cmd) {
+    case SMTP_CMD_MAIL:
+        c->lmtp_nok = c->lmtp_done = 0;
+        break;
+    case SMTP_CMD_RCPT:
+        if (cls == 2 && c->lmtp_nok < SMTP_CLIENT_LMTP_RCPT_MAX)
+            c->lmtp_ok[c->lmtp_nok++] = (uint16_t)e->index;
+        break;
+    case SMTP_CMD_DOT:
+        lmtp_dot_next(c, ev);
+        ev->ok = cls == 2;
+        if (ev->more) {
+            if (code == 421)
+                fail_keep(c, "server closed the session (421)");
+            else if (cls != 2 && cls != 4 && cls != 5) {
+                ev_fake(ev, e);
+                ev->index = c->lmtp_ok[c->lmtp_done - 1];
+                ev->more = 1;
+                fail_keep(c, "unexpected reply");
+            }
+            return 1; /* the entry waits for the other recipients' replies */
+        }
+        c->ntxn++; /* the transaction is over, whatever each recipient got */
+        break;
+    default:
+        break;
+    }
+    return common_reply(c, e, code, ev);
+}
+
 /* One complete reply (raw bytes buf/len at the start of c->in, already
  * copied to c->reply).
  * Returns 1 when *ev is an event for the caller. */
@@ -188,7 +289,7 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
             fail_keep(c, "refused to talk to me");
             return 0;
         }
-        send_ehlo(c, "EHLO");
+        send_ehlo(c, c->opts.lmtp ? "LHLO" : "EHLO");
         c->state = SMTP_CLIENT_EHLO;
         return 0;
     case SMTP_CLIENT_EHLO:
@@ -209,12 +310,12 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
         }
         /* A 5xx to EHLO is an old server: try HELO (RFC 5321 3.2). A 4xx
          * (421 included) is a refusal, not a lack of ESMTP. */
-        if (cls == 5) {
+        if (cls == 5 && !c->opts.lmtp) {
             send_ehlo(c, "HELO");
             c->state = SMTP_CLIENT_HELO;
             return 0;
         }
-        fail_keep(c, "EHLO refused");
+        fail_keep(c, c->opts.lmtp ? "LHLO refused" : "EHLO refused");
         return 0;
     case SMTP_CLIENT_HELO:
         if (cls != 2) {
@@ -263,56 +364,13 @@ static int handle_reply(struct smtp_client *c, const char *buf, size_t len, int 
         return 0;
     }
     struct smtp_client_entry *e = &c->q[QI(c->head)];
-    int expect = e->cmd == SMTP_CMD_DATA ? 3 : 2;
     ev->type = SMTP_EV_REPLY;
     ev->cmd = e->cmd;
     ev->index = e->index;
     ev->code = code;
-    if (cls == expect) {
-        ev->ok = 1;
-        switch ((enum smtp_client_cmd)e->cmd) {
-        case SMTP_CMD_DATA:
-            /* The entry stays at the head and now waits for the dot. */
-            e->cmd = SMTP_CMD_DOT;
-            c->state = SMTP_CLIENT_BODY;
-            c->body_bol = c->body_crlf = 1;
-            return 1;
-        case SMTP_CMD_DOT:
-            c->ntxn++;
-            break;
-        case SMTP_CMD_QUIT:
-            c->state = SMTP_CLIENT_CLOSED;
-            break;
-        default:
-            break;
-        }
-        c->head++;
-        return 1;
-    }
-    if (e->cmd == SMTP_CMD_QUIT) {
-        c->head++;
-        c->state = SMTP_CLIENT_CLOSED;
-        return 1;
-    }
-    /* Fail before the head moves on, so that the stage names this
-     * command. */
-    if (cls == 4 || cls == 5) {
-        /* Relayed as is. After a 421 the server hangs up; after a failed
-         * RSET the transaction state is unknown: either way the
-         * connection cannot carry more. */
-        if (code == 421)
-            fail_keep(c, "server closed the session (421)");
-        else if (e->cmd == SMTP_CMD_RSET)
-            fail_keep(c, "RSET refused");
-    } else {
-        /* 2xx or 3xx where the other was due: the dialogue is out of
-         * step. Postfix (2.6+) replaces such replies by its generic error
-         * too. */
-        ev_fake(ev, e);
-        fail_keep(c, "unexpected reply");
-    }
-    c->head++;
-    return 1;
+    if (c->opts.lmtp)
+        return lmtp_reply(c, e, code, ev);
+    return common_reply(c, e, code, ev);
 }
 
 int smtp_client_event(struct smtp_client *c, struct smtp_client_event *ev)
@@ -329,7 +387,14 @@ int smtp_client_event(struct smtp_client *c, struct smtp_client_event *ev)
                 return 1;
             }
             if (c->head != c->tail) {
-                ev_fake(ev, &c->q[QI(c->head)]);
+                struct smtp_client_entry *e = &c->q[QI(c->head)];
+                ev_fake(ev, e);
+                if (c->opts.lmtp && e->cmd == SMTP_CMD_DOT) {
+                    /* one fake per accepted recipient still owed a reply */
+                    lmtp_dot_next(c, ev);
+                    if (ev->more)
+                        return 1;
+                }
                 c->head++;
                 c->sent = c->head;
                 return 1;
@@ -381,7 +446,7 @@ int smtp_client_tls_done(struct smtp_client *c)
     memset(&c->ehlo, 0, sizeof(c->ehlo));
     c->in_len = 0;
     smtp_reply_reset(&c->rp);
-    send_ehlo(c, "EHLO");
+    send_ehlo(c, c->opts.lmtp ? "LHLO" : "EHLO");
     c->state = SMTP_CLIENT_EHLO;
     return 0;
 }

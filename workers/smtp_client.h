@@ -40,6 +40,15 @@
  * hop did not send. As in Postfix, on success of MAIL, RCPT and DATA the
  * session answers with its own text ("250 2.1.0 Ok", "354 End data with
  * <CR><LF>.<CR><LF>"); after the final dot it relays ev->reply verbatim.
+ * LMTP (opts.lmtp, RFC 2033, as Postfix's lmtp(8)): LHLO instead of EHLO,
+ * no HELO fallback (a 5xx to LHLO fails the session), and after the final
+ * dot one SMTP_EV_REPLY (cmd DOT) per recipient that got 2xx to RCPT, in
+ * RCPT order, ev->index naming that recipient and ev->more set on all but
+ * the last. With no recipient accepted (a server that still said 354) one
+ * reply is read and belongs to no recipient (ev->index 0, as Postfix
+ * ignores it). If the connection fails part way, the recipients still
+ * owed a reply each get the fake reply. At most
+ * SMTP_CLIENT_LMTP_RCPT_MAX RCPTs per transaction (-ENOSPC beyond).
  * Deliberate choices where Postfix has no rule: a 3xx after the final dot
  * gets the fake reply (Postfix would relay it); a 421 is relayed and the
  * connection is then treated as down; an unreadable reply is a protocol
@@ -72,6 +81,9 @@
 #define SMTP_CLIENT_QUEUE 256          /* commands queued or awaiting a reply */
 #define SMTP_CLIENT_ARG_MAX 2048       /* longest address given to MAIL/RCPT */
 #define SMTP_CLIENT_OUT_SIZE 16384
+/* LMTP: recipients per transaction (Postfix's smtpd_recipient_limit
+ * default), whose end-of-data replies are matched to them. */
+#define SMTP_CLIENT_LMTP_RCPT_MAX 1000
 #define SMTP_CLIENT_IN_SIZE (SMTP_REPLY_BYTES_MAX + 1024)
 
 enum smtp_client_state {
@@ -134,6 +146,8 @@ struct smtp_client_event {
                                    next call on this client */
     const char *dsn;            /* "4.3.0", or "" */
     const char *why;            /* DOWN: "lost connection", "timed out", ... */
+    int more;                   /* LMTP reply to DOT: more replies for this
+                                   dot follow (index = the RCPT's number) */
 };
 
 #include "smtp_body.h"
@@ -143,6 +157,8 @@ struct smtp_client_opts {
     int proxy;              /* 1: every deadline is smtpd_proxy_timeout */
     int no_pipelining;      /* 1: never pipeline even when offered */
     int starttls;           /* 0: never, 1: if offered, 2: required */
+    int lmtp;               /* 1: LMTP (RFC 2033): LHLO, one reply per
+                               accepted recipient after the dot */
 };
 
 /* One queued command. */
@@ -174,6 +190,10 @@ struct smtp_client {
     const char *stage;      /* Postfix's "while ..." text of the stage */
     unsigned ntxn;          /* transactions completed (maillog conn_use) */
     unsigned nrcpt;         /* RCPTs queued in the current transaction */
+    /* LMTP: the RCPTs (their index) that got 2xx in the transaction whose
+     * replies are being read, and how many end-of-data replies came. */
+    unsigned lmtp_nok, lmtp_done;
+    uint16_t lmtp_ok[SMTP_CLIENT_LMTP_RCPT_MAX];
     struct smtp_ehlo ehlo;
     struct smtp_reply rp;   /* parser progress on in[] */
     /* Command ring: [head, sent) awaiting replies, [sent, tail) queued. */

@@ -254,6 +254,8 @@ int smtp_client_rcpt(struct smtp_client *c, const char *rcpt, size_t len)
 {
     if (len > SMTP_CLIENT_ARG_MAX || rcpt == NULL)
         return -ENOSPC;
+    if (c->opts.lmtp && c->nrcpt >= SMTP_CLIENT_LMTP_RCPT_MAX)
+        return -ENOSPC;
     int err = enqueue(c, SMTP_CMD_RCPT, rcpt, len, c->nrcpt);
     if (err == 0)
         c->nrcpt++;

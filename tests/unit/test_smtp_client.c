@@ -60,8 +60,8 @@ static void pump(struct sim *s)
                 break;
             case SMTP_EV_REPLY:
                 logf_(s, "%s", cmd_name(ev.cmd));
-                if (ev.cmd == SMTP_CMD_RCPT)
-                    logf_(s, "%u", ev.index);
+                if (ev.cmd == SMTP_CMD_RCPT || (ev.cmd == SMTP_CMD_DOT && s->c.opts.lmtp))
+                    logf_(s, "%u%s", ev.index, ev.more ? "+" : "");
                 logf_(s, " %s%s[%s];", ev.ok ? "ok" : "no", ev.fake ? " fake" : "", ev.reply);
                 break;
             case SMTP_EV_NONE:
@@ -571,6 +571,135 @@ static void output_backpressure(void **state)
     free(s);
 }
 
+/* LMTP (RFC 2033): LHLO, no HELO fallback, one end-of-data reply per
+ * accepted recipient matched to it, fakes for the ones still owed when
+ * the server goes away. */
+static struct sim *lmtp_ready(int bw)
+{
+    struct smtp_client_opts o = {.helo_name = "mx.test", .lmtp = 1};
+    struct sim *s = sim_new(bw, &o);
+    server(s, "220 lmtp ready\r\n");
+    expect(s, "LHLO mx.test\r\n", "");
+    server(s, "250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n");
+    expect(s, "", "READY;");
+    return s;
+}
+
+static void lmtp_three(struct sim *s)
+{
+    assert_int_equal(smtp_client_mail(&s->c, "a@b", 3, 0, SMTP_BODY_NONE, 0), 0);
+    assert_int_equal(smtp_client_rcpt(&s->c, "r0@y", 4), 0);
+    assert_int_equal(smtp_client_rcpt(&s->c, "r1@y", 4), 0);
+    assert_int_equal(smtp_client_rcpt(&s->c, "r2@y", 4), 0);
+    assert_int_equal(smtp_client_data(&s->c), 0);
+    pump(s);
+    expect(s, "MAIL FROM:<a@b>\r\nRCPT TO:<r0@y>\r\nRCPT TO:<r1@y>\r\nRCPT TO:<r2@y>\r\nDATA\r\n",
+           "");
+    /* r1 refused at RCPT: only r0 and r2 are owed a reply after the dot */
+    server(s, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n250 2.1.5 Ok\r\n354 go\r\n");
+    expect(s, "", "MAIL ok[250 2.1.0 Ok];RCPT0 ok[250 2.1.5 Ok];RCPT1 no[550 5.1.1 no such user];"
+                  "RCPT2 ok[250 2.1.5 Ok];DATA ok[354 go];");
+    body_all(s, "x\r\n");
+    expect(s, "x\r\n.\r\n", "");
+}
+
+static void lmtp_session(void **state)
+{
+    (void)state;
+    for (int bw = 0; bw <= 1; bw++) {
+        struct sim *s = lmtp_ready(bw);
+        lmtp_three(s);
+        assert_int_equal(smtp_client_timer(&s->c), SMTP_TIMER_DATA_DONE);
+        server(s, "250 2.0.0 <r0@y> delivered\r\n");
+        expect(s, "", "DOT0+ ok[250 2.0.0 <r0@y> delivered];");
+        /* still waiting for r2's reply: the same timer, no transaction done */
+        assert_int_equal(smtp_client_timer(&s->c), SMTP_TIMER_DATA_DONE);
+        assert_int_equal(s->c.ntxn, 0);
+        server(s, "452 4.2.2 <r2@y> mailbox full\r\n");
+        expect(s, "", "DOT2 no[452 4.2.2 <r2@y> mailbox full];");
+        assert_int_equal(s->c.ntxn, 1);
+        assert_true(smtp_client_usable(&s->c));
+        /* the next transaction: RSET first, a fresh list of accepted RCPTs */
+        assert_int_equal(smtp_client_mail(&s->c, "", 0, 0, SMTP_BODY_NONE, 0), 0);
+        assert_int_equal(smtp_client_rcpt(&s->c, "q@r", 3), 0);
+        assert_int_equal(smtp_client_data(&s->c), 0);
+        pump(s);
+        expect(s, "RSET\r\nMAIL FROM:<>\r\nRCPT TO:<q@r>\r\nDATA\r\n", "");
+        server(s, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+        expect(s, "", "RSET ok[250 ok];MAIL ok[250 ok];RCPT0 ok[250 ok];DATA ok[354 go];");
+        body_all(s, "");
+        expect(s, ".\r\n", "");
+        server(s, "250 ok\r\n");
+        expect(s, "", "DOT0 ok[250 ok];");
+        assert_int_equal(s->c.ntxn, 2);
+        free(s);
+
+        /* no recipient accepted but the server says 354: one reply, ignored */
+        s = lmtp_ready(bw);
+        smtp_client_mail(&s->c, "a", 1, 0, SMTP_BODY_NONE, 0);
+        smtp_client_rcpt(&s->c, "b", 1);
+        smtp_client_data(&s->c);
+        pump(s);
+        expect(s, "MAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n", "");
+        server(s, "250 ok\r\n550 no\r\n354 go\r\n");
+        expect(s, "", "MAIL ok[250 ok];RCPT0 no[550 no];DATA ok[354 go];");
+        body_all(s, "");
+        server(s, "250 ok\r\n");
+        expect(s, ".\r\n", "DOT0 ok[250 ok];");
+        assert_true(smtp_client_usable(&s->c));
+        free(s);
+    }
+}
+
+static void lmtp_failures(void **state)
+{
+    (void)state;
+    for (int bw = 0; bw <= 1; bw++) {
+        /* 5xx to LHLO: no HELO in LMTP */
+        struct smtp_client_opts o = {.helo_name = "mx.test", .lmtp = 1};
+        struct sim *s = sim_new(bw, &o);
+        server(s, "220 x\r\n");
+        server(s, "500 what\r\n");
+        expect(s, "LHLO mx.test\r\n", "DOWN(LHLO refused);");
+        assert_string_equal(smtp_client_stage(&s->c), "performing the LHLO handshake");
+        free(s);
+
+        /* lost after the first of two end-of-data replies: r2 gets the fake */
+        s = lmtp_ready(bw);
+        lmtp_three(s);
+        server(s, "250 2.0.0 ok\r\n");
+        expect(s, "", "DOT0+ ok[250 2.0.0 ok];");
+        smtp_client_input_eof(&s->c);
+        pump(s);
+        expect(s, "", "DOWN(lost connection);DOT2 no fake[" SMTP_CLIENT_FAKE_REPLY "];");
+        assert_false(smtp_client_usable(&s->c));
+        free(s);
+
+        /* 421 as the first reply: relayed for r0, fake for r2, then down */
+        s = lmtp_ready(bw);
+        lmtp_three(s);
+        server(s, "421 4.3.0 going away\r\n");
+        expect(s, "", "DOT0+ no[421 4.3.0 going away];DOWN(server closed the session (421));"
+                      "DOT2 no fake[" SMTP_CLIENT_FAKE_REPLY "];");
+        free(s);
+
+        /* a 354 where an end-of-data reply was due: out of step */
+        s = lmtp_ready(bw);
+        lmtp_three(s);
+        server(s, "354 what\r\n");
+        expect(s, "", "DOT0+ no fake[" SMTP_CLIENT_FAKE_REPLY "];DOWN(unexpected reply);"
+                      "DOT2 no fake[" SMTP_CLIENT_FAKE_REPLY "];");
+        free(s);
+    }
+    /* at most SMTP_CLIENT_LMTP_RCPT_MAX recipients per transaction */
+    struct sim *s = lmtp_ready(0);
+    smtp_client_mail(&s->c, "a", 1, 0, SMTP_BODY_NONE, 0);
+    for (unsigned i = 0; i < SMTP_CLIENT_LMTP_RCPT_MAX; i++)
+        s->c.nrcpt++;
+    assert_int_equal(smtp_client_rcpt(&s->c, "b", 1), -ENOSPC);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +713,8 @@ int main(void)
         cmocka_unit_test(starttls_hook),
         cmocka_unit_test(limits_and_misuse),
         cmocka_unit_test(output_backpressure),
+        cmocka_unit_test(lmtp_session),
+        cmocka_unit_test(lmtp_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
