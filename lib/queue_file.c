@@ -219,6 +219,23 @@ fail:
     return rc;
 }
 
+static int redirect_ok(const char *s, size_t n)
+{
+    return n > 0 && n <= QF_REDIRECT_MAX && str_ok(s, n) && memchr(s, '@', n) != NULL;
+}
+
+int qf_encode_tail(const char *redirect, struct strbuf *out)
+{
+    if (redirect) {
+        size_t n = strlen(redirect);
+        if (!redirect_ok(redirect, n))
+            return -EINVAL;
+        put_rec(out, 'G', redirect, n);
+    }
+    strbuf_append(out, QF_TRAILER, QF_TRAILER_LEN);
+    return 0;
+}
+
 /* ---- decoder ---- */
 
 struct cursor {
@@ -386,8 +403,10 @@ static void env_free_parts(struct qf_env *e)
     free(e->proto);
     free(e->envid);
     free(e->ret);
+    free(e->redirect);
     for (unsigned i = 0; i < e->nrcpt; i++) {
         free(e->rcpt[i].addr);
+        free(e->rcpt[i].orig_addr);
         free(e->rcpt[i].orcpt);
         free(e->rcpt[i].notify);
     }
@@ -538,26 +557,110 @@ enum qf_result qf_decode(const char *buf, size_t len, uint64_t file_size, struct
     q = decode_body(&c, out);
     if (q != QF_OK)
         goto fail;
-    /* Content and trailer: by position; their bytes when in buf. */
+    /* Content by position; the tail by its size, its records when in buf. */
     uint64_t end = out->content_off + out->content_len;
-    if (end < out->content_off || end + QF_TRAILER_LEN != file_size) {
-        q = end + QF_TRAILER_LEN > file_size
-                ? bad(&c, out->content_off, "truncated: content of %" PRIu64
-                                            " bytes and trailer do not fit the file (%" PRIu64
-                                            " bytes)",
-                      out->content_len, file_size)
-                : bad(&c, end, "%" PRIu64 " bytes after the content where the trailer belongs",
-                      file_size - end);
+    out->tail_off = end;
+    if (end < out->content_off || end > file_size || file_size - end < QF_TRAILER_LEN) {
+        q = bad(&c, out->content_off, "truncated: content of %" PRIu64
+                                      " bytes and trailer do not fit the file (%" PRIu64
+                                      " bytes)",
+                out->content_len, file_size);
         goto fail;
     }
-    if (len == file_size && memcmp(buf + end, QF_TRAILER, QF_TRAILER_LEN) != 0) {
-        q = bad(&c, end, "no trailer after the content (file not complete)");
+    if (file_size - end > QF_TAIL_MAX) {
+        q = bad(&c, end, "%" PRIu64 " bytes after the content where the trailer belongs",
+                file_size - end);
         goto fail;
     }
+    if (len == file_size && (q = qf_decode_tail(buf + end, (size_t)(len - end), out, c.err))
+                                != QF_OK)
+        goto fail;
     return QF_OK;
 fail:
     env_free_parts(out);
     return q;
+}
+
+enum qf_result qf_decode_tail(const char *buf, size_t len, struct qf_env *e,
+                              struct qf_error *err)
+{
+    struct qf_error dummy;
+    struct cursor c = {buf, len, 0, len, err ? err : &dummy};
+    struct rec r;
+    char *rdr = NULL;
+    enum qf_result q;
+    for (;;) {
+        size_t at = c.pos;
+        if ((q = next_rec(&c, &r)) != QF_OK) {
+            /* say where in the file, and that it is the tail */
+            c.err->offset += e->tail_off;
+            if (at < len && buf[at] == 'X')
+                snprintf(c.err->what, sizeof(c.err->what),
+                         "no trailer after the content (file not complete)");
+            else if (strlen(c.err->what) < sizeof(c.err->what) - 20)
+                strcat(c.err->what, " after the content");
+            free(rdr);
+            return QF_BAD;
+        }
+        if (r.type == 'X' && r.len == 0 && c.pos == len)
+            break;
+        if (r.type == 'G' && !rdr && redirect_ok(r.data, r.len)) {
+            rdr = xstrndup(r.data, r.len);
+            continue;
+        }
+        free(rdr);
+        c.err->offset = e->tail_off + at;
+        snprintf(c.err->what, sizeof(c.err->what),
+                 r.type == 'X'   ? "no trailer after the content (file not complete)"
+                 : r.type == 'G' ? "record G: not one user@domain after the content"
+                                 : "record %c after the content where the trailer belongs",
+                 r.type);
+        return QF_BAD;
+    }
+    free(e->redirect);
+    e->redirect = rdr;
+    return QF_OK;
+}
+
+/* qmgr_message_sort_compare() before the recipients are resolved (no
+ * queue yet): domain then address. */
+static int sort_cmp(const char *a, const char *b)
+{
+    const char *at1 = strrchr(a, '@'), *at2 = strrchr(b, '@');
+    if (!at1 && at2)
+        return 1;
+    if (at1 && !at2)
+        return -1;
+    int r;
+    if (at1 && at2 && (r = strcasecmp(at1, at2)) != 0)
+        return r;
+    return strcmp(a, b);
+}
+
+int qf_redirect_pick(const struct qf_env *e)
+{
+    int best = -1;
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        if (e->rcpt[i].state == QF_PENDING &&
+            (best < 0 || sort_cmp(e->rcpt[i].addr, e->rcpt[best].addr) < 0))
+            best = (int)i;
+    return best;
+}
+
+int qf_redirect_apply(struct qf_env *e)
+{
+    int k = e->redirect ? qf_redirect_pick(e) : -1;
+    if (k < 0)
+        return -1;
+    for (unsigned i = 0; i < e->nrcpt; i++)
+        if (i != (unsigned)k && e->rcpt[i].state == QF_PENDING)
+            e->rcpt[i].state = QF_DELIVERED;
+    struct qf_rcpt *r = &e->rcpt[k];
+    if (!r->orig_addr) {
+        r->orig_addr = r->addr;
+        r->addr = xstrdup(e->redirect);
+    }
+    return k;
 }
 
 unsigned qf_pending(const struct qf_env *e)
@@ -569,6 +672,30 @@ unsigned qf_pending(const struct qf_env *e)
 }
 
 /* ---- blocking file operations ---- */
+
+/* The envelope is decoded from the head: now the few bytes after the
+ * content (qf_decode checked their size). */
+static int read_tail(int fd, struct qf_env *out, uint64_t fsize, struct qf_error *err)
+{
+    char tail[QF_TAIL_MAX];
+    size_t want = (size_t)(fsize - out->tail_off), got = 0;
+    int rc = 0;
+    while (got < want) {
+        ssize_t n = pread(fd, tail + got, want - got, (off_t)(out->tail_off + got));
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    if (rc == 0 && qf_decode_tail(tail, got, out, err) != QF_OK)
+        rc = -EBADMSG;
+    if (rc < 0)
+        qf_env_free(out);
+    return rc;
+}
 
 int qf_read_envelope(int fd, struct qf_env *out, struct qf_error *err)
 {
@@ -593,12 +720,15 @@ int qf_read_envelope(int fd, struct qf_env *out, struct qf_error *err)
                 break;
             got += (size_t)n;
         }
-        enum qf_result q = qf_decode(buf, got, got < want ? got : size, out, err);
+        uint64_t fsize = got < want ? got : size;
+        enum qf_result q = qf_decode(buf, got, fsize, out, err);
         if (q == QF_SHORT && cap < 64u * 1024 * 1024) {
             cap *= 4;
             continue;
         }
         free(buf);
+        if (q == QF_OK && got < fsize)
+            return read_tail(fd, out, fsize, err);
         if (q == QF_OK)
             return 0;
         if (q == QF_SHORT && err) {

@@ -36,7 +36,17 @@
  *   CONTENT                     exactly that many bytes: the message as it
  *                               goes to the next hop (our Received: first,
  *                               CRLF line ends, not dot-stuffed)
+ *   G<n>:ADDRESS\n              optional, at most once: REDIRECT target
+ *                               (user@domain). After the content because a
+ *                               header/body_checks REDIRECT is known only
+ *                               at its end; like Postfix's REC_TYPE_RDR in
+ *                               cleanup's extracted segment, one target for
+ *                               the whole message (qf_redirect_pick).
  *   X0:\n                       trailer: the file is complete
+ *
+ * The records after the content (the tail, trailer included) are at most
+ * QF_TAIL_MAX bytes, so a reader that wants only the envelope reads the
+ * head and this small tail (qf_decode_tail), never the content.
  *
  * Strings other than the content may not hold NUL, CR or LF. I must be
  * first, W, S and M exactly once, every R followed by its D, at least one
@@ -74,6 +84,8 @@
 #define QF_SCHED_LEN 31      /* "%010u %020lld" */
 #define QF_LENGTH_LEN 20     /* M record: content length */
 #define QF_RECORD_MAX 65536  /* longest record other than the content */
+#define QF_TAIL_MAX 2048     /* records after the content, trailer included */
+#define QF_REDIRECT_MAX (QF_TAIL_MAX - QF_TRAILER_LEN - 8) /* G record data */
 
 enum qf_state { QF_PENDING = 'P', QF_DELIVERED = 'D', QF_BOUNCED = 'B', QF_SUCCESS_DUE = 'S' };
 
@@ -91,6 +103,8 @@ struct qf_rcpt {
     char state;            /* enum qf_state */
     char error[QF_ERROR_MAX + 1]; /* last error, trailing padding removed */
     uint64_t status_off;   /* file offset of the state byte (qf_mark) */
+    char *orig_addr;       /* qf_redirect_apply: the address given at RCPT
+                            * (addr is then the redirect target); else NULL */
 };
 
 struct qf_env {
@@ -106,6 +120,8 @@ struct qf_env {
     unsigned nrcpt;
     uint64_t length_off;   /* offset of the M record's digits */
     uint64_t content_off, content_len;
+    uint64_t tail_off;     /* content_off + content_len: the G record, trailer */
+    char *redirect;        /* G record: REDIRECT target, NULL when absent */
 };
 
 /* ---- codec (pure) ---- */
@@ -116,6 +132,11 @@ struct qf_env {
  * -EINVAL: a missing or malformed field (bad queue id, no recipient, a
  * string with NUL/CR/LF, a record over QF_RECORD_MAX). */
 int qf_encode_head(const struct qf_env *e, struct strbuf *out, size_t *length_off);
+
+/* The records after the content: the G record when redirect is not NULL,
+ * then the trailer. -EINVAL (nothing appended): a redirect that is empty,
+ * has no '@', holds NUL/CR/LF or is over QF_REDIRECT_MAX bytes. */
+int qf_encode_tail(const char *redirect, struct strbuf *out);
 
 /* Fixed-width fields, for writing in place. out gets exactly the record
  * data (no terminating NUL is needed by the file; one is written after). */
@@ -138,11 +159,35 @@ struct qf_error {
 
 /* buf holds the first len bytes of a file of file_size bytes
  * (len <= file_size). With len < file_size only the envelope must be in
- * buf (QF_SHORT otherwise); the content and trailer are then checked by
- * their position only. On QF_OK out owns allocated strings
+ * buf (QF_SHORT otherwise); the content is then checked by its position
+ * only and the tail by its size (QF_TRAILER_LEN..QF_TAIL_MAX bytes from
+ * out->tail_off):
+ * the caller decodes it with qf_decode_tail before it trusts
+ * out->redirect (qf_read_envelope does both). With the whole file in buf
+ * the tail is decoded too. On QF_OK out owns allocated strings
  * (qf_env_free); on anything else out holds nothing to free. */
 enum qf_result qf_decode(const char *buf, size_t len, uint64_t file_size, struct qf_env *out,
                          struct qf_error *err);
+/* The tail of a file whose envelope e holds: buf is the file's bytes from
+ * e->tail_off to its end. Sets e->redirect; QF_BAD (err: offsets in the
+ * file) leaves e as it was. */
+enum qf_result qf_decode_tail(const char *buf, size_t len, struct qf_env *e,
+                              struct qf_error *err);
+
+/* REDIRECT: the one recipient Postfix's qmgr delivers to the redirect
+ * address (qmgr_message_resolve: "Redirect overrides all else. But only
+ * once (per entire message)"): the first of the pending recipients in
+ * qmgr_message_sort order (recipients without '@' last, then the domain
+ * case-insensitively, then the whole address byte by byte); the others
+ * are never delivered. -1 when no recipient is pending. */
+int qf_redirect_pick(const struct qf_env *e);
+/* The runner's view of a message with a redirect (nothing is written):
+ * the picked recipient's addr becomes the redirect target (orig_addr
+ * keeps the original, for orig_to= in the logs), every other pending
+ * recipient counts as done in memory only (never tried; Postfix leaves
+ * them in the file and removes the file with the message). The index of
+ * the redirected recipient, or -1 (no redirect or nothing pending). */
+int qf_redirect_apply(struct qf_env *e);
 void qf_env_free(struct qf_env *e);
 
 /* The N record's text for a NOTIFY mask (canonical order), "" for 0. */

@@ -29,6 +29,12 @@ static bool lets_through(enum session_action a)
 static enum session_action after_policy(struct conn *c, enum session_stage stage,
                                         enum session_action a, struct session_verdict *v)
 {
+    /* An access map's REDIRECT holds for the transaction whatever this
+     * command's fate, as smtpd keeps saved_redirect until mail_reset(). */
+    char rdr[sizeof(c->rt.redirect)];
+    policy_session_take_redirect(c->ps, rdr, sizeof(rdr));
+    if (rdr[0])
+        memcpy(c->rt.redirect, rdr, sizeof(rdr));
     if (!lets_through(a))
         return a;
     if (a == SESSION_DISCARD)

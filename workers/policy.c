@@ -157,6 +157,12 @@ int policy_session_pending(const struct policy_session *ps)
     return ps->pending;
 }
 
+void policy_session_take_redirect(struct policy_session *ps, char *out, size_t size)
+{
+    snprintf(out, size, "%s", ps->st.redirect);
+    ps->st.redirect[0] = '\0';
+}
+
 /* ---- the walk ------------------------------------------------------------ */
 
 static bool is_early(const struct policy *p, enum session_stage s)

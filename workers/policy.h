@@ -97,4 +97,9 @@ enum session_action policy_session_check(struct policy_session *ps,
 /* A decision is waiting for DNS. */
 int policy_session_pending(const struct policy_session *ps);
 
+/* The REDIRECT target an access map gave since the last call (copied to
+ * out, "" if none) and forgotten: the caller keeps it for its
+ * transaction, as smtpd's saved_redirect. */
+void policy_session_take_redirect(struct policy_session *ps, char *out, size_t size);
+
 #endif

@@ -402,6 +402,8 @@ static void take(struct qrun *r, const char *id, enum qdir_queue from)
     m->fd = fd;
     m->out = xcalloc(m->env.nrcpt, sizeof(*m->out));
     m->active_us = qrun_now_us();
+    /* REDIRECT: one delivery, to the target, as qmgr_message_resolve() */
+    (void)qf_redirect_apply(&m->env);
     m->next = r->msgs;
     r->msgs = m;
     r->nmsgs++;

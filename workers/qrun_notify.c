@@ -203,6 +203,7 @@ void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const s
     struct maillog_delivery d = {
         .queue_id = m->env.queue_id,
         .recipient = m->env.rcpt[i].addr,
+        .orig_recipient = m->env.rcpt[i].orig_addr,
         .relay_host = j && j->host[0] ? j->host : NULL,
         .relay_addr = j && j->addr[0] ? j->addr : NULL,
         .relay_port = j && j->host[0] ? j->port : 0,

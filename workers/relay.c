@@ -30,7 +30,8 @@
  *
  * HOLD and REDIRECT need a queue: in proxy mode they defer the message
  * (451 4.3.5) with an error in the log, rather than deliver it elsewhere
- * than the rules say.
+ * than the rules say. In queue mode the REDIRECT target goes into the
+ * queue file (spool_end) and the runner delivers to it alone.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -531,13 +532,14 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
         v->action = SESSION_PERMIT;
         return SESSION_PERMIT;
     }
-    if (spool_enabled(c) && !mv->redirect[0])
-        return spool_end(c, mv->hold || rt->hold, mv->size, v);
-    if (mv->hold || rt->hold || mv->redirect[0]) {
+    /* cleanup: a header/body_checks REDIRECT replaces smtpd's */
+    const char *redirect = mv->redirect[0] ? mv->redirect : rt->redirect[0] ? rt->redirect : NULL;
+    if (spool_enabled(c))
+        return spool_end(c, mv->hold || rt->hold, redirect, mv->size, v);
+    if (mv->hold || rt->hold || redirect) {
         spool_reset(c);
-        log_error("%s: %s %s: message deferred", rt->queue_id,
-                  mv->redirect[0] ? "REDIRECT" : "HOLD",
-                  spool_enabled(c) ? "is not supported yet" : "needs delivery_mode = queue");
+        log_error("%s: %s needs delivery_mode = queue: message deferred", rt->queue_id,
+                  redirect ? "REDIRECT" : "HOLD");
         drop_upstream(rt);
         relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
         return SESSION_DEFER;

@@ -316,7 +316,7 @@ static void storage_verdict(struct conn *c, struct session_verdict *v)
         relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
 }
 
-enum session_action spool_end(struct conn *c, bool hold, uint64_t size,
+enum session_action spool_end(struct conn *c, bool hold, const char *redirect, uint64_t size,
                               struct session_verdict *v)
 {
     struct spool_txn *sp = &c->sp;
@@ -325,7 +325,14 @@ enum session_action spool_end(struct conn *c, bool hold, uint64_t size,
     sp->held = hold;
     if (!sp->err) {
         uint64_t clen = sp->off - sp->content_start;
-        buffer(c, QF_TRAILER, QF_TRAILER_LEN);
+        struct strbuf tail;
+        strbuf_init(&tail);
+        /* the checks let only user@domain through: a refusal is a bug */
+        if (qf_encode_tail(redirect, &tail) < 0)
+            fail(c, -EINVAL, "redirect");
+        else
+            buffer(c, tail.buf, tail.len);
+        strbuf_free(&tail);
         flush(c);
         char digits[QF_LENGTH_LEN + 1];
         qf_format_length(clen, digits);

@@ -87,8 +87,9 @@ void spool_begin(struct conn *c);
 /* message.c's output callback (ctx: the conn). */
 void spool_out(void *ctx, const char *buf, size_t len);
 /* Content complete and accepted by the checks: start the syncs. PENDING,
- * or DEFER with v filled when the file could not be written. */
-enum session_action spool_end(struct conn *c, bool hold, uint64_t size,
+ * or DEFER with v filled when the file could not be written. redirect:
+ * the REDIRECT target (queue_file.h's G record) or NULL. */
+enum session_action spool_end(struct conn *c, bool hold, const char *redirect, uint64_t size,
                               struct session_verdict *v);
 /* The transaction is over or abandoned: a file not yet renamed is removed. */
 void spool_reset(struct conn *c);

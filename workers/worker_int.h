@@ -110,6 +110,10 @@ struct relay_txn {
     bool discard, hold, smtputf8, bdat;
     int body;
     uint64_t mail_size;
+    /* REDIRECT from an access map in smtpd_*_restrictions (the last one
+     * wins, as smtpd's saved_redirect); a header/body_checks REDIRECT
+     * (mv.redirect) overrides it, as cleanup's does. "" if none. */
+    char redirect[MESSAGE_ADDR_MAX];
     /* Resolving the next hop's address (DNS). */
     bool resolving;
     char mx_host[DNS_NAME_MAX + 1];

@@ -419,6 +419,167 @@ static void directory(void **state)
     rmdir(top);
 }
 
+/* A file with content of clen bytes ('x') and the given tail bytes. */
+static void build_tail(struct strbuf *sb, size_t clen, const char *tail, size_t tlen)
+{
+    struct qf_rcpt r = {.addr = "a@example.org"};
+    struct qf_env e = {.arrival = 1, .sender = "", .rcpt = &r, .nrcpt = 1, .content_len = clen};
+    snprintf(e.queue_id, sizeof(e.queue_id), "R1");
+    strbuf_init(sb);
+    assert_int_equal(qf_encode_head(&e, sb, NULL), 0);
+    for (size_t i = 0; i < clen; i++)
+        strbuf_putc(sb, 'x');
+    strbuf_append(sb, tail, tlen);
+}
+
+/* The REDIRECT record after the content: written, read whole, read
+ * through qf_read_envelope's head + tail path (content over its first
+ * read), and refused in every malformed spelling. */
+static void redirect_tail(void **state)
+{
+    (void)state;
+    struct strbuf t, sb;
+    strbuf_init(&t);
+    assert_int_equal(qf_encode_tail("r@example.net", &t), 0);
+    assert_int_equal(t.len, strlen("G13:r@example.net\nX0:\n"));
+    assert_memory_equal(t.buf, "G13:r@example.net\nX0:\n", t.len);
+    struct qf_env e;
+    struct qf_error err;
+    for (size_t clen = 0; clen < 70000; clen += 69999) {
+        build_tail(&sb, clen, t.buf, t.len);
+        assert_int_equal(qf_decode(sb.buf, sb.len, sb.len, &e, &err), QF_OK);
+        assert_string_equal(e.redirect, "r@example.net");
+        assert_int_equal(e.tail_off, e.content_off + clen);
+        qf_env_free(&e);
+        /* head only: the tail is not read, only its size checked */
+        size_t head = sb.len - t.len - clen;
+        assert_int_equal(qf_decode(sb.buf, head, sb.len, &e, &err), QF_OK);
+        assert_null(e.redirect);
+        assert_int_equal(qf_decode_tail(sb.buf + e.tail_off, sb.len - e.tail_off, &e, &err),
+                         QF_OK);
+        assert_string_equal(e.redirect, "r@example.net");
+        qf_env_free(&e);
+        char path[] = "/tmp/test_queue_file_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, sb.buf, sb.len), (ssize_t)sb.len);
+        assert_int_equal(qf_read_envelope(fd, &e, &err), 0);
+        assert_string_equal(e.redirect, "r@example.net");
+        qf_env_free(&e);
+        /* a torn tail is found by the head + tail path too */
+        assert_int_equal(ftruncate(fd, (off_t)sb.len - 1), 0);
+        assert_int_equal(qf_read_envelope(fd, &e, &err), -EBADMSG);
+        close(fd);
+        unlink(path);
+        strbuf_free(&sb);
+    }
+    /* no G: plain trailer, redirect NULL */
+    strbuf_free(&t);
+    strbuf_init(&t);
+    assert_int_equal(qf_encode_tail(NULL, &t), 0);
+    assert_memory_equal(t.buf, QF_TRAILER, QF_TRAILER_LEN);
+    strbuf_free(&t);
+    static const struct {
+        const char *tail, *what;
+    } bad[] = {
+        {"G3:a@b\nG3:c@d\nX0:\n", "record G"},
+        {"G3:abc\nX0:\n", "record G"},
+        {"G0:\nX0:\n", "record G"},
+        {"G3:a\r@\nX0:\n", "record G"},
+        {"R3:a@b\nX0:\n", "record R after the content"},
+        {"X0:\nG3:a@b\n", "no trailer"},
+        {"G3:a@b\n", "truncated"},
+        {"G2:a@b\nX0:\n", "no newline"},
+        {"X1:x\n", "no trailer"},
+        {"\nX0:\n", "bad record type"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        build_tail(&sb, 5, bad[i].tail, strlen(bad[i].tail));
+        enum qf_result q = qf_decode(sb.buf, sb.len, sb.len, &e, &err);
+        if (q != QF_BAD || !strstr(err.what, bad[i].what) || err.offset < sb.len - strlen(bad[i].tail))
+            fail_msg("tail %zu: result %d, \"%s\" at %llu", i, (int)q, err.what,
+                     (unsigned long long)err.offset);
+        strbuf_free(&sb);
+    }
+    /* a tail over QF_TAIL_MAX is refused by its size, even unread */
+    char big[QF_TAIL_MAX + 16];
+    int n = snprintf(big, sizeof(big), "G%d:", QF_TAIL_MAX);
+    memset(big + n, 'a', QF_TAIL_MAX);
+    big[n + 1] = '@';
+    memcpy(big + n + QF_TAIL_MAX, "\nX0:\n", 5);
+    size_t blen = (size_t)n + QF_TAIL_MAX + 5;
+    build_tail(&sb, 0, big, blen);
+    assert_int_equal(qf_decode(sb.buf, sb.len - blen, sb.len, &e, &err), QF_BAD);
+    assert_non_null(strstr(err.what, "where the trailer belongs"));
+    strbuf_free(&sb);
+    /* the writer refuses what the reader would */
+    strbuf_init(&t);
+    static const char *refuse[] = {"", "nobody", "a@b\n", "a\r@b"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(qf_encode_tail(refuse[i], &t), -EINVAL);
+    big[n + QF_REDIRECT_MAX] = '\0';
+    assert_int_equal(qf_encode_tail(big + n, &t), 0); /* the longest one fits */
+    assert_true(t.len <= QF_TAIL_MAX);
+    t.len = 0;
+    big[n + QF_REDIRECT_MAX] = 'a';
+    big[n + QF_REDIRECT_MAX + 1] = '\0';
+    assert_int_equal(qf_encode_tail(big + n, &t), -EINVAL);
+    assert_int_equal(t.len, 0);
+    strbuf_free(&t);
+}
+
+/* Postfix's qmgr_message_sort order picks the one recipient redirected. */
+static void redirect_pick(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *addrs[4];
+        char states[5];
+        int want;
+    } cases[] = {
+        {{"b@y.test", "a@z.test", "c@y.test", NULL}, "PPP", 0},
+        {{"b@y.test", "a@z.test", "c@y.test", NULL}, "DPP", 2},
+        {{"b@y.test", "a@z.test", "c@y.test", NULL}, "DPD", 1},
+        {{"b@y.test", "a@z.test", "c@y.test", NULL}, "DBD", -1},
+        {{"b@Y.test", "a@y.TEST", NULL, NULL}, "PP", 1},   /* domain ignoring case, then address */
+        {{"B@y.test", "a@y.test", NULL, NULL}, "PP", 0},   /* address: byte order, 'B' < 'a' */
+        {{"local", "z@z.test", NULL, NULL}, "PP", 1},      /* no '@' sorts last */
+        {{"x@a.b@c.test", "y@b.test", NULL, NULL}, "PP", 1}, /* the last '@' */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct qf_rcpt r[4];
+        memset(r, 0, sizeof(r));
+        unsigned n = 0;
+        for (; n < 4 && cases[i].addrs[n]; n++) {
+            r[n].addr = (char *)cases[i].addrs[n];
+            r[n].state = cases[i].states[n];
+        }
+        struct qf_env e = {.rcpt = r, .nrcpt = n};
+        if (qf_redirect_pick(&e) != cases[i].want)
+            fail_msg("case %zu: picked %d, want %d", i, qf_redirect_pick(&e), cases[i].want);
+    }
+    /* apply: the picked one goes to the target, the other pending ones are
+     * done in memory, settled ones stay as they are; twice is once */
+    struct qf_rcpt r[3] = {{.addr = xstrdup("b@y.test"), .state = QF_PENDING},
+                           {.addr = xstrdup("a@z.test"), .state = QF_BOUNCED},
+                           {.addr = xstrdup("c@y.test"), .state = QF_PENDING}};
+    struct qf_env e = {.rcpt = xmalloc(sizeof(r)), .nrcpt = 3};
+    memcpy(e.rcpt, r, sizeof(r));
+    assert_int_equal(qf_redirect_apply(&e), -1); /* no redirect */
+    assert_null(e.rcpt[0].orig_addr);
+    e.sender = xstrdup("");
+    e.redirect = xstrdup("t@r.test");
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(qf_redirect_apply(&e), 0);
+        assert_string_equal(e.rcpt[0].addr, "t@r.test");
+        assert_string_equal(e.rcpt[0].orig_addr, "b@y.test");
+        assert_int_equal(e.rcpt[1].state, QF_BOUNCED);
+        assert_int_equal(e.rcpt[2].state, QF_DELIVERED);
+        assert_int_equal(qf_pending(&e), 1);
+    }
+    qf_env_free(&e); /* frees orig_addr too (ASan) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +591,8 @@ int main(void)
         cmocka_unit_test(no_recipient_and_missing_records),
         cmocka_unit_test(in_place_updates),
         cmocka_unit_test(directory),
+        cmocka_unit_test(redirect_tail),
+        cmocka_unit_test(redirect_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
