@@ -330,6 +330,10 @@ static void begin_smtp(struct conn *c)
     if (g->xclient_hosts)
         c->peer.xclient_authorized =
             matchlist_match_namadr(g->xclient_hosts, c->peer.name, c->peer.addr) > 0;
+    /* smtpd looks the client up once, before the greeting; a lookup error
+     * (logged) leaves smtpd_discard_ehlo_keywords in force. */
+    c->peer.ehlo_discard_found =
+        generation_ehlo_discard(g, c->peer.addr, &c->peer.ehlo_discard) > 0;
     c->ps = policy_session_create(g->policy, w->dns, conn_policy_done, c);
     c->s = session_create(&g->session, &c->peer, &conn_session_ops, c);
     if (!c->ps || !c->s) {

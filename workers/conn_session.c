@@ -137,6 +137,12 @@ static int op_xclient(void *ctx, const struct session_peer *peer)
     return c->peer.xclient_authorized;
 }
 
+static void op_note(void *ctx, const char *line)
+{
+    (void)ctx;
+    log_info("%s", line);
+}
+
 const struct session_ops conn_session_ops = {
     .policy = op_policy,
     .data_begin = op_data_begin,
@@ -145,4 +151,5 @@ const struct session_ops conn_session_ops = {
     .data_end = op_data_end,
     .txn_end = op_txn_end,
     .xclient = op_xclient,
+    .note = op_note,
 };

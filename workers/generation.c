@@ -110,8 +110,8 @@ static void session_limits(struct generation *g)
     s->strict_rfc821 = p->strict_rfc821_envelopes;
     s->tls_available = g->tls != NULL;
     s->tls_required = g->tls && tls_server_required(g->tls);
-    s->ehlo_discard = session_ehlo_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
-                                        p->smtpd_discard_ehlo_keywords.n);
+    s->ehlo_discard = ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
+                                      p->smtpd_discard_ehlo_keywords.n);
 }
 
 /* The maps: restriction lists and content checks, their Hyperscan
@@ -130,6 +130,40 @@ static int open_maps(struct generation *g, char *err, size_t errlen)
                          &g->checks.nested_header, err, errlen)) < 0 ||
         (rc = open_check(g, "body_checks", &p->body_checks, &g->checks.body, err, errlen)) < 0)
         return rc;
+    const struct cfg_list *el = &p->smtpd_discard_ehlo_keyword_address_maps;
+    if (el->n > 0)
+        g->ehlo_discard_maps = xcalloc(el->n, sizeof(*g->ehlo_discard_maps));
+    for (size_t i = 0; i < el->n; i++) {
+        struct map_err merr;
+        struct map *m;
+        rc = map_open(el->v[i], 0, &m, &merr);
+        if (rc < 0) {
+            snprintf(err, errlen, "smtpd_discard_ehlo_keyword_address_maps: %s", merr.msg);
+            return rc;
+        }
+        g->maps = xrealloc(g->maps, (g->nmaps + 1) * sizeof(*g->maps));
+        g->maps[g->nmaps++] = m;
+        g->ehlo_discard_maps[g->n_ehlo_discard_maps++] = m;
+    }
+    return 0;
+}
+
+int generation_ehlo_discard(const struct generation *g, const char *addr, unsigned *mask)
+{
+    char buf[1024];
+    struct map_value v = {.buf = buf, .cap = sizeof(buf)};
+    for (size_t i = 0; i < g->n_ehlo_discard_maps; i++) {
+        int r = map_lookup(g->ehlo_discard_maps[i], addr, strlen(addr), &v);
+        if (r < 0) {
+            log_warn("smtpd_discard_ehlo_keyword_address_maps lookup error for %s: %s", addr,
+                     strerror(-r));
+            return r;
+        }
+        if (r > 0) {
+            *mask = ehlo_reply_mask_text(v.buf, v.len);
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -204,6 +238,7 @@ void generation_free(struct generation *g)
     for (size_t i = 0; i < g->nmaps; i++)
         map_close(g->maps[i]);
     free(g->maps);
+    free(g->ehlo_discard_maps);
     /* After the maps: their databases point into it. */
     segment_free(g->seg);
     if (g->transport)

@@ -40,6 +40,9 @@ struct generation {
     struct client_tls_policy *client_tls; /* smtp_tls_*, smtp_sasl_* (client_tls.h) */
     struct matchlist *xclient_hosts; /* smtpd_authorized_xclient_hosts */
     struct matchlist *bare_lf_exclusions; /* smtpd_forbid_bare_newline_exclusions */
+    /* smtpd_discard_ehlo_keyword_address_maps: in maps (owned there). */
+    struct map **ehlo_discard_maps;
+    size_t n_ehlo_discard_maps;
     struct segment *seg;            /* policy segment: Hyperscan databases, sealed read-only */
 };
 
@@ -47,5 +50,13 @@ struct generation {
  * logged (and in diag when given). */
 int generation_load(const char *dir, unsigned id, struct generation **out, struct cfg_diag *diag);
 void generation_free(struct generation *g);
+
+/* smtpd's per-client EHLO filter: the first of
+ * smtpd_discard_ehlo_keyword_address_maps that has the client address
+ * (the address string alone, no parent networks: Postfix's maps_find
+ * with the address) gives the EHLO_KW_* bits in *mask and 1; 0 when no
+ * table has it (smtpd_discard_ehlo_keywords applies); -errno on a lookup
+ * error (logged). */
+int generation_ehlo_discard(const struct generation *g, const char *addr, unsigned *mask);
 
 #endif

@@ -81,6 +81,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/ehlo_reply.h"
 #include "lib/maillog.h"
 
 #define SESSION_OUT_MAX 16384  /* output buffer; replies stop above HIGH */
@@ -99,26 +100,12 @@ struct session_cfg {
     int delay_reject, helo_required, disable_vrfy, strict_rfc821, smtputf8;
     int tls_available;             /* offer STARTTLS (cert loaded, level may/encrypt) */
     int tls_required;              /* smtpd_tls_security_level = encrypt */
-    /* smtpd_discard_ehlo_keywords (SESSION_EHLO_*): not announced; a
-     * discarded DSN also refuses the DSN parameters, as smtpd does. */
+    /* smtpd_discard_ehlo_keywords (EHLO_KW_*, lib/ehlo_reply.h): not
+     * announced; a discarded DSN also refuses the DSN parameters, as
+     * smtpd does. A client's entry in
+     * smtpd_discard_ehlo_keyword_address_maps replaces it (peer). */
     unsigned ehlo_discard;
 };
-
-#define SESSION_EHLO_PIPELINING (1u << 0)
-#define SESSION_EHLO_SIZE (1u << 1)
-#define SESSION_EHLO_VRFY (1u << 2)
-#define SESSION_EHLO_ETRN (1u << 3)
-#define SESSION_EHLO_STARTTLS (1u << 4)
-#define SESSION_EHLO_ENHANCEDSTATUSCODES (1u << 5)
-#define SESSION_EHLO_8BITMIME (1u << 6)
-#define SESSION_EHLO_DSN (1u << 7)
-#define SESSION_EHLO_SMTPUTF8 (1u << 8)
-#define SESSION_EHLO_CHUNKING (1u << 9)
-#define SESSION_EHLO_XCLIENT (1u << 10)
-
-/* Postfix's ehlo_mask(): the SESSION_EHLO_* bits of a keyword list
- * (case-insensitive, unknown words ignored, as Postfix does). */
-unsigned session_ehlo_mask(const char *const *words, size_t n);
 
 /* Postfix 3.7's defaults (myhostname/banner stay NULL: the caller's). */
 void session_cfg_defaults(struct session_cfg *c);
@@ -128,6 +115,11 @@ struct session_peer {
     char addr[64];   /* printable, IPv6 without "IPv6:" */
     unsigned port;
     int xclient_authorized; /* in smtpd_authorized_xclient_hosts */
+    /* Found in smtpd_discard_ehlo_keyword_address_maps at connect (as
+     * smtpd: by the address alone): these EHLO_KW_* bits replace
+     * cfg.ehlo_discard for this client. */
+    int ehlo_discard_found;
+    unsigned ehlo_discard;
 };
 
 enum session_stage {
@@ -206,6 +198,9 @@ struct session_ops {
      * checks smtpd_authorized_xclient_hosts again for it); without this
      * op the permission stays as it was. */
     int (*xclient)(void *ctx, const struct session_peer *peer);
+    /* An informational log line of smtpd's (such as "discarding EHLO
+     * keywords: ..."): the session does no I/O. Optional. */
+    void (*note)(void *ctx, const char *line);
 };
 
 /* How the session begins: fresh, or continuing a frontend handoff. */

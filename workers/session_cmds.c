@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/ehlo_reply.h"
 #include "lib/hostname.h"
 #include "lib/xclient.h"
 #include "session_int.h"
@@ -51,6 +52,13 @@ static void reset_helo(struct session *s)
 
 /* ---- HELO / EHLO ---- */
 
+/* smtpd's state->ehlo_discard_mask: the client's entry in
+ * smtpd_discard_ehlo_keyword_address_maps, else smtpd_discard_ehlo_keywords. */
+static unsigned session_ehlo_discard(const struct session *s)
+{
+    return s->peer.ehlo_discard_found ? s->peer.ehlo_discard : s->cfg.ehlo_discard;
+}
+
 static int helo_proceed(struct session *s, const struct smtp_cmd *c)
 {
     static const enum session_stage st[] = {SESSION_STAGE_HELO};
@@ -85,67 +93,32 @@ static int helo_done(struct session *s, const struct session_verdict *v)
         return 0;
     }
     s->proto = "ESMTP";
-    char size[40];
-    if (s->cfg.message_size_limit)
-        snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)s->cfg.message_size_limit);
-    else
-        snprintf(size, sizeof(size), "SIZE");
-    /* Postfix 3.7's order (ehlo_cmd), checked with the daemon; each line
-     * can be discarded by smtpd_discard_ehlo_keywords. */
-    const unsigned d = s->cfg.ehlo_discard;
-    const struct {
-        bool on;
-        const char *text;
-    } kw[] = {
-        {!(d & SESSION_EHLO_PIPELINING), "PIPELINING"},
-        {!(d & SESSION_EHLO_SIZE), size},
-        {!(d & SESSION_EHLO_VRFY) && !s->cfg.disable_vrfy, "VRFY"},
-        {!(d & SESSION_EHLO_ETRN), "ETRN"},
-        {!(d & SESSION_EHLO_STARTTLS) && s->cfg.tls_available && !s->tls, "STARTTLS"},
-        {!(d & SESSION_EHLO_XCLIENT) && s->peer.xclient_authorized, XCLIENT_EHLO_KEYWORD},
-        {!(d & SESSION_EHLO_ENHANCEDSTATUSCODES), "ENHANCEDSTATUSCODES"},
-        {!(d & SESSION_EHLO_8BITMIME), "8BITMIME"},
-        {!(d & SESSION_EHLO_DSN), "DSN"},
-        {!(d & SESSION_EHLO_SMTPUTF8) && s->cfg.smtputf8, "SMTPUTF8"},
-        {!(d & SESSION_EHLO_CHUNKING), "CHUNKING"},
-    };
-    char reply[1024];
-    size_t len = 0;
-    int n = snprintf(reply, sizeof(reply), "250");
-    len = n > 0 ? (size_t)n : 0;
-    const char *prev = s->cfg.myhostname;
-    for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
-        if (!kw[i].on)
-            continue;
-        n = snprintf(reply + len, sizeof(reply) - len, "-%s\r\n250", prev);
-        if (n > 0 && (size_t)n < sizeof(reply) - len)
-            len += (size_t)n;
-        prev = kw[i].text;
+    /* One builder for the worker and the frontend (lib/ehlo_reply.h). */
+    const unsigned d = session_ehlo_discard(s);
+    if (ehlo_reply_logged(d) && s->ops->note) {
+        char names[256], line[300];
+        if (ehlo_reply_mask_str(d, names, sizeof(names)) >= 0) {
+            snprintf(line, sizeof(line), "discarding EHLO keywords: %s", names);
+            s->ops->note(s->ctx, line);
+        }
     }
-    session_reply(s, "%s %s", reply, prev);
-    return 0;
-}
-
-unsigned session_ehlo_mask(const char *const *words, size_t n)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } names[] = {
-        {"pipelining", SESSION_EHLO_PIPELINING}, {"size", SESSION_EHLO_SIZE},
-        {"vrfy", SESSION_EHLO_VRFY},             {"etrn", SESSION_EHLO_ETRN},
-        {"starttls", SESSION_EHLO_STARTTLS},
-        {"enhancedstatuscodes", SESSION_EHLO_ENHANCEDSTATUSCODES},
-        {"8bitmime", SESSION_EHLO_8BITMIME},     {"dsn", SESSION_EHLO_DSN},
-        {"smtputf8", SESSION_EHLO_SMTPUTF8},     {"chunking", SESSION_EHLO_CHUNKING},
-        {"xclient", SESSION_EHLO_XCLIENT},
+    const struct ehlo_opts o = {
+        .myhostname = s->cfg.myhostname,
+        .message_size_limit = s->cfg.message_size_limit,
+        .discard = d,
+        .vrfy = !s->cfg.disable_vrfy,
+        .starttls = s->cfg.tls_available && !s->tls,
+        .xclient = s->peer.xclient_authorized,
+        .smtputf8 = s->cfg.smtputf8,
     };
-    unsigned m = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-            if (words[i] && strcasecmp(words[i], names[k].name) == 0)
-                m |= names[k].bit;
-    return m;
+    char reply[EHLO_REPLY_MAX];
+    if (ehlo_reply_format(&o, reply, sizeof(reply)) < 0) {
+        /* Only a myhostname over 255 bytes, which config_load refuses. */
+        session_reply(s, "250 %s", s->cfg.myhostname);
+        return 0;
+    }
+    session_reply(s, "%s", reply);
+    return 0;
 }
 
 /* ---- MAIL ---- */
@@ -718,7 +691,7 @@ int session_dispatch(struct session *s, const char *line, size_t len)
         .strict = s->cfg.strict_rfc821,
         .smtputf8 = s->cfg.smtputf8,
         .line_limit = s->cfg.line_length_limit,
-        .dsn_disabled = (s->cfg.ehlo_discard & SESSION_EHLO_DSN) != 0,
+        .dsn_disabled = (session_ehlo_discard(s) & EHLO_KW_DSN) != 0,
         .scratch = s->scratch,
         .scratch_size = s->scratch_size,
     };
