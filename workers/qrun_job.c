@@ -18,6 +18,12 @@
  * smtp_connection_cache_on_demand; smtp_connection_reuse_time_limit and
  * smtp_connection_reuse_count_limit end it, as in Postfix.
  *
+ * An LMTP next hop (transport_maps lmtp:[host]:port, lmtp:inet:host:port,
+ * lmtp:unix:/path) is the same conversation with LHLO, and after the dot
+ * one reply per accepted recipient (smtp_client.h), each settling its own
+ * recipient as Postfix's lmtp(8) does; a unix socket is logged as
+ * relay=$myhostname[/path] and is never asked for STARTTLS or AUTH.
+ *
  * Each recipient ends with one qrun_rcpt_sent() or qrun_rcpt_fail() call;
  * a recipient that got no answer at all is deferred with the reason of
  * the last failure. Non-blocking socket in the runner's poll loop; one
@@ -31,6 +37,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +139,9 @@ static int keep_for_next(struct qjob *j, const char *why)
 
 static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
-    if (ss->ss_family == AF_INET6)
+    if (ss->ss_family == AF_UNIX)
+        qrun_fmt(buf, size, "%s", ((const struct sockaddr_un *)(const void *)ss)->sun_path);
+    else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, buf,
                   (socklen_t)size);
     else
@@ -142,7 +151,9 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 
 static void set_port(struct sockaddr_storage *ss, unsigned port, socklen_t *len)
 {
-    if (ss->ss_family == AF_INET6) {
+    if (ss->ss_family == AF_UNIX) {
+        *len = sizeof(struct sockaddr_un);
+    } else if (ss->ss_family == AF_INET6) {
         ((struct sockaddr_in6 *)(void *)ss)->sin6_port = htons((uint16_t)port);
         *len = sizeof(struct sockaddr_in6);
     } else {
@@ -161,7 +172,7 @@ static void connect_next(struct qjob *j)
         struct mx_candidate *c = &j->mx->c[j->cand++];
         struct sockaddr_storage ss = c->addr;
         socklen_t len;
-        j->port = j->nh.port == 25 ? r->tcp_port : j->nh.port;
+        j->port = c->addr.ss_family == AF_UNIX ? 0 : j->nh.port == 25 ? r->tcp_port : j->nh.port;
         set_port(&ss, j->port, &len);
         qrun_fmt(j->host, sizeof(j->host), "%s", c->host);
         fmt_addr(&ss, j->addr, sizeof(j->addr));
@@ -171,14 +182,19 @@ static void connect_next(struct qjob *j)
             break;
         }
         int one = 1;
-        setsockopt(j->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (ss.ss_family != AF_UNIX)
+            setsockopt(j->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(j->fd, (struct sockaddr *)&ss, len) == 0 || errno == EINPROGRESS) {
             j->state = QJ_CONNECT;
             set_deadline(j);
             return;
         }
-        qrun_fmt(j->last_why, sizeof(j->last_why), "connect to %s[%s]:%u: %s", j->host, j->addr,
-                 j->port, strerror(errno));
+        if (ss.ss_family == AF_UNIX)
+            qrun_fmt(j->last_why, sizeof(j->last_why), "connect to %s[%s]: %s", j->host, j->addr,
+                     strerror(errno));
+        else
+            qrun_fmt(j->last_why, sizeof(j->last_why), "connect to %s[%s]:%u: %s", j->host,
+                     j->addr, j->port, strerror(errno));
         qrun_fmt(j->last_status, sizeof(j->last_status), "4.4.1");
         log_info("%s", j->last_why);
         close(j->fd);
@@ -211,7 +227,8 @@ static void connected(struct qjob *j)
     j->conn_us = qrun_now_us();
     j->state = QJ_SMTP;
     j->cl = xmalloc(sizeof(*j->cl));
-    struct smtp_client_opts o = {.helo_name = r->cfg->p.myhostname};
+    struct smtp_client_opts o = {.helo_name = r->cfg->p.myhostname,
+                                 .lmtp = j->nh.kind == TRANSPORT_LMTP};
     char dest[300];
     if (j->nh.port != 25)
         qrun_fmt(dest, sizeof(dest), j->nh.mx ? "%s:%u" : "[%s]:%u", j->nh.host, j->nh.port);
@@ -219,7 +236,9 @@ static void connected(struct qjob *j)
         qrun_fmt(dest, sizeof(dest), j->nh.mx ? "%s" : "[%s]", j->nh.host);
     struct client_link_peer peer = {
         .host = j->host, .addr = j->addr, .port = j->port, .nexthop = j->nh.host, .dest = dest};
-    client_link_init(&j->link, j->cl, &o, r->g->client_tls, &r->tls_cache, &peer);
+    /* a unix socket (lmtp:unix:) is never asked for STARTTLS or AUTH */
+    client_link_init(&j->link, j->cl, &o, j->port == 0 ? NULL : r->g->client_tls, &r->tls_cache,
+                     &peer);
     client_link_set_clock(&j->link, (uint64_t)qrun_now_ms());
     smtp_client_connected(j->cl);
     memset(j->accepted, 0, j->nrcpt * sizeof(j->accepted[0]));
@@ -448,6 +467,21 @@ static int events(struct qjob *j)
                 j->body_off = j->m->env.content_len;
             break;
         case SMTP_CMD_DOT:
+            if (j->cl->opts.lmtp) {
+                /* LMTP: this reply is one recipient's (none when no
+                 * recipient was accepted: ignored, as Postfix does) */
+                unsigned k = ev.index;
+                if (k < j->nrcpt && j->accepted[k] == 1) {
+                    if (ev.ok)
+                        qrun_rcpt_sent(j->r, j->m, j->rcpt[k], j, ev.reply);
+                    else
+                        reply_fail(j, k, &ev, "end of DATA");
+                }
+                if (ev.more)
+                    break;
+                end_session(j);
+                return 1;
+            }
             for (unsigned k = 0; k < j->nrcpt; k++) {
                 if (j->accepted[k] != 1)
                     continue;
@@ -671,10 +705,21 @@ static void begin(struct qjob *j)
         finish(j);
         return;
     case TRANSPORT_LMTP:
-        qrun_fmt(j->last_why, sizeof(j->last_why), "LMTP delivery is not done by the queue runner");
-        qrun_fmt(j->last_status, sizeof(j->last_status), "4.3.5");
-        finish(j);
-        return;
+        if (j->nh.unix_path[0]) {
+            /* lmtp:unix:/path - one candidate, logged as Postfix's lmtp
+             * does: relay=$myhostname[/path] */
+            struct sockaddr_un *sun;
+            j->mx = xcalloc(1, sizeof(*j->mx));
+            j->mx->outcome = MX_OK;
+            j->mx->n = 1;
+            qrun_fmt(j->mx->c[0].host, sizeof(j->mx->c[0].host), "%s", r->cfg->p.myhostname);
+            sun = (struct sockaddr_un *)(void *)&j->mx->c[0].addr;
+            sun->sun_family = AF_UNIX;
+            qrun_fmt(sun->sun_path, sizeof(sun->sun_path), "%s", j->nh.unix_path);
+            connect_next(j);
+            return;
+        }
+        break; /* lmtp:inet: host and port as for SMTP, never MX */
     case TRANSPORT_SMTP:
         break;
     }

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""test_daemon_lmtp.py - the LMTP next hop (transport_maps lmtp:...) through
+the real daemon, delivery_mode = queue: the queue runner speaks LMTP (RFC
+2033) to a recording LMTP server (tests/lib/lmtp_sink.py) over TCP
+(lmtp:[127.0.0.1]:PORT) and over a unix socket (lmtp:unix:/path).
+
+Checks: LHLO, never EHLO; one message with five recipients - r0 and r1
+delivered, rcptfail refused at RCPT (bounced: 5.1.1), full* 452 after the
+dot (deferred, "said: 452 ... (in reply to end of DATA command)"), bad*
+554 after the dot (bounced) - each recipient with its own Postfix
+delivery line: relay=127.0.0.1[127.0.0.1]:PORT for TCP,
+relay=$myhostname[/path] (no port) for the unix socket, status=sent
+(250 2.0.0 <r0@...> Saved). The deferred one is tried again and
+deferred again; the delivered ones arrive once.
+
+Postfix comparison: lmtp(8)'s per-recipient end-of-data handling and log
+wording (smtp_proto.c: survivors[], "host %s said: %s (in reply to %s)")
+read from the source; no private Postfix runs here (its lmtp client needs
+the whole queue manager).
+"""
+
+import os
+import re
+import smtplib
+import sys
+import tempfile
+import time
+
+from daemon_common import Checker, mxlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
+from lmtp_sink import LmtpSink  # noqa: E402
+
+VERBOSE = "-v" in sys.argv
+KEEP = "--keep" in sys.argv
+ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
+BINARY = ARGS[0] if ARGS else None
+
+FAST = {
+    "delivery_mode": "queue",
+    "minimal_backoff_time": "1s",
+    "maximal_backoff_time": "2s",
+    "queue_run_delay": "1s",
+    "myhostname": "backup.example.test",
+    "relay_domains": "lmtp.test",
+}
+MSG = (b"From: s@example.org\r\nTo: r0@lmtp.test\r\nSubject: lmtp test\r\n"
+       b"Message-Id: <lmtp.1@example.org>\r\n\r\nhello\r\n.dot line\r\n")
+WIRE = MSG.replace(b"\r\n.dot", b"\r\n..dot")  # dot-stuffed as a client sends it
+RCPTS = ["r0", "r1", "rcptfail", "full", "bad"]
+
+
+def wait_for(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    return pred()
+
+
+def send(srv, rcpts):
+    with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
+        s.ehlo("client.example.org")
+        code, _ = s.docmd("MAIL FROM:<s@example.org>")
+        assert code == 250, code
+        for r in rcpts:
+            code, text = s.docmd(f"RCPT TO:<{r}>")
+            assert code == 250, (r, code, text)
+        code, _ = s.docmd("DATA")
+        assert code == 354, code
+        s.send(WIRE + b".\r\n")
+        return s.getreply()
+
+
+def line_for(log, rcpt):
+    m = [l for l in log.splitlines() if f"to=<{rcpt}>" in l and "status=" in l]
+    return m
+
+
+def run(check, sink, transport, relay_re, label):
+    with mxlib.MxscreenInstance(settings=dict(FAST, transport_maps=f"inline:{{lmtp.test={transport}}}"),
+                                binary=BINARY, keep=KEEP) as srv:
+        code, text = send(srv, [f"{r}@lmtp.test" for r in RCPTS])
+        check.expect(code == 250, f"{label}: accepted into the queue: {code} {text}")
+        got = wait_for(lambda: all(line_for(srv.log(), f"{r}@lmtp.test") for r in RCPTS), 20)
+        log = srv.log()
+        check.expect(got, f"{label}: a delivery line per recipient")
+        check.expect(sorted(r for r, _ in sink.delivered) == ["r0@lmtp.test", "r1@lmtp.test"],
+                     f"{label}: delivered to r0, r1: {sink.delivered}")
+        check.expect(all(d.startswith(b"Received: ") and d.endswith(b"\r\n" + MSG)
+                         for _, d in sink.delivered),
+                     f"{label}: content intact (dot-unstuffed) {[d for _, d in sink.delivered]}")
+        check.expect(any(l.startswith("LHLO backup.example.test") for l in sink.log) and
+                     not any(l.startswith(("EHLO", "HELO")) for l in sink.log),
+                     f"{label}: LHLO only: {sink.log[:3]}")
+
+        def one(rcpt, pat):
+            ls = line_for(log, f"{rcpt}@lmtp.test")
+            ok = bool(ls) and re.search(pat, ls[0]) is not None
+            check.expect(ok, f"{label}: {rcpt}: want /{pat}/ in {ls[:1]}")
+
+        for r in ("r0", "r1"):
+            one(r, rf"relay={relay_re}, delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, "
+                   rf"status=sent \(250 2\.0\.0 <{r}@lmtp\.test> Saved\)")
+        one("rcptfail", rf"relay={relay_re}, .*dsn=5\.1\.1, status=bounced \(host "
+                        r".* said: 550 5\.1\.1 <rcptfail@lmtp\.test>: "
+                        r"Recipient address rejected: no such user \(in reply to RCPT TO command\)\)")
+        one("full", rf"dsn=4\.2\.2, status=deferred \(host .* said: 452 4\.2\.2 "
+                    r"<full@lmtp\.test> Mailbox full \(in reply to end of DATA command\)\)")
+        one("bad", r"dsn=5\.6\.0, status=bounced \(host .* said: 554 5\.6\.0 <bad@lmtp\.test> "
+                   r"Message content rejected \(in reply to end of DATA command\)\)")
+        # the deferred recipient alone is tried again (and deferred again)
+        again = wait_for(lambda: len(line_for(srv.log(), "full@lmtp.test")) >= 2, 15)
+        check.expect(again, f"{label}: full@ retried")
+        check.expect(sink.connections >= 2 and len(sink.delivered) == 2,
+                     f"{label}: retry delivered nothing twice: {sink.delivered}")
+
+
+def test_tcp(check):
+    with LmtpSink() as sink:
+        run(check, sink, f"lmtp:[127.0.0.1]:{sink.port}", rf"127\.0\.0\.1\[127\.0\.0\.1\]:{sink.port}",
+            "tcp")
+
+
+def test_unix(check):
+    d = tempfile.mkdtemp(prefix="mxs-lmtp-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "lmtp.sock")
+    try:
+        with LmtpSink(path=path) as sink:
+            run(check, sink, f"lmtp:unix:{path}",
+                rf"backup\.example\.test\[{re.escape(path)}\]", "unix")
+    finally:
+        os.rmdir(d)
+
+
+def main():
+    check = Checker("daemon_lmtp", verbose=VERBOSE)
+    if not mxlib.find_binary() and not BINARY:
+        print("skip: no mxscreen binary")
+        return 77
+    for fn in (test_tcp, test_unix):
+        t0 = time.monotonic()
+        fn(check)
+        if VERBOSE:
+            print(f"{fn.__name__}: {time.monotonic() - t0:.1f}s")
+    return check.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
