@@ -87,7 +87,12 @@ static void accept_arm(struct fe *fe, size_t i)
     struct io_uring_sqe *sqe = fe_sqe(fe);
     /* Blocking sockets, as the worker expects: the frontend itself never
      * blocks on one (io_uring, or MSG_DONTWAIT). */
-    if (fe->accept_single)
+    /* Several frontends on the same listeners: a multishot accept stays
+     * first in the socket's wait queue, so one frontend would take every
+     * connection (measured: 200 of 200). A single accept re-armed after each
+     * connection goes to the back of the queue: the frontends take turns,
+     * and a busy one (not re-armed yet) leaves its turn to the others. */
+    if (fe->accept_single || fe->a->count > 1)
         io_uring_prep_accept(sqe, fe->a->lfd[i], NULL, NULL, SOCK_CLOEXEC);
     else
         io_uring_prep_multishot_accept(sqe, fe->a->lfd[i], NULL, NULL, SOCK_CLOEXEC);
@@ -366,9 +371,10 @@ int frontend_run(const struct frontend_args *a)
     }
     timer_wheel_init(&fe->tw, timer_clock_ms());
     fe_screen_open(fe); /* after fork: LMDB and c-ares are per process */
-    log_info("frontend started: generation %u, %zu listener(s), %u connection states of %zu "
-             "bytes",
-             a->gen_id, a->nl, fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
+    log_info("frontend %u of %u started: generation %u, %zu listener(s), %u connection "
+             "states of %zu bytes",
+             a->index ? a->index : 1, a->count ? a->count : 1, a->gen_id, a->nl,
+             fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
     rc = loop(fe);
     fe_workers_close(fe);
     fe_screen_close(fe);

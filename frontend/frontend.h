@@ -56,6 +56,7 @@ struct frontend_args {
     const int *lfd;             /* listening sockets (non-blocking) */
     size_t nl;
     int ctl;                    /* control channel (frontend's end) */
+    unsigned index, count;      /* this frontend is index 1..count of its generation */
 };
 
 int frontend_run(const struct frontend_args *a);

@@ -172,6 +172,7 @@ struct cfg_params {
     L(mydestination);
     L(listen_addresses);
     long worker_processes, default_process_limit;
+    long frontend_processes;
     int delivery_mode;
     L(dns_resolver);
     /* networks, relaying, addresses */

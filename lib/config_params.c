@@ -146,6 +146,9 @@ static const struct cfg_param_def params[] = {
          "or space separated."),
     DYN(worker_processes, "number of online CPUs", CFG_INT, long, def_worker_processes,
         "mxscreen: number of worker processes."),
+    INT(frontend_processes, "1", 0, 16,
+        "mxscreen: frontend processes per generation, all accepting on the same listeners "
+        "(0: one per 2 online CPUs); postscreen_connection_pool_size is per frontend."),
     INT(default_process_limit, "100", 1, 0,
         "Default process limit (feeds postscreen_pre_queue_limit, post_queue_limit)."),
     ENUM(delivery_mode, "proxy", delivery_modes,

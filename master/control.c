@@ -146,13 +146,16 @@ static void status(struct master *m, struct strbuf *out)
     strbuf_puts(out, line);
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
         const struct mgen *g = &m->gens[i];
-        if (!g->used || g->fe.state == MFE_NONE)
-            continue;
-        snprintf(line, sizeof(line),
-                 "frontend pid %ld generation %u state %s held %llu restarts %u\n",
-                 (long)g->fe.pid, g->id, supervisor_fe_state_name(g->fe.state),
-                 (unsigned long long)g->fe.st.held, g->fe.restarts);
-        strbuf_puts(out, line);
+        for (unsigned k = 0; g->used && k < g->nfe; k++) {
+            const struct mfe *f = &g->fe[k];
+            if (f->state == MFE_NONE)
+                continue;
+            snprintf(line, sizeof(line),
+                     "frontend pid %ld generation %u state %s held %llu restarts %u\n",
+                     (long)f->pid, g->id, supervisor_fe_state_name(f->state),
+                     (unsigned long long)f->st.held, f->restarts);
+            strbuf_puts(out, line);
+        }
     }
     for (size_t i = 0; i < m->nw; i++) {
         const struct mworker *w = &m->w[i];

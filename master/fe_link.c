@@ -1,21 +1,30 @@
 /*
  * fe_link.c - the master's side of the frontend processes (frontend/):
- * one per generation, forked with the listening sockets and a control
- * channel (frontend/fe_ctl.h).
+ * frontend_processes of them per generation (master_frontends()), each
+ * forked with the listening sockets and its own control channel
+ * (frontend/fe_ctl.h). They all accept on the same listeners and share
+ * the anvil table and the screening cache (shm/), so connection count and
+ * rate limits stay global; each has its own pools.
  *
- *   - Each worker's handoff channel stays the master's (so a frontend that
- *     exits never makes a worker see end of file, which means "drain"),
- *     and a copy goes to the generation's frontend as ADD; the frontend
- *     hands connections to it and reads its acks. A worker that dies is
- *     announced as DEL; its restart as a new ADD.
- *   - The frontend reports STATS; the master keeps the latest for
- *     "status" and folds them into fe_base when that frontend is gone.
- *   - A frontend that dies is restarted with the workers' backoff (1 s
- *     doubling to 60 s) and gets every running worker again.
- *   - Reload: the old generation's frontend gets RETIRE (stop accepting,
- *     finish its held connections for up to FE_RETIRE_MS, exit). Once it
- *     is gone the master reads the acks of that generation's retiring
- *     workers itself, so their session counts stay true in "status".
+ *   - Every worker has one handoff channel per frontend of its generation
+ *     (mworker.chan[k] is frontend k's). The master keeps its end of each
+ *     (so a frontend that exits never makes a worker see end of file,
+ *     which means "drain"), and a copy goes to frontend k as ADD; frontend
+ *     k hands connections over it and reads the acks that come back on it.
+ *     A worker that dies is announced as DEL to every frontend; its
+ *     restart as a new ADD.
+ *   - Each frontend reports STATS; the master keeps the latest per
+ *     frontend for "status" and folds them into fe_base when it is gone.
+ *   - A frontend that dies is restarted alone, with the workers' backoff
+ *     (1 s doubling to 60 s), and gets every running worker's channel k
+ *     again (what the dead one left unread on it is still there: handoffs
+ *     reach the worker, stale acks are ignored by the new one). The other
+ *     frontends keep serving meanwhile.
+ *   - Reload: every frontend of the old generation gets RETIRE (stop
+ *     accepting, finish its held connections for up to FE_RETIRE_MS,
+ *     exit). Once all are gone the master reads the acks of that
+ *     generation's retiring workers itself, so their session counts stay
+ *     true in "status".
  *
  * Failure: fork or socketpair failing is logged and retried through the
  * backoff; a control message that cannot be sent is logged (the frontend
@@ -37,8 +46,7 @@
 #include "handoff.h"
 #include "log.h"
 
-/* Close every descriptor from 3 up but those in keep[0..n). */
-static void close_all_but(const int *keep, size_t n)
+void master_close_all_but(const int *keep, size_t n)
 {
     int lo = 3;
     for (;;) {
@@ -55,7 +63,19 @@ static void close_all_but(const int *keep, size_t n)
     close_range((unsigned)lo, ~0u, 0);
 }
 
-static noreturn void child(struct master *m, struct mgen *g, int ctl)
+unsigned master_frontends(const struct config *cfg)
+{
+    long n = cfg->p.frontend_processes;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 1 ? cpus / 2 : 1;
+    }
+    if (n < 1)
+        n = 1;
+    return n > MASTER_MAX_FE ? MASTER_MAX_FE : (unsigned)n;
+}
+
+static noreturn void child(struct master *m, struct mgen *g, unsigned k, int ctl)
 {
     log_after_fork();
     log_init("mxscreen/postscreen", 1);
@@ -66,7 +86,7 @@ static noreturn void child(struct master *m, struct mgen *g, int ctl)
     keep[n++] = ctl;
     if (log_file_fd() >= 0)
         keep[n++] = log_file_fd();
-    close_all_but(keep, n);
+    master_close_all_but(keep, n);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
@@ -82,167 +102,212 @@ static noreturn void child(struct master *m, struct mgen *g, int ctl)
         .lfd = m->lfd,
         .nl = m->nl,
         .ctl = ctl,
+        .index = k + 1,
+        .count = g->nfe,
     };
     _exit(frontend_run(&a));
 }
 
-static void send_add(struct master *m, struct mgen *g, size_t wi)
+static void send_add(struct master *m, struct mgen *g, unsigned k, size_t wi)
 {
     struct mworker *w = &m->w[wi];
-    if (g->fe.ctl < 0 || w->chan < 0 || w->pid <= 0 || w->state != MW_RUNNING)
+    struct mfe *f = &g->fe[k];
+    if (f->ctl < 0 || k >= w->nchan || w->chan[k] < 0 || w->pid <= 0 || w->state != MW_RUNNING)
         return;
     struct fe_ctl_msg msg = {.kind = FE_CTL_ADD, .slot = (uint32_t)wi, .pid = (uint32_t)w->pid,
                              .index = w->index};
-    int r = fe_ctl_send(g->fe.ctl, &msg, w->chan);
+    int r = fe_ctl_send(f->ctl, &msg, w->chan[k]);
     if (r < 0)
-        log_warn("frontend of generation %u: cannot pass worker %u: %s", g->id, w->index,
-                 strerror(-r));
+        log_warn("frontend %u of generation %u: cannot pass worker %u: %s", k + 1, g->id,
+                 w->index, strerror(-r));
     /* Whatever it had reported for this slot is the old process's. */
     w->sent = w->acked = 0;
 }
 
-static void schedule(struct master *m, struct mgen *g, int64_t now)
+/* "frontend (generation G)" as with one frontend, else "frontend K
+ * (generation G)", for the master's log lines. */
+static const char *fe_name(const struct mgen *g, unsigned k, char *buf, size_t len)
+{
+    if (g->nfe > 1)
+        snprintf(buf, len, "frontend %u (generation %u)", k + 1, g->id);
+    else
+        snprintf(buf, len, "frontend (generation %u)", g->id);
+    return buf;
+}
+
+static void schedule(struct master *m, struct mgen *g, unsigned k, int64_t now)
 {
     (void)m;
-    struct mfe *f = &g->fe;
+    struct mfe *f = &g->fe[k];
     if (f->backoff_s == 0 || now - f->started_ms >= MASTER_BACKOFF_RESET_S * 1000)
         f->backoff_s = 1;
     f->state = MFE_WAITING;
     f->pid = 0;
     f->restart_at_ms = now + (int64_t)f->backoff_s * 1000;
-    log_warn("frontend (generation %u): restarting in %u s", g->id, f->backoff_s);
+    char name[64];
+    log_warn("%s: restarting in %u s", fe_name(g, k, name, sizeof(name)), f->backoff_s);
     f->backoff_s = f->backoff_s * 2 > MASTER_BACKOFF_MAX_S ? MASTER_BACKOFF_MAX_S
                                                          : f->backoff_s * 2;
 }
 
-int fe_link_spawn(struct master *m, struct mgen *g)
+int fe_link_spawn(struct master *m, struct mgen *g, unsigned k)
 {
-    struct mfe *f = &g->fe;
+    struct mfe *f = &g->fe[k];
     int sv[2];
     int64_t now = master_now_ms();
+    f->index = k;
     f->started_ms = now;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         int e = errno;
-        log_warn("socketpair for the frontend: %s", strerror(e));
-        schedule(m, g, now);
+        log_warn("socketpair for frontend %u: %s", k + 1, strerror(e));
+        schedule(m, g, k, now);
         return -e;
     }
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
-        log_warn("fork frontend: %s", strerror(e));
+        log_warn("fork frontend %u: %s", k + 1, strerror(e));
         close(sv[0]);
         close(sv[1]);
-        schedule(m, g, now);
+        schedule(m, g, k, now);
         return -e;
     }
     if (pid == 0) {
         close(sv[0]);
-        child(m, g, sv[1]);
+        child(m, g, k, sv[1]);
     }
     close(sv[1]);
     f->pid = pid;
     f->ctl = sv[0];
     f->state = MFE_RUNNING;
     memset(&f->st, 0, sizeof(f->st));
-    log_debug("frontend generation %u started: pid %ld", g->id, (long)pid);
+    log_debug("frontend %u generation %u started: pid %ld", k + 1, g->id, (long)pid);
     for (size_t i = 0; i < m->nw; i++)
         if (m->w[i].gen == g)
-            send_add(m, g, i);
+            send_add(m, g, k, i);
     return 0;
 }
 
 void fe_link_worker_added(struct master *m, size_t wi)
 {
     struct mgen *g = m->w[wi].gen;
-    if (g && g->fe.state == MFE_RUNNING)
-        send_add(m, g, wi);
+    if (!g)
+        return;
+    for (unsigned k = 0; k < g->nfe; k++)
+        if (g->fe[k].state == MFE_RUNNING)
+            send_add(m, g, k, wi);
 }
 
 void fe_link_worker_gone(struct master *m, size_t wi)
 {
     struct mworker *w = &m->w[wi];
     struct mgen *g = w->gen;
-    if (!g || g->fe.ctl < 0 || w->pid <= 0)
+    if (!g || w->pid <= 0)
         return;
     struct fe_ctl_msg msg = {.kind = FE_CTL_DEL, .slot = (uint32_t)wi, .pid = (uint32_t)w->pid};
-    (void)fe_ctl_send(g->fe.ctl, &msg, -1);
+    for (unsigned k = 0; k < g->nfe; k++)
+        if (g->fe[k].ctl >= 0)
+            (void)fe_ctl_send(g->fe[k].ctl, &msg, -1);
 }
 
 void fe_link_retire(struct master *m, struct mgen *g)
 {
     (void)m;
-    struct mfe *f = &g->fe;
-    if (f->state == MFE_WAITING) {
-        f->state = MFE_NONE; /* the caller retires the workers */
-        return;
+    for (unsigned k = 0; k < g->nfe; k++) {
+        struct mfe *f = &g->fe[k];
+        if (f->state == MFE_WAITING) {
+            f->state = MFE_NONE; /* the caller retires the workers */
+            continue;
+        }
+        if (f->state != MFE_RUNNING)
+            continue;
+        struct fe_ctl_msg msg = {.kind = FE_CTL_RETIRE};
+        if (fe_ctl_send(f->ctl, &msg, -1) < 0)
+            kill(f->pid, SIGUSR1); /* the same, by signal */
+        f->state = MFE_RETIRING;
     }
-    if (f->state != MFE_RUNNING)
-        return;
-    struct fe_ctl_msg msg = {.kind = FE_CTL_RETIRE};
-    if (fe_ctl_send(f->ctl, &msg, -1) < 0)
-        kill(f->pid, SIGUSR1); /* the same, by signal */
-    f->state = MFE_RETIRING;
 }
 
 void fe_link_stop(struct master *m)
 {
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
-        struct mfe *f = &m->gens[i].fe;
         if (!m->gens[i].used)
             continue;
-        if (f->state == MFE_WAITING)
-            f->state = MFE_NONE;
-        else if (f->pid > 0 && f->state != MFE_NONE) {
-            kill(f->pid, SIGTERM);
-            f->state = MFE_STOPPING;
+        for (unsigned k = 0; k < m->gens[i].nfe; k++) {
+            struct mfe *f = &m->gens[i].fe[k];
+            if (f->state == MFE_WAITING)
+                f->state = MFE_NONE;
+            else if (f->pid > 0 && f->state != MFE_NONE) {
+                kill(f->pid, SIGTERM);
+                f->state = MFE_STOPPING;
+            }
         }
     }
 }
 
-static void fold(struct master *m, struct mfe *f)
+static void add_stats(struct fe_stats *b, const struct fe_stats *s, bool with_held)
 {
-    struct fe_stats *b = &m->fe_base, *s = &f->st;
     b->accepted += s->accepted;
     b->handed += s->handed;
     b->refused_busy += s->refused_busy;
     b->refused_worker += s->refused_worker;
     b->refused_pool += s->refused_pool;
+    if (with_held)
+        b->held += s->held;
     b->pregreet += s->pregreet;
     b->denylisted += s->denylisted;
     b->allowlisted += s->allowlisted;
     b->tarpitted += s->tarpitted;
     b->dropped += s->dropped;
     b->hangup += s->hangup;
-    memset(s, 0, sizeof(*s));
+}
+
+static void fold(struct master *m, struct mfe *f)
+{
+    add_stats(&m->fe_base, &f->st, false);
+    memset(&f->st, 0, sizeof(f->st));
+}
+
+bool fe_link_all_gone(const struct mgen *g)
+{
+    for (unsigned k = 0; k < g->nfe; k++)
+        if (g->fe[k].state != MFE_NONE)
+            return false;
+    return true;
 }
 
 bool fe_link_reaped(struct master *m, pid_t pid, int64_t now)
 {
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
         struct mgen *g = &m->gens[i];
-        struct mfe *f = &g->fe;
-        if (!g->used || f->pid != pid || f->state == MFE_NONE || f->state == MFE_WAITING)
+        if (!g->used)
             continue;
-        /* Its last counters, then the channel. */
-        fe_link_ctl_io(m, g);
-        fold(m, f);
-        if (f->ctl >= 0)
-            close(f->ctl);
-        f->ctl = -1;
-        f->pid = 0;
-        if (f->state == MFE_RUNNING && !m->stopping && !g->retiring) {
-            f->restarts++;
-            schedule(m, g, now);
-        } else {
-            f->state = MFE_NONE;
-            if (g->retiring)
-                supervisor_retire_workers(m, g);
-            else
-                supervisor_gen_maybe_free(m, g);
+        for (unsigned k = 0; k < g->nfe; k++) {
+            struct mfe *f = &g->fe[k];
+            if (f->pid != pid || f->state == MFE_NONE || f->state == MFE_WAITING)
+                continue;
+            /* Its last counters, then the channel. */
+            fe_link_ctl_io(m, g);
+            fold(m, f);
+            if (f->ctl >= 0)
+                close(f->ctl);
+            f->ctl = -1;
+            f->pid = 0;
+            if (f->state == MFE_RUNNING && !m->stopping && !g->retiring) {
+                f->restarts++;
+                schedule(m, g, k, now);
+            } else {
+                f->state = MFE_NONE;
+                if (!fe_link_all_gone(g))
+                    return true; /* its siblings still hand connections over */
+                if (g->retiring)
+                    supervisor_retire_workers(m, g);
+                else
+                    supervisor_gen_maybe_free(m, g);
+            }
+            return true;
         }
-        return true;
     }
     return false;
 }
@@ -251,21 +316,31 @@ void fe_link_restart_due(struct master *m, int64_t now, int64_t *next_ms)
 {
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
         struct mgen *g = &m->gens[i];
-        if (!g->used || g->fe.state != MFE_WAITING)
+        if (!g->used)
             continue;
-        if (g->fe.restart_at_ms <= now)
-            fe_conf_restarted(g->fec); /* the dead one's anvil counts */
-        if (g->fe.restart_at_ms <= now && fe_link_spawn(m, g) == 0)
-            log_info("frontend (generation %u) restarted: pid %ld", g->id, (long)g->fe.pid);
-        if (g->fe.state == MFE_WAITING && (*next_ms < 0 || g->fe.restart_at_ms < *next_ms))
-            *next_ms = g->fe.restart_at_ms;
+        for (unsigned k = 0; k < g->nfe; k++) {
+            struct mfe *f = &g->fe[k];
+            if (f->state != MFE_WAITING)
+                continue;
+            if (f->restart_at_ms <= now) {
+                /* The dead one's anvil counts (only when it was alone:
+                 * a reset would also forget its siblings' live counts). */
+                if (g->nfe == 1)
+                    fe_conf_restarted(g->fec);
+                char name[64];
+                if (fe_link_spawn(m, g, k) == 0)
+                    log_info("%s restarted: pid %ld", fe_name(g, k, name, sizeof(name)),
+                             (long)f->pid);
+            }
+            if (f->state == MFE_WAITING && (*next_ms < 0 || f->restart_at_ms < *next_ms))
+                *next_ms = f->restart_at_ms;
+        }
     }
 }
 
-void fe_link_ctl_io(struct master *m, struct mgen *g)
+static void ctl_io_one(struct master *m, struct mgen *g, struct mfe *f)
 {
     static struct fe_ctl_msg msg;
-    struct mfe *f = &g->fe;
     for (int i = 0; i < 64 && f->ctl >= 0; i++) {
         int fd;
         int r = fe_ctl_recv(f->ctl, &msg, &fd);
@@ -278,7 +353,7 @@ void fe_link_ctl_io(struct master *m, struct mgen *g)
             return;
         }
         if (r < 0) {
-            log_warn("frontend generation %u: %s", g->id, strerror(-r));
+            log_warn("frontend %u generation %u: %s", f->index + 1, g->id, strerror(-r));
             continue;
         }
         if (fd >= 0)
@@ -286,33 +361,41 @@ void fe_link_ctl_io(struct master *m, struct mgen *g)
         if (msg.kind != FE_CTL_STATS)
             continue;
         f->st = msg.st;
-        for (uint32_t k = 0; k < msg.nworkers; k++) {
-            const struct fe_ctl_worker *e = &msg.w[k];
-            if (e->slot >= m->nw)
+        for (uint32_t e = 0; e < msg.nworkers; e++) {
+            const struct fe_ctl_worker *x = &msg.w[e];
+            if (x->slot >= m->nw)
                 continue;
-            struct mworker *w = &m->w[e->slot];
-            if (w->gen != g || w->pid != (pid_t)e->pid)
+            struct mworker *w = &m->w[x->slot];
+            if (w->gen != g || w->pid != (pid_t)x->pid)
                 continue;
-            w->sessions = e->sessions;
-            w->capacity = e->capacity;
-            w->sent = e->pending; /* pending = sent - acked, for status */
+            /* sessions: the worker's own count, whichever frontend saw it
+             * last; pending: this frontend's handoffs not yet acked. */
+            w->sessions = x->sessions;
+            w->capacity = x->capacity;
+            w->sent = x->pending;
             w->acked = 0;
         }
     }
 }
 
+void fe_link_ctl_io(struct master *m, struct mgen *g)
+{
+    for (unsigned k = 0; k < g->nfe; k++)
+        ctl_io_one(m, g, &g->fe[k]);
+}
+
 bool fe_link_orphan(const struct master *m, size_t wi)
 {
     const struct mworker *w = &m->w[wi];
-    return w->chan >= 0 && w->gen && w->gen->fe.state == MFE_NONE;
+    return w->gen && w->nchan > 0 && fe_link_all_gone(w->gen);
 }
 
-void fe_link_acks(struct master *m, size_t wi)
+void fe_link_acks(struct master *m, size_t wi, unsigned k)
 {
     struct mworker *w = &m->w[wi];
-    for (int i = 0; i < 256 && w->chan >= 0; i++) {
+    for (int i = 0; i < 256 && k < w->nchan && w->chan[k] >= 0; i++) {
         struct handoff_ack a;
-        int r = handoff_ack_recv(w->chan, &a);
+        int r = handoff_ack_recv(w->chan[k], &a);
         if (r == -EAGAIN)
             return;
         if (r == -ECONNRESET) {
@@ -335,19 +418,8 @@ void fe_link_totals(const struct master *m, struct fe_stats *out)
         const struct mgen *g = &m->gens[i];
         if (!g->used)
             continue;
-        const struct fe_stats *s = &g->fe.st;
-        out->accepted += s->accepted;
-        out->handed += s->handed;
-        out->refused_busy += s->refused_busy;
-        out->refused_worker += s->refused_worker;
-        out->refused_pool += s->refused_pool;
-        out->held += s->held;
-        out->pregreet += s->pregreet;
-        out->denylisted += s->denylisted;
-        out->allowlisted += s->allowlisted;
-        out->tarpitted += s->tarpitted;
-        out->dropped += s->dropped;
-        out->hangup += s->hangup;
+        for (unsigned k = 0; k < g->nfe; k++)
+            add_stats(out, &g->fe[k].st, true);
     }
 }
 
@@ -355,9 +427,13 @@ size_t fe_link_live(const struct master *m)
 {
     size_t n = 0;
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
-        const struct mfe *f = &m->gens[i].fe;
-        if (m->gens[i].used && f->pid > 0 && f->state != MFE_NONE && f->state != MFE_WAITING)
-            n++;
+        if (!m->gens[i].used)
+            continue;
+        for (unsigned k = 0; k < m->gens[i].nfe; k++) {
+            const struct mfe *f = &m->gens[i].fe[k];
+            if (f->pid > 0 && f->state != MFE_NONE && f->state != MFE_WAITING)
+                n++;
+        }
     }
     return n;
 }
@@ -366,18 +442,22 @@ void fe_link_kill_remaining(struct master *m)
 {
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
         struct mgen *g = &m->gens[i];
-        struct mfe *f = &g->fe;
-        if (!g->used || f->pid <= 0 || f->state == MFE_NONE || f->state == MFE_WAITING)
+        if (!g->used)
             continue;
-        log_warn("frontend pid %ld did not stop in time: killing it", (long)f->pid);
-        kill(f->pid, SIGKILL);
-        int st;
-        while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)
-            ;
-        if (f->ctl >= 0)
-            close(f->ctl);
-        f->ctl = -1;
-        f->pid = 0;
-        f->state = MFE_NONE;
+        for (unsigned k = 0; k < g->nfe; k++) {
+            struct mfe *f = &g->fe[k];
+            if (f->pid <= 0 || f->state == MFE_NONE || f->state == MFE_WAITING)
+                continue;
+            log_warn("frontend pid %ld did not stop in time: killing it", (long)f->pid);
+            kill(f->pid, SIGKILL);
+            int st;
+            while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            if (f->ctl >= 0)
+                close(f->ctl);
+            f->ctl = -1;
+            f->pid = 0;
+            f->state = MFE_NONE;
+        }
     }
 }

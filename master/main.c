@@ -29,9 +29,10 @@ static const struct config *gen_config(const void *gen)
     return &((const struct generation *)gen)->cfg;
 }
 
-static int run_worker(const void *gen, unsigned index, int chan)
+static int run_worker(const void *gen, unsigned index, const int *chans, unsigned nchan)
 {
-    struct worker_args a = {.index = index, .chan = chan, .gen = gen, .capacity = 0};
+    struct worker_args a = {
+        .index = index, .chans = chans, .nchan = nchan, .gen = gen, .capacity = 0};
     return worker_run(&a);
 }
 

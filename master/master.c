@@ -235,7 +235,8 @@ static int loop(struct master *m)
         fe_link_restart_due(m, now, &next);
         qrun_link_restart_due(m, now, &next);
 
-        size_t want = PFD_FIXED + MASTER_MAX_GENS + MASTER_MAX_CTL + m->nw;
+        size_t want = PFD_FIXED + MASTER_MAX_GENS * MASTER_MAX_FE + MASTER_MAX_CTL +
+                      m->nw * MASTER_MAX_FE;
         if (want > cap || !pfd) {
             cap = want > cap ? want : cap;
             pfd = xrealloc(pfd, cap * sizeof(*pfd));
@@ -245,16 +246,21 @@ static int loop(struct master *m)
         pfd[n++] = (struct pollfd){.fd = m->ctl_fd, .events = POLLIN};
         size_t f0 = n;
         for (size_t i = 0; i < MASTER_MAX_GENS; i++)
-            pfd[n++] = (struct pollfd){.fd = m->gens[i].used ? m->gens[i].fe.ctl : -1,
-                                       .events = POLLIN};
+            for (unsigned k = 0; k < MASTER_MAX_FE; k++)
+                pfd[n++] = (struct pollfd){
+                    .fd = m->gens[i].used && k < m->gens[i].nfe ? m->gens[i].fe[k].ctl : -1,
+                    .events = POLLIN};
         size_t c0 = n;
         for (size_t i = 0; i < MASTER_MAX_CTL; i++)
             pfd[n++] = (struct pollfd){.fd = m->ctl_fd >= 0 ? m->ctl[i].fd : -1, .events = POLLIN};
         size_t w0 = n;
-        /* A worker's acks are its frontend's to read, unless that is gone. */
-        for (size_t i = 0; i < m->nw; i++)
-            pfd[n++] = (struct pollfd){.fd = fe_link_orphan(m, i) ? m->w[i].chan : -1,
-                                       .events = POLLIN};
+        /* A worker's acks are its frontends' to read, unless they are gone. */
+        for (size_t i = 0; i < m->nw; i++) {
+            bool orphan = fe_link_orphan(m, i);
+            for (unsigned k = 0; k < MASTER_MAX_FE; k++)
+                pfd[n++] = (struct pollfd){
+                    .fd = orphan && k < m->w[i].nchan ? m->w[i].chan[k] : -1, .events = POLLIN};
+        }
 
         int timeout = next < 0 ? -1 : (int)(next > now ? next - now : 0);
         int r = poll(pfd, n, timeout);
@@ -266,15 +272,26 @@ static int loop(struct master *m)
         }
         if (pfd[PFD_SIG].revents)
             read_signals(m);
-        for (size_t i = 0; i < MASTER_MAX_GENS; i++)
-            if (pfd[f0 + i].revents && m->gens[i].used && m->gens[i].fe.ctl == pfd[f0 + i].fd)
+        for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
+            bool any = false;
+            for (unsigned k = 0; k < MASTER_MAX_FE; k++) {
+                const struct pollfd *p = &pfd[f0 + i * MASTER_MAX_FE + k];
+                any |= p->revents && m->gens[i].used && k < m->gens[i].nfe &&
+                       m->gens[i].fe[k].ctl == p->fd;
+            }
+            if (any)
                 fe_link_ctl_io(m, &m->gens[i]);
-        for (size_t i = 0; i < m->nw && w0 + i < n; i++) {
-            if (!pfd[w0 + i].revents || m->w[i].chan != pfd[w0 + i].fd)
-                continue;
-            fe_link_acks(m, i);
-            if ((pfd[w0 + i].revents & (POLLHUP | POLLERR)) && m->w[i].chan >= 0)
-                supervisor_close_chan(m, i);
+        }
+        for (size_t i = 0; i < m->nw && w0 + i * MASTER_MAX_FE < n; i++) {
+            for (unsigned k = 0; k < MASTER_MAX_FE; k++) {
+                const struct pollfd *p = &pfd[w0 + i * MASTER_MAX_FE + k];
+                if (!p->revents || k >= m->w[i].nchan || m->w[i].chan[k] != p->fd)
+                    continue;
+                fe_link_acks(m, i, k);
+                if ((p->revents & (POLLHUP | POLLERR)) && k < m->w[i].nchan &&
+                    m->w[i].chan[k] >= 0)
+                    supervisor_close_chan(m, i);
+            }
         }
         if (m->ctl_fd >= 0 && pfd[PFD_CTL].revents && pfd[PFD_CTL].fd == m->ctl_fd)
             control_accept(m);
@@ -297,8 +314,9 @@ static void cleanup(struct master *m)
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
         if (!m->gens[i].used)
             continue;
-        if (m->gens[i].fe.ctl >= 0)
-            close(m->gens[i].fe.ctl);
+        for (unsigned k = 0; k < m->gens[i].nfe; k++)
+            if (m->gens[i].fe[k].ctl >= 0)
+                close(m->gens[i].fe[k].ctl);
         fe_conf_free(m->gens[i].fec);
         m->h->free(m->gens[i].gen);
     }
@@ -325,7 +343,8 @@ static int start(struct master *m, const char *ctl_path)
         return r;
     }
     m->gens[0] = (struct mgen){.used = true, .id = 1, .gen = gen, .fec = fec};
-    m->gens[0].fe.ctl = -1;
+    for (unsigned k = 0; k < MASTER_MAX_FE; k++)
+        m->gens[0].fe[k].ctl = -1;
     m->cur = &m->gens[0];
     m->next_gen_id = 2;
     const struct config *cfg = m->h->config(gen);

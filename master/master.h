@@ -25,8 +25,9 @@ struct master_hooks {
     int (*load)(const char *dir, unsigned id, void **gen, struct cfg_diag *diag);
     void (*free)(void *gen);
     const struct config *(*config)(const void *gen);
-    /* In the forked child: serve handoffs from chan; the exit status. */
-    int (*run_worker)(const void *gen, unsigned index, int chan);
+    /* In the forked child: serve handoffs from chans[0..nchan) (one per
+     * frontend of the generation); the exit status. */
+    int (*run_worker)(const void *gen, unsigned index, const int *chans, unsigned nchan);
     /* The queue runner (qrun_link.c), both NULL for none: whether this
      * generation wants one, and its body in the forked child. */
     int (*want_qrun)(const void *gen);

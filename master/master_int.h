@@ -2,7 +2,7 @@
  * master_int.h - the master's state, shared by its files:
  *   master.c      command line, start-up, the poll loop, stop
  *   supervisor.c  forking, reaping, restarting and retiring workers; reload
- *   fe_link.c     the frontend of each generation: fork, control channel
+ *   fe_link.c     the frontends of each generation: fork, control channel
  *                 (worker channels out, counters in), restart, retire; the
  *                 acks of workers whose frontend is gone
  *   control.c     the control socket (reload, stop, status)
@@ -24,6 +24,7 @@
 #define MASTER_MAX_GENS 8      /* generations alive at once (reloads draining) */
 #define MASTER_MAX_WORKERS 256 /* worker_processes is capped to this */
 #define MASTER_MAX_CTL 8       /* control clients at once */
+#define MASTER_MAX_FE 16       /* frontend_processes is capped to this */
 #define MASTER_BACKOFF_MAX_S 60
 #define MASTER_BACKOFF_RESET_S 60
 
@@ -35,9 +36,10 @@ enum mfe_state {
     MFE_WAITING,  /* died; restart at restart_at_ms */
 };
 
-/* The frontend process of a generation (one at a time). */
+/* One frontend process of a generation (frontend_processes of them). */
 struct mfe {
     enum mfe_state state;
+    unsigned index;          /* 0..nfe-1: also its channel in every worker */
     pid_t pid;
     int ctl;                 /* master's end of the control channel, or -1 */
     struct fe_stats st;      /* its latest STATS */
@@ -50,7 +52,8 @@ struct mgen {
     unsigned id;
     void *gen;
     struct fe_conf *fec;
-    struct mfe fe;
+    struct mfe fe[MASTER_MAX_FE];
+    unsigned nfe;  /* frontends of this generation */
     unsigned live; /* worker slots that still count: running, retiring, waiting */
 };
 
@@ -65,7 +68,10 @@ enum mworker_state {
 struct mworker {
     enum mworker_state state;
     pid_t pid;      /* > 0 while the process exists */
-    int chan;       /* master's end of the handoff channel, or -1 */
+    /* Master's ends of the handoff channels, one per frontend of the
+     * generation (chan[k] is frontend k's), or -1. */
+    int chan[MASTER_MAX_FE];
+    unsigned nchan;
     unsigned index; /* 1..worker_processes within its generation */
     struct mgen *gen;
     uint32_t sessions, capacity; /* from the latest ack (capacity 0: none yet) */
@@ -122,6 +128,10 @@ struct master {
 };
 
 int64_t master_now_ms(void);
+/* In a forked child: close every descriptor from 3 up but keep[0..n). */
+void master_close_all_but(const int *keep, size_t n);
+/* frontend_processes of a configuration: 0 means one per 2 online CPUs. */
+unsigned master_frontends(const struct config *cfg);
 
 /* supervisor.c */
 int supervisor_start_gen(struct master *m, struct mgen *g);
@@ -140,7 +150,7 @@ void supervisor_gen_maybe_free(struct master *m, struct mgen *g);
 void supervisor_retire_workers(struct master *m, struct mgen *g);
 
 /* fe_link.c */
-int fe_link_spawn(struct master *m, struct mgen *g);
+int fe_link_spawn(struct master *m, struct mgen *g, unsigned k);
 /* Tell g's frontend about worker slot wi (ADD) or that it is gone (DEL). */
 void fe_link_worker_added(struct master *m, size_t wi);
 void fe_link_worker_gone(struct master *m, size_t wi);
@@ -150,9 +160,11 @@ void fe_link_stop(struct master *m);
 bool fe_link_reaped(struct master *m, pid_t pid, int64_t now);
 void fe_link_restart_due(struct master *m, int64_t now, int64_t *next_ms);
 void fe_link_ctl_io(struct master *m, struct mgen *g);
-/* Whether the master reads slot wi's acks itself (its frontend is gone). */
+/* Whether the master reads slot wi's acks itself (its frontends are gone). */
 bool fe_link_orphan(const struct master *m, size_t wi);
-void fe_link_acks(struct master *m, size_t wi);
+void fe_link_acks(struct master *m, size_t wi, unsigned k);
+/* No frontend of g is left (all MFE_NONE). */
+bool fe_link_all_gone(const struct mgen *g);
 void fe_link_totals(const struct master *m, struct fe_stats *out);
 size_t fe_link_live(const struct master *m);
 void fe_link_kill_remaining(struct master *m);

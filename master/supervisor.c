@@ -10,10 +10,11 @@
  * A retiring or stopping worker that exits is not restarted. A generation
  * is freed once none of its workers is left.
  *
- * Each generation also has its frontend process (fe_link.c): forked
+ * Each generation also has its frontend processes (fe_link.c): forked
  * first, told about every worker as it starts, retired with its
- * generation; a generation is freed once its frontend and its workers are
- * all gone.
+ * generation; a generation is freed once its frontends and its workers
+ * are all gone. A worker gets one handoff channel per frontend of its
+ * generation.
  *
  * Failure: fork or socketpair failing is logged and retried through the
  * same backoff; a reload that cannot load is refused and the old
@@ -84,36 +85,30 @@ static size_t new_slot(struct master *m)
 
 void supervisor_close_chan(struct master *m, size_t wi)
 {
-    if (m->w[wi].chan >= 0)
-        close(m->w[wi].chan);
-    m->w[wi].chan = -1;
-}
-
-/* Close every inherited descriptor but 0-2, keep_a and keep_b. */
-static void close_except(int keep_a, int keep_b)
-{
-    int a = keep_a < keep_b ? keep_a : keep_b;
-    int b = keep_a < keep_b ? keep_b : keep_a;
-    int lo = 3;
-    int keep[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
-        if (keep[i] < lo)
-            continue;
-        if (keep[i] > lo)
-            close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
-        lo = keep[i] + 1;
+    struct mworker *w = &m->w[wi];
+    for (unsigned k = 0; k < w->nchan; k++) {
+        if (w->chan[k] >= 0)
+            close(w->chan[k]);
+        w->chan[k] = -1;
     }
-    close_range((unsigned)lo, ~0u, 0);
+    w->nchan = 0;
 }
 
-static noreturn void child_main(struct master *m, struct mworker *w, int chan)
+static noreturn void child_main(struct master *m, struct mworker *w, const int *chans,
+                                unsigned nchan)
 {
     sigset_t none;
     log_after_fork();
     /* Postfix's name for the SMTP server process, so log tools find its
      * lines; the worker may rename itself again. */
     log_init("mxscreen/smtpd", 1);
-    close_except(chan, log_file_fd());
+    int keep[MASTER_MAX_FE + 1];
+    size_t n = 0;
+    for (unsigned k = 0; k < nchan; k++)
+        keep[n++] = chans[k];
+    if (log_file_fd() >= 0)
+        keep[n++] = log_file_fd();
+    master_close_all_but(keep, n);
     /* The master's signal set-up is not the worker's: defaults, unblocked. */
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
@@ -124,40 +119,50 @@ static noreturn void child_main(struct master *m, struct mworker *w, int chan)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != m->pid)
         _exit(0);
-    int st = m->h->run_worker(w->gen->gen, w->index, chan);
+    int st = m->h->run_worker(w->gen->gen, w->index, chans, nchan);
     _exit(st);
 }
 
-/* Fork slot wi's process. 0, or -errno (logged). */
+static void close_pairs(int (*sv)[2], unsigned n)
+{
+    for (unsigned k = 0; k < n; k++) {
+        close(sv[k][0]);
+        close(sv[k][1]);
+    }
+}
+
+/* Fork slot wi's process with one channel per frontend of its
+ * generation. 0, or -errno (logged). */
 static int spawn(struct master *m, size_t wi)
 {
     struct mworker *w = &m->w[wi];
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        int e = errno;
-        log_warn("socketpair for worker %u: %s", w->index, strerror(e));
-        return -e;
-    }
-    if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
-        int e = errno;
-        log_warn("fcntl O_NONBLOCK: %s", strerror(e));
-        close(sv[0]);
-        close(sv[1]);
-        return -e;
+    unsigned nchan = w->gen->nfe ? w->gen->nfe : 1;
+    int sv[MASTER_MAX_FE][2], theirs[MASTER_MAX_FE];
+    for (unsigned k = 0; k < nchan; k++) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv[k]) < 0 ||
+            fcntl(sv[k][0], F_SETFL, O_NONBLOCK) < 0) {
+            int e = errno;
+            log_warn("handoff channel for worker %u: %s", w->index, strerror(e));
+            close_pairs(sv, k);
+            return -e;
+        }
+        theirs[k] = sv[k][1];
     }
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         log_warn("fork worker %u: %s", w->index, strerror(e));
-        close(sv[0]);
-        close(sv[1]);
+        close_pairs(sv, nchan);
         return -e;
     }
     if (pid == 0)
-        child_main(m, w, sv[1]);
-    close(sv[1]);
+        child_main(m, w, theirs, nchan);
+    for (unsigned k = 0; k < nchan; k++) {
+        close(sv[k][1]);
+        w->chan[k] = sv[k][0];
+    }
+    w->nchan = nchan;
     w->pid = pid;
-    w->chan = sv[0];
     w->state = MW_RUNNING;
     w->sessions = 0;
     w->capacity = 0;
@@ -183,12 +188,13 @@ static void schedule_restart(struct master *m, size_t wi, int64_t now)
 
 void supervisor_gen_maybe_free(struct master *m, struct mgen *g)
 {
-    if (g->used && g->live == 0 && g != m->cur && g->fe.state == MFE_NONE) {
+    if (g->used && g->live == 0 && g != m->cur && fe_link_all_gone(g)) {
         log_info("generation %u retired", g->id);
         fe_conf_free(g->fec);
         m->h->free(g->gen);
         memset(g, 0, sizeof(*g));
-        g->fe.ctl = -1;
+        for (unsigned k = 0; k < MASTER_MAX_FE; k++)
+            g->fe[k].ctl = -1;
     }
 }
 
@@ -204,7 +210,6 @@ static void free_slot(struct master *m, size_t wi)
     struct mgen *g = m->w[wi].gen;
     supervisor_close_chan(m, wi);
     memset(&m->w[wi], 0, sizeof(m->w[wi]));
-    m->w[wi].chan = -1;
     gen_release(m, g);
 }
 
@@ -212,13 +217,15 @@ int supervisor_start_gen(struct master *m, struct mgen *g)
 {
     unsigned n = gen_workers(m, g);
     int64_t now = master_now_ms();
-    g->fe.ctl = -1;
-    (void)fe_link_spawn(m, g); /* on failure it restarts with the backoff */
+    g->nfe = master_frontends(m->h->config(g->gen));
+    for (unsigned k = 0; k < g->nfe; k++) {
+        g->fe[k].ctl = -1;
+        (void)fe_link_spawn(m, g, k); /* on failure it restarts with the backoff */
+    }
     for (unsigned i = 1; i <= n; i++) {
         size_t wi = new_slot(m);
         struct mworker *w = &m->w[wi];
         memset(w, 0, sizeof(*w));
-        w->chan = -1;
         w->index = i;
         w->gen = g;
         g->live++;
@@ -379,7 +386,7 @@ int supervisor_reload(struct master *m, char *err, size_t errlen)
             free_slot(m, i);
     /* The old frontend may still hand over the clients it holds: its
      * workers retire once it is gone (fe_link.c calls back). */
-    if (old->fe.state == MFE_NONE)
+    if (fe_link_all_gone(old))
         supervisor_retire_workers(m, old);
     else
         supervisor_gen_maybe_free(m, old);

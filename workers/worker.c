@@ -13,8 +13,10 @@
  * (conn_flush_queued, upstream_flush_queued): what several events of one
  * batch produce for one socket leaves in one send.
  *
- * Acks: every handoff is acked at once (the acceptor counts them); a
- * session's end is reported by the next ack, or by a LOAD ack after
+ * Channels: one per frontend process (worker.h); a receive is armed on
+ * each. Acks: every handoff is acked at once on its own channel (its
+ * frontend counts them); a session's end is reported by the next ack,
+ * and to every frontend by a LOAD ack after
  * WORKER_LOAD_ACK_MS (at once while the worker is half full or more, so
  * that the acceptor's capacity and stress decisions never lag there).
  *
@@ -62,23 +64,30 @@ struct io_uring_sqe *worker_sqe(struct worker *w)
 
 /* ---- acks to the acceptor ---- */
 
-static void send_ack(struct worker *w, enum handoff_ack_kind kind, uint64_t seq)
+/* On channel k, or (LOAD) on every channel. */
+static void send_ack(struct worker *w, unsigned k, enum handoff_ack_kind kind, uint64_t seq)
 {
-    if (w->chan_dead)
-        return;
     struct handoff_ack a = {.kind = kind,
                             .seq = kind == HANDOFF_ACK_LOAD ? 0 : seq,
                             .sessions = w->sessions,
                             .capacity = w->capacity};
     if (kind == HANDOFF_ACK_ACCEPTED && a.sessions == 0)
         a.sessions = 1;
-    int rc = handoff_ack_send(w->args->chan, &a);
-    if (rc < 0 && rc != -EAGAIN) {
-        log_warn("handoff channel: cannot send ack: %s", strerror(-rc));
-        w->chan_dead = true;
+    bool sent = false;
+    for (unsigned i = 0; i < w->nchan; i++) {
+        if ((kind != HANDOFF_ACK_LOAD && i != k) || w->chan[i].dead)
+            continue;
+        int rc = handoff_ack_send(w->args->chans[i], &a);
+        if (rc < 0 && rc != -EAGAIN) {
+            log_warn("handoff channel: cannot send ack: %s", strerror(-rc));
+            w->chan[i].dead = true;
+        }
+        sent |= rc >= 0;
     }
-    if (rc >= 0 && kind != HANDOFF_ACK_REFUSED)
-        w->load_dirty = false; /* the acceptor has the count now */
+    /* The frontends learn the count from a LOAD ack; an ACCEPTED one tells
+     * only its own frontend, so the others still get the LOAD ack. */
+    if (sent && (kind == HANDOFF_ACK_LOAD || w->nchan == 1))
+        w->load_dirty = false;
 }
 
 void worker_session_ended(struct worker *w)
@@ -94,27 +103,32 @@ void worker_session_ended(struct worker *w)
 
 /* ---- handoff channel ---- */
 
-static void chan_arm(struct worker *w)
+static void chan_arm(struct worker *w, unsigned k)
 {
-    if (w->rx_armed || w->chan_dead || w->stopping || w->retiring)
+    struct worker_chan *ch = &w->chan[k];
+    if (ch->armed || ch->dead || w->stopping || w->retiring)
         return;
-    handoff_recv_prepare(&w->rx);
+    handoff_recv_prepare(&ch->rx);
     struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_recvmsg(sqe, w->args->chan, &w->rx.msg, MSG_CMSG_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, ring_ud(OP_CHAN_RECV, 0, 0));
-    w->rx_armed = true;
+    io_uring_prep_recvmsg(sqe, w->args->chans[k], &ch->rx.msg, MSG_CMSG_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ring_ud(OP_CHAN_RECV, k, 0));
+    ch->armed = true;
 }
 
-static void chan_event(struct worker *w, int res)
+static void chan_event(struct worker *w, unsigned k, int res)
 {
     struct handoff h;
     int fd = -1;
-    w->rx_armed = false;
-    int rc = handoff_recv_finish(&w->rx, res, &fd, &h);
+    if (k >= w->nchan)
+        return;
+    struct worker_chan *ch = &w->chan[k];
+    ch->armed = false;
+    int rc = handoff_recv_finish(&ch->rx, res, &fd, &h);
     if (rc == -ECONNRESET) {
+        /* The master holds every channel: one ending means it is gone. */
         if (!w->stopping)
             log_info("handoff channel closed: stopping");
-        w->chan_dead = true;
+        ch->dead = true;
         w->stopping = true;
         w->drain_deadline = timer_clock_ms() + WORKER_DRAIN_MS;
         return;
@@ -122,7 +136,7 @@ static void chan_event(struct worker *w, int res)
     if (rc < 0) {
         if (rc != -EAGAIN && rc != -EINTR)
             log_warn("handoff channel: %s", strerror(-rc));
-        chan_arm(w);
+        chan_arm(w, k);
         return;
     }
     if (w->stopping || w->retiring || w->sessions >= w->capacity) {
@@ -132,13 +146,22 @@ static void chan_event(struct worker *w, int res)
                      h.conn_id);
         (void)!write(fd, busy, sizeof(busy) - 1);
         close(fd);
-        send_ack(w, HANDOFF_ACK_REFUSED, h.seq);
+        send_ack(w, k, HANDOFF_ACK_REFUSED, h.seq);
     } else {
         w->sessions++;
-        send_ack(w, HANDOFF_ACK_ACCEPTED, h.seq);
+        send_ack(w, k, HANDOFF_ACK_ACCEPTED, h.seq);
+        if (w->nchan > 1) {
+            /* The other frontends' view of our load is one session short:
+             * a LOAD ack tells them, as when a session ends. */
+            if (!w->load_dirty)
+                w->load_due = timer_clock_ms() + WORKER_LOAD_ACK_MS;
+            if ((uint64_t)w->sessions * 2 + 2 >= w->capacity)
+                w->load_due = 0;
+            w->load_dirty = true;
+        }
         conn_start(w, fd, &h);
     }
-    chan_arm(w);
+    chan_arm(w, k);
 }
 
 /* ---- signals ---- */
@@ -228,7 +251,7 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
     unsigned op = ring_ud_op(ud);
     switch (op) {
     case OP_CHAN_RECV:
-        chan_event(w, cqe->res);
+        chan_event(w, ring_ud_index(ud), cqe->res);
         return;
     case OP_SIGNAL:
         signal_event(w, cqe->res);
@@ -289,7 +312,8 @@ static int64_t next_wait_ms(struct worker *w)
 
 static int loop(struct worker *w)
 {
-    chan_arm(w);
+    for (unsigned k = 0; k < w->nchan; k++)
+        chan_arm(w, k);
     signal_arm(w);
     for (;;) {
         struct io_uring_cqe *cqe;
@@ -311,7 +335,7 @@ static int loop(struct worker *w)
         expire_timers(w);
         if (w->load_dirty && timer_clock_ms() >= w->load_due) {
             w->load_dirty = false;
-            send_ack(w, HANDOFF_ACK_LOAD, 0);
+            send_ack(w, 0, HANDOFF_ACK_LOAD, 0);
         }
         drain_idle(w);
         drain_check(w);
@@ -336,6 +360,10 @@ int worker_run(const struct worker_args *a)
     w->gen = a->gen;
     w->capacity = a->capacity ? a->capacity : WORKER_CAPACITY;
     w->sigfd = -1;
+    w->nchan = a->nchan ? a->nchan : 1;
+    w->chan = calloc(w->nchan, sizeof(*w->chan));
+    if (!w->chan)
+        return 1;
     int rc = signals_open(w);
     if (rc < 0) {
         log_error("signalfd: %s", strerror(-rc));
@@ -363,7 +391,7 @@ int worker_run(const struct worker_args *a)
     spool_worker_init(w);
     log_info("worker %u started: generation %u, capacity %u", a->index, w->gen->id,
              w->capacity);
-    send_ack(w, HANDOFF_ACK_LOAD, 0); /* capacity known before the first handoff */
+    send_ack(w, 0, HANDOFF_ACK_LOAD, 0); /* capacity known before the first handoff */
     rc = loop(w);
     upstream_close_idle(w);
     spool_worker_close(w);
@@ -374,6 +402,7 @@ int worker_run(const struct worker_args *a)
     close(w->sigfd);
     free(w->conn_flushq);
     free(w->up_flushq);
+    free(w->chan);
     free(w);
     return rc;
 }

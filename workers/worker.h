@@ -10,11 +10,14 @@
  * inherited: read-only pages shared copy-on-write with the master and
  * every sibling of the same generation.
  *
- * The channel: the worker's end of an AF_UNIX SOCK_SEQPACKET pair. The
- * worker receives handoff records with the client socket (SCM_RIGHTS),
- * answers each with an ACCEPTED or REFUSED ack, and sends a LOAD ack when
- * sessions end, so the sender can pick the least-loaded worker. End of
- * file on the channel means the master is gone: the worker drains as on
+ * The channels: the worker's ends of AF_UNIX SOCK_SEQPACKET pairs, one per
+ * frontend process of the generation (frontend_processes). The worker
+ * receives handoff records with the client socket (SCM_RIGHTS) on any of
+ * them, answers each with an ACCEPTED or REFUSED ack on the channel it
+ * came from, and sends a LOAD ack on every channel when sessions end, so
+ * each sender can pick the least-loaded worker. The master keeps its end
+ * of every channel (a frontend that dies closes only its copy), so end of
+ * file on a channel means the master is gone: the worker drains as on
  * SIGTERM.
  *
  * Signals (the master sends them):
@@ -39,7 +42,8 @@ struct generation;
 
 struct worker_args {
     unsigned index;                 /* 1..worker_processes, for logs */
-    int chan;                       /* handoff channel (worker's end) */
+    const int *chans;               /* handoff channels (worker's ends) */
+    unsigned nchan;                 /* >= 1 */
     const struct generation *gen;   /* configuration generation */
     unsigned capacity;              /* most sessions; 0: WORKER_CAPACITY */
 };

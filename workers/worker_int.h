@@ -142,6 +142,10 @@ struct relay_txn {
     bool have_nh;
     unsigned nrcpt_up;       /* RCPTs the next hop accepted */
     unsigned ndiscard;       /* recipients that a discard: transport took */
+    /* LMTP next hop (relay.c): end-of-data replies so far, how many were
+     * 2xx / 5xx, and the first failure's reply for the client. */
+    unsigned lmtp_got, lmtp_ok, lmtp_5xx;
+    struct session_verdict lmtp_v;
     /* Pending stage waiting for the next hop (RCPT, DATA, end of data). */
     enum session_stage wait_stage;
     bool waiting;
@@ -210,12 +214,17 @@ struct worker {
     struct dns_ctx *dns;
     struct dns_ring dnsr;     /* the resolver's sockets in the ring */
     int sigfd;
-    bool stopping, retiring, chan_dead;
+    bool stopping, retiring;
     uint64_t drain_deadline;
     unsigned sessions, capacity;
     uint64_t queue_seq;
-    struct handoff_rxbuf rx;
-    bool rx_armed;
+    /* One per frontend (worker_args.chans): its receive buffer, whether a
+     * receive is in flight, whether it ended. */
+    struct worker_chan {
+        struct handoff_rxbuf rx;
+        bool armed, dead;
+    } *chan;
+    unsigned nchan;
     unsigned char sigbuf[128];
     bool load_dirty;                /* the acceptor's count of our sessions is stale */
     uint64_t load_due;              /* when a LOAD ack reports it (timer_clock_ms) */

@@ -69,9 +69,14 @@ static void send_ack(int chan, enum handoff_ack_kind kind, uint64_t seq, unsigne
         log_warn("ack: %s", strerror(errno));
 }
 
-static int fake_worker(const void *gen, unsigned index, int chan)
+/* Serves the first frontend's channel only: the tests that use the fake
+ * run one frontend (frontend_processes = 1, the default). */
+static int fake_worker(const void *gen, unsigned index, const int *chans, unsigned nchan)
 {
     const struct fake_gen *g = gen;
+    int chan = chans[0];
+    if (nchan > 1)
+        log_warn("fake worker: %u frontends, serving the first only", nchan);
     int fds[FAKE_MAX];
     unsigned n = 0, cap = 100;
     const char *e = getenv("MXFAKE_CAPACITY");

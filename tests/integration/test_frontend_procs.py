@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""test_frontend_procs.py - frontend_processes = 2: two frontend processes
+per generation on the same listeners (master/fe_link.c, frontend.c's
+accept, the workers' one channel per frontend) through the real daemon
+over raw sockets.
+
+Usage: test_frontend_procs.py MXSCREEN_BINARY MXSCREEN_CTL [-v] [--keep]
+
+  spread  frontend_processes = 2, worker_processes = 2: "mxscreen-ctl
+          status" lists two running frontends; 40 connections one after
+          the other are taken by both (postscreen's "CONNECT from" lines
+          name the pid: each of the two took at least 5); a clean client's
+          mail reaches the sink; afterwards every worker is back to 0
+          sessions and 0 pending handoffs.
+  limit   postscreen_client_connection_count_limit = 4 with a 4 s enforced
+          greet wait (clients held in the frontends): four clients of one
+          address are held, by both frontends together, and the fifth gets
+          "421 4.7.0 Error: too many connections" with postscreen's NOQUEUE
+          line: the count is the shared anvil table's, not a frontend's.
+  kill    kill -9 of one frontend: the other answers every one of 10 new
+          clients at once (a 220 within 3 s each) while the master logs
+          "frontend N (generation 1): restarting in 1 s" and then
+          "restarted: pid P"; status lists two running frontends again,
+          the new pid among them; the workers are the same processes (no
+          worker died or was restarted) and both frontends take
+          connections again; mail still arrives, and the workers end with
+          0 sessions and 0 pending.
+
+Bounded: every wait has a deadline; the daemon is stopped by the harness
+(by pid). Exit: 0 pass, 1 fail, 77 no daemon binary.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import daemon_common as dc
+from sink import Sink
+
+BASE = {
+    "myhostname": "mx.example.test",
+    "smtpd_banner": "$myhostname ESMTP",
+    "mynetworks": "127.0.0.0/8",
+    "postscreen_access_list": "",
+    "frontend_processes": "2",
+    "worker_processes": "2",
+}
+
+
+def status(ctl, conf_dir):
+    return subprocess.run([ctl, "-c", conf_dir, "status"], capture_output=True, text=True,
+                          timeout=20).stdout
+
+
+def frontends(ctl, conf_dir):
+    """{pid: state} of the frontends in status."""
+    return {int(p): s for p, s in re.findall(r"^frontend pid (\d+) generation \d+ state (\S+)",
+                                              status(ctl, conf_dir), re.M)}
+
+
+def workers(ctl, conf_dir):
+    """[(pid, sessions, pending)] of the workers in status."""
+    return [(int(p), int(s), int(q)) for p, s, q in re.findall(
+        r"^worker \d+ pid (\d+) generation \d+ state \S+ sessions (\d+) pending (\d+)",
+        status(ctl, conf_dir), re.M)]
+
+
+def wait_for(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    return pred()
+
+
+def connect_pids(log):
+    """How many CONNECT lines each postscreen pid logged."""
+    n = {}
+    for pid in re.findall(r"postscreen\[(\d+)\]: CONNECT from ", log):
+        n[int(pid)] = n.get(int(pid), 0) + 1
+    return n
+
+
+def greet_quit(check, h, p, src, tag):
+    """Connect, read the 220, QUIT; True when the greeting came in 3 s."""
+    t0 = time.monotonic()
+    c, _ = dc.connect_from(h, p, src, timeout=10)
+    code, text, _ = c.reply()
+    took = time.monotonic() - t0
+    ok = check.expect(code == "220" and took < 3.0, f"{tag}: 220 at once: {code} {text!r} "
+                      f"after {took:.2f} s")
+    c.cmd("QUIT")
+    c.close()
+    return ok
+
+
+def send_mail(check, h, p, src, tag):
+    c, _ = dc.connect_from(h, p, src, timeout=20)
+    code, text, _ = c.reply()
+    check.expect(code == "220", f"{tag}: 220 -> {text!r}")
+    for cmd, want in (("EHLO client.example", "250"), ("MAIL FROM:<a@client.example>", "250"),
+                      ("RCPT TO:<b@dest.example>", "250"), ("DATA", "354")):
+        code, text, _ = c.cmd(cmd)
+        check.expect(code == want, f"{tag}: {cmd} -> {code} {text!r}")
+    code, text, _ = c.cmd(f"Subject: {tag}\r\n\r\nbody of {tag}\r\n.")
+    check.expect(code == "250", f"{tag}: end of data -> {code} {text!r}")
+    c.cmd("QUIT")
+    c.close()
+
+
+def spread(check, srv, ctl, n, first_src, tag, want_pids=None):
+    """n connections one after the other: both frontends take some."""
+    before = connect_pids(srv.log())
+    for i in range(n):
+        greet_quit(check, srv.host, srv.port, f"127.0.{first_src}.{1 + i}", f"{tag}: client {i}")
+    wait_for(lambda: sum(connect_pids(srv.log()).values()) >= sum(before.values()) + n, 10)
+    after = connect_pids(srv.log())
+    took = {pid: after.get(pid, 0) - before.get(pid, 0) for pid in after}
+    took = {pid: k for pid, k in took.items() if k > 0}
+    check.expect(sum(took.values()) == n, f"{tag}: {n} CONNECT lines: {took}")
+    check.expect(len(took) == 2 and min(took.values()) >= 5,
+                 f"{tag}: both frontends took connections (at least 5 each): {took}")
+    if want_pids is not None:
+        check.expect(set(took) == set(want_pids),
+                     f"{tag}: the frontends in status took them: {took} vs {want_pids}")
+
+
+def idle_workers(ctl, conf_dir):
+    return wait_for(lambda: all(s == 0 and q == 0 for _, s, q in workers(ctl, conf_dir))
+                    and workers(ctl, conf_dir), 15)
+
+
+def spread_suite(args, ctl):
+    check = dc.Checker("frontend_procs/spread", args.v)
+    with Sink() as sink, dc.server(args, "", {}, relay=(sink.host, sink.port),
+                                   settings=BASE) as srv:
+        fes = wait_for(lambda: len(frontends(ctl, srv.conf_dir)) == 2
+                       and frontends(ctl, srv.conf_dir), 10)
+        if not check.expect(fes and all(s == "running" for s in fes.values()),
+                            f"two running frontends in status: {fes}"):
+            return check.done(srv)
+        check.expect(len(re.findall(r"frontend \d of 2 started", srv.log())) == 2,
+                     "both log 'frontend N of 2 started'")
+        spread(check, srv, ctl, 40, 1, "spread", want_pids=fes)
+        send_mail(check, srv.host, srv.port, "127.0.2.1", "spread-mail")
+        check.expect(len(sink.wait_messages(1, timeout=20)) == 1, "spread: the mail arrived")
+        check.expect(idle_workers(ctl, srv.conf_dir),
+                     f"spread: workers back to 0 sessions, 0 pending: {workers(ctl, srv.conf_dir)}")
+        return check.done(srv)
+
+
+def limit_suite(args, ctl):
+    check = dc.Checker("frontend_procs/limit", args.v)
+    settings = dict(BASE, postscreen_client_connection_count_limit="4",
+                    postscreen_greet_action="enforce", postscreen_greet_wait="4s",
+                    postscreen_greet_banner="$smtpd_banner")
+    with Sink() as sink, dc.server(args, "", {}, relay=(sink.host, sink.port),
+                                   settings=settings) as srv:
+        h, p = srv.host, srv.port
+        before = connect_pids(srv.log())
+        held = []
+        for i in range(4):
+            c, _ = dc.connect_from(h, p, "127.0.3.1", timeout=20)
+            check.expect(dc.first_line(c) == "220-mx.example.test ESMTP",
+                         f"limit: client {i + 1} held (teaser)")
+            held.append(c)
+        wait_for(lambda: sum(connect_pids(srv.log()).values()) >= sum(before.values()) + 4, 5)
+        after = connect_pids(srv.log())
+        holders = {pid for pid in after if after[pid] > before.get(pid, 0)}
+        check.expect(len(holders) == 2, f"limit: both frontends hold some of the four: {holders}")
+        c, port = dc.connect_from(h, p, "127.0.3.1", timeout=20)
+        code, text, _ = c.reply()
+        check.expect(text == "421 4.7.0 Error: too many connections",
+                     f"limit: the fifth: {code} {text!r} (held by {sorted(holders)})")
+        c.close()
+        check.expect(dc.wait_log(srv, r"NOQUEUE: reject: CONNECT from \[127\.0\.3\.1\]:%d: "
+                                 r"too many connections$" % port), "limit: the NOQUEUE line")
+        # Another address is not limited.
+        c, _ = dc.connect_from(h, p, "127.0.3.2", timeout=20)
+        check.expect(dc.first_line(c) == "220-mx.example.test ESMTP", "limit: another address")
+        c.close()
+        for c in held:
+            c.close()
+        return check.done(srv)
+
+
+def kill_suite(args, ctl):
+    check = dc.Checker("frontend_procs/kill", args.v)
+    with Sink() as sink, dc.server(args, "", {}, relay=(sink.host, sink.port),
+                                   settings=BASE) as srv:
+        d = srv.conf_dir
+        fes = wait_for(lambda: len(frontends(ctl, d)) == 2 and frontends(ctl, d), 10)
+        ws = wait_for(lambda: len(workers(ctl, d)) == 2 and workers(ctl, d), 10)
+        if not check.expect(fes and ws, f"two frontends, two workers: {fes} {ws}"):
+            return check.done(srv)
+        victim, survivor = sorted(fes)
+        os.kill(victim, signal.SIGKILL)
+        # A connection the victim accepted in its last instant is lost with
+        # it (as with one frontend): start once the master reaped it.
+        check.expect(dc.wait_log(srv, r"pid %d killed by signal 9$" % victim),
+                     "kill: the master reaped the victim")
+        # The survivor answers every client while the master restarts the
+        # victim (1 s backoff); the listeners are the same sockets.
+        for i in range(10):
+            greet_quit(check, srv.host, srv.port, f"127.0.4.{1 + i}", f"kill: client {i}")
+        m = dc.wait_log(srv, r"frontend (\d) \(generation 1\): restarting in 1 s$")
+        check.expect(m, "kill: the master logs the restart")
+        m = dc.wait_log(srv, r"frontend \d \(generation 1\) restarted: pid (\d+)$", timeout=15)
+        check.expect(m, "kill: restarted")
+        newpid = int(m.group(1)) if m else 0
+        fes2 = wait_for(lambda: (lambda f: len(f) == 2 and all(s == "running" for s in f.values())
+                                 and f)(frontends(ctl, d)), 10)
+        check.expect(fes2 and set(fes2) == {survivor, newpid},
+                     f"kill: status lists the survivor and the new pid: {fes2}, {survivor}, "
+                     f"{newpid}")
+        ws2 = workers(ctl, d)
+        check.expect(sorted(w[0] for w in ws2) == sorted(w[0] for w in ws),
+                     f"kill: the same two workers: {ws} -> {ws2}")
+        check.expect(not re.search(r"worker \d+ \(generation \d+\): restarting", srv.log()),
+                     "kill: no worker restarted")
+        spread(check, srv, ctl, 40, 5, "kill: after the restart", want_pids=[survivor, newpid])
+        send_mail(check, srv.host, srv.port, "127.0.6.1", "kill-mail")
+        check.expect(len(sink.wait_messages(1, timeout=20)) == 1, "kill: the mail arrived")
+        check.expect(idle_workers(ctl, d),
+                     f"kill: workers back to 0 sessions, 0 pending: {workers(ctl, d)}")
+        return check.done(srv)
+
+
+def main():
+    argv = list(sys.argv)
+    ctl = None
+    if len(argv) > 2 and not argv[2].startswith("-"):
+        ctl = argv.pop(2)
+    sys.argv = argv
+    args = dc.parse_args(__doc__)
+    if args.postfix:
+        print("test_frontend_procs: no --postfix variant (Postfix has one postscreen)")
+        return 77
+    if not ctl:
+        print("test_frontend_procs: needs mxscreen-ctl")
+        return 77
+    rc = 0
+    for suite in (spread_suite, limit_suite, kill_suite):
+        rc |= suite(args, ctl)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
