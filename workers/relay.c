@@ -28,6 +28,12 @@
  * without a next hop, the content goes to the queue file, and the 250
  * waits for its syncs instead of the next hop's 250.
  *
+ * LMTP next hop (lmtp:[host]:port, lmtp:unix:/path): the same, with
+ * LHLO; after the dot one reply per recipient, each logged on its own,
+ * and the client's one reply made from them by lmtp_dot_reply()'s rule
+ * (250 only when all were delivered). A transaction to an LMTP next hop
+ * takes no discard: recipient (452 4.5.3, sent again separately).
+ *
  * HOLD and REDIRECT need a queue: in proxy mode they defer the message
  * (451 4.3.5) with an error in the log, rather than deliver it elsewhere
  * than the rules say. In queue mode the REDIRECT target goes into the
@@ -238,14 +244,21 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
         return v->action;
     }
     case TRANSPORT_DISCARD:
+        if (rt->have_nh && rt->nh.kind == TRANSPORT_LMTP) {
+            /* LMTP's end-of-data replies are matched to the accepted
+             * recipients in order: none may be missing from the next hop. */
+            relay_verdict(v, SESSION_DEFER, 452, "4.5.3", "Error: too many recipients");
+            return SESSION_DEFER;
+        }
         rt->ndiscard++;
         rcpt_remember(c, rt->rcpt);
         return SESSION_PERMIT;
     case TRANSPORT_LMTP:
-        log_error("%s: lmtp next hop for <%s>: LMTP is not supported in delivery_mode = proxy",
-                  rt->queue_id, rt->rcpt);
-        relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
-        return SESSION_DEFER;
+        if (rt->ndiscard > 0) {
+            relay_verdict(v, SESSION_DEFER, 452, "4.5.3", "Error: too many recipients");
+            return SESSION_DEFER;
+        }
+        break;
     case TRANSPORT_SMTP:
         break;
     }
@@ -588,16 +601,20 @@ void relay_reset(struct conn *c)
 
 /* ---- the next hop's answers ---- */
 
-static void log_delivery(struct conn *c, const struct smtp_client_event *ev)
+/* only: the one recipient (LMTP's reply for it), or -1 for all. */
+static void log_delivery(struct conn *c, const struct smtp_client_event *ev, int only)
 {
     struct relay_txn *rt = &c->rt;
     struct upstream *u = rt->up;
     uint64_t now = worker_now_us();
     char line[2048];
-    log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
-             (unsigned long long)rt->msg_size, rt->nrcpts);
+    if (only <= 0)
+        log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
+                 (unsigned long long)rt->msg_size, rt->nrcpts);
     const char *r = rt->rcpts;
     for (unsigned i = 0; r && i < rt->nrcpts; i++, r += strlen(r) + 1) {
+        if (only >= 0 && i != (unsigned)only)
+            continue;
         struct maillog_delivery d = {
             .queue_id = rt->queue_id,
             .recipient = r,
@@ -614,8 +631,54 @@ static void log_delivery(struct conn *c, const struct smtp_client_event *ev)
         if (maillog_delivery(line, sizeof(line), &d) >= 0)
             log_info("%s", line);
     }
-    if (ev->ok)
+    if (ev->ok && only < 0)
         log_info("%s: removed", rt->queue_id);
+}
+
+/* One LMTP end-of-data reply (RFC 2033: one per recipient the next hop
+ * accepted, in RCPT order, which is rt->rcpts' order since a transaction
+ * with an LMTP next hop has no discard: recipient). 1 when it was the
+ * last, with *v the client's answer: Postfix's smtpd cannot proxy to LMTP,
+ * so this is our rule, chosen so that nothing is lost or falsely bounced:
+ * 250 only when every recipient got 2xx; 5xx only when every one got 5xx
+ * (the first such reply); otherwise the first 4xx reply, or the fake
+ * "451 4.3.0" when the others were delivered and the rest refused - the
+ * client sends again, and recipients already delivered may get a
+ * duplicate, which is the safe side of a partial delivery. */
+static int lmtp_dot_reply(struct conn *c, const struct smtp_client_event *ev,
+                          struct session_verdict *v)
+{
+    struct relay_txn *rt = &c->rt;
+    log_delivery(c, ev, (int)rt->lmtp_got);
+    rt->lmtp_got++;
+    if (ev->ok) {
+        rt->lmtp_ok++;
+    } else {
+        struct session_verdict f;
+        verdict_from_reply(&f, ev);
+        if (ev->code >= 500)
+            rt->lmtp_5xx++;
+        if (rt->lmtp_got - rt->lmtp_ok == 1 || (rt->lmtp_v.code >= 500 && ev->code < 500))
+            rt->lmtp_v = f; /* the first failure, or the first 4xx */
+    }
+    if (ev->more)
+        return 0;
+    unsigned n = rt->lmtp_got;
+    if (rt->lmtp_ok == n) {
+        v->action = SESSION_PERMIT;
+        snprintf(v->queue_id, sizeof(v->queue_id), "%s", rt->queue_id);
+        v->size = rt->msg_size;
+        log_info("%s: removed", rt->queue_id);
+    } else if (rt->lmtp_5xx == n || rt->lmtp_v.code < 500) {
+        *v = rt->lmtp_v;
+    } else {
+        relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
+        log_warn("%s: LMTP next hop delivered %u of %u recipients and refused the others: "
+                 "the client is told to try again", rt->queue_id, rt->lmtp_ok, n);
+    }
+    rt->lmtp_got = rt->lmtp_ok = rt->lmtp_5xx = 0;
+    memset(&rt->lmtp_v, 0, sizeof(rt->lmtp_v));
+    return 1;
 }
 
 /* The next hop failed TLS or AUTH (client_tls.h): Postfix's smtp(8) line
@@ -690,7 +753,14 @@ static void on_reply(struct conn *c, const struct smtp_client_event *ev)
     case SMTP_CMD_DOT:
         if (!rt->waiting || rt->wait_stage != SESSION_STAGE_EOD)
             return;
-        log_delivery(c, ev);
+        if (rt->up->cl.opts.lmtp) {
+            if (!lmtp_dot_reply(c, ev, &v))
+                return;
+            rt->data_sent = false;
+            relay_answer(c, &v);
+            return;
+        }
+        log_delivery(c, ev, -1);
         if (ev->ok) {
             v.action = SESSION_PERMIT;
             snprintf(v.queue_id, sizeof(v.queue_id), "%s", rt->queue_id);

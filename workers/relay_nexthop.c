@@ -59,6 +59,8 @@ static void connect_to(struct conn *c, const struct sockaddr_storage *ss, sockle
         relay_answer(c, &v);
         return;
     }
+    /* Nothing has been read or sent yet: the greeting will get LHLO. */
+    u->cl.opts.lmtp = rt->nh.kind == TRANSPORT_LMTP;
     rt->up = u;
     upstream_attach(u, c);
     start_upstream_txn(c);

@@ -12,6 +12,9 @@ delivery line: relay=127.0.0.1[127.0.0.1]:PORT for TCP,
 relay=$myhostname[/path] (no port) for the unix socket, status=sent
 (250 2.0.0 <r0@...> Saved). The deferred one is tried again and
 deferred again; the delivered ones arrive once.
+delivery_mode = proxy: the client's one end-of-data reply from the
+per-recipient replies (relay.c lmtp_dot_reply: 250 only if all got 250, the
+5xx if all got 5xx, the first 4xx, else 451 4.3.0), each recipient logged.
 
 Postfix comparison: lmtp(8)'s per-recipient end-of-data handling and log
 wording (smtp_proto.c: survivors[], "host %s said: %s (in reply to %s)")
@@ -137,12 +140,65 @@ def test_unix(check):
         os.rmdir(d)
 
 
+def proxy_txn(srv, rcpts):
+    """One message in proxy mode: [(RCPT code)], (end-of-data code, text)."""
+    with smtplib.SMTP(srv.host, srv.port, timeout=30) as s:
+        s.ehlo("client.example.org")
+        s.docmd("MAIL FROM:<s@example.org>")
+        rc = [s.docmd(f"RCPT TO:<{r}@lmtp.test>")[0] for r in rcpts]
+        if 250 not in rc:
+            return rc, None
+        code, _ = s.docmd("DATA")
+        if code != 354:
+            return rc, (code, b"")
+        s.send(WIRE + b".\r\n")
+        return rc, s.getreply()
+
+
+def test_proxy(check):
+    """delivery_mode = proxy: the client's single end-of-data reply from
+    the per-recipient LMTP replies: 250 only when every recipient got 250,
+    the 5xx when all got 5xx, the first 4xx, else 451 4.3.0."""
+    with LmtpSink() as sink, mxlib.MxscreenInstance(
+            settings={"delivery_mode": "proxy", "relay_domains": "lmtp.test",
+                      "transport_maps": f"inline:{{lmtp.test=lmtp:[127.0.0.1]:{sink.port}}}"},
+            binary=BINARY, keep=KEEP) as srv:
+        cases = [
+            (["p0", "p1"], [250, 250], 250, rb"^2\.0\.0 Ok: queued as "),
+            (["p2", "rcptfail"], [250, 550], 250, rb"^2\.0\.0 Ok: queued as "),
+            (["p3", "full3"], [250, 250], 452, rb"^4\.2\.2 <full3@lmtp\.test> Mailbox full$"),
+            (["bad4", "bad5"], [250, 250], 554, rb"^5\.6\.0 <bad4@lmtp\.test> Message content"),
+            (["p6", "bad6"], [250, 250], 451, rb"^4\.3\.0 Error: queue file write error$"),
+            (["bad7", "full7"], [250, 250], 452, rb"^4\.2\.2 <full7@"),
+        ]
+        for rcpts, want_rc, want_code, want_text in cases:
+            rc, end = proxy_txn(srv, rcpts)
+            check.expect(rc == want_rc, f"proxy {rcpts}: RCPT replies {rc}, want {want_rc}")
+            check.expect(end is not None and end[0] == want_code and
+                         re.search(want_text, end[1]) is not None,
+                         f"proxy {rcpts}: end of data {end}, want {want_code} /{want_text}/")
+        got = sorted(r for r, _ in sink.delivered)
+        check.expect(got == ["p0@lmtp.test", "p1@lmtp.test", "p2@lmtp.test", "p3@lmtp.test",
+                             "p6@lmtp.test"], f"proxy: delivered {got}")
+        check.expect(not any(l.startswith(("EHLO", "HELO")) for l in sink.log) and
+                     any(l.startswith("LHLO") for l in sink.log), "proxy: LHLO")
+        log = srv.log()
+        for r, pat in (("p0", r"status=sent \(250 2\.0\.0 <p0@lmtp\.test> Saved\)"),
+                       ("full3", r"dsn=4\.2\.2, status=deferred \(452 4\.2\.2 <full3@"),
+                       ("bad6", r"dsn=5\.6\.0, status=bounced \(554 5\.6\.0 <bad6@")):
+            ls = line_for(log, f"{r}@lmtp.test")
+            check.expect(ls and re.search(rf"relay=127\.0\.0\.1\[127\.0\.0\.1\]:{sink.port}, .*"
+                                          + pat, ls[0]) is not None,
+                         f"proxy: {r}'s own delivery line /{pat}/: {ls[:1]}")
+        check.expect("LMTP next hop delivered 1 of 2 recipients" in log, "proxy: partial logged")
+
+
 def main():
     check = Checker("daemon_lmtp", verbose=VERBOSE)
     if not mxlib.find_binary() and not BINARY:
         print("skip: no mxscreen binary")
         return 77
-    for fn in (test_tcp, test_unix):
+    for fn in (test_tcp, test_unix, test_proxy):
         t0 = time.monotonic()
         fn(check)
         if VERBOSE:
