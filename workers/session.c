@@ -329,6 +329,11 @@ int session_start(struct session *s, const struct session_start *st)
             snprintf(s->helo, sizeof(s->helo), "%s", st->helo);
             s->have_helo = 1;
             s->proto = st->helo_cmd == 2 ? "ESMTP" : "SMTP";
+            /* The frontend answered it in this session: smtpd's
+             * disconnect line counts it ("ehlo=2 starttls=1 ..."). */
+            enum maillog_cmd k = st->helo_cmd == 2 ? MAILLOG_EHLO : MAILLOG_HELO;
+            s->stats.ok[k]++;
+            s->stats.total[k]++;
         }
     }
     if (!s->cfg.delay_reject) {
