@@ -8,12 +8,15 @@
  * DUMMY_UNKNOWN: a syntax error answers the same as an unknown command
  * here). The argument is the rest after one or more spaces, trailing
  * spaces and the CR removed; for MAIL/RCPT the address between < and >
- * when there is one, else the whole rest.
+ * when there is one, else the whole rest. That is postscreen's reader
+ * (psc_smtpd.c); smtpd mode below reads as smtpd does.
  */
 #ifndef MX_FE_DUMMY_CMD_H
 #define MX_FE_DUMMY_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum dummy_verb {
     DUMMY_UNKNOWN = 0,
@@ -31,5 +34,80 @@ enum dummy_verb {
 enum dummy_verb dummy_cmd_parse(const char *line, size_t len, const char **arg, size_t *arglen);
 /* "HELO", ... for logs ("CONNECT" for DUMMY_EMPTY is the caller's). */
 const char *dummy_cmd_name(enum dummy_verb v);
+
+/*
+ * smtpd mode (fe_dummy.c with FE_F_SMTPD): what Postfix 3.7's smtpd says
+ * to a client whose reject is already known (smtpd_client_restrictions,
+ * or smtpd_helo_restrictions for the HELO name in force), one command
+ * line at a time. Pure: the caller sends, logs, sleeps and closes.
+ *
+ * Syntax is smtp_cmd_parse's (workers/smtp_cmd.h: Postfix's exact syntax
+ * replies); state and counting are smtpd_proto()'s as the worker's
+ * session_cmds.c has them: an empty line "500 5.5.2 Error: bad syntax"; a
+ * header-like or HTTP line "221 2.7.0 Error: I can break rules, too.
+ * Goodbye." and close; with the reject given at connect (denied) every
+ * command but QUIT "503 5.7.0 Error: access denied for NAME[ADDR]"; an
+ * unknown verb "500 5.5.2 Error: command not recognized"; HELO/EHLO take
+ * the name and reset the transaction; MAIL needs HELO with
+ * smtpd_helo_required, no nesting, SIZE within message_size_limit; RCPT
+ * needs MAIL and gets the reject (DUMMY_DO_REJECT), except the bare
+ * "postmaster" (see DUMMY_DO_POSTMASTER); VRFY and ETRN get the reject
+ * (smtpd_delay_reject: the client and HELO restrictions run there too);
+ * DATA/BDAT: "503 5.5.1 Error: need RCPT command" / "554 5.5.1 Error: no
+ * valid recipients" (a BDAT chunk is skipped: out->skip); RSET, NOOP,
+ * QUIT as smtpd; STARTTLS "502 5.5.1 Error: command not implemented" when
+ * no TLS is offered; AUTH "503 5.5.1 Error: authentication not enabled";
+ * XCLIENT as to an unauthorized client.
+ *
+ * Counting: a command that fails counts an error; HELO, EHLO, RSET, NOOP,
+ * VRFY and ETRN count against smtpd_junk_command_limit, and each one past
+ * it is an error. dummy_smtpd_sleeps() says whether the next reply waits
+ * smtpd_error_sleep_time (errors >= smtpd_soft_error_limit);
+ * dummy_smtpd_hard_limit() whether the session ends before the next
+ * command with "421 4.7.0 HOST Error: too many errors".
+ */
+struct dummy_smtpd_conf {
+    const char *myhostname;
+    uint64_t message_size_limit;  /* 0: none */
+    unsigned soft_limit, hard_limit, junk_limit;
+    bool helo_required, disable_vrfy, strict, smtputf8, tls_offered, dsn_disabled;
+};
+
+struct dummy_smtpd {
+    uint16_t errors, junk;
+    bool denied;    /* rejected at connect (smtpd_delay_reject = no) */
+    bool have_helo, esmtp, in_mail;
+};
+
+enum dummy_do {
+    DUMMY_DO_SAY,        /* out->text */
+    DUMMY_DO_HELO,       /* name taken (out->arg): the HELO or EHLO reply */
+    DUMMY_DO_REJECT,     /* the known reject at out->where for out->arg */
+    DUMMY_DO_POSTMASTER, /* RCPT TO:<postmaster>: smtpd_check_rcpt() accepts it
+                          * before any delayed restriction (RFC 5321 4.5.1) */
+    DUMMY_DO_CLOSE,      /* out->text, then close (QUIT, non-SMTP, bad BDAT) */
+};
+
+struct dummy_smtpd_out {
+    enum dummy_do what;
+    char text[600];      /* reply without CRLF (SAY, CLOSE) */
+    const char *where;   /* "RCPT", "VRFY", "ETRN": the REJECT's stage */
+    const char *verb;    /* smtpd's state->where: "HELO", ..., "UNKNOWN" */
+    const char *arg;     /* HELO name, recipient, VRFY/ETRN argument */
+    size_t arg_len;
+    uint64_t skip;       /* BDAT: chunk bytes that follow the line, to drop */
+};
+
+/* One line (without its LF; a CR before it is allowed). scratch holds at
+ * least SMTP_SCRATCH_NEED(len) bytes; out->arg may point into it. denied
+ * answers need the client's NAME[ADDR] in namaddr. */
+void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *cf,
+                         const char *namaddr, const char *line, size_t len, char *scratch,
+                         size_t scratch_size, struct dummy_smtpd_out *out);
+/* The REJECT or POSTMASTER outcome as the caller answered it: rejected
+ * counts an error, accepted does not. */
+void dummy_smtpd_rejected(struct dummy_smtpd *st);
+bool dummy_smtpd_sleeps(const struct dummy_smtpd *st, const struct dummy_smtpd_conf *cf);
+bool dummy_smtpd_hard_limit(const struct dummy_smtpd *st, const struct dummy_smtpd_conf *cf);
 
 #endif

@@ -13,16 +13,27 @@
  * a second pool (struct fe_dummy_state), so only enforced clients pay for
  * them. Replies are constants or prepared in struct fe_conf.
  *
- * smtpd mode (FE_F_SMTPD: a client that smtpd_client_restrictions reject,
- * fe_early.c): the session is smtpd's, not postscreen's. With
- * smtpd_delay_reject = yes every RCPT gets the reject and smtpd's
- * "NOQUEUE: reject: RCPT from NAME[ADDR]: REPLY; from=<s> to=<r>
- * proto=ESMTP helo=<h>"; MAIL before HELO (smtpd_helo_required), a nested
- * MAIL, RCPT before MAIL and DATA before RCPT get smtpd's 503 replies.
- * With smtpd_delay_reject = no the reject replaces the 220 greeting
- * ("NOQUEUE: reject: CONNECT from NAME[ADDR]: REPLY; proto=SMTP") and
- * every command but QUIT gets "503 5.7.0 Error: access denied for
- * NAME[ADDR]", as smtpd.c's access_denied.
+ * smtpd mode (FE_F_SMTPD: a client that smtpd_client_restrictions, or
+ * smtpd_helo_restrictions for its HELO name, reject: fe_early.c,
+ * fe_deep.c): the session is smtpd's, not postscreen's. Lines are read
+ * as smtpd reads them and answered by dummy_cmd.h's smtpd machine (its
+ * header lists the replies); with smtpd_delay_reject = yes every RCPT,
+ * VRFY and ETRN gets the reject and smtpd's "NOQUEUE: reject: RCPT from
+ * NAME[ADDR]: REPLY; from=<s> to=<r> proto=ESMTP helo=<h>". With
+ * smtpd_delay_reject = no the reject replaces the 220 greeting
+ * ("NOQUEUE: reject: CONNECT from NAME[ADDR]: REPLY; proto=SMTP"), counts
+ * an error, and every command but QUIT gets "503 5.7.0 Error: access
+ * denied for NAME[ADDR]", as smtpd.c's access_denied. smtpd's error
+ * limits hold: once smtpd_soft_error_limit errors are made each reply
+ * waits smtpd_error_sleep_time (the connection's timer on the wheel; the
+ * line stays unread in the socket - input is peeked and taken only as it
+ * is answered); at smtpd_hard_error_limit "421 4.7.0 HOST Error: too many
+ * errors" and "too many errors after VERB from NAME[ADDR]"; commands past
+ * smtpd_junk_command_limit count as errors. Known difference: smtpd
+ * accepts RCPT TO:<postmaster> before any delayed restriction; this
+ * engine cannot take mail and a worker cannot take over a transaction it
+ * did not see, so the reject stands there (VRFY postmaster is answered as
+ * smtpd does). Command lines are cut at FE_LINE_MAX (smtpd: 2048).
  *
  * Failure: that pool empty: the failed test's reply at once, and close.
  */
@@ -37,6 +48,7 @@
 #include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
+#include "smtp_cmd.h"
 
 #define S(x) x, sizeof(x) - 1
 static const char r_ok[] = "250 2.0.0 Ok\r\n";
@@ -47,10 +59,6 @@ static const char r_unknown[] = "502 5.5.2 Error: command not recognized\r\n";
 static const char r_count[] = "421 4.7.0 Error: too many commands\r\n";
 static const char r_time[] = "421 4.4.2 Error: timeout exceeded\r\n";
 static const char r_long[] = "500 5.5.2 Error: line too long\r\n";
-static const char r_need_helo[] = "503 5.5.1 Error: send HELO/EHLO first\r\n";
-static const char r_nested[] = "503 5.5.1 Error: nested MAIL command\r\n";
-static const char r_need_mail[] = "503 5.5.1 Error: need MAIL command\r\n";
-static const char r_need_rcpt[] = "503 5.5.1 Error: need RCPT command\r\n";
 /* postscreen's defaults when no test failed (an allowlist veto):
  * rcpt_reply, and final_reply when even the engine is full. */
 static const char r_unavail_rcpt[] = "450 4.3.2 Service currently unavailable\r\n";
@@ -89,58 +97,122 @@ static void smtpd_log(struct fe_conn *c, const char *where, const char *sender,
         log_info("%s", line);
 }
 
-/* smtpd mode: one command; the reply, or NULL when postscreen's dummy
- * answers it the same. */
-static bool smtpd_command(struct fe *fe, struct fe_conn *c, enum dummy_verb v, const char *arg,
-                          size_t alen)
+/* ---- smtpd mode ---- */
+
+static void say_crlf(struct fe_conn *c, const char *text)
+{
+    char buf[620];
+    int n = snprintf(buf, sizeof(buf), "%s\r\n", text);
+    fe_conn_say(c, buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+}
+
+static void namaddr(const struct fe_conn *c, char *out, size_t len)
+{
+    char name[256], addr[64];
+    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
+    snprintf(out, len, "%s[%s]", name, addr);
+}
+
+/* smtpd_proto()'s end: "too many errors after VERB from NAME[ADDR]",
+ * "421 4.7.0 HOST Error: too many errors", close. */
+static void too_many(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_early_conf *ec = fe->conf->early;
+    char na[330], r[400];
+    namaddr(c, na, sizeof(na));
+    log_info("too many errors after %s from %s", c->dummy->verb ? c->dummy->verb : "CONNECT", na);
+    snprintf(r, sizeof(r), "421 4.7.0 %s Error: too many errors", ec->myhostname);
+    say_crlf(c, r);
+    fe_conn_log_disconnect(c);
+    fe_conn_close(fe, c);
+}
+
+/* Before a reply: smtpd_chat_reply()'s sleep once the soft limit is
+ * reached, on the timer wheel. true: the caller stops here and the
+ * timer (fe_dummy_timeout) resumes this same step. */
+static bool must_sleep(struct fe *fe, struct fe_conn *c)
 {
     struct fe_dummy_state *d = c->dummy;
-    if (c->flags & FE_F_DENIED) {
-        if (v == DUMMY_QUIT)
-            return false;
-        char name[256], addr[64], reply[400];
-        fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
-        int n = snprintf(reply, sizeof(reply), "503 5.7.0 Error: access denied for %s[%s]\r\n",
-                         name, addr);
-        fe_conn_say(c, reply, n > 0 && (size_t)n < sizeof(reply) ? (size_t)n : 0);
-        return true;
-    }
-    switch (v) {
-    case DUMMY_HELO:
-    case DUMMY_EHLO:
-        d->esmtp = v == DUMMY_EHLO;
-        d->mail = false; /* HELO/EHLO reset the transaction */
+    const struct fe_early_conf *ec = fe->conf->early;
+    if (d->slept || ec->error_sleep_ms == 0 || !dummy_smtpd_sleeps(&d->sm, &ec->smtpd))
         return false;
-    case DUMMY_MAIL:
-        if (fe->conf->early->helo_required && !d->helo[0])
-            fe_conn_say(c, S(r_need_helo));
-        else if (d->mail)
-            fe_conn_say(c, S(r_nested));
-        else {
-            d->mail = true;
-            return false; /* 250, the sender kept: as the dummy does */
+    d->sleeping = true;
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    timer_wheel_add(&fe->tw, &c->timer, timer_clock_ms() + ec->error_sleep_ms);
+    return true;
+}
+
+enum sm_res { SM_NEXT, SM_SLEEP, SM_GONE };
+
+/* One command line in smtpd mode. */
+static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line, size_t len)
+{
+    struct fe_dummy_state *d = c->dummy;
+    const struct fe_early_conf *ec = fe->conf->early;
+    const struct fe_conf *cf = fe->conf;
+    if (must_sleep(fe, c))
+        return SM_SLEEP;
+    d->slept = false;
+    char na[330], scratch[SMTP_SCRATCH_NEED(FE_LINE_MAX)];
+    namaddr(c, na, sizeof(na));
+    struct dummy_smtpd_out o;
+    dummy_smtpd_command(&d->sm, &ec->smtpd, na, line, len, scratch, sizeof(scratch), &o);
+    d->verb = o.verb;
+    d->skip = o.skip;
+    switch (o.what) {
+    case DUMMY_DO_SAY:
+        say_crlf(c, o.text);
+        if (o.text[0] == '2' && o.arg && d->sm.in_mail) /* MAIL taken: the sender is logged */
+            snprintf(d->from, sizeof(d->from), "%.*s", (int)(o.arg_len > 255 ? 255 : o.arg_len),
+                     o.arg);
+        break;
+    case DUMMY_DO_HELO:
+        snprintf(d->helo, sizeof(d->helo), "%.*s", (int)(o.arg_len > 127 ? 127 : o.arg_len),
+                 o.arg);
+        for (char *p = d->helo; *p; p++) /* printable(name, '?') */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        d->esmtp = d->sm.esmtp;
+        d->from[0] = '\0';
+        if (d->esmtp) { /* smtpd's EHLO, PIPELINING included */
+            const char *e;
+            size_t elen;
+            fe_deep_smtpd_ehlo(fe, &e, &elen);
+            fe_conn_say(c, e, elen);
+        } else {
+            fe_conn_say(c, cf->helo_reply, cf->helo_len);
         }
-        return true;
-    case DUMMY_RCPT: {
-        if (!d->mail) {
-            fe_conn_say(c, S(r_need_mail));
-            return true;
-        }
-        char rcpt[301];
-        snprintf(rcpt, sizeof(rcpt), "%.*s", (int)(alen > 300 ? 300 : alen), arg);
-        smtpd_log(c, "RCPT", d->from, rcpt, d);
+        break;
+    case DUMMY_DO_REJECT:
+    case DUMMY_DO_POSTMASTER: {
+        /* smtpd would accept the bare postmaster (smtpd_check_rcpt) and
+         * take the mail; this engine cannot take mail and no worker can
+         * take over a transaction it did not see, so the reject stands. */
+        char arg[301];
+        snprintf(arg, sizeof(arg), "%.*s", (int)(o.arg_len > 300 ? 300 : o.arg_len), o.arg);
+        /* log_whatsup(): from= in a transaction; to= for RCPT and VRFY,
+         * not for ETRN's domain. */
+        bool rcpt = strcmp(o.where, "RCPT") == 0;
+        smtpd_log(c, o.where, rcpt ? d->from : NULL, strcmp(o.where, "ETRN") ? arg : NULL, d);
         fe_conn_say(c, c->final, c->final_len);
-        return true;
+        dummy_smtpd_rejected(&d->sm);
+        break;
     }
-    case DUMMY_DATA:
-        if (!d->mail) {
-            fe_conn_say(c, S(r_need_rcpt));
-            return true;
+    case DUMMY_DO_CLOSE:
+        say_crlf(c, o.text);
+        fe_conn_log_disconnect(c);
+        fe_conn_close(fe, c);
+        return SM_GONE;
+    }
+    if (dummy_smtpd_hard_limit(&d->sm, &ec->smtpd)) {
+        if (must_sleep(fe, c)) {
+            d->hard = true;
+            return SM_SLEEP;
         }
-        return false;
-    case DUMMY_RSET: d->mail = false; return false;
-    default: return false;
+        too_many(fe, c);
+        return SM_GONE;
     }
+    return SM_NEXT;
 }
 
 void fe_dummy_start(struct fe *fe, struct fe_conn *c)
@@ -159,11 +231,16 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
         end(fe, c, c->final, c->final_len);
         return;
     }
+    memset(c->dummy, 0, offsetof(struct fe_dummy_state, helo));
+    c->dummy->helo[0] = c->dummy->from[0] = '\0';
     if ((c->flags & FE_F_SMTPD) && !cf->early->delay_reject) {
-        /* smtpd: the reject instead of the greeting. */
+        /* smtpd: the reject instead of the greeting, counted as an error;
+         * every later command but QUIT is refused. */
         smtpd_log(c, "CONNECT", NULL, NULL, NULL);
         fe_conn_say(c, c->final, c->final_len);
         c->flags |= FE_F_DENIED;
+        c->dummy->sm.denied = true;
+        c->dummy->sm.errors = 1;
     } else {
         fe_conn_say(c, cf->greeting, cf->greeting_len);
     }
@@ -197,8 +274,6 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
         limit(fe, c, "COMMAND COUNT LIMIT", dummy_cmd_name(v), S(r_count));
         return false;
     }
-    if ((c->flags & FE_F_SMTPD) && smtpd_command(fe, c, v, arg, alen))
-        return true;
     switch (v) {
     case DUMMY_HELO:
     case DUMMY_EHLO:
@@ -230,37 +305,96 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
     }
 }
 
-/* Lines of input; false when the session ended. */
-static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n)
+/* Input bytes buf[0..n): postscreen mode takes every byte; smtpd mode
+ * stops after the line whose reply must first wait out the error sleep.
+ * *used: the bytes taken. false: the session ended (c is gone). */
+static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, size_t *used)
 {
     struct fe_dummy_state *d = c->dummy;
-    for (size_t i = 0; i < n; i++) {
+    bool smtpd = (c->flags & FE_F_SMTPD) != 0;
+    size_t i = 0;
+    *used = 0;
+    while (i < n) {
+        if (d->skip) { /* a refused BDAT chunk */
+            size_t k = n - i < d->skip ? n - i : (size_t)d->skip;
+            d->skip -= k;
+            i += k;
+            *used = i;
+            continue;
+        }
         char ch = buf[i];
         if (ch != '\n') {
             if (d->line_len < FE_LINE_MAX)
                 d->line[d->line_len++] = ch;
             else
                 d->line_long = true;
+            *used = ++i;
             continue;
         }
         bool was_long = d->line_long;
         size_t len = d->line_len;
-        d->line_len = 0;
-        d->line_long = false;
-        if (was_long) {
-            fe_conn_say(c, S(r_long));
+        if (!smtpd) {
+            *used = ++i;
+            d->line_len = 0;
+            d->line_long = false;
+            if (was_long) {
+                fe_conn_say(c, S(r_long));
+                continue;
+            }
+            if (!command(fe, c, d->line, len))
+                return false;
             continue;
         }
-        if (!command(fe, c, d->line, len))
+        /* smtpd cuts a long line and still reads its start as the
+         * command (smtp_get with line_length_limit). */
+        enum sm_res r = smtpd_line(fe, c, d->line, len);
+        if (r == SM_GONE)
             return false;
+        if (r == SM_SLEEP && !d->hard) /* its LF is read again after the sleep */
+            return true;
+        *used = ++i;
+        d->line_len = 0;
+        d->line_long = false;
+        if (r == SM_SLEEP)
+            return true;
     }
+    return true;
+}
+
+/* Take the first used bytes that a MSG_PEEK left in the socket. */
+static void consume(struct fe_conn *c, size_t used)
+{
+    char sink[2048];
+    while (used > 0) {
+        ssize_t k = recv(c->fd, sink, used < sizeof(sink) ? used : sizeof(sink), MSG_DONTWAIT);
+        if (k <= 0)
+            return;
+        used -= (size_t)k;
+    }
+}
+
+/* smtpd mode: what the deep tests read and did not answer goes first. */
+static bool feed_pending(struct fe *fe, struct fe_conn *c)
+{
+    struct fe_dummy_state *d = c->dummy;
+    size_t used;
+    if (!d->pend_len)
+        return true;
+    if (!feed(fe, c, d->pend, d->pend_len, &used))
+        return false;
+    d->pend += used;
+    d->pend_len = (uint16_t)(d->pend_len - used);
     return true;
 }
 
 void fe_dummy_input(struct fe *fe, struct fe_conn *c)
 {
+    struct fe_dummy_state *d = c->dummy;
     char buf[2048];
-    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (d->sleeping)
+        return;
+    int flags = MSG_DONTWAIT | ((c->flags & FE_F_SMTPD) ? MSG_PEEK : 0);
+    ssize_t n = recv(c->fd, buf, sizeof(buf), flags);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         arm(fe, c);
         return;
@@ -275,8 +409,34 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c)
         fe_conn_close(fe, c);
         return;
     }
-    if (feed(fe, c, buf, (size_t)n))
+    size_t used;
+    if (!feed(fe, c, buf, (size_t)n, &used))
+        return;
+    if (c->flags & FE_F_SMTPD)
+        consume(c, used);
+    if (!d->sleeping)
         arm(fe, c);
+}
+
+/* The smtpd_error_sleep_time wait is over: the held step runs, then the
+ * rest of the input. */
+static void wake(struct fe *fe, struct fe_conn *c)
+{
+    struct fe_dummy_state *d = c->dummy;
+    const struct fe_conf *cf = fe->conf;
+    d->sleeping = false;
+    d->slept = true;
+    if (d->hard) {
+        too_many(fe, c);
+        return;
+    }
+    timer_wheel_add(&fe->tw, &c->timer,
+                    timer_clock_ms() +
+                        (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
+    if (!feed_pending(fe, c))
+        return;
+    if (!d->sleeping && !d->pend_len)
+        fe_dummy_input(fe, c);
 }
 
 void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool esmtp,
@@ -288,17 +448,37 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
         end(fe, c, c->final, c->final_len);
         return;
     }
-    snprintf(c->dummy->helo, sizeof(c->dummy->helo), "%s", helo);
-    c->dummy->esmtp = esmtp; /* smtpd mode logs proto=ESMTP after EHLO */
+    struct fe_dummy_state *d = c->dummy;
+    memset(d, 0, offsetof(struct fe_dummy_state, helo));
+    d->helo[0] = d->from[0] = '\0';
+    snprintf(d->helo, sizeof(d->helo), "%s", helo);
+    d->esmtp = esmtp; /* smtpd mode logs proto=ESMTP after EHLO */
+    d->sm.have_helo = helo[0] != '\0';
+    d->sm.esmtp = esmtp;
+    d->sm.errors = c->errors; /* what the deep tests counted */
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();
     timer_wheel_add(&fe->tw, &c->timer,
                     c->phase_ms + (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
-    if (feed(fe, c, pending, len))
+    if (c->flags & FE_F_SMTPD) {
+        d->pend = pending; /* c->deep's buffer: it lives until close */
+        d->pend_len = (uint16_t)len;
+        if (!feed_pending(fe, c))
+            return;
+        if (!d->sleeping)
+            arm(fe, c);
+        return;
+    }
+    size_t used;
+    if (feed(fe, c, pending, len, &used))
         arm(fe, c);
 }
 
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c)
 {
+    if (c->dummy && c->dummy->sleeping) {
+        wake(fe, c);
+        return;
+    }
     limit(fe, c, "COMMAND TIME LIMIT", c->ncommands ? "a command" : "CONNECT", S(r_time));
 }

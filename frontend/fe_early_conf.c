@@ -19,6 +19,7 @@
 #include "fe_early_rule.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -37,6 +38,22 @@ int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
     e->helo_required = p->smtpd_helo_required;
     e->timeout_ms = p->postscreen_dnsbl_timeout > 0 ? (unsigned)p->postscreen_dnsbl_timeout * 1000u
                                                     : 10000u;
+    snprintf(e->myhostname, sizeof(e->myhostname), "%s", p->myhostname);
+    e->error_sleep_ms = (uint64_t)p->smtpd_error_sleep_time * 1000u;
+    e->smtpd = (struct dummy_smtpd_conf){
+        .myhostname = e->myhostname,
+        .message_size_limit = (uint64_t)p->message_size_limit,
+        .soft_limit = (unsigned)p->smtpd_soft_error_limit,
+        .hard_limit = (unsigned)p->smtpd_hard_error_limit,
+        .junk_limit = (unsigned)p->smtpd_junk_command_limit,
+        .helo_required = p->smtpd_helo_required,
+        .disable_vrfy = p->disable_vrfy_command,
+        .strict = p->strict_rfc821_envelopes,
+        .smtputf8 = true, /* session_cfg_defaults() */
+        /* tls_server_create(): a context for levels may and encrypt. */
+        .tls_offered = p->smtpd_tls_security_level == TLS_LEV_MAY ||
+                       p->smtpd_tls_security_level == TLS_LEV_ENCRYPT,
+    };
     bool client = p->smtpd_client_restrictions.n > 0, helo = p->smtpd_helo_restrictions.n > 0;
     if ((client || helo) && restrict_ctx_create(cfg, &e->ctx, &err) != 0)
         goto fail;

@@ -8,8 +8,10 @@
 #define MX_FE_EARLY_RULE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "dns.h"
+#include "dummy_cmd.h"
 #include "handoff.h"
 #include "restrict.h"
 
@@ -29,6 +31,11 @@ struct fe_early_conf {
      * (fe_early_helo_decidable), or when smtpd_client_restrictions is set
      * but not decidable (the worker's client verdict would come first). */
     struct restrict_list *helo;
+    /* The enforce engine's smtpd mode (dummy_cmd.h): smtpd's limits and
+     * switches; myhostname points into the same struct fe_conf. */
+    struct dummy_smtpd_conf smtpd;
+    uint64_t error_sleep_ms; /* smtpd_error_sleep_time */
+    char myhostname[256];
 };
 
 /* fe_early_conf.c. 0 or -errno with the reason in diag. */

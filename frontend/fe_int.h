@@ -30,6 +30,7 @@
 #include "access_list.h"
 #include "anvil.h"
 #include "dnsbl_score.h"
+#include "dummy_cmd.h"
 #include "fe_ctl.h"
 #include "fe_limits.h"
 #include "frontend.h"
@@ -139,6 +140,16 @@ struct fe_dummy_state {
     uint16_t line_len;
     bool line_long;    /* the current line overflowed: the rest is skipped */
     bool mail, esmtp;  /* smtpd mode: MAIL given, EHLO used */
+    /* smtpd mode (fe_dummy.c): smtpd's session state and error counts; a
+     * BDAT chunk being skipped; input carried over from the deep tests
+     * (pend: into c->deep's buffer, which lives until close); the
+     * smtpd_error_sleep_time wait before the next reply. */
+    bool sleeping, slept, hard;
+    const char *verb; /* smtpd's state->where: the last command's name */
+    uint16_t pend_len;
+    const char *pend;
+    uint64_t skip;
+    struct dummy_smtpd sm;
     char helo[128];
     char from[256];
     char line[FE_LINE_MAX];
@@ -284,6 +295,8 @@ void fe_conn_handoff(struct fe *fe, struct fe_conn *c);
 int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_diag *diag);
 void fe_deep_conf_free(struct fe_deep_conf *d);
 size_t fe_deep_state_size(void);
+/* The worker's EHLO reply, PIPELINING included (smtpd mode of fe_dummy.c). */
+void fe_deep_smtpd_ehlo(const struct fe *fe, const char **text, size_t *len);
 /* The deep tests run for this client (enabled, to do, not allowlisted). */
 bool fe_deep_wanted(const struct fe *fe, const struct fe_conn *c);
 void fe_deep_start(struct fe *fe, struct fe_conn *c);

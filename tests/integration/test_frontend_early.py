@@ -211,6 +211,106 @@ def connect_suite(args, dns, check):
         check.expect(got[0][0] == "220", f"delay_reject=no: a clean client is greeted: {got!r}")
 
 
+# smtpd mode of the enforce engine: a client rejected by
+# smtpd_client_restrictions (S25R) talks on; every reply as smtpd's.
+SMTPD_STEPS = ["EHLO client.example", "NOOP", "RSET", "VRFY b@dest.example",
+               "MAIL FROM:<a@client.example>", "MAIL FROM:<x@client.example>",
+               "RCPT TO:<b@dest.example>", "DATA", "ETRN dest.example", "RSET",
+               "ETRN dest.example", "HELO again.example", "RCPT TO:<c@dest.example>",
+               "MAIL FROM:<bad", "STARTTLS", "QUIT"]
+
+
+def smtpd_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP}
+    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps,
+                                settings=dict(SETTINGS, dns_resolver="127.0.0.1:53"),
+                                binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=SETTINGS,
+                                         keep=args.keep) as pf:
+        got = session(mx.host, mx.port, "127.0.0.44", SMTPD_STEPS)
+        want = session(pf.host, pf.port, "127.0.0.44", SMTPD_STEPS)
+        for i, step in enumerate(["greeting"] + SMTPD_STEPS):
+            g = got[i] if i < len(got) else None
+            w = want[i] if i < len(want) else None
+            check.expect(g == w, f"smtpd mode: {step}: {g!r} vs {w!r}")
+        for where in ("VRFY", "ETRN", "RCPT"):
+            pat = lambda log: re.findall(
+                r"NOQUEUE: (reject: %s from \S+\[127\.0\.0\.44\]: .*)$" % where, log, re.M)
+            line = wait_for(lambda: pat(mx.log()))
+            pline = wait_for(lambda: pat(pf.log()))
+            check.expect(line and line == pline,
+                         f"smtpd mode: {where} NOQUEUE lines as smtpd's:\n  {line}\n  {pline}")
+
+        # RCPT TO:<postmaster>: smtpd_check_rcpt() accepts the bare
+        # postmaster before any delayed restriction; the enforce engine
+        # cannot take mail, so its reject stands (a documented difference).
+        steps = ["EHLO client.example", "MAIL FROM:<a@client.example>", "RCPT TO:<postmaster>",
+                 "VRFY postmaster", "QUIT"]
+        got = session(mx.host, mx.port, "127.0.0.44", steps)
+        want = session(pf.host, pf.port, "127.0.0.44", steps)
+        check.expect(want[3][0] == "250" and got[3][0] == "550",
+                     f"postmaster: Postfix accepts it, the engine rejects: {got[3]!r} {want[3]!r}")
+        check.expect(got[4] == want[4], f"postmaster: VRFY as smtpd's: {got[4]!r} vs {want[4]!r}")
+
+
+LIMIT_SETTINGS = dict(SETTINGS, smtpd_soft_error_limit="2", smtpd_hard_error_limit="4",
+                      smtpd_error_sleep_time="1s", smtpd_junk_command_limit="3")
+
+
+def timed_session(host, port, src, steps):
+    """(code, text, seconds waited for the reply) for greeting and steps."""
+    out = []
+    c, _ = dc.connect_from(host, port, src)
+    try:
+        t = time.monotonic()
+        code, text, _ = c.reply()
+        out.append((code, text, time.monotonic() - t))
+        for s in steps:
+            t = time.monotonic()
+            code, text, _ = c.cmd(s)
+            out.append((code, text, time.monotonic() - t))
+            if code == "closed":
+                break
+    finally:
+        c.close()
+    return out
+
+
+def limits_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP}
+    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps,
+                                settings=dict(LIMIT_SETTINGS, dns_resolver="127.0.0.1:53"),
+                                binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=LIMIT_SETTINGS,
+                                         keep=args.keep) as pf:
+        # errors: BOGUS 1, RCPT 2 (then every reply sleeps 1 s), DATA 3,
+        # BOGUS 4 -> "421 4.7.0 ... too many errors" and close.
+        steps = ["EHLO client.example", "BOGUS", "MAIL FROM:<a@client.example>",
+                 "RCPT TO:<b@dest.example>", "NOOP", "DATA", "BOGUS2", "NOOP"]
+        got = timed_session(mx.host, mx.port, "127.0.0.44", steps)
+        want = timed_session(pf.host, pf.port, "127.0.0.44", steps)
+        check.expect([g[:2] for g in got][1:] == [w[:2] for w in want][1:] and
+                     got[-1][0] == "421",
+                     f"limits: replies as smtpd's:\n  {got!r}\n  {want!r}")
+        # NOOP after the 2nd error waits the error sleep, in both.
+        for tag, r in (("mxscreen", got), ("postfix", want)):
+            check.expect(len(r) > 5 and r[5][2] >= 0.8 and r[3][2] < 0.8,
+                         f"limits: {tag}: sleep only after the soft limit: "
+                         f"{[round(x[2], 2) for x in r]}")
+        pat = lambda log: re.findall(r"(too many errors after \S+ from \S+\[127\.0\.0\.44\])$",
+                                     log, re.M)
+        line = wait_for(lambda: pat(mx.log()))
+        pline = wait_for(lambda: pat(pf.log()))
+        check.expect(line and line == pline, f"limits: log line as smtpd's: {line} {pline}")
+
+        # Junk commands: NOOP past smtpd_junk_command_limit counts errors.
+        steps = ["EHLO client.example"] + ["NOOP"] * 8
+        got = timed_session(mx.host, mx.port, "127.0.0.44", steps)
+        want = timed_session(pf.host, pf.port, "127.0.0.44", steps)
+        check.expect([g[:2] for g in got][1:] == [w[:2] for w in want][1:],
+                     f"junk limit: replies as smtpd's:\n  {got!r}\n  {want!r}")
+
+
 HELO_MAP = "localhost REJECT\nmx.example.test 550 You are not me\n"
 
 HELO_SETTINGS = dict(
@@ -283,6 +383,8 @@ def inner(args):
             delay_suite(args, dns, check)
             connect_suite(args, dns, check)
             helo_suite(args, dns, check)
+            smtpd_suite(args, dns, check)
+            limits_suite(args, dns, check)
         return check.done()
     finally:
         shutil.rmtree(d, ignore_errors=True)
