@@ -201,12 +201,15 @@ static enum step_res anvil_limits(struct fe *fe, struct fe_conn *c)
     if (anvil_key(sc->anvil, (const struct sockaddr *)&ss, &c->akey) < 0)
         return STEP_NEXT;
     struct anvil_counts n;
+    uint32_t slot = pool_index(&fe->conns, c);
+    fe_ledger_set(fe->a->ledger, slot, &c->akey); /* before: fe_ledger.c */
     enum anvil_verdict v = anvil_connect(sc->anvil, &c->akey, (int64_t)timer_clock_ms(),
                                          sc->count_limit, sc->rate_limit, &n);
     if (v == ANVIL_OK) {
         c->sflags |= FE_SF_ANVIL;
         return STEP_NEXT;
     }
+    fe_ledger_clear(fe->a->ledger, slot);
     if (v != ANVIL_COUNT_LIMIT && v != ANVIL_RATE_LIMIT)
         return STEP_NEXT; /* table full: allowed, not counted */
     char a[80];
@@ -442,8 +445,10 @@ void fe_screen_passed(struct fe *fe, struct fe_conn *c)
 void fe_screen_release(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_screen_conf *sc = fe->conf->screen;
-    if ((c->sflags & FE_SF_ANVIL) && sc->anvil)
+    if ((c->sflags & FE_SF_ANVIL) && sc->anvil) {
         anvil_disconnect(sc->anvil, &c->akey, (int64_t)timer_clock_ms());
+        fe_ledger_clear(fe->a->ledger, pool_index(&fe->conns, c)); /* after: fe_ledger.c */
+    }
     if ((c->sflags & FE_SF_DNSBL) && fe->scr->ds)
         dnsbl_score_release(fe->scr->ds, &c->dreq);
     if (c->sflags & FE_SF_REPLY) {

@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -42,6 +43,8 @@
 #define FE_MAX_LISTEN 32
 
 struct fe_conf;
+struct fe_ledger;
+struct anvil_key;
 
 int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag *diag);
 void fe_conf_free(struct fe_conf *c);
@@ -57,7 +60,22 @@ struct frontend_args {
     size_t nl;
     int ctl;                    /* control channel (frontend's end) */
     unsigned index, count;      /* this frontend is index 1..count of its generation */
+    struct fe_ledger *ledger;   /* its anvil counts, for the master (or NULL) */
 };
+
+/*
+ * fe_ledger.c: the anvil counts a frontend holds, in a shared mapping the
+ * master makes before the fork (one per frontend, kept across its
+ * restarts), so that the master can disconnect them when the frontend
+ * died (several frontends share the table: no reset). create: NULL on
+ * failure (logged). release: disconnect every count left, return how many.
+ */
+struct fe_ledger *fe_ledger_create(const struct fe_conf *c);
+void fe_ledger_free(struct fe_ledger *l);
+unsigned fe_ledger_release(const struct fe_conf *c, struct fe_ledger *l);
+/* The frontend: slot (its pool index) counted as k / no longer counted. */
+void fe_ledger_set(struct fe_ledger *l, uint32_t slot, const struct anvil_key *k);
+void fe_ledger_clear(struct fe_ledger *l, uint32_t slot);
 
 int frontend_run(const struct frontend_args *a);
 

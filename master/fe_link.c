@@ -104,6 +104,7 @@ static noreturn void child(struct master *m, struct mgen *g, unsigned k, int ctl
         .ctl = ctl,
         .index = k + 1,
         .count = g->nfe,
+        .ledger = g->fe[k].ledger,
     };
     _exit(frontend_run(&a));
 }
@@ -157,6 +158,8 @@ int fe_link_spawn(struct master *m, struct mgen *g, unsigned k)
     int64_t now = master_now_ms();
     f->index = k;
     f->started_ms = now;
+    if (g->nfe > 1 && !f->ledger)
+        f->ledger = fe_ledger_create(g->fec); /* NULL: counts may leak at its death */
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         int e = errno;
         log_warn("socketpair for frontend %u: %s", k + 1, strerror(e));
@@ -290,6 +293,12 @@ bool fe_link_reaped(struct master *m, pid_t pid, int64_t now)
             /* Its last counters, then the channel. */
             fe_link_ctl_io(m, g);
             fold(m, f);
+            /* The connections it held are gone: so are their counts (the
+             * others' stay; with one frontend the restart resets). */
+            unsigned freed = fe_ledger_release(g->fec, f->ledger);
+            if (freed)
+                log_info("frontend pid %ld: %u client connection count(s) it held released",
+                         (long)pid, freed);
             if (f->ctl >= 0)
                 close(f->ctl);
             f->ctl = -1;
@@ -459,5 +468,13 @@ void fe_link_kill_remaining(struct master *m)
             f->pid = 0;
             f->state = MFE_NONE;
         }
+    }
+}
+
+void fe_link_gen_free(struct mgen *g)
+{
+    for (unsigned k = 0; k < MASTER_MAX_FE; k++) {
+        fe_ledger_free(g->fe[k].ledger);
+        g->fe[k].ledger = NULL;
     }
 }

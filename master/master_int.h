@@ -45,6 +45,9 @@ struct mfe {
     struct fe_stats st;      /* its latest STATS */
     int64_t started_ms, restart_at_ms;
     unsigned backoff_s, restarts;
+    /* Its anvil counts (frontend_processes > 1): released by the master
+     * when it dies, kept for its restarts, freed with the generation. */
+    struct fe_ledger *ledger;
 };
 
 struct mgen {
@@ -168,6 +171,8 @@ bool fe_link_all_gone(const struct mgen *g);
 void fe_link_totals(const struct master *m, struct fe_stats *out);
 size_t fe_link_live(const struct master *m);
 void fe_link_kill_remaining(struct master *m);
+/* The generation is being freed: its frontends' ledgers go. */
+void fe_link_gen_free(struct mgen *g);
 
 /* qrun_link.c */
 void qrun_link_start(struct master *m);

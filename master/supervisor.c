@@ -190,6 +190,7 @@ void supervisor_gen_maybe_free(struct master *m, struct mgen *g)
 {
     if (g->used && g->live == 0 && g != m->cur && fe_link_all_gone(g)) {
         log_info("generation %u retired", g->id);
+        fe_link_gen_free(g);
         fe_conf_free(g->fec);
         m->h->free(g->gen);
         memset(g, 0, sizeof(*g));

@@ -12,11 +12,15 @@ Usage: test_frontend_procs.py MXSCREEN_BINARY MXSCREEN_CTL [-v] [--keep]
           name the pid: each of the two took at least 5); a clean client's
           mail reaches the sink; afterwards every worker is back to 0
           sessions and 0 pending handoffs.
-  limit   postscreen_client_connection_count_limit = 4 with a 4 s enforced
+  limit   postscreen_client_connection_count_limit = 4 with a 30 s enforced
           greet wait (clients held in the frontends): four clients of one
           address are held, by both frontends together, and the fifth gets
           "421 4.7.0 Error: too many connections" with postscreen's NOQUEUE
           line: the count is the shared anvil table's, not a frontend's.
+          kill -9 of the frontend holding more of them: the master logs
+          "frontend pid P: N client connection count(s) it held released"
+          (its ledger), N new clients of the address are held again and
+          the next is refused (the survivor's counts were kept: no reset).
   kill    kill -9 of one frontend: the other answers every one of 10 new
           clients at once (a 220 within 3 s each) while the master logs
           "frontend N (generation 1): restarting in 1 s" and then
@@ -157,15 +161,16 @@ def spread_suite(args, ctl):
 def limit_suite(args, ctl):
     check = dc.Checker("frontend_procs/limit", args.v)
     settings = dict(BASE, postscreen_client_connection_count_limit="4",
-                    postscreen_greet_action="enforce", postscreen_greet_wait="4s",
+                    postscreen_greet_action="enforce", postscreen_greet_wait="30s",
                     postscreen_greet_banner="$smtpd_banner")
     with Sink() as sink, dc.server(args, "", {}, relay=(sink.host, sink.port),
                                    settings=settings) as srv:
         h, p = srv.host, srv.port
         before = connect_pids(srv.log())
-        held = []
+        held, ports = [], []
         for i in range(4):
-            c, _ = dc.connect_from(h, p, "127.0.3.1", timeout=20)
+            c, port = dc.connect_from(h, p, "127.0.3.1", timeout=20)
+            ports.append(port)
             check.expect(dc.first_line(c) == "220-mx.example.test ESMTP",
                          f"limit: client {i + 1} held (teaser)")
             held.append(c)
@@ -184,6 +189,31 @@ def limit_suite(args, ctl):
         c, _ = dc.connect_from(h, p, "127.0.3.2", timeout=20)
         check.expect(dc.first_line(c) == "220-mx.example.test ESMTP", "limit: another address")
         c.close()
+        # kill -9 of a frontend that holds some of the four: the master
+        # disconnects its counts (its ledger), the survivor's stay.
+        by_pid = {}
+        for pid, port in re.findall(r"postscreen\[(\d+)\]: CONNECT from \[127\.0\.3\.1\]:"
+                                    r"(\d+) ", srv.log()):
+            if int(port) in ports:
+                by_pid[int(pid)] = by_pid.get(int(pid), 0) + 1
+        fes = frontends(ctl, srv.conf_dir)
+        victim = max(fes, key=lambda pid: by_pid.get(pid, 0)) if fes else 0
+        lost = by_pid.get(victim, 0)
+        if check.expect(victim and 0 < lost < 4, f"limit: a frontend holds some: {by_pid}"):
+            os.kill(victim, signal.SIGKILL)
+            check.expect(dc.wait_log(srv, r"frontend pid %d: %d client connection count\(s\) "
+                                     r"it held released$" % (victim, lost)),
+                         f"limit: the master released the victim's {lost} count(s)")
+            for i in range(lost):
+                c, _ = dc.connect_from(h, p, "127.0.3.1", timeout=20)
+                check.expect(dc.first_line(c) == "220-mx.example.test ESMTP",
+                             f"limit: after the kill, client {i + 1} of {lost} held again")
+                held.append(c)
+            c, _ = dc.connect_from(h, p, "127.0.3.1", timeout=20)
+            code, text, _ = c.reply()
+            check.expect(text == "421 4.7.0 Error: too many connections",
+                         f"limit: after the kill, four again: the next one refused: {text!r}")
+            c.close()
         for c in held:
             c.close()
         return check.done(srv)
