@@ -41,6 +41,7 @@ int pool_init(struct pool *p, const char *name, size_t obj_size, uint32_t capaci
         return -EINVAL;
     p->name = name;
     p->obj_size = obj_size;
+    p->clear_len = obj_size;
     p->stride = (obj_size + align - 1) / align * align;
     p->capacity = capacity;
     p->map_len = p->stride * capacity;
@@ -77,6 +78,11 @@ void pool_destroy(struct pool *p)
     memset(p, 0, sizeof(*p));
 }
 
+void pool_set_clear_len(struct pool *p, size_t len)
+{
+    p->clear_len = len < p->obj_size ? len : p->obj_size;
+}
+
 void *pool_get(struct pool *p)
 {
     if (p->nfree == 0)
@@ -85,7 +91,7 @@ void *pool_get(struct pool *p)
     unsigned char *obj = p->base + (size_t)idx * p->stride;
     p->gen[idx]++;
     UNPOISON(obj, p->obj_size);
-    memset(obj, 0, p->obj_size);
+    memset(obj, 0, p->clear_len);
     return obj;
 }
 
@@ -100,7 +106,7 @@ int pool_put(struct pool *p, void *obj)
         return -EALREADY;
     p->gen[idx]++;
 #ifndef NDEBUG
-    memset(obj, 0xa5, p->obj_size);
+    memset(obj, 0xa5, p->clear_len);
 #endif
     POISON(obj, p->obj_size);
     p->free_idx[p->nfree++] = idx;

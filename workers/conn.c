@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,6 +430,11 @@ static void set_peer_addr(struct conn *c)
 
 void conn_start(struct worker *w, int fd, const struct handoff *h)
 {
+    /* The input buffer ends the object and is only read below in_len:
+     * zeroing (and poisoning at put) stops before its 8 KB. */
+    _Static_assert(offsetof(struct conn, in) + CONN_IN_SIZE + 16 > sizeof(struct conn),
+                   "the input buffer must end struct conn (not zeroed)");
+    pool_set_clear_len(&w->conns, offsetof(struct conn, in));
     struct conn *c = pool_get(&w->conns);
     if (!c) {
         static const char busy[] = "421 4.3.2 Service temporarily unavailable\r\n";

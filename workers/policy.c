@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 #include "config.h"
 #include "policy_int.h"
+#include "pool.h"
 #include "util.h"
 
 /* ---- compile ------------------------------------------------------------ */
@@ -103,10 +105,25 @@ void policy_free(struct policy *p)
 
 /* ---- sessions ------------------------------------------------------------ */
 
+/* A worker makes one policy session per SMTP session: the 27 KB objects
+ * of ended sessions are kept for the next ones (pool.h spares), and of a
+ * reused one only the part before the held log lines is zeroed (those are
+ * read below nlog only). One event loop per process, so one static set. */
+static struct pool_spares ps_spares;
+_Static_assert(offsetof(struct policy_session, nlog) + sizeof(unsigned) + 8
+                   > sizeof(struct policy_session),
+               "policy_session_create zeroes all but log[] and nlog: keep them last");
+
 struct policy_session *policy_session_create(const struct policy *p, struct dns_ctx *dns,
                                              policy_done_fn done, void *arg)
 {
-    struct policy_session *ps = calloc(1, sizeof(*ps));
+    struct policy_session *ps = pool_spares_take(&ps_spares);
+    if (ps) {
+        memset(ps, 0, offsetof(struct policy_session, log));
+        ps->nlog = 0;
+    } else {
+        ps = calloc(1, sizeof(*ps));
+    }
     if (!ps)
         return NULL;
     ps->p = p;
@@ -125,9 +142,12 @@ void policy_session_free(struct policy_session *ps)
 {
     if (!ps)
         return;
-    if (ps->dns)
+    /* Only a walk waiting for DNS has a query naming ps (ask_dns); the
+     * resolver's table is scanned for it then only. */
+    if (ps->dns && ps->pending)
         (void)dns_forget(ps->dns, ps);
-    free(ps);
+    if (!pool_spares_keep(&ps_spares, ps))
+        free(ps);
 }
 
 void policy_session_client(struct policy_session *ps, const struct session_peer *peer,

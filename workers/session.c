@@ -11,14 +11,16 @@
  * would sleep(3).
  *
  * Failure: malloc failure in session_create() gives NULL; nothing else
- * allocates.
+ * allocates. Ended sessions' objects are kept for reuse (session_alloc).
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "session_int.h"
 
 /* Postfix's defaults (postconf -d, 3.7). */
@@ -37,15 +39,47 @@ void session_cfg_defaults(struct session_cfg *c)
     c->smtputf8 = 1;
 }
 
+/* A worker makes one session object per SMTP session: the 30 KB objects
+ * of ended sessions are kept for the next ones (pool.h spares) with their
+ * line and scratch buffers, and the 16 KB output buffer, read only below
+ * out_len, is not zeroed. One event loop per process: one static set. */
+static struct pool_spares session_spares;
+
+static struct session *session_alloc(size_t line_cap, size_t scratch_size)
+{
+    struct session *s = pool_spares_take(&session_spares);
+    if (!s)
+        return calloc(1, sizeof(*s));
+    char *line = s->line, *scratch = s->scratch;
+    size_t old_cap = s->line_cap, old_scratch = s->scratch_size;
+    const size_t out_end = offsetof(struct session, out) + sizeof(s->out);
+    memset(s, 0, offsetof(struct session, out));
+    memset((char *)s + out_end, 0, sizeof(*s) - out_end);
+    s->out[0] = '\0';
+    /* The buffers fit a line_length_limit (a new generation may change it). */
+    if (old_cap == line_cap && old_scratch == scratch_size) {
+        s->line = line;
+        s->scratch = scratch;
+    } else {
+        free(line);
+        free(scratch);
+    }
+    return s;
+}
+
 struct session *session_create(const struct session_cfg *cfg, const struct session_peer *peer,
                                const struct session_ops *ops, void *ctx)
 {
-    struct session *s = calloc(1, sizeof(*s));
+    size_t limit = cfg->line_length_limit;
+    if (limit == 0 || limit > SMTP_LINE_LIMIT_DEFAULT)
+        limit = SMTP_LINE_LIMIT_DEFAULT; /* fixed buffers below */
+    /* One CR past the limit, so "limit bytes + CRLF" is not an over-long line. */
+    size_t line_cap = limit + 1, scratch_size = SMTP_SCRATCH_NEED(line_cap);
+    struct session *s = session_alloc(line_cap, scratch_size);
     if (!s)
         return NULL;
     s->cfg = *cfg;
-    if (s->cfg.line_length_limit == 0 || s->cfg.line_length_limit > SMTP_LINE_LIMIT_DEFAULT)
-        s->cfg.line_length_limit = SMTP_LINE_LIMIT_DEFAULT; /* fixed buffers below */
+    s->cfg.line_length_limit = limit;
     if (!s->cfg.myhostname)
         s->cfg.myhostname = "localhost";
     if (!s->cfg.banner)
@@ -53,11 +87,12 @@ struct session *session_create(const struct session_cfg *cfg, const struct sessi
     s->peer = *peer;
     s->ops = ops;
     s->ctx = ctx;
-    /* One CR past the limit, so "limit bytes + CRLF" is not an over-long line. */
-    s->line_cap = s->cfg.line_length_limit + 1;
-    s->scratch_size = SMTP_SCRATCH_NEED(s->line_cap);
-    s->line = malloc(s->line_cap);
-    s->scratch = malloc(s->scratch_size);
+    s->line_cap = line_cap;
+    s->scratch_size = scratch_size;
+    if (!s->line)
+        s->line = malloc(s->line_cap);
+    if (!s->scratch)
+        s->scratch = malloc(s->scratch_size);
     if (!s->line || !s->scratch) {
         session_free(s);
         return NULL;
@@ -72,6 +107,8 @@ void session_free(struct session *s)
 {
     if (!s)
         return;
+    if (s->line && s->scratch && pool_spares_keep(&session_spares, s))
+        return;
     free(s->line);
     free(s->scratch);
     free(s);
@@ -85,6 +122,15 @@ void session_goto(struct session *s, enum session_state next)
     s->state = next;
 }
 
+/* A NUL after the output while there is room (session.h's readers use
+ * the length; tests read it as a string), since a reused object's buffer
+ * is not zeroed (session_alloc). */
+static void out_terminate(struct session *s)
+{
+    if (s->out_len < sizeof(s->out))
+        s->out[s->out_len] = '\0';
+}
+
 static void out_append(struct session *s, const char *p, size_t n)
 {
     /* Replies stop being produced above SESSION_OUT_HIGH (session_input
@@ -93,6 +139,7 @@ static void out_append(struct session *s, const char *p, size_t n)
         n = sizeof(s->out) - s->out_len;
     memcpy(s->out + s->out_len, p, n);
     s->out_len += n;
+    out_terminate(s);
 }
 
 void session_reply(struct session *s, const char *fmt, ...)
@@ -538,6 +585,7 @@ void session_output_done(struct session *s, size_t n)
         n = s->out_len;
     memmove(s->out, s->out + n, s->out_len - n);
     s->out_len -= n;
+    out_terminate(s);
 }
 
 enum session_wait session_wait(const struct session *s, unsigned *sleep_ms)

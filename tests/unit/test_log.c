@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -157,6 +158,70 @@ static void forked_writers_interleave_whole_lines(void **state)
     free(buf);
 }
 
+/* The pid is asked once per process: a child that logs before its own
+ * log_init() (the master's fork paths) must still name itself, and the
+ * parent keeps its own. */
+static void forked_child_logs_its_own_pid(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("pid.log");
+    log_init("mxscreen/master", 1);
+    assert_int_equal(log_open_file(p, "h.example"), 0);
+    log_info("parent before");
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        log_info("child");
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    log_info("parent after");
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    char want[128];
+    snprintf(want, sizeof(want), " h mxscreen/master[%ld]: parent before\n", (long)getpid());
+    assert_non_null(strstr(buf, want));
+    snprintf(want, sizeof(want), " h mxscreen/master[%ld]: child\n", (long)kid);
+    assert_non_null(strstr(buf, want));
+    snprintf(want, sizeof(want), " h mxscreen/master[%ld]: parent after\n", (long)getpid());
+    assert_non_null(strstr(buf, want));
+    free(buf);
+}
+
+/* The time prefix is made once per second: a line in the next second has
+ * the next second's time. */
+static void time_prefix_follows_the_clock(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("time.log");
+    log_init("mxscreen/smtpd", 1);
+    assert_int_equal(log_open_file(p, "h.example"), 0);
+    time_t t0 = time(NULL);
+    log_info("first");
+    while (time(NULL) == t0)
+        usleep(20000);
+    time_t t1 = time(NULL);
+    log_info("second");
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    char want[64];
+    struct tm tm;
+    assert_non_null(localtime_r(&t0, &tm));
+    size_t n = strftime(want, sizeof(want), "%b %d %H:%M:%S h ", &tm);
+    assert_memory_equal(buf, want, n);
+    char *second = strchr(buf, '\n');
+    assert_non_null(second);
+    second++;
+    assert_non_null(localtime_r(&t1, &tm));
+    n = strftime(want, sizeof(want), "%b %d %H:%M:%S h ", &tm);
+    assert_memory_equal(second, want, n);
+    free(buf);
+}
+
 static void open_failure_keeps_sink(void **state)
 {
     (void)state;
@@ -191,6 +256,8 @@ int main(void)
         cmocka_unit_test(file_appends_to_existing),
         cmocka_unit_test(long_line_is_cut_but_ends_with_newline),
         cmocka_unit_test(forked_writers_interleave_whole_lines),
+        cmocka_unit_test(forked_child_logs_its_own_pid),
+        cmocka_unit_test(time_prefix_follows_the_clock),
         cmocka_unit_test(open_failure_keeps_sink),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -147,6 +147,60 @@ static void objects_come_back_zeroed(void **state)
     pool_destroy(&p);
 }
 
+/* pool_set_clear_len: only the head is zeroed (and scribbled over at put
+ * in debug builds); the tail keeps what its last user wrote. */
+static void clear_len_zeroes_only_the_head(void **state)
+{
+    (void)state;
+    struct pool p;
+    enum { SIZE = 256, HEAD = 40 };
+
+    assert_int_equal(pool_init(&p, "head", SIZE, 1), 0);
+    pool_set_clear_len(&p, SIZE * 4); /* clamped to the object */
+    assert_int_equal(p.clear_len, SIZE);
+    pool_set_clear_len(&p, HEAD);
+    unsigned char *a = pool_get(&p);
+    for (size_t i = 0; i < SIZE; i++)
+        assert_int_equal(a[i], 0); /* a fresh mapping is zero anyway */
+    memset(a, 0x3c, SIZE);
+    assert_int_equal(pool_put(&p, a), 0);
+#if !defined(NDEBUG) && !defined(TEST_ASAN)
+    assert_int_equal(a[HEAD - 1], 0xa5);
+    assert_int_equal(a[HEAD], 0x3c);
+#endif
+    a = pool_get(&p);
+    for (size_t i = 0; i < HEAD; i++)
+        assert_int_equal(a[i], 0);
+    for (size_t i = HEAD; i < SIZE; i++)
+        assert_int_equal(a[i], 0x3c);
+    pool_destroy(&p);
+}
+
+/* Spares: up to POOL_SPARES_MAX kept, handed back last in first out, then
+ * NULL; under AddressSanitizer none is kept (the caller frees). */
+static void spares_keep_a_few_lifo(void **state)
+{
+    (void)state;
+    struct pool_spares sp = {0};
+    static char objs[POOL_SPARES_MAX + 1][8];
+
+    assert_null(pool_spares_take(&sp));
+    assert_false(pool_spares_keep(&sp, NULL));
+    for (int i = 0; i < POOL_SPARES_MAX; i++) {
+#ifdef TEST_ASAN
+        assert_false(pool_spares_keep(&sp, objs[i]));
+#else
+        assert_true(pool_spares_keep(&sp, objs[i]));
+#endif
+    }
+    assert_false(pool_spares_keep(&sp, objs[POOL_SPARES_MAX])); /* full: free it */
+#ifndef TEST_ASAN
+    for (int i = POOL_SPARES_MAX - 1; i >= 0; i--)
+        assert_ptr_equal(pool_spares_take(&sp), objs[i]);
+#endif
+    assert_null(pool_spares_take(&sp));
+}
+
 static long resident_kib(void)
 {
     long size, res;
@@ -218,6 +272,8 @@ int main(void)
         cmocka_unit_test(double_and_foreign_puts_are_refused),
         cmocka_unit_test(generations_expose_stale_references),
         cmocka_unit_test(objects_come_back_zeroed),
+        cmocka_unit_test(clear_len_zeroes_only_the_head),
+        cmocka_unit_test(spares_keep_a_few_lifo),
         cmocka_unit_test(idle_capacity_is_not_resident),
         cmocka_unit_test(random_traffic_keeps_objects_unique),
     };
