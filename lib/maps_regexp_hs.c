@@ -240,6 +240,69 @@ static void rx_partition(struct rx_map *m, struct hs_input *in, int32_t *part)
     }
 }
 
+/*
+ * Hand Hyperscan only a prefix of each literal expression whose end is
+ * common in this table (maps_regexp_lit.c says why and how much); the rest
+ * goes to tail_whole or tail_rest, lower-cased when the pattern is
+ * caseless, and the pattern loses HS_FLAG_SINGLEMATCH so that every
+ * occurrence of the prefix is reported and compared.
+ */
+static void rx_cut_literals(struct rx_map *m, struct hs_input *in)
+{
+    size_t np = m->s.t.npats, n = 0, pool_len = 0, pool_cap = 0;
+    char **lit = xcalloc(2 * np + 1, sizeof(*lit));
+    size_t *len = xcalloc(2 * np + 1, sizeof(*len)), *slot = xcalloc(2 * np + 1, sizeof(*slot));
+    size_t *keep = xcalloc(2 * np + 1, sizeof(*keep));
+
+    for (size_t k = 0; k < 2 * np; k++) {
+        size_t p = k % np;
+        const char *e = k < np ? in->expr[p] : in->rest_expr[p];
+        unsigned fl = k < np ? in->flags[p] : in->rest_flags[p];
+        if (!e || m->s.mode[p] == RX_ALWAYS || (fl & HS_FLAG_PREFILTER))
+            continue;
+        char *b = xmalloc(strlen(e) + 1);
+        if (rx_lit_decode(e, b, &len[n])) {
+            lit[n] = b;
+            slot[n++] = k;
+        } else {
+            free(b);
+        }
+    }
+    rx_lit_cuts((const char *const *)lit, len, n, keep);
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] == len[i])
+            continue;
+        size_t p = slot[i] % np, tl = len[i] - keep[i];
+        int rest = slot[i] >= np;
+        char **expr = rest ? &in->rest_expr[p] : &in->expr[p];
+        unsigned *fl = rest ? &in->rest_flags[p] : &in->flags[p];
+        struct rx_tail **tails = rest ? &m->s.tail_rest : &m->s.tail_whole;
+        if (!*tails)
+            *tails = xcalloc(np, sizeof(**tails));
+        if (pool_len + tl > pool_cap) {
+            pool_cap = 2 * (pool_len + tl);
+            m->s.tail_pool = xrealloc(m->s.tail_pool, pool_cap);
+        }
+        struct rx_tail *t = &(*tails)[p];
+        t->off = (uint32_t)pool_len;
+        t->len = (uint32_t)tl;
+        t->icase = (*fl & HS_FLAG_CASELESS) != 0;
+        for (size_t j = 0; j < tl; j++) {
+            char c = lit[i][keep[i] + j];
+            m->s.tail_pool[pool_len++] = t->icase && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        }
+        free(*expr);
+        *expr = rx_lit_expr(lit[i], keep[i]);
+        *fl &= ~(unsigned)HS_FLAG_SINGLEMATCH;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(lit[i]);
+    free(lit);
+    free(len);
+    free(slot);
+    free(keep);
+}
+
 /* The generic database and one per partition; partitions end up sorted by
  * name for bsearch, and one whose patterns all fell out is dropped. */
 int rx_hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct map_err *err)
@@ -247,6 +310,7 @@ int rx_hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct 
     size_t np = m->s.t.npats;
     int32_t *part = xmalloc((np ? np : 1) * sizeof(*part));
     rx_partition(m, in, part);
+    rx_cut_literals(m, in);
     int rc = hs_build_one(m, in, part, -1, &m->s.db, file, err);
     for (size_t i = 0; rc == 0 && i < m->s.nparts; i++)
         rc = hs_build_one(m, in, part, (int32_t)i, &m->s.parts[i].db, file, err);

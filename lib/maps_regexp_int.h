@@ -28,6 +28,15 @@ struct rx_part {
     int strip;              /* db holds the patterns' rests: scan the key after its ':' */
 };
 
+/* The rest of a literal pattern Hyperscan was given only a prefix of
+ * (maps_regexp_lit.c): tail_pool[off..off+len), compared at the reported
+ * end offset; len 0: nothing to compare. */
+struct rx_tail {
+    uint32_t off;
+    uint32_t len;
+    uint8_t icase;
+};
+
 struct rx_shared {
     struct rxp_table t;
     uint8_t *mode;          /* per pattern, enum rx_mode */
@@ -38,6 +47,9 @@ struct rx_shared {
     int db_placed;          /* db is in the placer's memory: not ours to free */
     struct rx_part *parts;  /* sorted by name */
     size_t nparts;
+    struct rx_tail *tail_whole; /* per pattern, for its whole expression; NULL: none cut */
+    struct rx_tail *tail_rest;  /* per pattern, for its rest (strip partitions); NULL: none */
+    char *tail_pool;
 };
 
 struct rx_local {
@@ -57,6 +69,9 @@ struct rx_local {
     size_t ncand;
     const char *key;
     size_t keylen;
+    const struct rx_tail *scan_tail; /* the tails of the database being scanned */
+    const char *scan_buf;           /* and the text it scans */
+    size_t scan_len;
 };
 
 struct rx_map {
@@ -79,6 +94,13 @@ static inline int rx_regexp_cflags(uint32_t f)
     return ((f & RXP_F_EXTENDED) ? REG_EXTENDED : 0) | ((f & RXP_F_ICASE) ? REG_ICASE : 0) |
            ((f & RXP_F_MULTILINE) ? REG_NEWLINE : 0);
 }
+
+/* maps_regexp_lit.c */
+#define RX_LIT_RARE 8     /* a 4-byte end in at most this many literals is rare */
+#define RX_LIT_MIN_KEEP 4 /* never give Hyperscan less of a literal */
+int rx_lit_decode(const char *expr, char *out, size_t *len);
+char *rx_lit_expr(const char *lit, size_t len);
+void rx_lit_cuts(const char *const *lits, const size_t *lens, size_t n, size_t *keep);
 
 /* maps_regexp_hs.c */
 void rx_hs_prepare(struct rx_map *m, struct hs_input *in);
