@@ -353,6 +353,8 @@ static void greet_done(struct fe *fe, struct fe_conn *c)
 {
     poll_cancel(fe, c);
     c->state = FE_S_SCREEN;
+    if (c->sflags & FE_SF_PREGR) /* still set: the wait ran out in silence */
+        fe->st.pregreet_pass++;
     if (fe_screen_greet_over(fe, c) == STEP_END)
         return;
     /* With deep tests to come, PASS NEW waits for them (fe_deep.c). */
@@ -361,6 +363,7 @@ static void greet_done(struct fe *fe, struct fe_conn *c)
         char a[80];
         client_str(c, a, sizeof(a));
         log_info("PASS NEW %s", a);
+        fe->st.pass_new++;
     }
     fe_screen_passed(fe, c);
     c->step++;

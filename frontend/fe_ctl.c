@@ -37,13 +37,58 @@ static uint64_t get64(const unsigned char *p)
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-/* The counters in wire order. */
-static uint64_t *stat_field(struct fe_stats *s, int i)
+#define F(name, field, gauge) {name, offsetof(struct fe_stats, field), gauge}
+/* Wire order and status names: append only (doc/status.md promises that a
+ * name keeps its meaning). */
+const struct fe_stats_field fe_stats_fields[FE_STATS_N] = {
+    F("accepted", accepted, 0),
+    F("handed_off", handed, 0),
+    F("refused_busy", refused_busy, 0),
+    F("refused_by_worker", refused_worker, 0),
+    F("refused_pool", refused_pool, 0),
+    F("held", held, 1),
+    F("pregreet_fail", pregreet, 0),
+    F("denylisted", denylisted, 0),
+    F("allowlisted", allowlisted, 0),
+    F("tarpitted", tarpitted, 0),
+    F("dropped", dropped, 0),
+    F("hangup", hangup, 0),
+    F("pregreet_pass", pregreet_pass, 0),
+    F("dnsbl_pass", dnsbl_pass, 0),
+    F("dnsbl_fail", dnsbl_fail, 0),
+    F("pipelining_pass", pipelining_pass, 0),
+    F("pipelining_fail", pipelining_fail, 0),
+    F("non_smtp_command_pass", non_smtp_pass, 0),
+    F("non_smtp_command_fail", non_smtp_fail, 0),
+    F("bare_newline_pass", bare_newline_pass, 0),
+    F("bare_newline_fail", bare_newline_fail, 0),
+    F("pass_new", pass_new, 0),
+    F("pass_old", pass_old, 0),
+    F("client_reject", client_reject, 0),
+    F("helo_reject", helo_reject, 0),
+};
+#undef F
+/* Every field is in the table once: as many u64s as table rows. */
+_Static_assert(sizeof(struct fe_stats) == FE_STATS_N * sizeof(uint64_t),
+               "struct fe_stats and fe_stats_fields[] disagree");
+
+static uint64_t *stat_field(struct fe_stats *s, size_t i)
 {
-    uint64_t *f[12] = {&s->accepted,    &s->handed,     &s->refused_busy, &s->refused_worker,
-                       &s->refused_pool, &s->held,      &s->pregreet,     &s->denylisted,
-                       &s->allowlisted, &s->tarpitted,  &s->dropped,      &s->hangup};
-    return f[i];
+    return (uint64_t *)(void *)((unsigned char *)s + fe_stats_fields[i].off);
+}
+
+uint64_t fe_stats_get(const struct fe_stats *s, size_t i)
+{
+    uint64_t v;
+    memcpy(&v, (const unsigned char *)s + fe_stats_fields[i].off, sizeof(v));
+    return v;
+}
+
+void fe_stats_add(struct fe_stats *sum, const struct fe_stats *s, int with_gauges)
+{
+    for (size_t i = 0; i < FE_STATS_N; i++)
+        if (with_gauges || !fe_stats_fields[i].gauge)
+            *stat_field(sum, i) += fe_stats_get(s, i);
 }
 
 static size_t kind_len(enum fe_ctl_kind k, uint32_t n)
@@ -103,10 +148,9 @@ int fe_ctl_encode(const struct fe_ctl_msg *m, unsigned char *buf, size_t cap, si
     case FE_CTL_RETIRE:
         break;
     case FE_CTL_STATS: {
-        struct fe_stats s = m->st;
-        for (int i = 0; i < 12; i++)
-            put64(p + 8 * i, *stat_field(&s, i));
-        p += 96;
+        for (size_t i = 0; i < FE_STATS_N; i++)
+            put64(p + 8 * i, fe_stats_get(&m->st, i));
+        p += 8 * FE_STATS_N;
         put32(p, m->nworkers);
         p += 4;
         for (uint32_t i = 0; i < m->nworkers; i++, p += FE_CTL_WORKER_LEN) {
@@ -140,7 +184,7 @@ enum fe_ctl_result fe_ctl_decode(const unsigned char *buf, size_t len, struct fe
     if (kind == FE_CTL_STATS) {
         if (len < FE_CTL_STATS_FIXED)
             return FE_CTL_BAD_LENGTH;
-        out->nworkers = get32(p + 96);
+        out->nworkers = get32(p + 8 * FE_STATS_N);
         if (out->nworkers > FE_CTL_MAX_WORKERS)
             return FE_CTL_BAD_VALUE;
     }
@@ -157,9 +201,9 @@ enum fe_ctl_result fe_ctl_decode(const unsigned char *buf, size_t len, struct fe
     case FE_CTL_RETIRE:
         break;
     case FE_CTL_STATS:
-        for (int i = 0; i < 12; i++)
+        for (size_t i = 0; i < FE_STATS_N; i++)
             *stat_field(&out->st, i) = get64(p + 8 * i);
-        p += 100;
+        p += 8 * FE_STATS_N + 4;
         for (uint32_t i = 0; i < out->nworkers; i++, p += FE_CTL_WORKER_LEN) {
             out->w[i].slot = get32(p);
             out->w[i].pid = get32(p + 4);

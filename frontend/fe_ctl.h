@@ -19,7 +19,9 @@
  *
  * Wire format: every message starts with magic "MXFC", u32 kind, u32 total
  * length, all little-endian; then the kind's fields (u32/u64 LE). STATS
- * carries n (u32, at most FE_CTL_MAX_WORKERS) worker entries of 20 bytes.
+ * carries FE_STATS_N u64 counters in fe_stats_fields[] order, then n (u32,
+ * at most FE_CTL_MAX_WORKERS) worker entries of 20 bytes. Master and
+ * frontend are one binary (fork, no exec), so the layout needs no version.
  * fe_ctl_decode() is a pure parser of input from another process: exact
  * lengths, known kinds, ranges; fe_ctl_encode() refuses what decode would
  * refuse. The socket side (fe_ctl_send/recv) returns 0 or -errno like
@@ -36,7 +38,8 @@
 #define FE_CTL_MAX_WORKERS 256u
 #define FE_CTL_HDR_LEN 12u
 #define FE_CTL_WORKER_LEN 20u
-#define FE_CTL_STATS_FIXED (FE_CTL_HDR_LEN + 8u * 12u + 4u)
+#define FE_STATS_N 25u /* counters in struct fe_stats (and fe_stats_fields[]) */
+#define FE_CTL_STATS_FIXED (FE_CTL_HDR_LEN + 8u * FE_STATS_N + 4u)
 #define FE_CTL_MAX_LEN (FE_CTL_STATS_FIXED + FE_CTL_MAX_WORKERS * FE_CTL_WORKER_LEN)
 
 enum fe_ctl_kind {
@@ -60,7 +63,33 @@ struct fe_stats {
     uint64_t tarpitted;      /* tarpits started */
     uint64_t dropped;        /* drop action: 521 and close */
     uint64_t hangup;         /* client left during the tests */
+    /* Per test: a test counts once per connection that ran it to a
+     * verdict (fail: its failure was logged; pass: it ran to the end
+     * without one). A client that leaves first, or is allowlisted by
+     * DNSBL score during the greet wait, counts neither. pregreet above
+     * is the pregreet fails. */
+    uint64_t pregreet_pass;
+    uint64_t dnsbl_pass, dnsbl_fail;      /* fail: score >= threshold */
+    uint64_t pipelining_pass, pipelining_fail;
+    uint64_t non_smtp_pass, non_smtp_fail;
+    uint64_t bare_newline_pass, bare_newline_fail;
+    uint64_t pass_new, pass_old;          /* "PASS NEW" / "PASS OLD" logged */
+    uint64_t client_reject;               /* smtpd_client_restrictions reject (fe_early) */
+    uint64_t helo_reject;                 /* HELO/EHLO the HELO restrictions reject */
 };
+
+/* The counters in wire order, with the stable names that "mxscreen-ctl
+ * status" prints (doc/status.md). gauge: a value now (held), not a count,
+ * so a dead frontend's is not kept. */
+struct fe_stats_field {
+    const char *name;
+    size_t off; /* offsetof(struct fe_stats, ...) */
+    int gauge;
+};
+extern const struct fe_stats_field fe_stats_fields[FE_STATS_N];
+uint64_t fe_stats_get(const struct fe_stats *s, size_t i);
+/* sum += s, field by field (gauges only when with_gauges). */
+void fe_stats_add(struct fe_stats *sum, const struct fe_stats *s, int with_gauges);
 
 struct fe_ctl_worker {
     uint32_t slot, pid;

@@ -118,6 +118,16 @@ static const unsigned handoff_bit[T_N] = {HANDOFF_TEST_PIPELINING, HANDOFF_TEST_
 static const enum screen_test screen_idx[T_N] = {SCREEN_TEST_PIPEL, SCREEN_TEST_NSMTP,
                                                  SCREEN_TEST_BARLF};
 
+/* Test i's pass or fail counter (mxscreen-ctl status). */
+static uint64_t *deep_stat(struct fe *fe, int i, bool fail)
+{
+    switch (i) {
+    case T_PIPEL: return fail ? &fe->st.pipelining_fail : &fe->st.pipelining_pass;
+    case T_NSMTP: return fail ? &fe->st.non_smtp_fail : &fe->st.non_smtp_pass;
+    default: return fail ? &fe->st.bare_newline_fail : &fe->st.bare_newline_pass;
+    }
+}
+
 /* ---- configuration (in the master) ---- */
 
 static char *crlf_line(const char *text, size_t *len)
@@ -360,12 +370,15 @@ static void passed(struct fe *fe, struct fe_conn *c)
     unsigned run = running(fe, c);
     int64_t now = (int64_t)time(NULL);
     for (int i = 0; i < T_N; i++)
-        if (run & test_bit[i])
+        if (run & test_bit[i]) {
             c->stamps.t[screen_idx[i]] = now + d->ttl[i];
+            (*deep_stat(fe, i, false))++;
+        }
     if (!c->tests_failed && !(c->flags & FE_F_NOFORWARD)) {
         char a[80];
         client(c, a, sizeof(a));
         log_info("PASS NEW %s", a);
+        fe->st.pass_new++;
     }
     cache_write(fe, c);
 }
@@ -479,6 +492,7 @@ static enum step_res failures(struct fe *fe, struct fe_conn *c, const struct dee
             pregreet_escape((const unsigned char *)after, after_len, e2, sizeof(e2));
             log_info("COMMAND PIPELINING from %s after %s: %s", a, word, e2);
         }
+        (*deep_stat(fe, i, true))++;
         const char *drop = i == T_NSMTP ? r_nsmtp_drop : r_proto_drop;
         size_t drop_len = i == T_NSMTP ? sizeof(r_nsmtp_drop) - 1 : sizeof(r_proto_drop) - 1;
         if (fe_conn_act(fe, c, handoff_bit[i], d->action[i], drop, drop_len, S(r_proto_enf)) ==

@@ -220,6 +220,7 @@ enum step_res fe_early_judge(struct fe *fe, struct fe_conn *c)
         return STEP_NEXT;
     int n = snprintf(s->reply, FE_EARLY_REPLY_MAX, "%.*s\r\n", RESTRICT_REPLY_MAX - 1, v.reply);
     c->tests_failed |= HANDOFF_TEST_CLIENT_REGEX;
+    fe->st.client_reject++;
     c->flags |= FE_F_NOFORWARD | FE_F_SMTPD;
     c->final = s->reply;
     c->final_len = (uint16_t)(n > 0 ? n : 0);
@@ -252,6 +253,7 @@ enum fe_early_outcome fe_early_helo(struct fe *fe, struct fe_conn *c, const char
         return FE_EARLY_HANDOFF;
     int n = snprintf(s->reply, FE_EARLY_REPLY_MAX, "%.*s\r\n", RESTRICT_REPLY_MAX - 1, v.reply);
     c->tests_failed |= HANDOFF_TEST_HELO;
+    fe->st.helo_reject++;
     *reply = s->reply;
     *len = n > 0 ? (size_t)n : 0;
     return FE_EARLY_REJECT;

@@ -256,6 +256,7 @@ static void cache_lookup(struct fe *fe, struct fe_conn *c)
     char a[80];
     fe_ep_format(&c->client, a, sizeof(a));
     log_info("PASS OLD %s", a);
+    fe->st.pass_old++;
     c->sflags |= FE_SF_PASS_OLD;
     c->step = 0xff; /* nothing else to test */
 }
@@ -392,8 +393,11 @@ enum step_res fe_screen_greet_over(struct fe *fe, struct fe_conn *c)
     enum dnsbl_verdict v = dnsbl_score_verdict(r.score, sc->dnsbl_threshold, sc->dnsbl_allowlist);
     if (v == DNSBL_VERDICT_ALLOWLIST)
         c->sflags |= FE_SF_DNSWL;
-    if (v != DNSBL_VERDICT_FAIL)
+    if (v != DNSBL_VERDICT_FAIL) {
+        fe->st.dnsbl_pass++;
         return STEP_NEXT;
+    }
+    fe->st.dnsbl_fail++;
     struct sockaddr_storage ss;
     char text[160];
     conn_sa(c, &ss);

@@ -6,9 +6,10 @@
  *   status   "ok" line, then "name value" lines (generation, pid, the
  *            frontends' counters: accepted, handed_off, refused_busy,
  *            refused_by_worker, refused_pool, held, pregreet, denylisted,
- *            allowlisted, tarpitted, dropped, hangup), one "frontend ..."
- *            line per frontend process and one "worker ..." line per
- *            worker process
+ *            allowlisted, tarpitted, dropped, hangup), a "counters" line
+ *            with every counter summed over all frontends as name=value
+ *            (doc/status.md: the stable form), one "frontend ..." line per
+ *            frontend process and one "worker ..." line per worker process
  *   reload   "ok generation N", or "error: reload refused: REASON"
  *   stop     "ok stopping" (then the master stops as on SIGTERM)
  * Anything else: "error: unknown command ...". The first word of the
@@ -144,6 +145,14 @@ static void status(struct master *m, struct strbuf *out)
              (unsigned long long)t.tarpitted, (unsigned long long)t.dropped,
              (unsigned long long)t.hangup);
     strbuf_puts(out, line);
+    /* Every counter again, in the stable form of doc/status.md. */
+    strbuf_puts(out, "counters");
+    for (size_t i = 0; i < FE_STATS_N; i++) {
+        snprintf(line, sizeof(line), " %s=%llu", fe_stats_fields[i].name,
+                 (unsigned long long)fe_stats_get(&t, i));
+        strbuf_puts(out, line);
+    }
+    strbuf_puts(out, "\n");
     for (size_t i = 0; i < MASTER_MAX_GENS; i++) {
         const struct mgen *g = &m->gens[i];
         for (unsigned k = 0; g->used && k < g->nfe; k++) {

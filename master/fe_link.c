@@ -251,19 +251,7 @@ void fe_link_stop(struct master *m)
 
 static void add_stats(struct fe_stats *b, const struct fe_stats *s, bool with_held)
 {
-    b->accepted += s->accepted;
-    b->handed += s->handed;
-    b->refused_busy += s->refused_busy;
-    b->refused_worker += s->refused_worker;
-    b->refused_pool += s->refused_pool;
-    if (with_held)
-        b->held += s->held;
-    b->pregreet += s->pregreet;
-    b->denylisted += s->denylisted;
-    b->allowlisted += s->allowlisted;
-    b->tarpitted += s->tarpitted;
-    b->dropped += s->dropped;
-    b->hangup += s->hangup;
+    fe_stats_add(b, s, with_held); /* every counter of fe_stats_fields[] */
 }
 
 static void fold(struct master *m, struct mfe *f)

@@ -94,10 +94,106 @@ static void refuses_bad_messages(void **state)
     in.nworkers = 1;
     in.w[0] = (struct fe_ctl_worker){0, 1, 2, 3, 0};
     assert_int_equal(fe_ctl_encode(&in, buf, sizeof(buf), &len), 0);
-    buf[FE_CTL_HDR_LEN + 97] = 0xff; /* nworkers 0xff01 */
+    buf[FE_CTL_HDR_LEN + 8 * FE_STATS_N + 1] = 0xff; /* nworkers 0xff01 */
     assert_int_equal(fe_ctl_decode(buf, len, &out), FE_CTL_BAD_VALUE);
     in.w[0].sessions = 4;
     assert_int_equal(fe_ctl_encode(&in, buf, sizeof(buf), &len), -EINVAL);
+}
+
+/* Every counter travels in its own wire slot: distinct values in, the
+ * same values out, at the offsets the table gives (a field left out of
+ * the table, or two rows on one field, shows up here). */
+static void stats_counters_each_in_place(void **state)
+{
+    (void)state;
+    size_t len;
+    memset(&in, 0, sizeof(in));
+    in.kind = FE_CTL_STATS;
+    unsigned char *raw = (unsigned char *)&in.st;
+    for (size_t i = 0; i < FE_STATS_N; i++) {
+        uint64_t v = 0x0101010101010101ull * (i + 1) + ((uint64_t)i << 56);
+        memcpy(raw + 8 * i, &v, sizeof(v));
+    }
+    assert_int_equal(fe_ctl_encode(&in, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, FE_CTL_HDR_LEN + 8 * FE_STATS_N + 4);
+    assert_int_equal(fe_ctl_decode(buf, len, &out), FE_CTL_OK);
+    assert_memory_equal(&out.st, &in.st, sizeof(in.st));
+    for (size_t i = 0; i < FE_STATS_N; i++) {
+        uint64_t want = fe_stats_get(&in.st, i), got = 0;
+        for (int b = 0; b < 8; b++) /* little-endian, in table order */
+            got |= (uint64_t)buf[FE_CTL_HDR_LEN + 8 * i + (size_t)b] << (8 * b);
+        assert_true(got == want);
+    }
+    /* Named fields land where their names say. */
+    in.st = (struct fe_stats){0};
+    in.st.handed = 7;
+    in.st.pregreet = 3;
+    in.st.non_smtp_fail = 11;
+    in.st.helo_reject = 13;
+    static const struct {
+        const char *name;
+        uint64_t v;
+    } want[] = {{"handed_off", 7}, {"pregreet_fail", 3}, {"non_smtp_command_fail", 11},
+                {"helo_reject", 13}};
+    size_t seen = 0;
+    for (size_t i = 0; i < FE_STATS_N; i++) {
+        uint64_t v = fe_stats_get(&in.st, i), w = 0;
+        for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+            if (strcmp(fe_stats_fields[i].name, want[k].name) == 0) {
+                w = want[k].v;
+                seen++;
+            }
+        assert_true(v == w);
+    }
+    assert_int_equal(seen, sizeof(want) / sizeof(want[0]));
+}
+
+/* Names are unique, non-empty, one word of [a-z_] (the status line is
+ * split on spaces and '='). */
+static void stats_names_stable_form(void **state)
+{
+    (void)state;
+    int gauges = 0;
+    for (size_t i = 0; i < FE_STATS_N; i++) {
+        const char *n = fe_stats_fields[i].name;
+        assert_non_null(n);
+        assert_true(n[0] != '\0');
+        for (const char *p = n; *p; p++)
+            assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(n, fe_stats_fields[j].name);
+        assert_true(fe_stats_fields[i].off % 8 == 0 &&
+                    fe_stats_fields[i].off < sizeof(struct fe_stats));
+        gauges += fe_stats_fields[i].gauge != 0;
+    }
+    assert_int_equal(gauges, 1); /* held */
+}
+
+/* Summing frontends: counts add up, the held gauge only on request (a dead
+ * frontend holds nothing). */
+static void stats_add_sums(void **state)
+{
+    (void)state;
+    struct fe_stats a = {0}, b = {0};
+    a.accepted = 5;
+    a.held = 2;
+    a.pass_old = 1;
+    b.accepted = 6;
+    b.held = 3;
+    b.dnsbl_fail = 4;
+    b.bare_newline_pass = UINT64_C(1) << 40;
+    struct fe_stats sum = {0};
+    fe_stats_add(&sum, &a, 1);
+    fe_stats_add(&sum, &b, 1);
+    assert_int_equal(sum.accepted, 11);
+    assert_int_equal(sum.held, 5);
+    assert_int_equal(sum.pass_old, 1);
+    assert_int_equal(sum.dnsbl_fail, 4);
+    assert_true(sum.bare_newline_pass == UINT64_C(1) << 40);
+    fe_stats_add(&sum, &b, 0);
+    assert_int_equal(sum.accepted, 17);
+    assert_int_equal(sum.held, 5);
+    assert_int_equal(sum.dnsbl_fail, 8);
 }
 
 static void socket_carries_one_descriptor(void **state)
@@ -133,6 +229,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roundtrip_every_kind),
         cmocka_unit_test(refuses_bad_messages),
+        cmocka_unit_test(stats_counters_each_in_place),
+        cmocka_unit_test(stats_names_stable_form),
+        cmocka_unit_test(stats_add_sums),
         cmocka_unit_test(socket_carries_one_descriptor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
