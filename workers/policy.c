@@ -105,6 +105,17 @@ void policy_free(struct policy *p)
 
 /* ---- sessions ------------------------------------------------------------ */
 
+/* snprintf(dst, size, "%s", src) without the format machinery: several
+ * copies per SMTP command. */
+static void set_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* A worker makes one policy session per SMTP session: the 27 KB objects
  * of ended sessions are kept for the next ones (pool.h spares), and of a
  * reused one only the part before the held log lines is zeroed (those are
@@ -130,10 +141,10 @@ struct policy_session *policy_session_create(const struct policy *p, struct dns_
     ps->dns = dns;
     ps->done = done;
     ps->arg = arg;
-    snprintf(ps->name, sizeof(ps->name), "unknown");
-    snprintf(ps->reverse_name, sizeof(ps->reverse_name), "unknown");
-    snprintf(ps->namaddr, sizeof(ps->namaddr), "unknown[unknown]");
-    snprintf(ps->addr, sizeof(ps->addr), "unknown");
+    set_str(ps->name, sizeof(ps->name), "unknown");
+    set_str(ps->reverse_name, sizeof(ps->reverse_name), "unknown");
+    set_str(ps->namaddr, sizeof(ps->namaddr), "unknown[unknown]");
+    set_str(ps->addr, sizeof(ps->addr), "unknown");
     ps->name_status = ps->reverse_status = DNS_NAME_PERM;
     return ps;
 }
@@ -154,10 +165,10 @@ void policy_session_client(struct policy_session *ps, const struct session_peer 
                            enum dns_name_status name_status,
                            enum dns_name_status reverse_status, const char *reverse_name)
 {
-    snprintf(ps->name, sizeof(ps->name), "%s", peer->name[0] ? peer->name : "unknown");
-    snprintf(ps->addr, sizeof(ps->addr), "%s", peer->addr);
-    snprintf(ps->reverse_name, sizeof(ps->reverse_name), "%s",
-             reverse_name && *reverse_name ? reverse_name : "unknown");
+    set_str(ps->name, sizeof(ps->name), peer->name[0] ? peer->name : "unknown");
+    set_str(ps->addr, sizeof(ps->addr), peer->addr);
+    set_str(ps->reverse_name, sizeof(ps->reverse_name),
+            reverse_name && *reverse_name ? reverse_name : "unknown");
     snprintf(ps->namaddr, sizeof(ps->namaddr), "%s[%s]", ps->name, ps->addr);
     ps->name_status = name_status;
     ps->reverse_status = reverse_status;
@@ -169,7 +180,7 @@ void policy_session_client(struct policy_session *ps, const struct session_peer 
 
 void policy_session_queue_id(struct policy_session *ps, const char *queue_id)
 {
-    snprintf(ps->queue_id, sizeof(ps->queue_id), "%s", queue_id ? queue_id : "");
+    set_str(ps->queue_id, sizeof(ps->queue_id), queue_id ? queue_id : "");
 }
 
 int policy_session_pending(const struct policy_session *ps)
@@ -198,7 +209,7 @@ static void copy_str(char *dst, size_t size, const char *src, const char **ptr)
         *ptr = NULL;
         return;
     }
-    snprintf(dst, size, "%s", src);
+    set_str(dst, size, src);
     *ptr = dst;
 }
 
@@ -398,7 +409,7 @@ enum session_action policy_finish(struct policy_session *ps, enum restrict_resul
         return v->action;
     }
     if ((ps->stage == SESSION_STAGE_RCPT) && ps->rcpt_count == 0)
-        snprintf(ps->first_rcpt, sizeof(ps->first_rcpt), "%s", ps->rcpt);
+        set_str(ps->first_rcpt, sizeof(ps->first_rcpt), ps->rcpt);
     if (ps->st.discard && !ps->base_discard)
         v->action = SESSION_DISCARD;
     else if (ps->st.hold && !ps->base_hold)
