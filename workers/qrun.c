@@ -686,6 +686,7 @@ int qrun_run(const struct generation *g)
         free(m->out);
         free(m);
     }
+    qrun_conn_opts_free(r);
     client_tls_cache_close(&r->tls_cache);
     if (sfd >= 0)
         close(sfd);

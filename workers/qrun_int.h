@@ -6,6 +6,9 @@
  *                  SMTP transaction through client_tls.h's link
  *   qrun_notify.c  notifications (dsn.h) written into the queue, the
  *                  Postfix delivery log lines
+ *   qrun_cache.c   next-hop connections kept for the next job: handed
+ *                  straight to a waiting job, or idle for
+ *                  smtp_connection_cache_time_limit
  * One thread: handlers run to completion, nothing is locked.
  */
 #ifndef MX_QRUN_INT_H
@@ -26,6 +29,8 @@
 #include "retry_sched.h"
 #include "smtp_client.h"
 #include "transport.h"
+
+struct matchlist;
 
 #define QRUN_MAX_MSGS 500    /* messages in active/ at once (qmgr_message_active_limit is 20000) */
 #define QRUN_MAX_DEST 256
@@ -60,9 +65,23 @@ struct qdest {
     char key[320];
     struct sched_dest sd;
     char why[600];     /* the last failure, for "delivery temporarily suspended" */
+    time_t last_done;  /* when a delivery to it last ended (qmgr's last_done) */
+    bool conn_store;   /* on-demand caching on (qmgr's DEL_REQ_FLAG_CONN_STORE) */
 };
 
-enum qjob_state { QJ_WAIT, QJ_RESOLVE, QJ_CONNECT, QJ_SMTP, QJ_DONE };
+/* QJ_IDLE: no message, the connection kept for the next job to the same
+ * destination (qrun_cache.c). */
+enum qjob_state { QJ_WAIT, QJ_RESOLVE, QJ_CONNECT, QJ_SMTP, QJ_IDLE, QJ_DONE };
+
+/* Connection handling of one protocol, smtp_* or lmtp_* parameters. */
+struct qrun_conn_opts {
+    bool skip_5xx_greeting;     /* smtp_skip_5xx_greeting */
+    bool cache_on_demand;       /* smtp_connection_cache_on_demand */
+    long cache_time_limit;      /* smtp_connection_cache_time_limit, s */
+    long reuse_time_limit;      /* smtp_connection_reuse_time_limit, s */
+    long reuse_count_limit;     /* smtp_connection_reuse_count_limit, 0 none */
+    struct matchlist *cache_destinations; /* smtp_connection_cache_destinations, or NULL */
+};
 
 struct qjob {
     struct qjob *next;
@@ -80,7 +99,12 @@ struct qjob {
     unsigned sessions;       /* connections made (smtp_mx_session_limit) */
     int fd;
     int64_t deadline_ms;
-    int64_t start_us, conn_us; /* job start, connection established */
+    int64_t start_us, conn_us; /* job start, connection ready for this job's MAIL */
+    int64_t born_us;         /* the connection was made (reuse time limit) */
+    unsigned conn_use;       /* transactions on this connection, this one included */
+    bool conn_store;         /* this job may leave its connection idle */
+    int64_t idle_until_ms;   /* QJ_IDLE: closed then */
+    char idle_key[320];      /* QJ_IDLE: d->key when parked (d slots are recycled) */
     bool dest_ok;            /* no connection/handshake failure */
     bool ready, data_ok, body_done, dot_sent;
     uint64_t body_off;
@@ -109,6 +133,7 @@ struct qrun {
     struct sockaddr_storage self_addr[QRUN_SELF_MAX], proxy_addr[QRUN_SELF_MAX];
     unsigned tcp_port;       /* smtp_tcp_port */
     struct client_tls_cache tls_cache;
+    struct qrun_conn_opts co[2]; /* [0] smtp_*, [1] lmtp_* */
     struct qmsg *msgs;
     unsigned nmsgs;
     struct qjob *jobs;
@@ -141,6 +166,30 @@ void qjob_timers(struct qrun *r, int64_t now);
 /* Free jobs in QJ_DONE (their message was told). */
 void qjob_reap(struct qrun *r);
 void qjob_abort_all(struct qrun *r);
+
+/* Shared with qrun_cache.c: drop the connection; queue j's transaction on
+ * its (ready) connection and move bytes; the job's deadline. */
+void qjob_close_conn(struct qjob *j);
+void qjob_transaction(struct qjob *j);
+
+/* qrun_cache.c */
+const struct qrun_conn_opts *qrun_conn_opts(const struct qrun *r, const struct qjob *j);
+/* When j starts (its destination slot taken): whether it may leave its
+ * connection idle afterwards (Postfix's smtp_connection_cache_destinations,
+ * or qmgr's on-demand rule). */
+void qconn_policy(struct qrun *r, struct qjob *j);
+/* j's transaction is over and all its recipients decided: its connection
+ * carries a waiting job (RSET, MAIL) or is left idle (j then holds no
+ * message). 1: taken, 0: the caller ends the session (QUIT). */
+int qconn_keep(struct qjob *j);
+/* j (state QJ_WAIT, slot taken) takes an idle connection to its
+ * destination: 1 done (j is over, the idle job carries its message). */
+int qconn_adopt(struct qrun *r, struct qjob *j);
+/* QJ_IDLE: input (EOF, a 421) or the time limit closes it. */
+void qconn_idle_io(struct qjob *j);
+void qconn_idle_timer(struct qjob *j, int64_t now_ms);
+void qrun_conn_opts_init(struct qrun *r);
+void qrun_conn_opts_free(struct qrun *r);
 
 /* qrun.c */
 struct qdest *qrun_dest(struct qrun *r, const char *key);

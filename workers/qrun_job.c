@@ -14,9 +14,13 @@
  * handshake) it defers them; a 5xx bounces at once. TLS and AUTH happen inside the link (client_tls.h), as in the
  * workers' proxy delivery.
  * After its transaction a connection carries the next job waiting for the
- * same destination (RSET, then its MAIL), as Postfix's connection cache with
- * smtp_connection_cache_on_demand; smtp_connection_reuse_time_limit and
- * smtp_connection_reuse_count_limit end it, as in Postfix.
+ * same destination or stays idle for a while (qrun_cache.c, Postfix's
+ * connection cache); a reused connection logs conn_use=N.
+ * A greeting other than 2xx is "host H[A] refused to talk to me: REPLY"
+ * with the reply's own status; smtp_skip_5xx_greeting = yes (Postfix's
+ * default) turns a 5 into a 4 (try the next address, defer at the last),
+ * no leaves it a hard error that bounces the recipients at once, at any
+ * server (smtp_proto.c + smtp_trouble.c).
  *
  * An LMTP next hop (transport_maps lmtp:[host]:port, lmtp:inet:host:port,
  * lmtp:unix:/path) is the same conversation with LHLO, and after the dot
@@ -69,7 +73,7 @@ static void set_deadline(struct qjob *j)
     j->deadline_ms = qrun_now_ms() + timer_secs(j->r, t) * 1000;
 }
 
-static void close_conn(struct qjob *j)
+void qjob_close_conn(struct qjob *j)
 {
     if (j->fd >= 0) {
         close(j->fd);
@@ -94,14 +98,16 @@ static void finish(struct qjob *j)
         mx_lookup_cancel(j->lookup);
         j->lookup = NULL;
     }
-    close_conn(j);
+    qjob_close_conn(j);
     for (unsigned k = 0; k < j->nrcpt; k++)
         if (m->out[j->rcpt[k]].fate == QR_NONE)
             qrun_rcpt_fail(r, m, j->rcpt[k], j, false,
                            j->last_status[0] ? j->last_status : "4.4.1",
                            j->last_why[0] ? j->last_why : "delivery interrupted", "");
-    if (j->state != QJ_WAIT)
+    if (j->state != QJ_WAIT) {
         sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, time(NULL));
+        j->d->last_done = time(NULL);
+    }
     if (!j->dest_ok && j->last_why[0])
         qrun_fmt(j->d->why, sizeof(j->d->why), "%s", j->last_why);
     j->state = QJ_DONE;
@@ -166,7 +172,7 @@ static void set_port(struct sockaddr_storage *ss, unsigned port, socklen_t *len)
 static void connect_next(struct qjob *j)
 {
     struct qrun *r = j->r;
-    close_conn(j);
+    qjob_close_conn(j);
     unsigned limit = r->mxo.session_limit;
     while (j->mx && j->cand < j->mx->n && (limit == 0 || j->sessions < limit)) {
         struct mx_candidate *c = &j->mx->c[j->cand++];
@@ -241,6 +247,8 @@ static void connected(struct qjob *j)
                      &peer);
     client_link_set_clock(&j->link, (uint64_t)qrun_now_ms());
     smtp_client_connected(j->cl);
+    j->born_us = j->conn_us;
+    j->conn_use = 1;
     memset(j->accepted, 0, j->nrcpt * sizeof(j->accepted[0]));
     queue_transaction(j);
 }
@@ -266,6 +274,44 @@ static void fake_reason(struct qjob *j, char *status, size_t ssize, char *why, s
         qrun_fmt(why, wsize, "%s with %s[%s] while %s", cw, j->host, j->addr,
                  smtp_client_stage(j->cl));
     }
+}
+
+/* The greeting was not 2xx (smtp_proto.c smtp_helo): the server's status,
+ * a 5 made a 4 by smtp_skip_5xx_greeting; a hard one bounces every
+ * recipient left, a soft one moves on to the next address. */
+static void greeting_refused(struct qjob *j)
+{
+    const struct smtp_client *cl = j->cl;
+    char diag[600], why[700], status[12];
+    qrun_fmt(diag, sizeof(diag), "%s", cl->reply);
+    for (char *p = diag, *q = diag;; p++) {
+        /* multi-line replies are joined with one space, as translit() */
+        if (p[0] == '\r' && p[1] == '\n')
+            p++;
+        *q++ = *p == '\r' || *p == '\n' ? ' ' : *p;
+        if (!*p)
+            break;
+    }
+    if (cl->dsn[0])
+        qrun_fmt(status, sizeof(status), "%s", cl->dsn);
+    else
+        qrun_fmt(status, sizeof(status), "%c.0.0", diag[0] == '5' ? '5' : '4');
+    if (status[0] == '5' && qrun_conn_opts(j->r, j)->skip_5xx_greeting)
+        status[0] = '4';
+    qrun_fmt(why, sizeof(why), "host %s[%s] refused to talk to me: %s", j->host, j->addr, diag);
+    if (status[0] == '5') {
+        for (unsigned k = 0; k < j->nrcpt; k++)
+            if (j->m->out[j->rcpt[k]].fate == QR_NONE)
+                qrun_rcpt_fail(j->r, j->m, j->rcpt[k], j, true, status, why, diag);
+        j->dest_ok = true; /* not a reason to throttle the destination */
+        finish(j);
+        return;
+    }
+    qrun_fmt(j->last_status, sizeof(j->last_status), "%s", status);
+    qrun_fmt(j->last_why, sizeof(j->last_why), "%s", why);
+    if (!final_server(j))
+        log_info("%s: %s", j->m->env.queue_id, why);
+    connect_next(j);
 }
 
 static void reply_fail(struct qjob *j, unsigned k, const struct smtp_client_event *ev,
@@ -311,80 +357,10 @@ static unsigned keep_pending(struct qjob *j)
 
 static void pump(struct qjob *j);
 
-static long cfg_long(const struct config *cfg, const char *name, long dflt, char unit)
-{
-    struct cfg_value v;
-    long n = dflt;
-    if (config_get(cfg, name, &v) == 0) {
-        const char *t = v.expanded ? v.expanded : v.raw;
-        if (t && (unit ? cfg_value_time(t, unit, &n) : cfg_value_long(t, &n)) < 0)
-            n = dflt;
-    }
-    return n;
-}
-
-/* Connection reuse, as Postfix's connection cache with
- * smtp_connection_cache_on_demand: when the transaction is done and
- * another job for the same destination waits in the active queue (a
- * backlog), this connection carries it (RSET first, smtp_client does it)
- * instead of QUIT and a new connection, unless the connection is older
- * than smtp_connection_reuse_time_limit or has carried
- * smtp_connection_reuse_count_limit transactions. 1: adopted. */
-static int reuse_for_waiting(struct qjob *j)
-{
-    struct qrun *r = j->r;
-    const struct config *c = r->cfg;
-    bool on_demand = true;
-    struct cfg_value v;
-    if (config_get(c, "smtp_connection_cache_on_demand", &v) == 0)
-        (void)cfg_value_bool(v.expanded ? v.expanded : v.raw, &on_demand);
-    if (!on_demand || r->stop || !j->cl || !smtp_client_usable(j->cl) || j->cl->quit_queued ||
-        !j->ready)
-        return 0;
-    long age_limit = cfg_long(c, "smtp_connection_reuse_time_limit", 300, 's');
-    long count_limit = cfg_long(c, "smtp_connection_reuse_count_limit", 0, 0);
-    if ((qrun_now_us() - j->conn_us) / 1000000 >= age_limit ||
-        (count_limit > 0 && j->cl->ntxn >= (unsigned long)count_limit))
-        return 0;
-    for (unsigned k = 0; k < j->nrcpt; k++)
-        if (j->m->out[j->rcpt[k]].fate == QR_NONE)
-            return 0; /* kept for another server: this one said no */
-    struct qjob *w = r->jobs;
-    while (w && (w == j || w->state != QJ_WAIT || w->d != j->d))
-        w = w->next;
-    if (!w)
-        return 0;
-    /* this job's message is done with; its slot goes to the waiting one */
-    struct qmsg *m = j->m;
-    sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, time(NULL));
-    sched_dest_tick(&j->d->sd, &r->conc, time(NULL));
-    bool may = j->d->sd.window > 0 && sched_dest_may_start(&j->d->sd);
-    sched_dest_start(&j->d->sd); /* when !may, finish() below ends it */
-    if (!may)
-        return 0;
-    j->m = w->m;
-    unsigned *t = j->rcpt, *a = j->accepted, n = j->nrcpt;
-    j->rcpt = w->rcpt, j->accepted = w->accepted, j->nrcpt = w->nrcpt;
-    w->rcpt = t, w->accepted = a, w->nrcpt = n; /* freed with w */
-    w->m = NULL;
-    w->state = QJ_DONE;
-    if (--m->jobs == 0)
-        qrun_job_done(r, m);
-    j->start_us = qrun_now_us();
-    j->data_ok = j->body_done = j->dot_sent = false;
-    j->body_off = 0;
-    j->cbuf_off = j->cbuf_len = 0;
-    j->last_why[0] = j->last_status[0] = '\0';
-    memset(j->accepted, 0, j->nrcpt * sizeof(j->accepted[0]));
-    queue_transaction(j);
-    pump(j);
-    return 1;
-}
-
 static void end_session(struct qjob *j)
 {
-    if (reuse_for_waiting(j))
-        return;
+    if (qconn_keep(j))
+        return; /* a waiting job's now, or idle */
     if (j->cl && smtp_client_usable(j->cl) && !j->cl->quit_queued) {
         smtp_client_quit(j->cl);
         char buf[64];
@@ -412,6 +388,11 @@ static int events(struct qjob *j)
         }
         if (ev.type != SMTP_EV_REPLY)
             continue;
+        if (ev.fake && !j->ready && j->cl->reply[0] && j->cl->why &&
+            !strcmp(j->cl->why, "refused to talk to me")) {
+            greeting_refused(j);
+            return 1;
+        }
         if (ev.fake && !j->ready) {
             /* The handshake failed: Postfix tries the next address. */
             fake_reason(j, j->last_status, sizeof(j->last_status), j->last_why,
@@ -569,8 +550,20 @@ static void pump(struct qjob *j)
         (void)events(j);
 }
 
+void qjob_transaction(struct qjob *j)
+{
+    queue_transaction(j);
+    pump(j);
+    if (j->state == QJ_SMTP)
+        set_deadline(j);
+}
+
 void qjob_io(struct qjob *j, short revents)
 {
+    if (j->state == QJ_IDLE) {
+        qconn_idle_io(j);
+        return;
+    }
     if (j->state == QJ_CONNECT) {
         int err = 0;
         socklen_t el = sizeof(err);
@@ -619,7 +612,7 @@ size_t qjob_pollfds(struct qrun *r, struct pollfd *pfd, struct qjob **who, size_
 {
     size_t n = 0;
     for (struct qjob *j = r->jobs; j; j = j->next) {
-        if (j->state != QJ_CONNECT && j->state != QJ_SMTP)
+        if (j->state != QJ_CONNECT && j->state != QJ_SMTP && j->state != QJ_IDLE)
             continue;
         if (*next_ms < 0 || j->deadline_ms < *next_ms)
             *next_ms = j->deadline_ms;
@@ -639,6 +632,10 @@ size_t qjob_pollfds(struct qrun *r, struct pollfd *pfd, struct qjob **who, size_
 void qjob_timers(struct qrun *r, int64_t now)
 {
     for (struct qjob *j = r->jobs; j; j = j->next) {
+        if (j->state == QJ_IDLE) {
+            qconn_idle_timer(j, now);
+            continue;
+        }
         if ((j->state != QJ_CONNECT && j->state != QJ_SMTP) || j->deadline_ms > now)
             continue;
         if (j->state == QJ_CONNECT) {
@@ -771,6 +768,9 @@ void qjob_kick(struct qrun *r)
         if (!sched_dest_may_start(&j->d->sd))
             continue;
         sched_dest_start(&j->d->sd);
+        qconn_policy(r, j);
+        if (qconn_adopt(r, j))
+            continue; /* an idle connection carries it */
         begin(j);
     }
 }
@@ -823,7 +823,7 @@ void qjob_abort_all(struct qrun *r)
         if (j->lookup)
             mx_lookup_cancel(j->lookup);
         j->lookup = NULL;
-        close_conn(j);
+        qjob_close_conn(j);
         j->state = QJ_DONE;
     }
     qjob_reap(r);

@@ -207,6 +207,7 @@ void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const s
         .relay_host = j && j->host[0] ? j->host : NULL,
         .relay_addr = j && j->addr[0] ? j->addr : NULL,
         .relay_port = j && j->host[0] ? j->port : 0,
+        .conn_use = j ? j->conn_use : 0, /* >1: this connection was reused */
         .delay_us = (uint64_t)(now > arrival ? now - arrival : 0),
         .delays_us = {(uint64_t)(m->active_us > arrival ? m->active_us - arrival : 0),
                       (uint64_t)(start > m->active_us ? start - m->active_us : 0),

@@ -201,6 +201,7 @@ void qrun_opts_init(struct qrun *r)
     /* smtp_tcp_port: a number, or a service name (known_tcp_ports: smtp=25) */
     long port = param_long(c, "smtp_tcp_port", 25);
     r->tcp_port = port > 0 && port < 65536 ? (unsigned)port : 25;
+    qrun_conn_opts_init(r);
     self_init(r);
 }
 

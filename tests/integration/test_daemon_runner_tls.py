@@ -414,6 +414,15 @@ def test_reuse(check):
                             if who == "C"]
                     check.expect(cmds.count("RSET") == 5 and cmds.count("MAIL") == 6,
                                  f"RSET between the 6 transactions ({cmds.count('RSET')})", srv)
+                # smtp(8)'s "relay=..., conn_use=N, delay=": 2..6 on the reused connection
+                wait_for(lambda: srv.log().count("status=sent") >= 6, 10)
+                uses = sorted(int(m.group(1) or 1) for m in re.finditer(
+                    r": to=<[^>]*>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, (?:conn_use=(\d+), )?"
+                    r"delay=.*status=sent", srv.log()))
+                if want == 1:
+                    check.expect(uses == [1, 2, 3, 4, 5, 6], f"conn_use=2..6 logged ({uses})", srv)
+                else:
+                    check.expect(uses == [1] * 6, f"no conn_use without reuse ({uses})", srv)
 
 
 def main():
