@@ -28,11 +28,22 @@
  * --messages); count the bots still open ("held"); print "result ...".
  * Both lines are key=value, for bench/storm/run.
  *
+ * Several processes: one process may not hold more sockets than its
+ * RLIMIT_NOFILE (20,000 on the machine this was written on, and not
+ * raisable there), so the runner splits the bots over K processes started
+ * with --hold 1 and --good 0, and runs the good clients in one more process
+ * with --bots 0. With --hold 1 the process does not stop after the good
+ * phase (skipped when --good is 0): it keeps its bots (slow talkers keep
+ * dripping, closes are still counted) until a line or EOF arrives on its
+ * standard input, or --hold-max seconds pass, and only then counts "held"
+ * and prints "result": so every generator counts its bots at the moment
+ * the good load has ended, and a runner that dies (EOF) frees them.
+ *
  * Usage: stormgen --server 127.0.0.1:PORT [--bots N] [--bot-src 127.1.0.1]
  *        [--bot-addrs B] [--good M] [--good-src 127.0.0.1] [--good-addrs G]
  *        [--pregreet P] [--slow S] [--slow-interval SEC] [--window W]
  *        [--ramp SEC] [--settle SEC] [--duration SEC] [--messages K]
- *        [--timeout SEC]
+ *        [--timeout SEC] [--hold 0|1] [--hold-max SEC]
  * STORMGEN_TRACE=1 in the environment prints every completion of the
  * first good session on stderr (with a millisecond clock), to see where a
  * session waits.
@@ -55,7 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum op { OP_CONNECT = 1, OP_WATCH, OP_SEND, OP_RECV, OP_TICK, OP_CLOSE };
+enum op { OP_CONNECT = 1, OP_WATCH, OP_SEND, OP_RECV, OP_TICK, OP_CLOSE, OP_STDIN };
 enum kind { K_SILENT, K_PREGREET, K_SLOW };
 enum bstate { B_IDLE, B_CONNECTING, B_OPEN, B_CLOSED, B_FAILED };
 
@@ -92,8 +103,9 @@ struct opts {
     struct sockaddr_in server;
     unsigned bots, bot_addrs, good, good_addrs, pregreet, slow, window;
     struct in_addr bot_src, good_src;
-    double slow_interval, ramp, settle, duration, timeout;
+    double slow_interval, ramp, settle, duration, timeout, hold_max;
     unsigned long messages;
+    bool hold;
 };
 
 struct gen {
@@ -105,7 +117,7 @@ struct gen {
     size_t message_len;
     unsigned next_bot, connecting, open_bots, bot_closed, bot_fail;
     int first_errno;
-    bool good_phase, stopping;
+    bool good_phase, stopping, released;
     uint64_t good_start_us;
     uint32_t *lat;
     size_t nlat, caplat;
@@ -494,6 +506,10 @@ static void run_until(struct gen *g, uint64_t deadline_us, bool (*done)(struct g
                 armed = false;
                 continue;
             }
+            if (op == OP_STDIN) {
+                g->released = true; /* a line, EOF or an error: the runner is done */
+                continue;
+            }
             if (!op)
                 continue;
             if (d & 0x100u)
@@ -517,6 +533,19 @@ static void run_until(struct gen *g, uint64_t deadline_us, bool (*done)(struct g
 static bool bots_connected(struct gen *g)
 {
     return g->next_bot >= g->o.bots && g->connecting == 0;
+}
+
+static bool released(struct gen *g)
+{
+    return g->released;
+}
+
+/* --hold: a poll on standard input; its completion ends the hold. */
+static void arm_release(struct gen *g)
+{
+    struct io_uring_sqe *sqe = sqe_get(g);
+    io_uring_prep_poll_add(sqe, STDIN_FILENO, POLLIN);
+    io_uring_sqe_set_data64(sqe, ud(OP_STDIN, false, 0));
 }
 
 static bool messages_done(struct gen *g)
@@ -559,7 +588,8 @@ static int usage(void)
     fprintf(stderr, "usage: stormgen --server HOST:PORT [--bots N] [--bot-src ADDR] "
                     "[--bot-addrs B] [--good M] [--good-src ADDR] [--good-addrs G] "
                     "[--pregreet PCT] [--slow PCT] [--slow-interval S] [--window W] "
-                    "[--ramp S] [--settle S] [--duration S] [--messages K] [--timeout S]\n");
+                    "[--ramp S] [--settle S] [--duration S] [--messages K] [--timeout S] "
+                    "[--hold 0|1] [--hold-max S]\n");
     return 2;
 }
 
@@ -567,7 +597,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.bot_addrs = 16, .good = 10, .good_addrs = 1, .window = 512,
                        .slow_interval = 10, .ramp = 120, .settle = 1, .duration = 10,
-                       .timeout = 30};
+                       .timeout = 30, .hold_max = 600};
     inet_pton(AF_INET, "127.1.0.1", &o->bot_src);
     inet_pton(AF_INET, "127.0.0.1", &o->good_src);
     bool have_server = false;
@@ -609,6 +639,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->duration = atof(v);
         } else if (!strcmp(k, "--timeout")) {
             o->timeout = atof(v);
+        } else if (!strcmp(k, "--hold")) {
+            o->hold = atoi(v) != 0;
+        } else if (!strcmp(k, "--hold-max")) {
+            o->hold_max = atof(v);
         } else {
             return usage();
         }
@@ -688,13 +722,21 @@ int main(int argc, char **argv)
            (double)(t1 - t0) / 1e6, g->first_errno ? strerrorname_np(g->first_errno) : "-");
     fflush(stdout);
 
-    g->good_phase = true;
     g->good_start_us = now_us();
-    for (uint32_t i = 0; i < g->o.good; i++)
-        good_start(g, i);
-    run_until(g, g->good_start_us + (uint64_t)(g->o.duration * 1e6), messages_done);
+    if (g->o.good || !g->o.hold) {
+        g->good_phase = true;
+        for (uint32_t i = 0; i < g->o.good; i++)
+            good_start(g, i);
+        run_until(g, g->good_start_us + (uint64_t)(g->o.duration * 1e6), messages_done);
+    }
     uint64_t t2 = now_us();
     double secs = (double)(t2 - g->good_start_us) / 1e6;
+    if (g->o.hold) {
+        /* Keep the bots (and stop starting good sessions) until released. */
+        g->stopping = true;
+        arm_release(g);
+        run_until(g, now_us() + (uint64_t)(g->o.hold_max * 1e6), released);
+    }
     g->stopping = true;
     /* A moment for closes that are already on the wire to be seen. */
     run_until(g, now_us() + 200000, NULL);
