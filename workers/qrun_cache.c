@@ -13,7 +13,10 @@
  * port, or an LMTP socket path), or on demand as Postfix's qmgr decides
  * (qmgr_entry.c): caching turns on when a delivery to the destination
  * ended in the last second (back-to-back), and off again when that is no
- * longer so and no other delivery to it runs. A connection older than
+ * longer so and no other delivery to it runs; as qmgr forgets a queue
+ * that ran empty, a delivery counts only while more mail for the
+ * destination is in the runner (Postfix 3.7 checked: two messages a
+ * second apart, defaults: two connections, each ended with QUIT). A connection older than
  * smtp_connection_reuse_time_limit, or that has carried
  * smtp_connection_reuse_count_limit transactions, is not kept.
  * LMTP next hops use the lmtp_* parameters of the same names.
@@ -115,6 +118,19 @@ void qconn_policy(struct qrun *r, struct qjob *j)
     j->conn_store = d->conn_store && o->cache_time_limit > 0;
 }
 
+void qconn_dest_done(struct qrun *r, const struct qjob *j)
+{
+    /* qmgr frees a queue that has no entry left, and its last_done and
+     * caching flag with it: back-to-back means within one backlog */
+    for (const struct qjob *w = r->jobs; w; w = w->next)
+        if (w != j && w->d == j->d && w->state != QJ_DONE && w->state != QJ_IDLE) {
+            j->d->last_done = time(NULL);
+            return;
+        }
+    j->d->last_done = 0;
+    j->d->conn_store = false;
+}
+
 /* The waiting job w's message, recipients and start go to j, whose
  * connection is ready; w is over. */
 static void take_over(struct qjob *j, struct qjob *w)
@@ -167,7 +183,7 @@ int qconn_keep(struct qjob *j)
     struct qmsg *m = j->m;
     time_t now = time(NULL);
     sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, now);
-    j->d->last_done = now;
+    qconn_dest_done(r, j);
     if (w) {
         /* its slot goes to the waiting one */
         sched_dest_tick(&j->d->sd, &r->conc, now);

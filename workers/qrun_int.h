@@ -178,6 +178,8 @@ const struct qrun_conn_opts *qrun_conn_opts(const struct qrun *r, const struct q
  * connection idle afterwards (Postfix's smtp_connection_cache_destinations,
  * or qmgr's on-demand rule). */
 void qconn_policy(struct qrun *r, struct qjob *j);
+/* A delivery to j's destination ended (qmgr's last_done). */
+void qconn_dest_done(struct qrun *r, const struct qjob *j);
 /* j's transaction is over and all its recipients decided: its connection
  * carries a waiting job (RSET, MAIL) or is left idle (j then holds no
  * message). 1: taken, 0: the caller ends the session (QUIT). */

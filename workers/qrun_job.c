@@ -106,7 +106,7 @@ static void finish(struct qjob *j)
                            j->last_why[0] ? j->last_why : "delivery interrupted", "");
     if (j->state != QJ_WAIT) {
         sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, time(NULL));
-        j->d->last_done = time(NULL);
+        qconn_dest_done(r, j);
     }
     if (!j->dest_ok && j->last_why[0])
         qrun_fmt(j->d->why, sizeof(j->d->why), "%s", j->last_why);

@@ -184,7 +184,7 @@ def test_down_up(check):
             log = srv.log()
             for qid in acked.values():
                 check.expect(re.search(qid + r": to=<b@example.test>, relay=127\.0\.0\.1\[127\.0\.0"
-                                       r"\.1\]:\d+, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+,"
+                                       r"\.1\]:\d+, (?:conn_use=\d+, )?delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+,"
                                        r" dsn=2\.0\.0, status=sent \(250 ", log),
                              f"{qid}: Postfix's status=sent line", srv)
                 check.expect(f"{qid}: removed" in log, f"{qid}: removed", srv)
