@@ -35,13 +35,16 @@ the counts so far (every other counter unchanged):
 relative to status once the harness's start-up probe is over. At the end:
 9 more accepted, held 0, hangup 0, tarpitted/denylisted/
 allowlisted/refused_* 0, and the old "name value" lines agree with the
-counters line.
+counters line. Then kill -9 of one frontend: once the master restarted
+it, the counters are the same (the dead one's counts stay in the total).
 
 Bounded: every wait has a deadline; every process is stopped by pid.
 Exit: 0 pass, 1 fail, 77 no daemon binary, no mxscreen-ctl or no dnsmasq.
 """
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -308,6 +311,25 @@ def main():
             check.expect(old.get(name) is not None and int(old[name]) == got.get(cname),
                          f"status line {name} {old.get(name)} = {cname}={got.get(cname)}")
         check.expect(len(sink.wait_messages(2, timeout=0.5)) == 1, "only A's mail was delivered")
+
+        # kill -9 of a frontend: its counts stay in the total (the master
+        # keeps the last ones it got) after the restart.
+        pids = [int(x) for x in re.findall(r"^frontend pid (\d+) generation \d+ state running",
+                                            n.last, re.M)]
+        if check.expect(len(pids) == 2, f"two running frontends: {pids}"):
+            os.kill(pids[0], signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            new = []
+            while time.monotonic() < deadline:
+                new = [int(x) for x in re.findall(
+                    r"^frontend pid (\d+) generation \d+ state running",
+                    status(ctl, srv.conf_dir), re.M)]
+                if len(new) == 2 and pids[0] not in new:
+                    break
+                time.sleep(0.2)
+            check.expect(len(new) == 2 and pids[0] not in new and pids[1] in new,
+                         f"the killed frontend was restarted: {pids} -> {new}")
+            n.check_now("after the restart")
         return check.done(srv)
 
 
