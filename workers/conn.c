@@ -241,6 +241,7 @@ static void conn_free(struct conn *c)
     free(c->tls_out);
     free(c->helo);
     free(c->rt.pend);
+    spool_conn_free(c);
     if (c->counted)
         worker_session_ended(w);
     pool_put(&w->conns, c);

@@ -1,7 +1,9 @@
 /*
  * spool.c - delivery_mode = queue in the worker (spool.h): the message
- * file, its syncs through the ring, the group commit of directory syncs,
- * and the 250 after them.
+ * file, its writes, sync and rename through the ring (one request of a
+ * session in flight at a time, each step started by the completion of the
+ * previous one: step()), the group commit of directory syncs, and the 250
+ * after them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +79,19 @@ void spool_worker_init(struct worker *w)
         log_error("queue_directory %s: %s: mail will be deferred", path, strerror(-rc));
         return;
     }
+    /* Every step goes through the ring: a kernel without these opcodes
+     * would leave the worker blocking on disk, or nothing to complete. */
+    struct io_uring_probe *pr = io_uring_get_probe_ring(&w->ring.uring);
+    bool have = pr && io_uring_opcode_supported(pr, IORING_OP_WRITE) &&
+                io_uring_opcode_supported(pr, IORING_OP_FSYNC) &&
+                io_uring_opcode_supported(pr, IORING_OP_RENAMEAT);
+    if (pr)
+        io_uring_free_probe(pr);
+    if (!have) {
+        log_error("queue_directory %s: io_uring lacks IORING_OP_WRITE/FSYNC/RENAMEAT "
+                  "(Linux 5.11 or later needed): mail will be deferred", path);
+        return;
+    }
     sw->ok = true;
     rc = qdir_clean_tmp(&sw->q, getpid());
     if (rc > 0)
@@ -119,70 +134,174 @@ static void fail(struct conn *c, int err, const char *step)
         return;
     sp->err = err;
     sp->err_step = step;
+    c->rt.pend_len = 0; /* never written now: nor waited for (relay_backlogged) */
     log_warn("%s: %s %s/tmp/%s: %s", c->rt.queue_id, step, qpath(c), sp->tmp_name,
              strerror(-err));
 }
 
-static void write_at(struct conn *c, const char *p, size_t n, uint64_t off)
+/* ---- the session's requests ---- */
+
+static void submit(struct conn *c, struct io_uring_sqe *sqe, enum spool_op op)
 {
-    struct spool_txn *sp = &c->sp;
-    while (n > 0 && !sp->err) {
-        ssize_t w = pwrite(sp->fd, p, n, (off_t)off);
-        if (w < 0) {
-            if (errno != EINTR)
-                fail(c, -errno, "write");
-            continue;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
+    io_uring_sqe_set_data64(sqe, ring_ud_for(OP_CONN_SPOOL, &c->w->conns, c));
+    c->inflight++;
+    c->sp.io.op = op;
+    c->sp.io.owner = c->sp.id;
 }
 
-/* rt.pend holds what is not yet written: the file ends at sp->off. */
-static void flush(struct conn *c)
+/* (What is left of) io.wptr[0..wlen) at io.woff. */
+static void write_submit(struct conn *c, enum spool_op op)
+{
+    struct spool_io *io = &c->sp.io;
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_write(sqe, c->sp.fd, io->wptr + io->wdone, (unsigned)(io->wlen - io->wdone),
+                        io->woff + io->wdone);
+    submit(c, sqe, op);
+}
+
+/* Hand the filled buffer (rt.pend: the file's last pend_len bytes) to the
+ * kernel and give the session the other one to fill. */
+static void content_submit(struct conn *c)
 {
     struct relay_txn *rt = &c->rt;
-    if (rt->pend_len && c->sp.has_fd)
-        write_at(c, rt->pend, rt->pend_len, c->sp.off - rt->pend_len);
+    struct spool_io *io = &c->sp.io;
+    char *b = io->wbuf;
+    size_t cap = io->wcap;
+    io->wbuf = rt->pend;
+    io->wcap = rt->pend_cap;
+    rt->pend = b;
+    rt->pend_cap = b ? cap : 0;
+    io->wptr = io->wbuf;
+    io->wlen = rt->pend_len;
+    io->wdone = 0;
+    io->woff = c->sp.off - rt->pend_len;
     rt->pend_len = 0;
+    write_submit(c, SPOOL_OP_WRITE);
+}
+
+/* The transaction's next request, when none is in flight: a full buffer,
+ * and once spool_end accepted the message, what is left, the length
+ * patch, the sync and the rename, in that order. */
+static void step(struct conn *c)
+{
+    struct spool_txn *sp = &c->sp;
+    struct spool_io *io = &sp->io;
+    struct spool_worker *sw = c->w->spool;
+    if (io->op != SPOOL_OP_NONE || sp->err || !sp->has_fd)
+        return;
+    if (c->rt.pend_len >= SPOOL_BUF_SIZE || (sp->ending && c->rt.pend_len > 0)) {
+        content_submit(c);
+        return;
+    }
+    if (!sp->ending)
+        return;
+    if (!sp->patched) {
+        io->wptr = io->digits;
+        io->wlen = QF_LENGTH_LEN;
+        io->wdone = 0;
+        io->woff = sp->length_off;
+        write_submit(c, SPOOL_OP_PATCH);
+        return;
+    }
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    if (!sp->synced) {
+        io_uring_prep_fsync(sqe, sp->fd, IORING_FSYNC_DATASYNC);
+        submit(c, sqe, SPOOL_OP_SYNC);
+        return;
+    }
+    /* The kernel may read the names after this dispatch: io keeps them. */
+    snprintf(io->from, sizeof(io->from), "%s", sp->tmp_name);
+    snprintf(io->to, sizeof(io->to), "%s", c->rt.queue_id);
+    io_uring_prep_renameat(sqe, sw->q.fd[QDIR_TMP], io->from,
+                           sw->q.fd[sp->held ? QDIR_HOLD : QDIR_INCOMING], io->to, 0);
+    submit(c, sqe, SPOOL_OP_RENAME);
+}
+
+/* Room for n more bytes in rt.pend: the first buffer, or a larger one
+ * while the other is still with the kernel (the session stops reading its
+ * client past RELAY_PEND_HIGH, so this stays near two buffers). */
+static int reserve(struct conn *c, size_t n)
+{
+    struct relay_txn *rt = &c->rt;
+    if (rt->pend_cap - rt->pend_len >= n)
+        return 0;
+    size_t cap = rt->pend_cap ? rt->pend_cap : SPOOL_BUF_SIZE;
+    while (cap - rt->pend_len < n)
+        cap *= 2;
+    char *p = realloc(rt->pend, cap);
+    if (!p)
+        return -ENOMEM;
+    rt->pend = p;
+    rt->pend_cap = cap;
+    return 0;
 }
 
 static void buffer(struct conn *c, const char *p, size_t n)
 {
     struct relay_txn *rt = &c->rt;
     struct spool_txn *sp = &c->sp;
-    if (sp->err || !sp->has_fd)
-        return;
-    if (!rt->pend) {
-        rt->pend = malloc(SPOOL_BUF_SIZE);
-        if (!rt->pend) {
+    while (n > 0 && !sp->err && sp->has_fd) {
+        size_t k = n < SPOOL_BUF_SIZE ? n : SPOOL_BUF_SIZE;
+        if (reserve(c, k) < 0) {
             fail(c, -ENOMEM, "buffer");
             return;
         }
-        rt->pend_cap = SPOOL_BUF_SIZE;
-    }
-    while (n > 0) {
-        size_t room = rt->pend_cap - rt->pend_len;
-        size_t k = n < room ? n : room;
         memcpy(rt->pend + rt->pend_len, p, k);
         rt->pend_len += k;
         sp->off += k;
         p += k;
         n -= k;
-        if (rt->pend_len == rt->pend_cap)
-            flush(c);
+        step(c);
     }
+}
+
+/* Between transactions, nothing in flight: keep one buffer, not two. */
+static void io_release(struct conn *c)
+{
+    struct spool_io *io = &c->sp.io;
+    struct relay_txn *rt = &c->rt;
+    if (io->op != SPOOL_OP_NONE || !io->wbuf)
+        return;
+    if (!rt->pend) {
+        rt->pend = io->wbuf;
+        rt->pend_cap = io->wcap;
+    } else {
+        free(io->wbuf);
+    }
+    io->wbuf = NULL;
+    io->wcap = 0;
+}
+
+void spool_conn_free(struct conn *c)
+{
+    if (c->sp.io.defer_close)
+        close(c->sp.io.defer_fd);
+    c->sp.io.defer_close = false;
+    free(c->sp.io.wbuf);
+    c->sp.io.wbuf = NULL;
+}
+
+/* The file's descriptor, unless a request on it is still to complete
+ * (one of an earlier transaction is on that one's descriptor). */
+static void close_file(struct conn *c)
+{
+    struct spool_txn *sp = &c->sp;
+    if (!sp->has_fd)
+        return;
+    if (sp->io.op != SPOOL_OP_NONE && sp->io.owner == sp->id) {
+        sp->io.defer_fd = sp->fd;
+        sp->io.defer_close = true;
+    } else {
+        close(sp->fd);
+    }
+    sp->has_fd = false;
 }
 
 static void remove_tmp(struct conn *c)
 {
     struct spool_txn *sp = &c->sp;
     struct spool_worker *sw = c->w->spool;
-    if (sp->has_fd) {
-        close(sp->fd);
-        sp->has_fd = false;
-    }
+    close_file(c);
     if (sp->tmp_name[0] && sw && sw->ok)
         unlinkat(sw->q.fd[QDIR_TMP], sp->tmp_name, 0);
     sp->tmp_name[0] = '\0';
@@ -194,6 +313,9 @@ void spool_begin(struct conn *c)
     struct relay_txn *rt = &c->rt;
     struct spool_worker *sw = c->w->spool;
     spool_reset(c);
+    if (++sp->io.last_id == 0) /* 0: no transaction */
+        sp->io.last_id = 1;
+    sp->id = sp->io.last_id;
     sp->open = true;
     sp->in_headers = true;
     snprintf(sp->tmp_name, sizeof(sp->tmp_name), "%ld.%s", (long)getpid(), rt->queue_id);
@@ -320,9 +442,12 @@ enum session_action spool_end(struct conn *c, bool hold, const char *redirect, u
                               struct session_verdict *v)
 {
     struct spool_txn *sp = &c->sp;
+    struct relay_txn *rt = &c->rt;
     char line[SPOOL_MSGID_MAX + 64];
     sp->size = size;
     sp->held = hold;
+    if (!sp->err && !sp->has_fd) /* no spool_begin: nothing to queue */
+        fail(c, -EBADF, "write");
     if (!sp->err) {
         uint64_t clen = sp->off - sp->content_start;
         struct strbuf tail;
@@ -333,10 +458,14 @@ enum session_action spool_end(struct conn *c, bool hold, const char *redirect, u
         else
             buffer(c, tail.buf, tail.len);
         strbuf_free(&tail);
-        flush(c);
-        char digits[QF_LENGTH_LEN + 1];
-        qf_format_length(clen, digits);
-        write_at(c, digits, QF_LENGTH_LEN, sp->length_off);
+        qf_format_length(clen, sp->io.digits);
+        /* Envelope still buffered (any message under SPOOL_BUF_SIZE):
+         * patched there, one write fewer. */
+        uint64_t pend_start = sp->off - rt->pend_len;
+        if (!sp->err && sp->length_off >= pend_start) {
+            memcpy(rt->pend + (sp->length_off - pend_start), sp->io.digits, QF_LENGTH_LEN);
+            sp->patched = true;
+        }
     }
     if (sp->err) {
         remove_tmp(c);
@@ -344,29 +473,31 @@ enum session_action spool_end(struct conn *c, bool hold, const char *redirect, u
         storage_verdict(c, v);
         return SESSION_DEFER;
     }
-    if (maillog_message_id(line, sizeof(line), c->rt.queue_id,
+    if (maillog_message_id(line, sizeof(line), rt->queue_id,
                            sp->msgid[0] ? sp->msgid : "<>") >= 0)
         log_info("%s", line);
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_fsync(sqe, sp->fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(sqe, ring_ud_for(OP_CONN_SPOOL, &c->w->conns, c));
-    c->inflight++;
-    sp->syncing = true;
-    c->rt.waiting = true;
-    c->rt.wait_stage = SESSION_STAGE_EOD;
+    sp->ending = true;
+    rt->waiting = true;
+    rt->wait_stage = SESSION_STAGE_EOD;
+    step(c);
     return SESSION_PENDING;
 }
 
 void spool_reset(struct conn *c)
 {
     struct spool_txn *sp = &c->sp;
-    /* Not renamed yet: not a message. Renamed: it stays queued. */
+    /* Not renamed yet: not a message. Renamed: it stays queued. A rename
+     * in flight either happened (the message stays, as after the rename)
+     * or finds no file. */
     if (!sp->renamed)
         remove_tmp(c);
-    else if (sp->has_fd)
-        close(sp->fd);
+    else
+        close_file(c);
     c->rt.pend_len = 0;
+    struct spool_io io = sp->io;
     memset(sp, 0, sizeof(*sp));
+    sp->io = io;
+    io_release(c);
 }
 
 /* ---- syncs ---- */
@@ -486,36 +617,17 @@ void spool_dirsync_done(struct worker *w, uint32_t bi, int res)
     batch_submit(w, bi); /* the next batch formed meanwhile */
 }
 
-/* The file's data is on disk: make it a message. */
-void spool_event(struct conn *c, int res)
+/* The file is complete and on disk, and in its queue: wait for the
+ * directory sync. */
+static void renamed(struct conn *c)
 {
     struct spool_txn *sp = &c->sp;
     struct worker *w = c->w;
-    if (!sp->syncing)
-        return; /* the transaction was abandoned meanwhile */
-    sp->syncing = false;
-    if (c->phase == CONN_CLOSING) {
-        remove_tmp(c);
-        return;
-    }
-    if (res < 0) {
-        fail(c, res, "fsync");
-        remove_tmp(c);
-        answer_error(c);
-        return;
-    }
-    enum qdir_queue to = sp->held ? QDIR_HOLD : QDIR_INCOMING;
     struct spool_worker *sw = w->spool;
-    if (renameat(sw->q.fd[QDIR_TMP], sp->tmp_name, sw->q.fd[to], c->rt.queue_id) < 0) {
-        fail(c, -errno, "rename");
-        remove_tmp(c);
-        answer_error(c);
-        return;
-    }
+    enum qdir_queue to = sp->held ? QDIR_HOLD : QDIR_INCOMING;
     sp->renamed = true;
     sp->tmp_name[0] = '\0';
-    close(sp->fd);
-    sp->has_fd = false;
+    close_file(c);
     uint32_t bi = sp->held ? 1 : 0;
     if (batch_add(w, bi, c) < 0) { /* no room to wait: sync for this one alone */
         int rc = qdir_sync(&sw->q, to);
@@ -525,4 +637,74 @@ void spool_event(struct conn *c, int res)
         return;
     }
     batch_submit(w, bi);
+}
+
+/* The session's request completed (res: its -errno or bytes written). */
+void spool_event(struct conn *c, int res)
+{
+    struct spool_txn *sp = &c->sp;
+    struct spool_io *io = &sp->io;
+    enum spool_op op = io->op;
+    bool backlogged = relay_backlogged(c);
+    io->op = SPOOL_OP_NONE;
+    if (io->defer_close) {
+        close(io->defer_fd);
+        io->defer_close = false;
+    }
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (io->owner != sp->id || sp->id == 0 || sp->err) {
+        /* A transaction abandoned (or failed) meanwhile: the next one
+         * may have a buffer waiting for its turn. */
+        if (!sp->open)
+            io_release(c);
+        step(c);
+        if (backlogged && !relay_backlogged(c))
+            conn_pump(c);
+        return;
+    }
+    switch (op) {
+    case SPOOL_OP_WRITE:
+    case SPOOL_OP_PATCH:
+        if (res <= 0) {
+            fail(c, res < 0 ? res : -EIO, "write"); /* 0: nothing more fits */
+            break;
+        }
+        io->wdone += (size_t)res;
+        if (io->wdone < io->wlen) { /* short: the rest, or the error, next */
+            write_submit(c, op);
+            return;
+        }
+        if (op == SPOOL_OP_PATCH)
+            sp->patched = true;
+        break;
+    case SPOOL_OP_SYNC:
+        if (res < 0)
+            fail(c, res, "fsync");
+        else
+            sp->synced = true;
+        break;
+    case SPOOL_OP_RENAME:
+        if (res < 0) {
+            fail(c, res, "rename");
+            break;
+        }
+        renamed(c);
+        return;
+    case SPOOL_OP_NONE:
+        return;
+    }
+    if (sp->err) {
+        if (sp->ending) { /* the client waits for the verdict */
+            remove_tmp(c);
+            answer_error(c);
+            return;
+        }
+        /* Mid-content: spool_end answers; what still comes is dropped. */
+        c->rt.pend_len = 0;
+    } else {
+        step(c);
+    }
+    if (backlogged && !relay_backlogged(c))
+        conn_pump(c);
 }

@@ -5,32 +5,44 @@
  * directory entry that makes it a message are on disk.
  *
  * One message: at the start of the content a file "tmp/PID.ID" is created
- * and its envelope written (the content length left to patch); the
- * content, as message.c passes it on (our Received: first, after the
- * header/body checks, exactly the bytes the proxy path would send),
- * follows through a per-session buffer; at the end of DATA / BDAT LAST
- * the length is patched, the trailer written, and:
- *   1. fdatasync of the file, through the worker's ring (IORING_OP_FSYNC);
- *   2. rename tmp/PID.ID -> incoming/ID (hold/ID for a HOLD action);
- *   3. fsync of that directory, through the ring, shared by every session
- *      whose rename happened before it was submitted (group commit: one
+ * and its envelope put in the session's buffer (the content length left
+ * to patch); the content, as message.c passes it on (our Received: first,
+ * after the header/body checks, exactly the bytes the proxy path would
+ * send), follows. Every write goes through the worker's ring: a full
+ * SPOOL_BUF_SIZE buffer is handed to the kernel (IORING_OP_WRITE) and a
+ * second one fills meanwhile; while that one is full too the session
+ * stops reading its client (relay_backlogged), so a slow disk slows the
+ * sender, never the worker. At the end of DATA / BDAT LAST the trailer
+ * is added, the length digits patched (in the buffer when the envelope is
+ * still there, as for any message under SPOOL_BUF_SIZE, else by one more
+ * write), and, one request at a time, each after the previous completed:
+ *   1. the last write(s);
+ *   2. fdatasync of the file (IORING_OP_FSYNC, DATASYNC);
+ *   3. rename tmp/PID.ID -> incoming/ID (hold/ID for a HOLD action)
+ *      (IORING_OP_RENAMEAT);
+ *   4. fsync of that directory, through the ring, shared by every session
+ *      whose rename completed before it was submitted (group commit: one
  *      directory sync per batch, the next batch forms while one runs);
- *   4. the 250 for each session of the batch.
- * A failure at any step (ENOSPC, EDQUOT, EIO...) removes the file and
- * answers "452 4.3.1 Insufficient system storage" (no space) or
- * "451 4.3.0 Error: queue file write error", with a log line naming the
- * file and the error: the message is never acknowledged.
+ *   5. the 250 for each session of the batch.
+ * A failure at any step (ENOSPC, EDQUOT, EIO, a write that writes
+ * nothing...) removes the file and answers "452 4.3.1 Insufficient system
+ * storage" (no space) or "451 4.3.0 Error: queue file write error", with
+ * a log line naming the file and the error: the message is never
+ * acknowledged. A short write is continued from where it stopped (the
+ * next attempt reports the error, as pwrite() would).
  *
- * Blocking steps left in the loop, each short and bounded: open/create of
- * the tmp file, buffered pwrite() of the content in SPOOL_BUF_SIZE pieces
- * (page cache), rename(), unlink(). The syncs, where the time goes, never
- * block the loop.
+ * Blocking steps left in the loop, each short and bounded (metadata in
+ * the page cache): openat() of the tmp file, unlinkat() after a failure.
+ * The worker refuses queue mail (451) on a kernel whose ring lacks
+ * IORING_OP_WRITE or IORING_OP_RENAMEAT (Linux < 5.11).
  *
- * A session that closes before its file is renamed leaves nothing (the
- * file is removed); one that closes after the rename leaves a queued
- * message that its client was not told about (it may send it again: the
+ * A session that closes before its rename was submitted leaves nothing
+ * (the file is removed); one that closes after it leaves a queued message
+ * that its client was not told about (it may send it again: the
  * duplicate SMTP itself cannot avoid). A worker that dies leaves tmp/
- * files that the next worker start removes (qdir_clean_tmp).
+ * files that the next worker start removes (qdir_clean_tmp). Buffers and
+ * names the kernel may still read when a session ends (struct spool_io)
+ * live until its last request completed: the conn is freed only then.
  */
 #ifndef MX_SPOOL_H
 #define MX_SPOOL_H
@@ -41,23 +53,49 @@
 
 #include "config.h"
 #include "queue_dir.h"
+#include "queue_file.h"
 #include "session.h"
 
 #define SPOOL_BUF_SIZE (64u * 1024u)
 #define SPOOL_MSGID_MAX 256
 
+/* The one spool request of a session in flight, and what the kernel reads
+ * for it: kept when the transaction ends (spool_reset), freed with the
+ * conn (spool_conn_free), so a late completion never finds it gone. */
+enum spool_op { SPOOL_OP_NONE, SPOOL_OP_WRITE, SPOOL_OP_PATCH, SPOOL_OP_SYNC, SPOOL_OP_RENAME };
+
+struct spool_io {
+    enum spool_op op;        /* in flight; NONE: nothing */
+    uint32_t owner;          /* spool_txn.id of the transaction that asked */
+    uint32_t last_id;        /* the last id given out */
+    char *wbuf;              /* content being written (the other buffer is rt.pend) */
+    size_t wcap;
+    const char *wptr;        /* what the write in flight writes: wbuf or digits */
+    size_t wlen, wdone;      /* its length, how much the kernel took so far */
+    uint64_t woff;           /* file offset of wptr[0] */
+    char digits[QF_LENGTH_LEN + 1]; /* the M record's length, for a late patch */
+    char from[64], to[24];   /* the rename's names */
+    /* The file's descriptor, closed while a request on it was prepared:
+     * closed at its completion instead, so that the number cannot go to
+     * another session's new file before the request reaches the kernel. */
+    int defer_fd;
+    bool defer_close;
+};
+
 /* One session's message on its way to the queue. */
 struct spool_txn {
+    uint32_t id;             /* nonzero while a transaction is open */
     int fd;                  /* tmp file, when has_fd */
     bool has_fd;
     char tmp_name[64];       /* "PID.ID" in tmp/ */
-    uint64_t off;            /* bytes in the file (written or buffered) */
+    uint64_t off;            /* bytes in the file (written, in flight or buffered) */
     uint64_t length_off;     /* the M record's digits */
     uint64_t content_start;  /* file offset where the content begins */
     int err;                 /* first failure, -errno; 0: none */
     const char *err_step;    /* what failed ("write", "fsync"...) */
     bool open;               /* a message is being written */
-    bool syncing;            /* the file's fsync is in flight */
+    bool ending;             /* spool_end accepted it: the steps run, the client waits */
+    bool patched, synced;    /* steps done */
     bool renamed;            /* in its queue: waiting for the directory sync */
     bool held;               /* target is hold/ */
     uint64_t size;           /* the content pipeline's count, for logs and BDAT */
@@ -66,6 +104,7 @@ struct spool_txn {
     size_t line_len;
     char line[SPOOL_MSGID_MAX + 16];
     char msgid[SPOOL_MSGID_MAX];
+    struct spool_io io;
 };
 
 struct conn;
@@ -93,8 +132,10 @@ enum session_action spool_end(struct conn *c, bool hold, const char *redirect, u
                               struct session_verdict *v);
 /* The transaction is over or abandoned: a file not yet renamed is removed. */
 void spool_reset(struct conn *c);
-/* Completions: the file's fsync (a conn op), a directory sync (worker op,
- * index: which batch). */
+/* The conn is freed (no request in flight): its buffers go. */
+void spool_conn_free(struct conn *c);
+/* Completions: the session's write / sync / rename (a conn op,
+ * OP_CONN_SPOOL), a directory sync (worker op, index: which batch). */
 void spool_event(struct conn *c, int res);
 void spool_dirsync_done(struct worker *w, uint32_t batch, int res);
 
