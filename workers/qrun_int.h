@@ -4,6 +4,8 @@
  *                  (defer, warn, expire, remove), destinations
  *   qrun_job.c     one delivery job: next-hop addresses, connection, the
  *                  SMTP transaction through client_tls.h's link
+ *   qrun_reply.c   the next hop's replies settling the job's recipients
+ *                  (smtp_trouble.c's rules), the session's end
  *   qrun_notify.c  notifications (dsn.h) written into the queue, the
  *                  Postfix delivery log lines
  *   qrun_cache.c   next-hop connections kept for the next job: handed
@@ -171,6 +173,19 @@ void qjob_abort_all(struct qrun *r);
  * its (ready) connection and move bytes; the job's deadline. */
 void qjob_close_conn(struct qjob *j);
 void qjob_transaction(struct qjob *j);
+/* Shared with qrun_reply.c: the job is over (recipients without a fate
+ * deferred with its last failure, the message told); try the next
+ * candidate address (none left: qjob_finish). */
+void qjob_finish(struct qjob *j);
+void qjob_connect_next(struct qjob *j);
+
+/* qrun_reply.c */
+/* Take the client link's events: replies settle recipients, a failed
+ * handshake moves to the next address, the transaction's end keeps,
+ * QUITs or moves the connection on. 1: the session moved on (job over,
+ * next address, connection handed to a waiting job or idle): the caller
+ * stops working on j, 0: go on. */
+int qjob_events(struct qjob *j);
 
 /* qrun_cache.c */
 const struct qrun_conn_opts *qrun_conn_opts(const struct qrun *r, const struct qjob *j);

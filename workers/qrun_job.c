@@ -1,40 +1,33 @@
 /*
  * qrun_job.c - one delivery job of the queue runner: some recipients of
- * one message going to one next hop. Addresses come from mx_select.h
- * (MX hosts with the backup-MX rule, or a [host]'s own addresses); the
- * candidates are tried in order until one completes the SMTP handshake
- * (connection refused, timeout, greeting or EHLO failure, TLS failure: the
- * next one, as Postfix's smtp_connect.c does); then MAIL, RCPT per
- * recipient, DATA, the content read from the queue file, the final dot,
- * QUIT. As Postfix's smtp_trouble.c: a soft failure after the handshake
- * (a 4xx to MAIL, RCPT, DATA or the dot, a lost connection, a timeout) at
- * a server that is not the last one keeps the recipients it concerns for
- * the next address ("QUEUEID: reason" logged); at the final server (no
- * address left, or smtp_mx_session_limit sessions that completed the
- * handshake) it defers them; a 5xx bounces at once. TLS and AUTH happen inside the link (client_tls.h), as in the
- * workers' proxy delivery.
- * After its transaction a connection carries the next job waiting for the
- * same destination or stays idle for a while (qrun_cache.c, Postfix's
- * connection cache); a reused connection logs conn_use=N.
- * A greeting other than 2xx is "host H[A] refused to talk to me: REPLY"
- * with the reply's own status; smtp_skip_5xx_greeting = yes (Postfix's
- * default) turns a 5 into a 4 (try the next address, defer at the last),
- * no leaves it a hard error that bounces the recipients at once, at any
- * server (smtp_proto.c + smtp_trouble.c).
+ * one message going to one next hop. Its life: waiting for a slot of its
+ * destination (qjob_kick, retry_sched.h's window), the next hop's kind
+ * (error:/retry:/discard: settle the recipients at once), addresses from
+ * mx_select.h (MX hosts with the backup-MX rule, or a [host]'s own
+ * addresses), then the candidates in order until one completes the SMTP
+ * handshake (connection refused, timeout, greeting or EHLO failure, TLS
+ * failure: the next one, as Postfix's smtp_connect.c does); on it MAIL,
+ * RCPT per recipient, DATA, the content read from the queue file, the
+ * final dot. TLS and AUTH happen inside the link (client_tls.h), as in
+ * the workers' proxy delivery. What each reply means for the recipients,
+ * and where the session goes next, is qrun_reply.c's; a connection kept
+ * for the next job is qrun_cache.c's (a reused one logs conn_use=N).
  *
  * An LMTP next hop (transport_maps lmtp:[host]:port, lmtp:inet:host:port,
- * lmtp:unix:/path) is the same conversation with LHLO, and after the dot
- * one reply per accepted recipient (smtp_client.h), each settling its own
- * recipient as Postfix's lmtp(8) does; a unix socket is logged as
- * relay=$myhostname[/path] and is never asked for STARTTLS or AUTH.
+ * lmtp:unix:/path) is the same conversation with LHLO; a unix socket is
+ * one candidate logged as relay=$myhostname[/path] and is never asked for
+ * STARTTLS or AUTH.
  *
- * Each recipient ends with one qrun_rcpt_sent() or qrun_rcpt_fail() call;
- * a recipient that got no answer at all is deferred with the reason of
- * the last failure. Non-blocking socket in the runner's poll loop; one
+ * Interface (qrun_int.h): qjob_start/kick/io/timers/pollfds/reap/abort_all
+ * for the runner's poll loop; qjob_finish (settle what is left, tell the
+ * message), qjob_connect_next and qjob_transaction for qrun_reply.c and
+ * qrun_cache.c. Non-blocking socket in the runner's poll loop; one
  * deadline per job, from the smtp_*_timeout that smtp_client_timer()
  * names.
  *
- * Failure: socket errors are results (deferrals), never exits.
+ * Failure: socket errors, a failed DNS lookup, an unreadable queue file
+ * are results (the recipients are deferred with the reason of the last
+ * failure), never exits.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,7 +83,7 @@ void qjob_close_conn(struct qjob *j)
     j->body_off = 0;
 }
 
-static void finish(struct qjob *j)
+void qjob_finish(struct qjob *j)
 {
     struct qrun *r = j->r;
     struct qmsg *m = j->m;
@@ -123,26 +116,6 @@ static void fail_all(struct qjob *j, bool perm, const char *status, const char *
             qrun_rcpt_fail(j->r, j->m, j->rcpt[k], j, perm, status, why, "");
 }
 
-/* Postfix's SMTP_MISC_FLAG_FINAL_SERVER: no address left to try, or
- * this session reaches smtp_mx_session_limit (which counts only sessions
- * that completed the handshake). */
-static bool final_server(const struct qjob *j)
-{
-    unsigned limit = j->r->mxo.session_limit;
-    return !j->mx || j->cand >= j->mx->n || (limit && j->sessions >= limit);
-}
-
-/* A soft failure for a recipient: 1 when it is kept for the next server
- * (logged as Postfix's smtp_bulk_fail does), 0 when it must be decided
- * here. */
-static int keep_for_next(struct qjob *j, const char *why)
-{
-    if (final_server(j))
-        return 0;
-    log_info("%s: %s", j->m->env.queue_id, why);
-    return 1;
-}
-
 static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
     if (ss->ss_family == AF_UNIX)
@@ -169,7 +142,7 @@ static void set_port(struct sockaddr_storage *ss, unsigned port, socklen_t *len)
 }
 
 /* Try the next candidate address; when none is left, defer what remains. */
-static void connect_next(struct qjob *j)
+void qjob_connect_next(struct qjob *j)
 {
     struct qrun *r = j->r;
     qjob_close_conn(j);
@@ -206,7 +179,7 @@ static void connect_next(struct qjob *j)
         close(j->fd);
         j->fd = -1;
     }
-    finish(j);
+    qjob_finish(j);
 }
 
 static void queue_transaction(struct qjob *j)
@@ -253,238 +226,6 @@ static void connected(struct qjob *j)
     queue_transaction(j);
 }
 
-/* The reason for a reply we made up (connection down, TLS, SASL). */
-static void fake_reason(struct qjob *j, char *status, size_t ssize, char *why, size_t wsize)
-{
-    const char *dsn = NULL;
-    const char *lw = client_link_why(&j->link, &dsn);
-    const char *cw = j->cl->why ? j->cl->why : "lost connection";
-    qrun_fmt(status, ssize, "%s", dsn && *dsn ? dsn : "4.4.2");
-    if (lw) {
-        qrun_fmt(why, wsize, "%s", lw);
-    } else if (!strcmp(cw, "timed out")) {
-        qrun_fmt(why, wsize, "conversation with %s[%s] timed out while %s", j->host, j->addr,
-                 smtp_client_stage(j->cl));
-    } else if (!strcmp(cw, "lost connection")) {
-        qrun_fmt(why, wsize, "lost connection with %s[%s] while %s", j->host, j->addr,
-                 smtp_client_stage(j->cl));
-    } else if (j->cl->reply[0] && strstr(cw, "refused")) {
-        qrun_fmt(why, wsize, "host %s[%s] %s: %s", j->host, j->addr, cw, j->cl->reply);
-    } else {
-        qrun_fmt(why, wsize, "%s with %s[%s] while %s", cw, j->host, j->addr,
-                 smtp_client_stage(j->cl));
-    }
-}
-
-/* The greeting was not 2xx (smtp_proto.c smtp_helo): the server's status,
- * a 5 made a 4 by smtp_skip_5xx_greeting; a hard one bounces every
- * recipient left, a soft one moves on to the next address. */
-static void greeting_refused(struct qjob *j)
-{
-    const struct smtp_client *cl = j->cl;
-    char diag[600], why[700], status[12];
-    qrun_fmt(diag, sizeof(diag), "%s", cl->reply);
-    for (char *p = diag, *q = diag;; p++) {
-        /* multi-line replies are joined with one space, as translit() */
-        if (p[0] == '\r' && p[1] == '\n')
-            p++;
-        *q++ = *p == '\r' || *p == '\n' ? ' ' : *p;
-        if (!*p)
-            break;
-    }
-    if (cl->dsn[0])
-        qrun_fmt(status, sizeof(status), "%s", cl->dsn);
-    else
-        qrun_fmt(status, sizeof(status), "%c.0.0", diag[0] == '5' ? '5' : '4');
-    if (status[0] == '5' && qrun_conn_opts(j->r, j)->skip_5xx_greeting)
-        status[0] = '4';
-    qrun_fmt(why, sizeof(why), "host %s[%s] refused to talk to me: %s", j->host, j->addr, diag);
-    if (status[0] == '5') {
-        for (unsigned k = 0; k < j->nrcpt; k++)
-            if (j->m->out[j->rcpt[k]].fate == QR_NONE)
-                qrun_rcpt_fail(j->r, j->m, j->rcpt[k], j, true, status, why, diag);
-        j->dest_ok = true; /* not a reason to throttle the destination */
-        finish(j);
-        return;
-    }
-    qrun_fmt(j->last_status, sizeof(j->last_status), "%s", status);
-    qrun_fmt(j->last_why, sizeof(j->last_why), "%s", why);
-    if (!final_server(j))
-        log_info("%s: %s", j->m->env.queue_id, why);
-    connect_next(j);
-}
-
-static void reply_fail(struct qjob *j, unsigned k, const struct smtp_client_event *ev,
-                       const char *cmd)
-{
-    char status[12], why[600], diag[600];
-    qrun_fmt(diag, sizeof(diag), "%s", ev->reply);
-    for (char *p = diag; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            *p = ' ';
-    qrun_fmt(status, sizeof(status), "%s",
-             ev->dsn && *ev->dsn ? ev->dsn : (ev->code >= 500 ? "5.0.0" : "4.0.0"));
-    qrun_fmt(why, sizeof(why), "host %s[%s] said: %s (in reply to %s command)", j->host, j->addr,
-             diag, cmd);
-    j->accepted[k] = 2; /* answered in this session */
-    if (ev->code < 500 && keep_for_next(j, why)) {
-        qrun_fmt(j->last_why, sizeof(j->last_why), "%s", why);
-        qrun_fmt(j->last_status, sizeof(j->last_status), "%s", status);
-        return;
-    }
-    qrun_rcpt_fail(j->r, j->m, j->rcpt[k], j, ev->code >= 500, status, why, diag);
-}
-
-static bool any_accepted(const struct qjob *j)
-{
-    for (unsigned k = 0; k < j->nrcpt; k++)
-        if (j->accepted[k] == 1)
-            return true;
-    return false;
-}
-
-/* Recipients kept for the next server (no fate yet), compacted to the
- * front of the job's list: their count. */
-static unsigned keep_pending(struct qjob *j)
-{
-    unsigned n = 0;
-    for (unsigned k = 0; k < j->nrcpt; k++)
-        if (j->m->out[j->rcpt[k]].fate == QR_NONE)
-            j->rcpt[n++] = j->rcpt[k];
-    j->nrcpt = n;
-    return n;
-}
-
-static void pump(struct qjob *j);
-
-static void end_session(struct qjob *j)
-{
-    if (qconn_keep(j))
-        return; /* a waiting job's now, or idle */
-    if (j->cl && smtp_client_usable(j->cl) && !j->cl->quit_queued) {
-        smtp_client_quit(j->cl);
-        char buf[64];
-        size_t n = client_link_output(&j->link, buf, sizeof(buf));
-        if (n > 0 && write(j->fd, buf, n) < 0) { /* best effort: the mail is done */
-        }
-    }
-    if (!final_server(j) && keep_pending(j) > 0) {
-        connect_next(j); /* the kept recipients, at the next address */
-        return;
-    }
-    finish(j);
-}
-
-/* 1: the job ended (j is done), 0: go on. */
-static int events(struct qjob *j)
-{
-    struct smtp_client_event ev;
-    while (j->state == QJ_SMTP && client_link_event(&j->link, &ev)) {
-        if (ev.type == SMTP_EV_READY) {
-            j->ready = true;
-            j->dest_ok = true;
-            j->sessions++; /* smtp_mx_session_limit counts these only */
-            continue;
-        }
-        if (ev.type != SMTP_EV_REPLY)
-            continue;
-        if (ev.fake && !j->ready && j->cl->reply[0] && j->cl->why &&
-            !strcmp(j->cl->why, "refused to talk to me")) {
-            greeting_refused(j);
-            return 1;
-        }
-        if (ev.fake && !j->ready) {
-            /* The handshake failed: Postfix tries the next address. */
-            fake_reason(j, j->last_status, sizeof(j->last_status), j->last_why,
-                        sizeof(j->last_why));
-            log_info("%s", j->last_why);
-            connect_next(j);
-            return 1;
-        }
-        if (ev.fake) {
-            char status[12], why[600];
-            fake_reason(j, status, sizeof(status), why, sizeof(why));
-            qrun_fmt(j->last_why, sizeof(j->last_why), "%s", why);
-            qrun_fmt(j->last_status, sizeof(j->last_status), "%s", status);
-            j->dest_ok = false;
-            /* every recipient not answered yet: kept for the next server,
-             * or deferred at the final one */
-            if (keep_for_next(j, why))
-                j->dest_ok = true; /* another address may still take it */
-            end_session(j);
-            return 1;
-        }
-        switch (ev.cmd) {
-        case SMTP_CMD_MAIL:
-            if (!ev.ok) {
-                for (unsigned k = 0; k < j->nrcpt; k++)
-                    reply_fail(j, k, &ev, "MAIL FROM");
-            }
-            break;
-        case SMTP_CMD_RCPT:
-            if (ev.index < j->nrcpt) {
-                /* not after a failed MAIL settled it (a 503 to RCPT
-                 * then says nothing about the recipient) */
-                if (j->accepted[ev.index] == 2)
-                    break;
-                if (ev.ok)
-                    j->accepted[ev.index] = 1;
-                else if (j->m->out[j->rcpt[ev.index]].fate == QR_NONE)
-                    reply_fail(j, ev.index, &ev, "RCPT TO");
-            }
-            break;
-        case SMTP_CMD_DATA:
-            if (!ev.ok) {
-                for (unsigned k = 0; k < j->nrcpt; k++)
-                    if (j->accepted[k] == 1)
-                        reply_fail(j, k, &ev, "DATA");
-                end_session(j);
-                return 1;
-            }
-            j->data_ok = true;
-            /* 354 with no recipient left: end the content at once (the
-             * dot's reply is then ignored) */
-            if (!any_accepted(j))
-                j->body_off = j->m->env.content_len;
-            break;
-        case SMTP_CMD_DOT:
-            if (j->cl->opts.lmtp) {
-                /* LMTP: this reply is one recipient's (none when no
-                 * recipient was accepted: ignored, as Postfix does) */
-                unsigned k = ev.index;
-                if (k < j->nrcpt && j->accepted[k] == 1) {
-                    if (ev.ok)
-                        qrun_rcpt_sent(j->r, j->m, j->rcpt[k], j, ev.reply);
-                    else
-                        reply_fail(j, k, &ev, "end of DATA");
-                }
-                if (ev.more)
-                    break;
-                end_session(j);
-                return 1;
-            }
-            for (unsigned k = 0; k < j->nrcpt; k++) {
-                if (j->accepted[k] != 1)
-                    continue;
-                if (ev.ok)
-                    qrun_rcpt_sent(j->r, j->m, j->rcpt[k], j, ev.reply);
-                else
-                    reply_fail(j, k, &ev, "end of DATA");
-            }
-            end_session(j);
-            return 1;
-        default:
-            break;
-        }
-    }
-    if (j->state == QJ_SMTP && j->cl->state == SMTP_CLIENT_FAILED && !j->cl->down_reported) {
-        /* nothing queued to carry the failure: end here */
-        end_session(j);
-        return 1;
-    }
-    return 0;
-}
-
 /* Content from the queue file into the client, as far as it has room. */
 static void feed_body(struct qjob *j)
 {
@@ -520,7 +261,7 @@ static void pump(struct qjob *j)
 {
     for (int round = 0; round < 1000 && j->state == QJ_SMTP; round++) {
         bool progress = false;
-        if (events(j))
+        if (qjob_events(j))
             return;
         if (j->data_ok && !j->body_done) {
             feed_body(j);
@@ -547,7 +288,7 @@ static void pump(struct qjob *j)
             break; /* wait for the socket */
     }
     if (j->state == QJ_SMTP)
-        (void)events(j);
+        (void)qjob_events(j);
 }
 
 void qjob_transaction(struct qjob *j)
@@ -574,7 +315,7 @@ void qjob_io(struct qjob *j, short revents)
                      j->addr, j->port, strerror(err));
             qrun_fmt(j->last_status, sizeof(j->last_status), "4.4.1");
             log_info("%s", j->last_why);
-            connect_next(j);
+            qjob_connect_next(j);
             return;
         }
         connected(j);
@@ -593,7 +334,7 @@ void qjob_io(struct qjob *j, short revents)
             for (int guard = 0; off < (size_t)n && guard < 10000; guard++) {
                 size_t t = client_link_input(&j->link, j->rbuf + off, (size_t)n - off);
                 off += t;
-                if (t == 0 && events(j))
+                if (t == 0 && qjob_events(j))
                     return;
             }
         } else if (n == 0) {
@@ -643,7 +384,7 @@ void qjob_timers(struct qrun *r, int64_t now)
                      j->host, j->addr, j->port);
             qrun_fmt(j->last_status, sizeof(j->last_status), "4.4.1");
             log_info("%s", j->last_why);
-            connect_next(j);
+            qjob_connect_next(j);
             continue;
         }
         smtp_client_timed_out(j->cl);
@@ -662,13 +403,13 @@ static void on_mx(void *arg, const struct mx_result *res)
         qrun_fmt(j->last_status, sizeof(j->last_status), "%s", res->status);
         if (res->outcome == MX_PERMFAIL)
             fail_all(j, true, res->status, res->why);
-        finish(j);
+        qjob_finish(j);
         return;
     }
     j->mx = xmalloc(sizeof(*j->mx));
     *j->mx = *res;
     j->cand = 0;
-    connect_next(j);
+    qjob_connect_next(j);
 }
 
 static void begin(struct qjob *j)
@@ -692,14 +433,14 @@ static void begin(struct qjob *j)
         }
         j->dest_ok = true;
         fail_all(j, perm, st, *t ? t : "Address is undeliverable");
-        finish(j);
+        qjob_finish(j);
         return;
     }
     case TRANSPORT_DISCARD:
         j->dest_ok = true;
         for (unsigned k = 0; k < j->nrcpt; k++)
             qrun_rcpt_sent(r, j->m, j->rcpt[k], j, j->nh.text);
-        finish(j);
+        qjob_finish(j);
         return;
     case TRANSPORT_LMTP:
         if (j->nh.unix_path[0]) {
@@ -713,7 +454,7 @@ static void begin(struct qjob *j)
             sun = (struct sockaddr_un *)(void *)&j->mx->c[0].addr;
             sun->sun_family = AF_UNIX;
             qrun_fmt(sun->sun_path, sizeof(sun->sun_path), "%s", j->nh.unix_path);
-            connect_next(j);
+            qjob_connect_next(j);
             return;
         }
         break; /* lmtp:inet: host and port as for SMTP, never MX */
@@ -734,7 +475,7 @@ static void begin(struct qjob *j)
             memcpy(&((struct sockaddr_in *)(void *)&j->mx->c[0].addr)->sin_addr, a, 4);
         else
             memcpy(&((struct sockaddr_in6 *)(void *)&j->mx->c[0].addr)->sin6_addr, a, 16);
-        connect_next(j);
+        qjob_connect_next(j);
         return;
     }
     struct mx_opts o = r->mxo;
@@ -745,7 +486,7 @@ static void begin(struct qjob *j)
         qrun_fmt(j->last_why, sizeof(j->last_why), "Host or domain name not found. Name "
                  "service error for name=%s: %s", j->nh.host, strerror(-rc));
         qrun_fmt(j->last_status, sizeof(j->last_status), "4.4.3");
-        finish(j);
+        qjob_finish(j);
     }
 }
 
@@ -762,7 +503,7 @@ void qjob_kick(struct qrun *r)
                      j->d->why[0] ? j->d->why : "destination unavailable");
             qrun_fmt(j->last_status, sizeof(j->last_status), "4.4.1");
             j->start_us = qrun_now_us();
-            finish(j);
+            qjob_finish(j);
             continue;
         }
         if (!sched_dest_may_start(&j->d->sd))
