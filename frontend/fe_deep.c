@@ -28,11 +28,20 @@
  * HELO and rejects at RCPT: the HELO is answered here, and when the
  * client starts its transaction (MAIL: the deep tests pass as usual) with
  * a rejected HELO, the enforce engine continues in smtpd mode (each RCPT
- * gets the reject and smtpd's NOQUEUE line) instead of a handoff. The
- * line goes to a worker unanswered when its answer may depend on policy
- * judged at HELO (smtpd_delay_reject = no with smtpd_helo_restrictions),
- * or on a per-client EHLO reply (smtpd_authorized_xclient_hosts,
- * smtpd_discard_ehlo_keyword_address_maps).
+ * gets the reject and smtpd's NOQUEUE line) instead of a handoff. With
+ * smtpd_delay_reject = no smtpd judges the name at the HELO command
+ * (helo_cmd(): smtpd_check_helo before the name is taken): a definite
+ * final 5xx is answered here with smtpd's reply and its "NOQUEUE: reject:
+ * EHLO from NAME[ADDR]: REPLY; proto=P helo=<new name>" line, counts an
+ * error (the record carries the count), keeps the name in force (none,
+ * or the last one accepted) and the tests go on; a clean name is answered
+ * as usual; anything the frontend cannot decide goes to a worker
+ * unanswered. So does every HELO when the answer depends on a per-client
+ * EHLO reply (smtpd_authorized_xclient_hosts,
+ * smtpd_discard_ehlo_keyword_address_maps). smtpd's error limits hold
+ * for the replies given here (answer(): smtpd_error_sleep_time before
+ * each reply line from smtpd_soft_error_limit errors on, on the timer
+ * wheel with the reply held; the 421 of smtpd_hard_error_limit).
  *
  * A failed test is logged as postscreen logs it ("BARE NEWLINE from
  * [a]:p after LINE", "NON-SMTP COMMAND from [a]:p after WHERE: CMD REST",
@@ -97,6 +106,7 @@ struct fe_deep_conf {
     char *r_time, *r_421;
     size_t r_time_len, r_421_len;
     bool smtputf8, strict, helo_handoff;
+    bool helo_now; /* smtpd_delay_reject = no: the HELO restrictions judge the HELO */
     size_t nwords, nmaps;
     char **words;
     struct map **maps;
@@ -105,6 +115,13 @@ struct fe_deep_conf {
 struct fe_deep_state {
     uint16_t have;     /* bytes in buf */
     uint8_t helo_cmd;  /* HANDOFF_HELO_* answered by us */
+    /* smtpd_error_sleep_time before a reply of ours (errors made here or
+     * before: smtpd_soft_error_limit): the reply held meanwhile (a
+     * constant, the configuration's or fe_early's buffer), whether the
+     * session ends after it, or the smtpd_hard_error_limit 421 due. */
+    bool sleeping, hard, held_close, held_error;
+    uint16_t held_len;
+    const char *held;
     uint16_t helo_rej_len;
     const char *helo_rej; /* smtpd_helo_restrictions' reject, due at RCPT */
     const char *where;    /* postscreen's "after WHERE": the last command */
@@ -193,8 +210,8 @@ int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_d
     d->r_421 = crlf_line(t, &d->r_421_len);
     d->smtputf8 = true;
     d->strict = p->strict_rfc821_envelopes;
-    d->helo_handoff = (!p->smtpd_delay_reject && p->smtpd_helo_restrictions.n > 0) ||
-                      p->smtpd_authorized_xclient_hosts.n > 0 ||
+    d->helo_now = !p->smtpd_delay_reject && p->smtpd_helo_restrictions.n > 0;
+    d->helo_handoff = p->smtpd_authorized_xclient_hosts.n > 0 ||
                       p->smtpd_discard_ehlo_keyword_address_maps.n > 0;
     /* postscreen_forbidden_commands: words, or tables (any match). */
     const struct cfg_list *fl = &p->postscreen_forbidden_commands;
@@ -383,32 +400,90 @@ static void passed(struct fe *fe, struct fe_conn *c)
     cache_write(fe, c);
 }
 
+/* smtpd's "NAME[ADDR]" of the client. */
+static void namaddr(const struct fe_conn *c, char *out, size_t len)
+{
+    char name[DNS_NAME_MAX + 1], addr[INET6_ADDRSTRLEN];
+    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
+    snprintf(out, len, "%s[%s]", name, addr);
+}
+
+/* smtpd_check_helo()'s reject with smtpd_delay_reject = no, logged by
+ * log_whatsup() with the new name as helo=<> (SMTPD_CHECK_PUSH) and the
+ * protocol of the session so far (helo_cmd() sets it after the check). */
+static void helo_reject_log(const struct fe_conn *c, const char *name, const char *reply,
+                            size_t len)
+{
+    const struct fe_deep_state *s = c->deep;
+    char host[DNS_NAME_MAX + 1], addr[INET6_ADDRSTRLEN], text[RESTRICT_REPLY_MAX + 1];
+    char helo[DEEP_HELO_MAX + 1], line[1400];
+    fe_early_namaddr(c, host, sizeof(host), addr, sizeof(addr));
+    snprintf(text, sizeof(text), "%.*s", (int)(len >= 2 ? len - 2 : 0), reply);
+    snprintf(helo, sizeof(helo), "%s", name);
+    for (char *p = helo; *p; p++) /* printable(name, '?') */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    struct maillog_client mc = {
+        .name = host,
+        .addr = addr,
+        .helo = helo,
+        .proto = s->helo_cmd == HANDOFF_HELO_EHLO ? "ESMTP" : "SMTP",
+    };
+    if (maillog_reject(line, sizeof(line), "NOQUEUE", "reject",
+                       s->where, &mc, text, NULL, NULL) >= 0)
+        log_info("%s", line);
+}
+
+enum helo_res {
+    HELO_ANSWER,  /* the frontend answers it as the worker would */
+    HELO_HANDOFF, /* a worker answers it */
+    HELO_REJECT,  /* rejected here (smtpd_delay_reject = no): the reply to give */
+};
+
 /*
  * THE HELO POINT (see the file header): the client sent HELO/EHLO with
- * argument arg[0..len), which the worker's parser accepts. true: the
- * frontend answers it (the argument is kept for the handoff record);
- * false: it goes to a worker unanswered.
+ * argument arg[0..len), which the worker's parser accepts.
  */
-static bool helo_known(struct fe *fe, struct fe_conn *c, bool ehlo, const char *arg, size_t len)
+static enum helo_res helo_known(struct fe *fe, struct fe_conn *c, bool ehlo, const char *arg,
+                                size_t len, const char **rej, size_t *rej_len)
 {
+    const struct fe_deep_conf *d = fe->conf->deep;
     struct fe_deep_state *s = c->deep;
-    if (fe->conf->deep->helo_handoff)
-        return false;
-    memcpy(s->helo, arg, len);
-    s->helo[len] = '\0';
-    s->helo_cmd = ehlo ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
-    /* smtpd_delay_reject = yes (else helo_handoff): smtpd answers the HELO
-     * and gives the HELO restrictions' reject at RCPT. A later HELO/EHLO
-     * replaces the name, so it is judged again. */
+    if (d->helo_handoff)
+        return HELO_HANDOFF;
+    char name[DEEP_HELO_MAX + 1];
+    memcpy(name, arg, len);
+    name[len] = '\0';
     const char *reply;
     size_t rlen;
+    if (d->helo_now) {
+        /* smtpd_delay_reject = no: smtpd's helo_cmd() judges the name
+         * before it takes it; a reject keeps the name in force (none, or
+         * the last one accepted) and counts an error. */
+        switch (fe_early_helo(fe, c, name, ehlo, &reply, &rlen)) {
+        case FE_EARLY_HANDOFF: return HELO_HANDOFF;
+        case FE_EARLY_REJECT:
+            helo_reject_log(c, name, reply, rlen);
+            *rej = reply;
+            *rej_len = rlen;
+            return HELO_REJECT;
+        case FE_EARLY_CLEAN: break;
+        }
+    }
+    memcpy(s->helo, name, len + 1);
+    s->helo_cmd = ehlo ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
+    if (d->helo_now)
+        return HELO_ANSWER;
+    /* smtpd_delay_reject = yes: smtpd answers the HELO and gives the HELO
+     * restrictions' reject at RCPT. A later HELO/EHLO replaces the name,
+     * so it is judged again. */
     s->helo_rej = NULL;
     s->helo_rej_len = 0;
     if (fe_early_helo(fe, c, s->helo, ehlo, &reply, &rlen) == FE_EARLY_REJECT) {
         s->helo_rej = reply;
         s->helo_rej_len = (uint16_t)rlen;
     }
-    return true;
+    return HELO_ANSWER;
 }
 
 /* The client starts a transaction with a HELO the restrictions reject:
@@ -504,8 +579,79 @@ static enum step_res failures(struct fe *fe, struct fe_conn *c, const struct dee
     return STEP_NEXT;
 }
 
-/* One line at buf[off..); false when the session left this engine. */
-static bool line(struct fe *fe, struct fe_conn *c, size_t off, const struct deep_line *ln)
+/* smtpd's error limits for the replies the frontend gives itself, with
+ * the errors made so far (a HELO rejected here, an ignored test):
+ * smtpd_chat_reply() waits smtpd_error_sleep_time before every reply
+ * LINE once smtpd_soft_error_limit errors are made (Postfix 3.7 checked:
+ * its 10-line EHLO reply takes 10 s with a 1 s sleep), here on the timer
+ * wheel with the reply held; smtpd_proto() ends the session at
+ * smtpd_hard_error_limit, after one more sleep. No limits without the
+ * early configuration (fe_early_conf.c always makes it). */
+static bool must_sleep(const struct fe *fe, const struct fe_conn *c)
+{
+    const struct fe_early_conf *ec = fe->conf->early;
+    return ec && ec->error_sleep_ms > 0 && c->errors >= ec->smtpd.soft_limit;
+}
+
+static void deep_sleep(struct fe *fe, struct fe_conn *c, unsigned lines)
+{
+    c->deep->sleeping = true;
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    timer_wheel_add(&fe->tw, &c->timer,
+                    timer_clock_ms() + fe->conf->early->error_sleep_ms * (lines ? lines : 1));
+}
+
+/* "too many errors after VERB from NAME[ADDR]", smtpd's 421, close. */
+static void too_many(struct fe *fe, struct fe_conn *c)
+{
+    char na[DNS_NAME_MAX + 80], r[400];
+    namaddr(c, na, sizeof(na));
+    log_info("too many errors after %s from %s", c->deep->where, na);
+    snprintf(r, sizeof(r), "421 4.7.0 %s Error: too many errors\r\n", fe->conf->early->myhostname);
+    end(fe, c, r, strlen(r));
+}
+
+enum line_res { LINE_NEXT, LINE_GONE, LINE_HELD };
+
+/* Send a reply of ours (after the error sleep: HELD, the line is taken),
+ * count the error it says (smtpd_proto() counts after the reply, so the
+ * sleep before it depends on the errors before), then
+ * smtpd_hard_error_limit. */
+static enum line_res answer(struct fe *fe, struct fe_conn *c, const char *reply, size_t len,
+                            bool close, bool error, bool sleep)
+{
+    struct fe_deep_state *s = c->deep;
+    if (sleep && must_sleep(fe, c)) {
+        unsigned lines = 0;
+        for (size_t i = 0; i < len; i++)
+            lines += reply[i] == '\n';
+        s->held = reply;
+        s->held_len = (uint16_t)len;
+        s->held_close = close;
+        s->held_error = error;
+        deep_sleep(fe, c, lines);
+        return LINE_HELD;
+    }
+    if (close) {
+        end(fe, c, reply, len);
+        return LINE_GONE;
+    }
+    fe_conn_say(c, reply, len);
+    c->errors = (uint16_t)(c->errors + error);
+    const struct fe_early_conf *ec = fe->conf->early;
+    if (!ec || c->errors < ec->smtpd.hard_limit)
+        return LINE_NEXT;
+    if (must_sleep(fe, c)) {
+        s->hard = true;
+        deep_sleep(fe, c, 1);
+        return LINE_HELD;
+    }
+    too_many(fe, c);
+    return LINE_GONE;
+}
+
+/* One line at buf[off..). */
+static enum line_res line(struct fe *fe, struct fe_conn *c, size_t off, const struct deep_line *ln)
 {
     const struct fe_deep_conf *d = fe->conf->deep;
     const struct fe_conf *cf = fe->conf;
@@ -526,51 +672,85 @@ static bool line(struct fe *fe, struct fe_conn *c, size_t off, const struct deep
     const char *where = s->where;
     if (v.failed && failures(fe, c, &v, text, ln->len, s->buf + after, s->have - after) ==
                         STEP_END)
-        return false;
+        return LINE_GONE;
     s->where = deep_verb_name(v.verb);
     if (c->flags & FE_F_NOFORWARD) { /* enforce: the dummy engine goes on from this line */
         timer_wheel_cancel(&fe->tw, &c->timer);
         fe_dummy_continue(fe, c, s->helo_cmd ? s->helo : "", s->helo_cmd == HANDOFF_HELO_EHLO,
                           s->buf + off, s->have - off);
-        return false;
+        return LINE_GONE;
     }
     if (++c->ncommands > cf->command_count_limit && v.next != DEEP_NEXT_QUIT) {
         char a[80];
         client(c, a, sizeof(a));
         log_info("COMMAND COUNT LIMIT from %s after %s", a, where);
         end(fe, c, d->r_421, d->r_421_len);
-        return false;
+        return LINE_GONE;
     }
+    /* A line that failed a test is answered as postscreen answers (no
+     * smtpd error sleep); the rest as smtpd. */
+    bool sleep = !v.failed;
     switch (v.next) {
     case DEEP_NEXT_HELO:
-    case DEEP_NEXT_EHLO:
-        if (!helo_known(fe, c, v.next == DEEP_NEXT_EHLO, v.helo, v.helo_len)) {
-            handoff(fe, c, off);
-            return false;
+    case DEEP_NEXT_EHLO: {
+        const char *reply;
+        size_t rlen;
+        switch (helo_known(fe, c, v.next == DEEP_NEXT_EHLO, v.helo, v.helo_len, &reply, &rlen)) {
+        case HELO_HANDOFF: handoff(fe, c, off); return LINE_GONE;
+        case HELO_REJECT: return answer(fe, c, reply, rlen, false, true, sleep);
+        case HELO_ANSWER: break;
         }
         if (v.next == DEEP_NEXT_HELO)
-            fe_conn_say(c, d->helo_reply, d->helo_len);
-        else if (running(fe, c) & DEEP_T_PIPEL)
-            fe_conn_say(c, d->ehlo, d->ehlo_len);
-        else
-            fe_conn_say(c, d->ehlo_pipe, d->ehlo_pipe_len);
-        return true;
-    case DEEP_NEXT_OK: fe_conn_say(c, S(r_ok)); return true;
-    case DEEP_NEXT_QUIT: end(fe, c, S(r_bye)); return false;
+            return answer(fe, c, d->helo_reply, d->helo_len, false, false, sleep);
+        if (running(fe, c) & DEEP_T_PIPEL)
+            return answer(fe, c, d->ehlo, d->ehlo_len, false, false, sleep);
+        return answer(fe, c, d->ehlo_pipe, d->ehlo_pipe_len, false, false, sleep);
+    }
+    case DEEP_NEXT_OK: return answer(fe, c, S(r_ok), false, false, sleep);
+    case DEEP_NEXT_QUIT: return answer(fe, c, S(r_bye), true, false, sleep);
     case DEEP_NEXT_HANDOFF_PASS:
         passed(fe, c);
         if (s->helo_rej && v.verb == DEEP_V_MAIL) /* STARTTLS: the worker's */
             helo_enforce(fe, c, off);
         else
             handoff(fe, c, off);
-        return false;
-    default: handoff(fe, c, off); return false;
+        return LINE_GONE;
+    default: handoff(fe, c, off); return LINE_GONE;
     }
+}
+
+/* The lines in the buffer, then wait for more. */
+static void process(struct fe *fe, struct fe_conn *c)
+{
+    struct fe_deep_state *s = c->deep;
+    size_t off = 0;
+    struct deep_line ln;
+    enum line_res r = LINE_NEXT;
+    while (deep_line_next(s->buf + off, s->have - off, &ln)) {
+        r = line(fe, c, off, &ln);
+        if (r == LINE_GONE)
+            return;
+        off += ln.used;
+        if (r == LINE_HELD)
+            break;
+        rearm_timer(fe, c); /* postscreen: the time limit is per command */
+    }
+    memmove(s->buf, s->buf + off, s->have - off);
+    s->have = (uint16_t)(s->have - off);
+    if (s->sleeping)
+        return; /* the input waits in the socket (fe_deep_timeout goes on) */
+    if (s->have == FE_DEEP_BUF) { /* a line longer than we read: the worker's */
+        handoff(fe, c, 0);
+        return;
+    }
+    arm(fe, c);
 }
 
 void fe_deep_input(struct fe *fe, struct fe_conn *c)
 {
     struct fe_deep_state *s = c->deep;
+    if (s->sleeping)
+        return;
     ssize_t n = recv(c->fd, s->buf + s->have, FE_DEEP_BUF - s->have, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         arm(fe, c);
@@ -581,27 +761,28 @@ void fe_deep_input(struct fe *fe, struct fe_conn *c)
         return;
     }
     s->have = (uint16_t)(s->have + (size_t)n);
-    size_t off = 0;
-    struct deep_line ln;
-    while (deep_line_next(s->buf + off, s->have - off, &ln)) {
-        if (!line(fe, c, off, &ln))
-            return;
-        off += ln.used;
-        rearm_timer(fe, c); /* postscreen: the time limit is per command */
-    }
-    memmove(s->buf, s->buf + off, s->have - off);
-    s->have = (uint16_t)(s->have - off);
-    if (s->have == FE_DEEP_BUF) { /* a line longer than we read: the worker's */
-        handoff(fe, c, 0);
-        return;
-    }
-    arm(fe, c);
+    process(fe, c);
 }
 
 void fe_deep_timeout(struct fe *fe, struct fe_conn *c)
 {
+    struct fe_deep_state *s = c->deep;
+    if (s->sleeping) { /* smtpd_error_sleep_time is over: the held reply */
+        s->sleeping = false;
+        if (s->hard) {
+            too_many(fe, c);
+            return;
+        }
+        const char *held = s->held;
+        s->held = NULL;
+        if (answer(fe, c, held, s->held_len, s->held_close, s->held_error, false) != LINE_NEXT)
+            return;
+        rearm_timer(fe, c);
+        process(fe, c);
+        return;
+    }
     char a[80];
     client(c, a, sizeof(a));
-    log_info("COMMAND TIME LIMIT from %s after %s", a, c->deep->where);
+    log_info("COMMAND TIME LIMIT from %s after %s", a, s->where);
     end(fe, c, fe->conf->deep->r_time, fe->conf->deep->r_time_len);
 }

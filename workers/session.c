@@ -384,6 +384,7 @@ int session_start(struct session *s, const struct session_start *st)
         }
     }
     if (!s->cfg.delay_reject) {
+        s->banner_sent = st && st->banner == SESSION_BANNER_SENT;
         s->cur_cmd = MAILLOG_NCMDS; /* not a command: no counter moves */
         s->cont = SC_CONNECT;
         s->chain[0] = connect[0];

@@ -652,7 +652,9 @@ int session_proceed(struct session *s, enum session_cont c, const struct session
             snprintf(s->access_denied_reply, sizeof(s->access_denied_reply), "%s[%s]",
                      s->peer.name, s->peer.addr);
             s->access_denied = 1;
-        } else {
+        } else if (!s->banner_sent) {
+            /* Sent: the frontend judged the client clean (fe_early.c)
+             * and greeted it; the first command is already in. */
             session_reply(s, "220 %s", s->cfg.banner);
         }
         rc = 0;

@@ -62,6 +62,7 @@ struct session {
     int have_helo;
     const char *proto;
     int tls, access_denied;
+    int banner_sent; /* the frontend sent the 220 (smtpd_delay_reject = no: no second one) */
     char access_denied_reply[16 + SESSION_TEXT_MAX];
     int in_mail;
     char sender[SMTP_LINE_LIMIT_DEFAULT + 1];

@@ -39,7 +39,12 @@ reject_non_fqdn_helo_hostname; smtpd_delay_reject = yes): a client that
 claims to be localhost or us, an invalid and a non-FQDN HELO get exactly
 Postfix's RCPT reply and NOQUEUE line (proto=ESMTP/SMTP, helo=<...>) from
 the frontend's enforce engine (no worker sees them); a second EHLO with a
-good name is judged afresh; a good HELO delivers in one session.
+good name is judged afresh; a good HELO delivers in one session. With
+smtpd_delay_reject = no the same names are rejected at HELO/EHLO itself
+(reply and "NOQUEUE: reject: EHLO from ..." as smtpd's, no name kept, a
+later good name delivers in one session), and smtpd's error limits
+(soft 2, hard 4, 1 s sleep) time the replies and end the session with
+"421 4.7.0 ... too many errors" as smtpd does.
 
 Bounded: every wait has a deadline; every process is stopped by pid.
 Exit: 0 pass, 1 fail, 77 not root, no unshare/ip/dnsmasq/Postfix or binary.
@@ -370,6 +375,74 @@ def helo_suite(args, dns, check):
                      "HELO: the deep tests passed")
 
 
+
+# smtpd_delay_reject = no: smtpd's helo_cmd() judges the name at HELO
+# (smtpd_check_helo) and the frontend does the same at the deep tests'
+# HELO point; smtpd's error limits (2/4/1s) count those rejects.
+HELO_NOW_SETTINGS = dict(HELO_SETTINGS, smtpd_delay_reject="no", smtpd_soft_error_limit="2",
+                         smtpd_hard_error_limit="4", smtpd_error_sleep_time="1s")
+
+
+def helo_now_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP, "helo_access": HELO_MAP}
+    with Sink() as sink, \
+            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
+                                   settings=dict(HELO_NOW_SETTINGS, dns_resolver="127.0.0.1:53"),
+                                   binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
+                                         settings=HELO_NOW_SETTINGS, keep=args.keep) as pf:
+        # Rejected at HELO (no name kept), then a good name: judged
+        # afresh, the mail is delivered in the same session. (HELO, not
+        # EHLO: smtpd sleeps before each line of a reply, and the deep
+        # tests' EHLO has no PIPELINING line while that test runs.)
+        steps = ["EHLO localhost", "HELO bad..name", "HELO good.example.test"] + STEPS[1:4] + \
+            ["Subject: helo now\r\n\r\nbody\r\n."] + ["QUIT"]
+        got = timed_session(mx.host, mx.port, "127.0.0.51", steps)
+        want = timed_session(pf.host, pf.port, "127.0.0.51", steps)
+        check.expect([g[0] for g in got] == [w[0] for w in want] ==
+                     ["220", "554", "501", "250", "250", "250", "354", "250", "221"],
+                     f"HELO now: codes as Postfix's: {got!r} vs {want!r}")
+        check.expect(len(got) > 3 and [g[:2] for g in got[1:4]] == [w[:2] for w in want[1:4]],
+                     f"HELO now: rejects and HELO byte for byte: {got[1:4]!r} vs {want[1:4]!r}")
+        for tag, r in (("mxscreen", got), ("postfix", want)):
+            # errors: 2 after HELO bad..name: the EHLO reply waits 1 s.
+            check.expect(len(r) > 3 and r[3][2] >= 0.8 and r[2][2] < 0.8,
+                         f"HELO now: {tag}: the reply after the 2nd error waits: "
+                         f"{[round(x[2], 2) for x in r]}")
+        pat = lambda log: re.findall(
+            r"NOQUEUE: (reject: [EH][EH]LO from \S+\[127\.0\.0\.51\]: .*)$", log, re.M)
+        lines = wait_for(lambda: len(pat(mx.log())) >= 2 and pat(mx.log()))
+        plines = wait_for(lambda: len(pat(pf.log())) >= 2 and pat(pf.log()))
+        check.expect(lines and lines == plines,
+                     f"HELO now: NOQUEUE lines as smtpd's:\n  {lines}\n  {plines}")
+        check.expect(sink.wait_messages(2, timeout=20), "HELO now: both mails at the sink")
+        check.expect(dc.wait_log(mx, r"PASS NEW \[127\.0\.0\.51\]:\d+$"),
+                     "HELO now: the deep tests passed")
+
+        # An accepted EHLO, then rejects: the name in force stays
+        # (proto=ESMTP, helo=<the new name> in the log); the 4th error
+        # ends the session with smtpd's 421 after the error sleep.
+        steps = ["EHLO good.example.test", "EHLO foo", "HELO localhost", "EHLO mx.example.test",
+                 "HELO bad..name", "NOOP"]
+        got = timed_session(mx.host, mx.port, "127.0.0.52", steps)
+        want = timed_session(pf.host, pf.port, "127.0.0.52", steps)
+        check.expect([g[:2] for g in got][2:] == [w[:2] for w in want][2:] and
+                     got[1][0] == want[1][0] == "250" and got[-1][0] == "421",
+                     f"HELO now: hard limit: replies as smtpd's:\n  {got!r}\n  {want!r}")
+        for tag, r in (("mxscreen", got), ("postfix", want)):
+            check.expect(len(r) > 6 and r[3][2] < 0.8 and min(x[2] for x in r[4:7]) >= 0.8,
+                         f"HELO now: {tag}: every reply from the 2nd error on waits, the 421 too: "
+                         f"{[round(x[2], 2) for x in r]}")
+        pat = lambda log: re.findall(
+            r"NOQUEUE: (reject: [EH][EH]LO from \S+\[127\.0\.0\.52\]: .*)$|"
+            r"(too many errors after \S+ from \S+\[127\.0\.0\.52\])$", log, re.M)
+        lines = wait_for(lambda: len(pat(mx.log())) >= 5 and pat(mx.log()))
+        plines = wait_for(lambda: len(pat(pf.log())) >= 5 and pat(pf.log()))
+        check.expect(lines and lines == plines,
+                     f"HELO now: hard limit: log lines as smtpd's:\n  {lines}\n  {plines}")
+        check.expect(not re.search(r"connect from \S+\[127\.0\.0\.52\]" + WID, mx.log(), re.M),
+                     "HELO now: no worker saw the client of the hard limit")
+
 def inner(args):
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     d = tempfile.mkdtemp(prefix="mxearly-")
@@ -383,6 +456,7 @@ def inner(args):
             delay_suite(args, dns, check)
             connect_suite(args, dns, check)
             helo_suite(args, dns, check)
+            helo_now_suite(args, dns, check)
             smtpd_suite(args, dns, check)
             limits_suite(args, dns, check)
         return check.done()
