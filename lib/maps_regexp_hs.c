@@ -120,7 +120,12 @@ static int hs_build_one(struct rx_map *m, struct hs_input *in, const int32_t *pa
         }
         unsigned p = ids[ce->expression];
         hs_free_compile_error(ce);
-        if (!(flags[p] & HS_FLAG_PREFILTER)) {
+        const struct rx_tail *tails = strip ? m->s.tail_rest : m->s.tail_whole;
+        if (tails && tails[p].len) {
+            /* A cut literal's tail is compared at the prefix's end offsets,
+             * which a prefilter match does not promise: engine only. */
+            m->s.mode[p] = RX_ALWAYS;
+        } else if (!(flags[p] & HS_FLAG_PREFILTER)) {
             flags[p] |= HS_FLAG_PREFILTER;
             m->s.mode[p] = RX_CONFIRM;
         } else {
@@ -241,16 +246,17 @@ static void rx_partition(struct rx_map *m, struct hs_input *in, int32_t *part)
 }
 
 /*
- * Hand Hyperscan only a prefix of each literal expression whose end is
- * common in this table (maps_regexp_lit.c says why and how much); the rest
- * goes to tail_whole or tail_rest, lower-cased when the pattern is
- * caseless, and the pattern loses HS_FLAG_SINGLEMATCH so that every
- * occurrence of the prefix is reported and compared.
+ * Hand Hyperscan each expression that ends in literal bytes whose end is
+ * common in this table without the last of them (maps_regexp_lit.c says
+ * why and how much); the rest goes to tail_whole or tail_rest, lower-cased
+ * when the pattern is caseless, and the pattern loses HS_FLAG_SINGLEMATCH
+ * so that every end of the prefix is reported and compared.
  */
 static void rx_cut_literals(struct rx_map *m, struct hs_input *in)
 {
     size_t np = m->s.t.npats, n = 0, pool_len = 0, pool_cap = 0;
     char **lit = xcalloc(2 * np + 1, sizeof(*lit));
+    size_t **off = xcalloc(2 * np + 1, sizeof(*off));
     size_t *len = xcalloc(2 * np + 1, sizeof(*len)), *slot = xcalloc(2 * np + 1, sizeof(*slot));
     size_t *keep = xcalloc(2 * np + 1, sizeof(*keep));
 
@@ -260,12 +266,16 @@ static void rx_cut_literals(struct rx_map *m, struct hs_input *in)
         unsigned fl = k < np ? in->flags[p] : in->rest_flags[p];
         if (!e || m->s.mode[p] == RX_ALWAYS || (fl & HS_FLAG_PREFILTER))
             continue;
-        char *b = xmalloc(strlen(e) + 1);
-        if (rx_lit_decode(e, b, &len[n])) {
+        size_t elen = strlen(e);
+        char *b = xmalloc(elen + 1);
+        size_t *o = xmalloc((elen + 1) * sizeof(*o));
+        if ((len[n] = rx_lit_split(e, b, o)) > 0) {
             lit[n] = b;
+            off[n] = o;
             slot[n++] = k;
         } else {
             free(b);
+            free(o);
         }
     }
     rx_lit_cuts((const char *const *)lit, len, n, keep);
@@ -291,13 +301,15 @@ static void rx_cut_literals(struct rx_map *m, struct hs_input *in)
             char c = lit[i][keep[i] + j];
             m->s.tail_pool[pool_len++] = t->icase && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
         }
-        free(*expr);
-        *expr = rx_lit_expr(lit[i], keep[i]);
+        (*expr)[off[i][keep[i]]] = '\0'; /* the expression without the tail */
         *fl &= ~(unsigned)HS_FLAG_SINGLEMATCH;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(lit[i]);
+        free(off[i]);
+    }
     free(lit);
+    free(off);
     free(len);
     free(slot);
     free(keep);

@@ -98,8 +98,7 @@ static inline int rx_regexp_cflags(uint32_t f)
 /* maps_regexp_lit.c */
 #define RX_LIT_RARE 8     /* a 4-byte end in at most this many literals is rare */
 #define RX_LIT_MIN_KEEP 4 /* never give Hyperscan less of a literal */
-int rx_lit_decode(const char *expr, char *out, size_t *len);
-char *rx_lit_expr(const char *lit, size_t len);
+size_t rx_lit_split(const char *expr, char *run, size_t *off);
 void rx_lit_cuts(const char *const *lits, const size_t *lens, size_t n, size_t *keep);
 
 /* maps_regexp_hs.c */
