@@ -105,7 +105,7 @@ static void new_queue_id(struct conn *c)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(c->rt.queue_id, sizeof(c->rt.queue_id), "%08llX%05X%04X",
-             (unsigned long long)ts.tv_sec & 0xffffffffull, (unsigned)getpid() & 0xfffff,
+             (unsigned long long)ts.tv_sec & 0xffffffffull, (unsigned)log_pid_get() & 0xfffff,
              (unsigned)(++w->queue_seq & 0xffff));
 }
 

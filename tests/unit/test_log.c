@@ -1,6 +1,8 @@
 /* test_log.c - lib/log.c sinks: the maillog_file format Postfix's postlog
- * writes, whole lines from many processes, and a failed open keeping the
- * old sink. */
+ * writes, whole lines from many processes, a failed open keeping the
+ * old sink, and held lines (log_hold/log_flush): nothing written until a
+ * flush, a full buffer, a fork, a fatal line or exit; never twice, never
+ * out of order, never cut. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -235,6 +239,301 @@ static void open_failure_keeps_sink(void **state)
     log_close();
 }
 
+static off_t file_size(const char *p)
+{
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_size;
+}
+
+static int count_of(const char *buf, const char *needle)
+{
+    int n = 0;
+    for (const char *q = buf; (q = strstr(q, needle)); q += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Held lines reach the file only at log_flush(), in order, and a line
+ * logged after log_hold(0) is written at once. */
+static void held_lines_wait_for_flush(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("hold.log");
+    log_init("mxscreen/smtpd", 1);
+    assert_int_equal(log_open_file(p, "h"), 0);
+    log_hold(1);
+    log_info("one");
+    log_warn("two");
+    log_info("three");
+    assert_int_equal(file_size(p), 0);
+    log_flush();
+    off_t after = file_size(p);
+    assert_true(after > 0);
+    log_flush(); /* nothing held: nothing written */
+    assert_int_equal(file_size(p), after);
+    log_info("four");
+    assert_int_equal(file_size(p), after);
+    log_hold(0); /* flushes */
+    off_t four = file_size(p);
+    assert_true(four > after);
+    log_info("five");
+    assert_true(file_size(p) > four);
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    const char *a = strstr(buf, "]: one\n"), *b = strstr(buf, "]: warning: two\n"),
+               *c = strstr(buf, "]: three\n"), *d = strstr(buf, "]: four\n"),
+               *e = strstr(buf, "]: five\n");
+    assert_true(a && b && c && d && e);
+    assert_true(a < b && b < c && c < d && d < e);
+    assert_int_equal(count_of(buf, "\n"), 5);
+    free(buf);
+}
+
+/* log_flush_due() writes only once the oldest held line is the hold time
+ * old, and log_held_ms_left() tells the loop how long it may wait. */
+static void held_lines_flushed_when_due(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("due.log");
+    log_init("mxscreen/smtpd", 1);
+    assert_int_equal(log_open_file(p, "h"), 0);
+    log_hold(600000); /* ten minutes: never due within this test */
+    assert_int_equal(log_held_ms_left(), -1);
+    log_info("not yet");
+    int left = log_held_ms_left();
+    assert_true(left > 590000 && left <= 600000);
+    log_flush_due();
+    assert_int_equal(file_size(p), 0);
+    log_hold(30);
+    log_info("due soon");
+    left = log_held_ms_left();
+    assert_true(left >= 0 && left <= 30);
+    usleep(60000);
+    assert_int_equal(log_held_ms_left(), 0);
+    log_flush_due();
+    assert_int_equal(log_held_ms_left(), -1);
+    size_t len;
+    char *buf = slurp(p, &len);
+    assert_non_null(strstr(buf, "]: not yet\n"));
+    assert_non_null(strstr(buf, "]: due soon\n"));
+    assert_int_equal(count_of(buf, "\n"), 2);
+    free(buf);
+    log_hold(0);
+    log_close();
+}
+
+/* A buffer that would overflow is written first: whole lines only, and
+ * every line once, in order, after the final flush. */
+static void full_buffer_writes_whole_lines(void **state)
+{
+    (void)state;
+    enum { LINES = 400 };
+    const char *p = path_in_tmp("full.log");
+    log_init("mxscreen/smtpd", 1);
+    assert_int_equal(log_open_file(p, "h"), 0);
+    log_hold(1);
+    for (int i = 0; i < LINES; i++)
+        log_info("line %03d %0100d", i, 0);
+    size_t len;
+    char *buf = slurp(p, &len);
+    assert_true(len > 0); /* ~56 KB logged: some were written */
+    assert_true(buf[len - 1] == '\n');
+    int written = count_of(buf, "\n");
+    assert_true(written < LINES); /* and some are still held */
+    assert_true(LINES - written <= 16384 / 100);
+    free(buf);
+    log_flush();
+    log_hold(0);
+    log_close();
+    buf = slurp(p, &len);
+    int i = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"), i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "]: line %03d ", i);
+        assert_non_null(strstr(line, want));
+    }
+    assert_int_equal(i, LINES);
+    free(buf);
+}
+
+/* stderr may be a pipe: a held batch is written before it passes
+ * PIPE_BUF, so the pipe keeps it whole against other writers. */
+static void stderr_batches_fit_pipe_buf(void **state)
+{
+    (void)state;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
+    log_init("mxscreen-test", 0);
+    log_hold(1);
+    log_info("held %s", "a");
+    int avail = -1;
+    assert_int_equal(ioctl(pfd[0], FIONREAD, &avail), 0);
+    assert_int_equal(avail, 0);
+    /* 40 lines of ~215 bytes: 8.6 KB, more than PIPE_BUF. */
+    for (int i = 0; i < 40; i++)
+        log_info("%02d %0200d", i, 0);
+    assert_int_equal(ioctl(pfd[0], FIONREAD, &avail), 0);
+    assert_true(avail > 0 && avail <= 2 * PIPE_BUF);
+    log_hold(0);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    close(pfd[1]);
+    char buf[16384];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)r;
+    close(pfd[0]);
+    buf[len] = '\0';
+    assert_true(strncmp(buf, "mxscreen-test: held a\n", 22) == 0);
+    assert_int_equal(count_of(buf, "\n"), 41);
+    assert_non_null(strstr(buf, "mxscreen-test: 39 000"));
+}
+
+/* Lines held at fork(2) are written once, by the parent; the child starts
+ * with nothing held and not holding; a child's held lines survive exit(3)
+ * and log_fatal(). */
+static void fork_exit_and_fatal_keep_held_lines(void **state)
+{
+    (void)state;
+    const char *p = path_in_tmp("forkhold.log");
+    log_init("mxscreen/master", 1);
+    assert_int_equal(log_open_file(p, "h"), 0);
+    log_hold(1);
+    log_info("held before fork");
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        /* Not holding: written at once, so _exit() loses nothing. */
+        log_info("child unheld");
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pid_t kid2 = fork();
+    assert_true(kid2 >= 0);
+    if (kid2 == 0) {
+        log_hold(1);
+        log_info("child held, then exit");
+        exit(0);
+    }
+    assert_int_equal(waitpid(kid2, &st, 0), kid2);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pid_t kid3 = fork();
+    assert_true(kid3 >= 0);
+    if (kid3 == 0) {
+        log_hold(1);
+        log_info("child held, then fatal");
+        log_fatal("child fatal %d", 3);
+    }
+    assert_int_equal(waitpid(kid3, &st, 0), kid3);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    log_hold(0);
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    assert_int_equal(count_of(buf, "]: held before fork\n"), 1);
+    assert_int_equal(count_of(buf, "]: child unheld\n"), 1);
+    assert_int_equal(count_of(buf, "]: child held, then exit\n"), 1);
+    assert_int_equal(count_of(buf, "]: child held, then fatal\n"), 1);
+    assert_int_equal(count_of(buf, "]: fatal: child fatal 3\n"), 1);
+    /* The parent's held line went out before the first child existed. */
+    assert_true(strstr(buf, "held before fork") < strstr(buf, "child unheld"));
+    assert_true(strstr(buf, "then fatal") < strstr(buf, "child fatal 3"));
+    free(buf);
+}
+
+/* Several processes holding and flushing batches into one O_APPEND file:
+ * every line arrives whole, once. */
+static void held_batches_from_many_processes_stay_whole(void **state)
+{
+    (void)state;
+    enum { KIDS = 4, LINES = 700 };
+    const char *p = path_in_tmp("manyheld.log");
+    log_init("mxscreen/master", 1);
+    assert_int_equal(log_open_file(p, "h.example"), 0);
+    pid_t pids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            log_init("mxscreen/smtpd", 1);
+            log_hold(1);
+            for (int i = 0; i < LINES; i++) {
+                log_info("kid %d line %d %s", k, i, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+                if (i % 7 == 6)
+                    log_flush();
+            }
+            log_hold(0);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < KIDS; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+        "^[A-Z][a-z][a-z] [0-3][0-9] [0-9:]{8} h mxscreen/smtpd\\[[0-9]+\\]: "
+        "kid [0-3] line [0-9]+ y{40}$", REG_EXTENDED), 0);
+    int count = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
+        count++;
+    }
+    assert_int_equal(count, KIDS * LINES);
+    regfree(&re);
+    free(buf);
+}
+
+/* The stderr tee is never held: a start-up error reaches the terminal at
+ * once while the file's copy waits for the flush. */
+static void tee_is_not_held(void **state)
+{
+    (void)state;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
+    const char *p = path_in_tmp("tee.log");
+    log_init("mxscreen/master", 1);
+    assert_int_equal(log_open_file(p, "h"), 0);
+    log_tee_stderr(1);
+    log_hold(1);
+    log_error("cannot bind %s", "x");
+    int avail = -1;
+    assert_int_equal(ioctl(pfd[0], FIONREAD, &avail), 0);
+    assert_true(avail > 0);
+    assert_int_equal(file_size(p), 0);
+    log_hold(0);
+    log_tee_stderr(0);
+    log_close();
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    close(pfd[1]);
+    char buf[512];
+    ssize_t r = read(pfd[0], buf, sizeof(buf) - 1);
+    close(pfd[0]);
+    assert_true(r > 0);
+    buf[r] = '\0';
+    assert_non_null(strstr(buf, "]: error: cannot bind x\n"));
+    size_t len;
+    char *fb = slurp(p, &len);
+    assert_int_equal(count_of(fb, "]: error: cannot bind x\n"), 1);
+    free(fb);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -259,6 +558,13 @@ int main(void)
         cmocka_unit_test(forked_child_logs_its_own_pid),
         cmocka_unit_test(time_prefix_follows_the_clock),
         cmocka_unit_test(open_failure_keeps_sink),
+        cmocka_unit_test(held_lines_wait_for_flush),
+        cmocka_unit_test(held_lines_flushed_when_due),
+        cmocka_unit_test(full_buffer_writes_whole_lines),
+        cmocka_unit_test(stderr_batches_fit_pipe_buf),
+        cmocka_unit_test(fork_exit_and_fatal_keep_held_lines),
+        cmocka_unit_test(held_batches_from_many_processes_stay_whole),
+        cmocka_unit_test(tee_is_not_held),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
