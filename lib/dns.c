@@ -9,6 +9,11 @@
  * query). c-ares may call back from inside ares_query() (e.g. no server);
  * such a result is stashed and delivered from the next dns_process() or
  * dns_timeout(), so a caller is never called back from its own request.
+ * The free list is LIFO, so the slots in use stay among the lowest
+ * indices (never more than the most ever in flight at once): the walks
+ * for deadlines, stashed answers and dns_forget() stop at a high-water
+ * mark instead of visiting every slot (1,024 by default) after each
+ * hosts-file answer.
  *
  * TTLs: the c-ares 1.18 parsers give no TTL for PTR, MX or TXT, so the
  * answer section is walked here (names skipped with ares_expand_name) for
@@ -62,6 +67,7 @@ struct dns_ctx {
     struct dns_slot *slots;
     struct dns_slot *free;
     unsigned nslots, inflight, nstashed;
+    unsigned hwm; /* every busy slot's index is below it */
     unsigned timeout_ms;
     int closing;
     char *hosts_file; /* NULL: none */
@@ -197,6 +203,9 @@ static struct dns_slot *slot_get(struct dns_ctx *c)
     c->inflight++;
     memset(&s->busy, 0, sizeof(*s) - offsetof(struct dns_slot, busy));
     s->busy = 1;
+    unsigned i = (unsigned)(s - c->slots);
+    if (i >= c->hwm)
+        c->hwm = i + 1;
     return s;
 }
 
@@ -206,6 +215,10 @@ static void slot_put(struct dns_ctx *c, struct dns_slot *s)
     s->next_free = c->free;
     c->free = s;
     c->inflight--;
+    /* Lower the mark past the free slots at the top: each step down was
+     * one step up in slot_get(). */
+    while (c->hwm > 0 && !c->slots[c->hwm - 1].busy)
+        c->hwm--;
 }
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
@@ -320,7 +333,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 
 static void deliver_stashed(struct dns_ctx *c)
 {
-    for (unsigned i = 0; c->nstashed > 0 && i < c->nslots; i++) {
+    for (unsigned i = 0; c->nstashed > 0 && i < c->hwm; i++) {
         struct dns_slot *s = &c->slots[i];
         if (!s->busy || !s->stashed)
             continue;
@@ -457,7 +470,7 @@ int dns_next_timeout_ms(struct dns_ctx *c)
     uint64_t now = now_ms(), best = UINT64_MAX;
     /* A scan of the table: one comparison per slot, only while queries
      * are in flight. */
-    for (unsigned i = 0; i < c->nslots; i++) {
+    for (unsigned i = 0; i < c->hwm; i++) {
         const struct dns_slot *s = &c->slots[i];
         if (s->busy && !s->abandoned && s->deadline < best)
             best = s->deadline;
@@ -478,7 +491,7 @@ void dns_timeout(struct dns_ctx *c)
     ares_process_fd(c->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     deliver_stashed(c);
     uint64_t now = now_ms();
-    for (unsigned i = 0; i < c->nslots; i++) {
+    for (unsigned i = 0; i < c->hwm; i++) {
         struct dns_slot *s = &c->slots[i];
         if (!s->busy || s->abandoned || s->stashed || s->deadline > now)
             continue;
@@ -501,7 +514,7 @@ void dns_timeout(struct dns_ctx *c)
 unsigned dns_forget(struct dns_ctx *c, const void *arg)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < c->nslots; i++) {
+    for (unsigned i = 0; i < c->hwm; i++) {
         struct dns_slot *s = &c->slots[i];
         if (s->busy && !s->abandoned && s->arg == arg) {
             s->abandoned = 1;
