@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -255,6 +256,13 @@ static int open_one(const struct sockaddr *sa, socklen_t salen, int v6only, int 
         goto fail;
     step = "setsockopt SO_REUSEADDR";
     if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail;
+    /* Whole SMTP replies only: no Nagle delay on the last one. Linux
+     * gives an accepted socket the listener's TCP_NODELAY (checked on
+     * 6.x), so it is set once here, not by a setsockopt(2) per connection
+     * in the worker. */
+    step = "setsockopt TCP_NODELAY";
+    if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         goto fail;
     if (sa->sa_family == AF_INET6) {
         step = "setsockopt IPV6_V6ONLY";

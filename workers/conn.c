@@ -444,8 +444,7 @@ void conn_start(struct worker *w, int fd, const struct handoff *h)
         worker_session_ended(w);
         return;
     }
-    int one = 1; /* whole replies only: no Nagle delay on the last one */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY comes from the listening socket (master/listen.c). */
     c->fd = fd;
     c->w = w;
     c->gen = w->gen;
