@@ -298,9 +298,6 @@ static int64_t next_wait(struct fe *fe)
         t = FE_ACCEPT_PAUSE_MS;
     if ((fe->retiring || fe->stopping) && (t < 0 || t > 200))
         t = 200;
-    int lh = log_held_ms_left(); /* held log lines wake the loop (log.h) */
-    if (lh >= 0 && (t < 0 || lh < t))
-        t = lh;
     return t;
 }
 
@@ -312,7 +309,7 @@ static int loop(struct fe *fe)
     ctl_arm(fe);
     for (;;) {
         struct io_uring_cqe *cqe;
-        log_flush_due(); /* a few ms of lines in one write (log.h) */
+        log_flush(); /* this pass's lines, in one write, before its replies go out */
         int rc = ring_submit_and_wait_timeout(&fe->ring, &cqe, next_wait(fe));
         if (rc < 0 && rc != -ETIME && rc != -EINTR) {
             log_error("io_uring wait: %s", strerror(-rc));
@@ -379,7 +376,7 @@ int frontend_run(const struct frontend_args *a)
              "states of %zu bytes",
              a->index ? a->index : 1, a->count ? a->count : 1, a->gen_id, a->nl,
              fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
-    log_hold(LOG_HOLD_MS);
+    log_hold(1);
     rc = loop(fe);
     log_hold(0);
     fe_workers_close(fe);

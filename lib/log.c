@@ -24,7 +24,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +45,11 @@ static int log_tee;
  * whole, so a held batch may be larger than PIPE_BUF. */
 static bool log_fd_regular;
 
-/* Held lines (log_hold), all whole, for the current sink's descriptor;
- * hold_since: when the oldest was held (CLOCK_MONOTONIC_COARSE ms). */
+/* Held lines (log_hold), all whole, for the current sink's descriptor. */
 #define HOLD_MAX 16384
 static char hold_buf[HOLD_MAX];
 static size_t hold_len;
 static bool hold_on;
-static unsigned hold_ms;
-static uint64_t hold_since;
 
 /* getpid() once per process; log_pid_fresh() after fork (pthread_atfork). */
 static pid_t log_pid;
@@ -103,38 +99,12 @@ static void watch_fork(void)
     }
 }
 
-void log_hold(unsigned ms)
+void log_hold(int on)
 {
     watch_fork();
-    if (!ms)
+    if (!on)
         log_flush();
-    hold_on = ms != 0;
-    hold_ms = ms;
-}
-
-/* The clock the loops' timers use (vDSO, no syscall). Not the coarse
- * one: it lags the wait's own timer by up to a tick, and a loop woken
- * "on time" would find the lines not yet due and wait again, 1 ms at a
- * time. */
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-int log_held_ms_left(void)
-{
-    if (hold_len == 0)
-        return -1;
-    uint64_t age = mono_ms() - hold_since;
-    return age >= hold_ms ? 0 : (int)(hold_ms - age);
-}
-
-void log_flush_due(void)
-{
-    if (hold_len > 0 && log_held_ms_left() == 0)
-        log_flush();
+    hold_on = on != 0;
 }
 
 void log_init(const char *progname, int with_pid)
@@ -311,8 +281,6 @@ static void emit(enum log_level lvl, const char *fmt, va_list ap, bool may_hold)
         size_t cap = log_sink == SINK_FILE && log_fd_regular ? HOLD_MAX : PIPE_BUF;
         if (hold_len + len > cap)
             log_flush();
-        if (hold_len == 0)
-            hold_since = mono_ms();
         memcpy(hold_buf + hold_len, line, len); /* len < sizeof(line) <= cap */
         hold_len += len;
         return;

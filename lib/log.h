@@ -19,20 +19,19 @@
  * log_init() may be called again after fork (the worker renames itself
  * "mxscreen/smtpd"); the sink stays.
  *
- * Held lines (log_hold): an event loop that logs several lines per
- * session (a worker logs ~8 per SMTP session) holds them for a few
- * milliseconds and writes them with one write(2), instead of one per line
- * (one per loop pass is not enough: a busy worker's pass often handles a
- * single completion). Before it waits, the loop calls log_flush_due() and
- * waits no longer than log_held_ms_left(). Lines are whole in the buffer and a write is at most PIPE_BUF
+ * Held lines (log_hold): an event loop that logs several lines per pass
+ * (a worker logs ~8 per SMTP session) holds them and writes them with one
+ * write(2) per pass: log_flush() right before it submits the pass's I/O
+ * and waits, so a line is still written before the reply it goes with
+ * reaches the client (tests and people read the log right after a reply;
+ * a hold of even 10 ms broke that). Lines are whole in the buffer and a write is at most PIPE_BUF
  * bytes (stderr) or 16 KiB (a regular file, O_APPEND), so lines of
  * several processes still never interleave mid-line. Held lines are
- * written when the buffer would overflow, by log_flush_due() once the
- * oldest is ms old, by log_flush(), log_hold(0), a sink change, before
- * fork(2) (pthread_atfork: the child starts empty and not holding), by
- * log_fatal() and at exit(3). A process killed by a signal loses at most
- * its last ms of lines. The syslog sink and the stderr tee are never
- * held.
+ * written when the buffer would overflow, by log_flush(), log_hold(0), a
+ * sink change, before fork(2) (pthread_atfork: the child starts empty and
+ * not holding), by log_fatal() and at exit(3). A process killed by a
+ * signal loses at most the lines of its current pass. The syslog sink and
+ * the stderr tee are never held.
  *
  * log_fatal() logs and exits with status 1; it never returns.
  */
@@ -74,19 +73,11 @@ int log_file_fd(void);
  * reused later is never written to by syslog(3). */
 void log_after_fork(void);
 
-/* What the daemons' loops hold: 10 ms of lines is ~10 SMTP sessions at
- * 1,000 per second, about one 16 KiB write. */
-#define LOG_HOLD_MS 10
-/* ms > 0: hold lines up to ms milliseconds (see above); 0: flush, then
- * write each line at once again (the default). */
-void log_hold(unsigned ms);
+/* on: hold lines until log_flush() (see above); off: flush, then write
+ * each line at once again (the default). */
+void log_hold(int on);
 /* Write the held lines, if any. Cheap when there are none. */
 void log_flush(void);
-/* Write the held lines if the oldest is at least the hold time old. */
-void log_flush_due(void);
-/* -1: nothing held; else ms until log_flush_due() writes (0: now). A loop
- * waits no longer than this. */
-int log_held_ms_left(void);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -291,39 +291,6 @@ static void held_lines_wait_for_flush(void **state)
     free(buf);
 }
 
-/* log_flush_due() writes only once the oldest held line is the hold time
- * old, and log_held_ms_left() tells the loop how long it may wait. */
-static void held_lines_flushed_when_due(void **state)
-{
-    (void)state;
-    const char *p = path_in_tmp("due.log");
-    log_init("mxscreen/smtpd", 1);
-    assert_int_equal(log_open_file(p, "h"), 0);
-    log_hold(600000); /* ten minutes: never due within this test */
-    assert_int_equal(log_held_ms_left(), -1);
-    log_info("not yet");
-    int left = log_held_ms_left();
-    assert_true(left > 590000 && left <= 600000);
-    log_flush_due();
-    assert_int_equal(file_size(p), 0);
-    log_hold(30);
-    log_info("due soon");
-    left = log_held_ms_left();
-    assert_true(left >= 0 && left <= 30);
-    usleep(60000);
-    assert_int_equal(log_held_ms_left(), 0);
-    log_flush_due();
-    assert_int_equal(log_held_ms_left(), -1);
-    size_t len;
-    char *buf = slurp(p, &len);
-    assert_non_null(strstr(buf, "]: not yet\n"));
-    assert_non_null(strstr(buf, "]: due soon\n"));
-    assert_int_equal(count_of(buf, "\n"), 2);
-    free(buf);
-    log_hold(0);
-    log_close();
-}
-
 /* A buffer that would overflow is written first: whole lines only, and
  * every line once, in order, after the final flush. */
 static void full_buffer_writes_whole_lines(void **state)
@@ -559,7 +526,6 @@ int main(void)
         cmocka_unit_test(time_prefix_follows_the_clock),
         cmocka_unit_test(open_failure_keeps_sink),
         cmocka_unit_test(held_lines_wait_for_flush),
-        cmocka_unit_test(held_lines_flushed_when_due),
         cmocka_unit_test(full_buffer_writes_whole_lines),
         cmocka_unit_test(stderr_batches_fit_pipe_buf),
         cmocka_unit_test(fork_exit_and_fatal_keep_held_lines),
