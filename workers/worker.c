@@ -307,9 +307,6 @@ static int64_t next_wait_ms(struct worker *w)
         if (t < 0 || left < t)
             t = left;
     }
-    int lh = log_held_ms_left(); /* held log lines wake the loop (log.h) */
-    if (lh >= 0 && (t < 0 || lh < t))
-        t = lh;
     return t;
 }
 
@@ -320,7 +317,7 @@ static int loop(struct worker *w)
     signal_arm(w);
     for (;;) {
         struct io_uring_cqe *cqe;
-        log_flush_due(); /* a few ms of lines in one write (log.h) */
+        log_flush(); /* this pass's lines, in one write, before its replies go out */
         int rc = ring_submit_and_wait_timeout(&w->ring, &cqe, next_wait_ms(w));
         if (rc < 0 && rc != -ETIME && rc != -EINTR) {
             log_error("io_uring wait: %s", strerror(-rc));
@@ -396,7 +393,7 @@ int worker_run(const struct worker_args *a)
     log_info("worker %u started: generation %u, capacity %u", a->index, w->gen->id,
              w->capacity);
     send_ack(w, 0, HANDOFF_ACK_LOAD, 0); /* capacity known before the first handoff */
-    log_hold(LOG_HOLD_MS);
+    log_hold(1);
     rc = loop(w);
     log_hold(0);
     upstream_close_idle(w);
