@@ -188,7 +188,7 @@ int qconn_keep(struct qjob *j)
         /* its slot goes to the waiting one */
         sched_dest_tick(&j->d->sd, &r->conc, now);
         bool may = j->d->sd.window > 0 && sched_dest_may_start(&j->d->sd);
-        sched_dest_start(&j->d->sd); /* when !may, the caller's finish() ends it */
+        sched_dest_start(&j->d->sd); /* when !may, the caller's qjob_finish() ends it */
         if (!may)
             return 0;
         if (--m->jobs == 0)

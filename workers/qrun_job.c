@@ -100,9 +100,12 @@ void qjob_finish(struct qjob *j)
     if (j->state != QJ_WAIT) {
         sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, time(NULL));
         qconn_dest_done(r, j);
+        /* The destination's reason is what an attempt met (qmgr keeps the
+         * transport's reason in queue->dsn); a job that never started
+         * only repeats it, "delivery temporarily suspended: " once. */
+        if (!j->dest_ok && j->last_why[0])
+            qrun_fmt(j->d->why, sizeof(j->d->why), "%s", j->last_why);
     }
-    if (!j->dest_ok && j->last_why[0])
-        qrun_fmt(j->d->why, sizeof(j->d->why), "%s", j->last_why);
     j->state = QJ_DONE;
     j->m = NULL;
     if (--m->jobs == 0)

@@ -167,6 +167,10 @@ def test_down_up(check):
         check.expect(wait_for(lambda: srv.log().count("status=deferred") >= 6, 15),
                      "deferred while the next hop is down", srv)
         check.expect("Connection refused" in srv.log(), "the connect error is logged", srv)
+        # qmgr: a dead destination's mail is deferred with the reason an
+        # attempt met, "delivery temporarily suspended: " said once
+        check.expect("suspended: delivery temporarily suspended" not in srv.log(),
+                     "the suspended reason is not nested", srv)
         q = ctl(srv, "queue")
         if q:
             check.expect("Connection refused" in q.stdout, f"mxscreen-ctl queue shows the error: "
