@@ -596,8 +596,13 @@ enum session_wait session_wait(const struct session *s, unsigned *sleep_ms)
     /* A reply held for the error sleep goes out before the close (the
      * 221 to a non-SMTP command after the soft limit). */
     if (s->sleeping) {
+        /* smtpd_chat_reply() sleeps before each LINE: Postfix 3.7's
+         * 10-line EHLO reply waits 10 times smtpd_error_sleep_time. */
+        unsigned lines = 0;
+        for (size_t i = 0; i < s->held_len; i++)
+            lines += s->held[i] == '\n';
         if (sleep_ms)
-            *sleep_ms = s->cfg.error_sleep_ms;
+            *sleep_ms = s->cfg.error_sleep_ms * (lines ? lines : 1);
         return SESSION_WAIT_SLEEP;
     }
     if (s->state == SS_CLOSE)

@@ -419,6 +419,20 @@ def helo_now_suite(args, dns, check):
         check.expect(dc.wait_log(mx, r"PASS NEW \[127\.0\.0\.51\]:\d+$"),
                      "HELO now: the deep tests passed")
 
+        # The worker takes the count over (MAIL is handed off) and sleeps
+        # as smtpd: before each line of its EHLO reply (10 lines: 10 s).
+        steps = ["EHLO localhost", "HELO bad..name", "MAIL FROM:<a@client.example>",
+                 "EHLO good.example.test", "QUIT"]
+        got = timed_session(mx.host, mx.port, "127.0.0.53", steps)
+        want = timed_session(pf.host, pf.port, "127.0.0.53", steps)
+        check.expect([g[:2] for g in got] == [w[:2] for w in want],
+                     f"HELO now: handed off after errors: replies as smtpd's:\n  {got!r}\n"
+                     f"  {want!r}")
+        for tag, r in (("mxscreen", got), ("postfix", want)):
+            check.expect(len(r) > 5 and 0.8 <= r[3][2] < 3 and 9 <= r[4][2] < 14,
+                         f"HELO now: {tag}: 1 s before MAIL's reply, 10 before EHLO's: "
+                         f"{[round(x[2], 2) for x in r]}")
+
         # An accepted EHLO, then rejects: the name in force stays
         # (proto=ESMTP, helo=<the new name> in the log); the 4th error
         # ends the session with smtpd's 421 after the error sleep.
