@@ -29,11 +29,16 @@
  * line stays unread in the socket - input is peeked and taken only as it
  * is answered); at smtpd_hard_error_limit "421 4.7.0 HOST Error: too many
  * errors" and "too many errors after VERB from NAME[ADDR]"; commands past
- * smtpd_junk_command_limit count as errors. Known difference: smtpd
- * accepts RCPT TO:<postmaster> before any delayed restriction; this
- * engine cannot take mail and a worker cannot take over a transaction it
- * did not see, so the reject stands there (VRFY postmaster is answered as
- * smtpd does). Command lines are cut at FE_LINE_MAX (smtpd: 2048).
+ * smtpd_junk_command_limit count as errors. RCPT TO:<postmaster>, which
+ * smtpd_check_rcpt() accepts before any delayed restriction, hands the
+ * session to a worker mid-transaction (HANDOFF_F_MAIL_DONE: the MAIL line
+ * this engine answered, then that RCPT line, first in the preread; the
+ * HELO name and the error count in the record): the worker runs MAIL
+ * without replying, answers the RCPT and the rest itself with its own
+ * restriction engine. Not handed off (the reject stands): a MAIL line
+ * over 512 bytes, a cut RCPT line. smtpd's disconnect line then counts
+ * only the worker's commands (the RCPTs rejected here are not in it).
+ * Command lines are cut at FE_LINE_MAX (smtpd: 2048).
  *
  * Failure: that pool empty: the failed test's reply at once, and close.
  */
@@ -142,7 +147,23 @@ static bool must_sleep(struct fe *fe, struct fe_conn *c)
     return true;
 }
 
-enum sm_res { SM_NEXT, SM_SLEEP, SM_GONE };
+enum sm_res { SM_NEXT, SM_SLEEP, SM_GONE, SM_HANDOFF };
+
+/* RCPT TO:<postmaster>: smtpd_check_rcpt() accepts the bare postmaster
+ * before any delayed client/HELO restriction, so a worker takes the
+ * session over from the MAIL line (HANDOFF_F_MAIL_DONE) and answers the
+ * RCPT itself. Not when the lines do not fit the record. */
+static bool postmaster_handoff(struct fe_conn *c, size_t rcpt_len)
+{
+    struct fe_dummy_state *d = c->dummy;
+    if (!d->mail_len || d->line_long ||
+        d->mail_len + 2u + rcpt_len + 1u + d->pend_len > HANDOFF_PREREAD_MAX)
+        return false;
+    d->handoff = true;
+    d->rcpt_len = (uint16_t)rcpt_len;
+    c->errors = d->sm.errors; /* the worker goes on counting */
+    return true;
+}
 
 /* One command line in smtpd mode. */
 static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line, size_t len)
@@ -162,9 +183,13 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
     switch (o.what) {
     case DUMMY_DO_SAY:
         say_crlf(c, o.text);
-        if (o.text[0] == '2' && o.arg && d->sm.in_mail) /* MAIL taken: the sender is logged */
+        if (o.text[0] == '2' && o.arg && d->sm.in_mail) { /* MAIL taken: the sender is logged */
             snprintf(d->from, sizeof(d->from), "%.*s", (int)(o.arg_len > 255 ? 255 : o.arg_len),
                      o.arg);
+            size_t ml = len && line[len - 1] == '\r' ? len - 1 : len;
+            d->mail_len = ml <= sizeof(d->mail_line) ? (uint16_t)ml : 0;
+            memcpy(d->mail_line, line, d->mail_len);
+        }
         break;
     case DUMMY_DO_HELO:
         snprintf(d->helo, sizeof(d->helo), "%.*s", (int)(o.arg_len > 127 ? 127 : o.arg_len),
@@ -183,11 +208,11 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
             fe_conn_say(c, cf->helo_reply, cf->helo_len);
         }
         break;
-    case DUMMY_DO_REJECT:
-    case DUMMY_DO_POSTMASTER: {
-        /* smtpd would accept the bare postmaster (smtpd_check_rcpt) and
-         * take the mail; this engine cannot take mail and no worker can
-         * take over a transaction it did not see, so the reject stands. */
+    case DUMMY_DO_POSTMASTER:
+        if (postmaster_handoff(c, len))
+            return SM_HANDOFF;
+        /* fall through - too long to carry: the reject stands */
+    case DUMMY_DO_REJECT: {
         char arg[301];
         snprintf(arg, sizeof(arg), "%.*s", (int)(o.arg_len > 300 ? 300 : o.arg_len), o.arg);
         /* log_whatsup(): from= in a transaction; to= for RCPT and VRFY,
@@ -350,6 +375,10 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
         enum sm_res r = smtpd_line(fe, c, d->line, len);
         if (r == SM_GONE)
             return false;
+        if (r == SM_HANDOFF) { /* the line stays in d->line for the record */
+            *used = ++i;
+            return true;
+        }
         if (r == SM_SLEEP && !d->hard) /* its LF is read again after the sleep */
             return true;
         *used = ++i;
@@ -387,6 +416,46 @@ static bool feed_pending(struct fe *fe, struct fe_conn *c)
     return true;
 }
 
+/* After feeding: a RCPT TO:<postmaster> sends the session to a worker.
+ * true: it did (c is no longer the engine's). */
+static bool handed(struct fe *fe, struct fe_conn *c)
+{
+    if (!c->dummy->handoff)
+        return false;
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    fe_conn_handoff(fe, c);
+    return true;
+}
+
+void fe_dummy_fill(const struct fe_conn *c, struct handoff *h)
+{
+    const struct fe_dummy_state *d = c->dummy;
+    if (!d || !d->handoff)
+        return;
+    h->banner = HANDOFF_BANNER_DONE;
+    h->flags = (h->flags & ~(uint32_t)HANDOFF_F_HELO_REPLIED) | HANDOFF_F_MAIL_DONE;
+    h->helo_cmd = HANDOFF_HELO_NONE;
+    h->helo[0] = '\0';
+    if (d->helo[0]) {
+        h->flags |= HANDOFF_F_HELO_REPLIED;
+        h->helo_cmd = d->esmtp ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
+        snprintf(h->helo, sizeof(h->helo), "%s", d->helo);
+    }
+    /* MAIL line, RCPT line, then what the deep tests read beyond it (what
+     * the socket holds the worker reads itself: input was only peeked). */
+    size_t n = 0;
+    memcpy(h->preread, d->mail_line, d->mail_len);
+    n += d->mail_len;
+    memcpy(h->preread + n, "\r\n", 2);
+    n += 2;
+    memcpy(h->preread + n, d->line, d->rcpt_len);
+    n += d->rcpt_len;
+    h->preread[n++] = '\n';
+    memcpy(h->preread + n, d->pend, d->pend_len);
+    n += d->pend_len;
+    h->preread_len = (uint16_t)n;
+}
+
 void fe_dummy_input(struct fe *fe, struct fe_conn *c)
 {
     struct fe_dummy_state *d = c->dummy;
@@ -414,6 +483,8 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c)
         return;
     if (c->flags & FE_F_SMTPD)
         consume(c, used);
+    if (handed(fe, c))
+        return;
     if (!d->sleeping)
         arm(fe, c);
 }
@@ -433,7 +504,7 @@ static void wake(struct fe *fe, struct fe_conn *c)
     timer_wheel_add(&fe->tw, &c->timer,
                     timer_clock_ms() +
                         (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
-    if (!feed_pending(fe, c))
+    if (!feed_pending(fe, c) || handed(fe, c))
         return;
     if (!d->sleeping && !d->pend_len)
         fe_dummy_input(fe, c);
@@ -463,7 +534,7 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
     if (c->flags & FE_F_SMTPD) {
         d->pend = pending; /* c->deep's buffer: it lives until close */
         d->pend_len = (uint16_t)len;
-        if (!feed_pending(fe, c))
+        if (!feed_pending(fe, c) || handed(fe, c))
             return;
         if (!d->sleeping)
             arm(fe, c);

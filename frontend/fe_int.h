@@ -145,6 +145,11 @@ struct fe_dummy_state {
      * (pend: into c->deep's buffer, which lives until close); the
      * smtpd_error_sleep_time wait before the next reply. */
     bool sleeping, slept, hard;
+    /* RCPT TO:<postmaster> (fe_dummy.c): the connection goes to a worker
+     * with the accepted MAIL line (mail_line, mail_len bytes without CRLF) and
+     * that RCPT line (line, rcpt_len) first in its preread. */
+    bool handoff;
+    uint16_t mail_len, rcpt_len;
     const char *verb; /* smtpd's state->where: the last command's name */
     uint16_t pend_len;
     const char *pend;
@@ -153,6 +158,7 @@ struct fe_dummy_state {
     char helo[128];
     char from[256];
     char line[FE_LINE_MAX];
+    char mail_line[512];
 };
 
 struct fe_conn {
@@ -314,5 +320,7 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
                        const char *pending, size_t len);
 void fe_dummy_input(struct fe *fe, struct fe_conn *c);
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
+/* A connection the enforce engine hands off mid-transaction: its record. */
+void fe_dummy_fill(const struct fe_conn *c, struct handoff *h);
 
 #endif

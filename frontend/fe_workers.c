@@ -196,6 +196,7 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
     if (fe->stress)
         h.flags |= HANDOFF_F_STRESS;
     fe_deep_fill(c, &h); /* after the deep tests: HELO answered, preread */
+    fe_dummy_fill(c, &h); /* RCPT TO:<postmaster> in the enforce engine */
     snprintf(h.conn_id, sizeof(h.conn_id), "%s", c->id);
     for (;;) {
         struct fe_worker *w = pick(fe, h.seq);

@@ -234,6 +234,9 @@ static enum handoff_result check_record(const struct handoff *h, size_t ptr_len,
     TRY(check_id(h->conn_id, id_len));
     if (h->preread_len > HANDOFF_PREREAD_MAX)
         return HANDOFF_BAD_LENGTH;
+    if ((h->flags & HANDOFF_F_MAIL_DONE) &&
+        (h->banner != HANDOFF_BANNER_DONE || h->preread_len == 0))
+        return HANDOFF_INCONSISTENT;
     if (h->seq == 0)
         return HANDOFF_INCONSISTENT;
     return HANDOFF_OK;

@@ -102,8 +102,14 @@ enum {
     HANDOFF_F_HELO_REPLIED = 1u << 1,
     /* The frontend was in stress mode (postscreen's ${stress?...}). */
     HANDOFF_F_STRESS = 1u << 2,
+    /* Mid-transaction (the enforce engine's smtpd mode, RCPT TO:<postmaster>):
+     * the first preread line is the MAIL command the client already got
+     * "250 2.1.0 Ok" for; the worker runs it and sends no reply to it.
+     * Requires banner == DONE and a preread. */
+    HANDOFF_F_MAIL_DONE = 1u << 3,
 };
-#define HANDOFF_F_ALL (HANDOFF_F_PROXIED | HANDOFF_F_HELO_REPLIED | HANDOFF_F_STRESS)
+#define HANDOFF_F_ALL                                                                      \
+    (HANDOFF_F_PROXIED | HANDOFF_F_HELO_REPLIED | HANDOFF_F_STRESS | HANDOFF_F_MAIL_DONE)
 
 /*
  * PTR lookup outcome, with Postfix's SMTPD_PEER_CODE_* values (smtpd_peer.c).

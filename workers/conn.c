@@ -367,6 +367,7 @@ static void begin_smtp(struct conn *c)
         .helo_cmd = c->helo_cmd,
         .helo = c->helo,
         .error_count = c->error_count,
+        .mail_done = c->mail_done,
     };
     c->phase = CONN_SMTP;
     if (session_start(c->s, &st) < 0) {
@@ -452,6 +453,7 @@ void conn_start(struct worker *w, int fd, const struct handoff *h)
     c->server = h->server;
     c->banner = h->banner;
     c->helo_cmd = (h->flags & HANDOFF_F_HELO_REPLIED) ? (int)h->helo_cmd : 0;
+    c->mail_done = (h->flags & HANDOFF_F_MAIL_DONE) != 0;
     c->helo = h->helo[0] ? strdup(h->helo) : NULL;
     c->error_count = h->error_count;
     memcpy(c->conn_id, h->conn_id, sizeof(c->conn_id));

@@ -150,6 +150,10 @@ void session_reply(struct session *s, const char *fmt, ...)
 
     if (s->state == SS_CLOSE)
         return;
+    if (s->mute_reply) { /* the MAIL the frontend answered (session_start) */
+        s->mute_reply = 0;
+        return;
+    }
     va_start(ap, fmt);
     n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
@@ -370,8 +374,10 @@ int session_start(struct session *s, const struct session_start *st)
     if (s->state != SS_INIT)
         return -EINVAL;
     session_goto(s, SS_CMD);
+    s->mute_reply = 0;
     if (st) {
         s->error_count = st->error_count;
+        s->mute_reply = st->mail_done;
         if (st->helo_cmd && st->helo) {
             snprintf(s->helo, sizeof(s->helo), "%s", st->helo);
             s->have_helo = 1;

@@ -210,6 +210,9 @@ struct session_start {
     int helo_cmd;               /* 0 none, 1 HELO, 2 EHLO already answered */
     const char *helo;           /* its argument */
     unsigned error_count;
+    /* The frontend answered the MAIL command that is the first input
+     * line (handoff.h HANDOFF_F_MAIL_DONE): it is run, its reply dropped. */
+    int mail_done;
 };
 
 enum session_wait {

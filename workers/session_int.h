@@ -63,6 +63,7 @@ struct session {
     const char *proto;
     int tls, access_denied;
     int banner_sent; /* the frontend sent the 220 (smtpd_delay_reject = no: no second one) */
+    int mute_reply;  /* the next reply was given by the frontend (session_start mail_done) */
     char access_denied_reply[16 + SESSION_TEXT_MAX];
     int in_mail;
     char sender[SMTP_LINE_LIMIT_DEFAULT + 1];

@@ -175,6 +175,7 @@ struct conn {
     struct sockaddr_storage client, server;
     enum handoff_banner banner;
     int helo_cmd;                   /* HELO/EHLO already answered by the frontend */
+    int mail_done;                  /* so was the MAIL line that starts the preread */
     char *helo;                     /* its argument (malloc'd), or NULL */
     unsigned error_count;
     bool lookup_needed;             /* the PTR lookup is the worker's */

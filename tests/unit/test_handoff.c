@@ -175,6 +175,11 @@ static void round_trip_bounds(void **state)
     h.dnsbl_score = INT32_MAX;
     h.tests_done = HANDOFF_TEST_DNSBL;
     round_trip_one(&h);
+    /* Mid-transaction: HELO answered, MAIL answered, the MAIL line first. */
+    rec_mid(&h);
+    h.banner = HANDOFF_BANNER_DONE;
+    h.flags = HANDOFF_F_HELO_REPLIED | HANDOFF_F_MAIL_DONE;
+    round_trip_one(&h);
     /* IPv6 link-local with a scope id; v4-like bytes in a real v6 address. */
     rec_min(&h);
     set6(&h.client, "fe80::1", 2525, 3);
@@ -273,7 +278,6 @@ static const struct bad_case bad_cases[] = {
     {"version high byte", 0, 7, 1, "\x01", HANDOFF_BAD_VERSION},
     {"declared length +1", 0, 8, 1, "\xff", HANDOFF_BAD_LENGTH},
     {"declared length huge", 0, 11, 1, "\x01", HANDOFF_BAD_LENGTH},
-    {"unknown flag", 0, 12, 1, "\x08", HANDOFF_BAD_FLAGS},
     {"high flag", 0, 15, 1, "\x80", HANDOFF_BAD_FLAGS},
     {"seq 0", 1, 16, 1, "\x00", HANDOFF_INCONSISTENT},
     {"family 5", 0, 24, 1, "\x05", HANDOFF_BAD_FAMILY},
@@ -314,6 +318,9 @@ static const struct bad_case bad_cases[] = {
     {"banner 3", 0, 171, 1, "\x03", HANDOFF_BAD_ENUM},
     {"HELO_REPLIED before the banner ended", 0, 12, 1, "\x02", HANDOFF_INCONSISTENT},
     {"HELO_REPLIED without HELO", 1, 12, 1, "\x02", HANDOFF_INCONSISTENT},
+    {"MAIL_DONE before the banner ended", 1, 12, 1, "\x08", HANDOFF_INCONSISTENT},
+    {"MAIL_DONE without preread", 0, 12, 1, "\x08", HANDOFF_INCONSISTENT},
+    {"unknown flag", 0, 12, 1, "\x10", HANDOFF_BAD_FLAGS},
     {"verdict 4", 0, 172, 1, "\x04", HANDOFF_BAD_ENUM},
     {"reserved byte 173", 0, 173, 1, "\x01", HANDOFF_BAD_RESERVED},
     {"unknown test bit", 0, 177, 1, "\x02", HANDOFF_BAD_FLAGS},
