@@ -319,7 +319,6 @@ static int loop(struct fe *fe)
     ctl_arm(fe);
     for (;;) {
         struct io_uring_cqe *cqe;
-        log_flush(); /* this pass's lines, in one write, before its replies go out */
         int rc = ring_submit_and_wait_timeout(&fe->ring, &cqe, next_wait(fe));
         if (rc < 0 && rc != -ETIME && rc != -EINTR) {
             log_error("io_uring wait: %s", strerror(-rc));
@@ -386,9 +385,7 @@ int frontend_run(const struct frontend_args *a)
              "states of %zu bytes",
              a->index ? a->index : 1, a->count ? a->count : 1, a->gen_id, a->nl,
              fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
-    log_hold(1);
     rc = loop(fe);
-    log_hold(0);
     fe_workers_close(fe);
     fe_screen_close(fe);
     ring_exit(&fe->ring);

@@ -24,7 +24,10 @@
  * write(2) per pass: log_flush() right before it submits the pass's I/O
  * and waits, so a line is still written before the reply it goes with
  * reaches the client (tests and people read the log right after a reply;
- * a hold of even 10 ms broke that). Lines are whole in the buffer and a write is at most PIPE_BUF
+ * a hold of even 10 ms broke that), and before any syscall the peer sees
+ * at once (the worker's shutdown/close of a client; the frontend, which
+ * hands connections over with sendmsg mid-pass, does not hold). Lines
+ * are whole in the buffer and a write is at most PIPE_BUF
  * bytes (stderr) or 16 KiB (a regular file, O_APPEND), so lines of
  * several processes still never interleave mid-line. Held lines are
  * written when the buffer would overflow, by log_flush(), log_hold(0), a

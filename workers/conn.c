@@ -229,6 +229,7 @@ void conn_flush_queued(struct worker *w)
 static void conn_free(struct conn *c)
 {
     struct worker *w = c->w;
+    log_flush(); /* the client must not see the close before its log lines */
     if (c->fd >= 0)
         close(c->fd);
     if (c->s)
@@ -269,6 +270,7 @@ static void conn_close(struct conn *c)
     c->lookup_pending = false;
     timer_wheel_cancel(&c->w->tw, &c->timer.node);
     if (!c->shut) {
+        log_flush(); /* the client sees EOF now: its log lines first */
         shutdown(c->fd, SHUT_RDWR);
         c->shut = true;
     }
