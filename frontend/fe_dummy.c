@@ -451,8 +451,10 @@ void fe_dummy_fill(const struct fe_conn *c, struct handoff *h)
     memcpy(h->preread + n, d->line, d->rcpt_len);
     n += d->rcpt_len;
     h->preread[n++] = '\n';
-    memcpy(h->preread + n, d->pend, d->pend_len);
-    n += d->pend_len;
+    if (d->pend_len) { /* pend is NULL without deep tests */
+        memcpy(h->preread + n, d->pend, d->pend_len);
+        n += d->pend_len;
+    }
     h->preread_len = (uint16_t)n;
 }
 
