@@ -5,6 +5,7 @@
  * previous one: step()), the group commit of directory syncs, and the 250
  * after them.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -82,13 +83,14 @@ void spool_worker_init(struct worker *w)
     /* Every step goes through the ring: a kernel without these opcodes
      * would leave the worker blocking on disk, or nothing to complete. */
     struct io_uring_probe *pr = io_uring_get_probe_ring(&w->ring.uring);
-    bool have = pr && io_uring_opcode_supported(pr, IORING_OP_WRITE) &&
+    bool have = pr && io_uring_opcode_supported(pr, IORING_OP_OPENAT) &&
+                io_uring_opcode_supported(pr, IORING_OP_WRITE) &&
                 io_uring_opcode_supported(pr, IORING_OP_FSYNC) &&
                 io_uring_opcode_supported(pr, IORING_OP_RENAMEAT);
     if (pr)
         io_uring_free_probe(pr);
     if (!have) {
-        log_error("queue_directory %s: io_uring lacks IORING_OP_WRITE/FSYNC/RENAMEAT "
+        log_error("queue_directory %s: io_uring lacks IORING_OP_OPENAT/WRITE/FSYNC/RENAMEAT "
                   "(Linux 5.11 or later needed): mail will be deferred", path);
         return;
     }
@@ -141,27 +143,43 @@ static void fail(struct conn *c, int err, const char *step)
 
 /* ---- the session's requests ---- */
 
-static void submit(struct conn *c, struct io_uring_sqe *sqe, enum spool_op op)
+static bool busy(const struct spool_io *io)
 {
-    io_uring_sqe_set_data64(sqe, ring_ud_for(OP_CONN_SPOOL, &c->w->conns, c));
-    c->inflight++;
-    c->sp.io.op = op;
-    c->sp.io.owner = c->sp.id;
+    return io->nops != 0;
 }
 
-/* (What is left of) io.wptr[0..wlen) at io.woff. */
-static void write_submit(struct conn *c, enum spool_op op)
+static struct io_uring_sqe *submit(struct conn *c, enum spool_op op)
 {
     struct spool_io *io = &c->sp.io;
     struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_write(sqe, c->sp.fd, io->wptr + io->wdone, (unsigned)(io->wlen - io->wdone),
+    assert(io->nops < SPOOL_CHAIN_MAX); /* step(): open, or write+patch+sync+rename */
+    io->ops[io->nops++] = (unsigned char)op;
+    io->owner = c->sp.id;
+    io_uring_sqe_set_data64(sqe, ring_ud_for(OP_CONN_SPOOL, &c->w->conns, c));
+    c->inflight++;
+    return sqe;
+}
+
+/* sqe's request runs only once the one before it completed in full. */
+static void chain_after(struct io_uring_sqe *prev)
+{
+    if (prev)
+        prev->flags |= IOSQE_IO_LINK;
+}
+
+/* What is left of wbuf[0..wlen) at woff. */
+static struct io_uring_sqe *write_submit(struct conn *c)
+{
+    struct spool_io *io = &c->sp.io;
+    struct io_uring_sqe *sqe = submit(c, SPOOL_OP_WRITE);
+    io_uring_prep_write(sqe, c->sp.fd, io->wbuf + io->wdone, (unsigned)(io->wlen - io->wdone),
                         io->woff + io->wdone);
-    submit(c, sqe, op);
+    return sqe;
 }
 
 /* Hand the filled buffer (rt.pend: the file's last pend_len bytes) to the
  * kernel and give the session the other one to fill. */
-static void content_submit(struct conn *c)
+static struct io_uring_sqe *content_submit(struct conn *c)
 {
     struct relay_txn *rt = &c->rt;
     struct spool_io *io = &c->sp.io;
@@ -171,50 +189,71 @@ static void content_submit(struct conn *c)
     io->wcap = rt->pend_cap;
     rt->pend = b;
     rt->pend_cap = b ? cap : 0;
-    io->wptr = io->wbuf;
     io->wlen = rt->pend_len;
     io->wdone = 0;
     io->woff = c->sp.off - rt->pend_len;
     rt->pend_len = 0;
-    write_submit(c, SPOOL_OP_WRITE);
+    return write_submit(c);
 }
 
-/* The transaction's next request, when none is in flight: a full buffer,
- * and once spool_end accepted the message, what is left, the length
- * patch, the sync and the rename, in that order. */
+/* The transaction's next request(s), when none is in flight: the file's
+ * creation, a full buffer, and once spool_end accepted the message, what
+ * is left, the length patch, the sync and the rename, as one linked
+ * chain: one trip through the loop and, where the kernel hands the chain
+ * to a worker thread (always from the sync on), one thread for all of it
+ * (a link runs in the thread that completed the one before). A failure
+ * or a short write cancels the rest of the chain (-ECANCELED); what is
+ * not done is asked again from here once the last completion is in. */
 static void step(struct conn *c)
 {
     struct spool_txn *sp = &c->sp;
     struct spool_io *io = &sp->io;
     struct spool_worker *sw = c->w->spool;
-    if (io->op != SPOOL_OP_NONE || sp->err || !sp->has_fd)
+    struct io_uring *ring = &c->w->ring.uring;
+    if (busy(io) || sp->err || sp->id == 0 || sp->renamed)
         return;
-    if (c->rt.pend_len >= SPOOL_BUF_SIZE || (sp->ending && c->rt.pend_len > 0)) {
-        content_submit(c);
+    /* The chain must reach the kernel in one submission: a split one
+     * would be two chains, run side by side. */
+    if (io_uring_sq_space_left(ring) < SPOOL_CHAIN_MAX)
+        io_uring_submit(ring);
+    struct io_uring_sqe *sqe = NULL;
+    if (!sp->has_fd) {
+        /* The kernel may read the name after this dispatch: io keeps it.
+         * O_CREAT never completes without blocking: straight to a thread. */
+        snprintf(io->from, sizeof(io->from), "%s", sp->tmp_name);
+        sqe = submit(c, SPOOL_OP_OPEN);
+        io_uring_prep_openat(sqe, sw->q.fd[QDIR_TMP], io->from,
+                             O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        sqe->flags |= IOSQE_ASYNC;
         return;
     }
+    if (io->wdone < io->wlen) { /* after a short write: the rest first */
+        write_submit(c);
+        return;
+    }
+    if (c->rt.pend_len >= SPOOL_BUF_SIZE || (sp->ending && c->rt.pend_len > 0))
+        sqe = content_submit(c);
     if (!sp->ending)
         return;
     if (!sp->patched) {
-        io->wptr = io->digits;
-        io->wlen = QF_LENGTH_LEN;
-        io->wdone = 0;
-        io->woff = sp->length_off;
-        write_submit(c, SPOOL_OP_PATCH);
-        return;
+        chain_after(sqe);
+        sqe = submit(c, SPOOL_OP_PATCH);
+        io_uring_prep_write(sqe, sp->fd, io->digits, QF_LENGTH_LEN, sp->length_off);
     }
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
     if (!sp->synced) {
+        chain_after(sqe);
+        sqe = submit(c, SPOOL_OP_SYNC);
         io_uring_prep_fsync(sqe, sp->fd, IORING_FSYNC_DATASYNC);
-        submit(c, sqe, SPOOL_OP_SYNC);
-        return;
+        sqe->flags |= IOSQE_ASYNC;
     }
+    chain_after(sqe);
     /* The kernel may read the names after this dispatch: io keeps them. */
     snprintf(io->from, sizeof(io->from), "%s", sp->tmp_name);
     snprintf(io->to, sizeof(io->to), "%s", c->rt.queue_id);
+    sqe = submit(c, SPOOL_OP_RENAME);
     io_uring_prep_renameat(sqe, sw->q.fd[QDIR_TMP], io->from,
                            sw->q.fd[sp->held ? QDIR_HOLD : QDIR_INCOMING], io->to, 0);
-    submit(c, sqe, SPOOL_OP_RENAME);
+    sqe->flags |= IOSQE_ASYNC;
 }
 
 /* Room for n more bytes in rt.pend: the first buffer, or a larger one
@@ -240,7 +279,7 @@ static void buffer(struct conn *c, const char *p, size_t n)
 {
     struct relay_txn *rt = &c->rt;
     struct spool_txn *sp = &c->sp;
-    while (n > 0 && !sp->err && sp->has_fd) {
+    while (n > 0 && !sp->err && sp->open) {
         size_t k = n < SPOOL_BUF_SIZE ? n : SPOOL_BUF_SIZE;
         if (reserve(c, k) < 0) {
             fail(c, -ENOMEM, "buffer");
@@ -260,7 +299,7 @@ static void io_release(struct conn *c)
 {
     struct spool_io *io = &c->sp.io;
     struct relay_txn *rt = &c->rt;
-    if (io->op != SPOOL_OP_NONE || !io->wbuf)
+    if (busy(io) || !io->wbuf)
         return;
     if (!rt->pend) {
         rt->pend = io->wbuf;
@@ -288,7 +327,7 @@ static void close_file(struct conn *c)
     struct spool_txn *sp = &c->sp;
     if (!sp->has_fd)
         return;
-    if (sp->io.op != SPOOL_OP_NONE && sp->io.owner == sp->id) {
+    if (busy(&sp->io) && sp->io.owner == sp->id) {
         sp->io.defer_fd = sp->fd;
         sp->io.defer_close = true;
     } else {
@@ -323,13 +362,7 @@ void spool_begin(struct conn *c)
         fail(c, -ENOENT, "open");
         return;
     }
-    sp->fd = openat(sw->q.fd[QDIR_TMP], sp->tmp_name,
-                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (sp->fd < 0) {
-        fail(c, -errno, "create");
-        return;
-    }
-    sp->has_fd = true;
+    step(c); /* the file is created through the ring; the envelope waits in the buffer */
     /* The envelope: recipients as accepted, in order. */
     struct qf_rcpt *r = calloc(rt->nrcpts ? rt->nrcpts : 1, sizeof(*r));
     if (!r) {
@@ -446,7 +479,7 @@ enum session_action spool_end(struct conn *c, bool hold, const char *redirect, u
     char line[SPOOL_MSGID_MAX + 64];
     sp->size = size;
     sp->held = hold;
-    if (!sp->err && !sp->has_fd) /* no spool_begin: nothing to queue */
+    if (!sp->err && !sp->open) /* no spool_begin: nothing to queue */
         fail(c, -EBADF, "write");
     if (!sp->err) {
         uint64_t clen = sp->off - sp->content_start;
@@ -497,6 +530,7 @@ void spool_reset(struct conn *c)
     struct spool_io io = sp->io;
     memset(sp, 0, sizeof(*sp));
     sp->io = io;
+    sp->io.wlen = sp->io.wdone = 0; /* a short write's rest: this file's, never the next one's */
     io_release(c);
 }
 
@@ -639,21 +673,31 @@ static void renamed(struct conn *c)
     batch_submit(w, bi);
 }
 
-/* The session's request completed (res: its -errno or bytes written). */
+/* A request of the session completed (res: its -errno or bytes written),
+ * in the order they were linked. */
 void spool_event(struct conn *c, int res)
 {
     struct spool_txn *sp = &c->sp;
     struct spool_io *io = &sp->io;
-    enum spool_op op = io->op;
+    if (!busy(io))
+        return;
+    enum spool_op op = io->ops[io->done++];
+    if (io->done == io->nops)
+        io->nops = io->done = 0;
     bool backlogged = relay_backlogged(c);
-    io->op = SPOOL_OP_NONE;
-    if (io->defer_close) {
+    if (io->defer_close && !busy(io)) { /* the descriptor's last request */
         close(io->defer_fd);
         io->defer_close = false;
     }
+    bool stale = c->phase == CONN_CLOSING || io->owner != sp->id || sp->id == 0 || sp->err;
+    if (stale && op == SPOOL_OP_OPEN && res >= 0) { /* created for nobody */
+        close(res);
+        if (c->w->spool)
+            unlinkat(c->w->spool->q.fd[QDIR_TMP], io->from, 0);
+    }
     if (c->phase == CONN_CLOSING)
         return;
-    if (io->owner != sp->id || sp->id == 0 || sp->err) {
+    if (stale) {
         /* A transaction abandoned (or failed) meanwhile: the next one
          * may have a buffer waiting for its turn. */
         if (!sp->open)
@@ -663,48 +707,58 @@ void spool_event(struct conn *c, int res)
             conn_pump(c);
         return;
     }
-    switch (op) {
-    case SPOOL_OP_WRITE:
-    case SPOOL_OP_PATCH:
-        if (res <= 0) {
-            fail(c, res < 0 ? res : -EIO, "write"); /* 0: nothing more fits */
+    if (res == -ECANCELED && op != SPOOL_OP_OPEN) {
+        /* A link after a short write: what it was to do is still to do. */
+    } else {
+        switch (op) {
+        case SPOOL_OP_OPEN:
+            if (res < 0) {
+                fail(c, res, "create");
+                break;
+            }
+            sp->fd = res;
+            sp->has_fd = true;
             break;
-        }
-        io->wdone += (size_t)res;
-        if (io->wdone < io->wlen) { /* short: the rest, or the error, next */
-            write_submit(c, op);
+        case SPOOL_OP_WRITE:
+            if (res <= 0)
+                fail(c, res < 0 ? res : -EIO, "write"); /* 0: nothing more fits */
+            else
+                io->wdone += (size_t)res; /* short: the rest (or its error) next */
+            break;
+        case SPOOL_OP_PATCH:
+            if (res < 0)
+                fail(c, res, "write");
+            else if (res == QF_LENGTH_LEN)
+                sp->patched = true; /* short: written again whole */
+            break;
+        case SPOOL_OP_SYNC:
+            if (res < 0)
+                fail(c, res, "fsync");
+            else
+                sp->synced = true;
+            break;
+        case SPOOL_OP_RENAME:
+            if (res < 0) {
+                fail(c, res, "rename");
+                break;
+            }
+            renamed(c);
+            return;
+        default:
             return;
         }
-        if (op == SPOOL_OP_PATCH)
-            sp->patched = true;
-        break;
-    case SPOOL_OP_SYNC:
-        if (res < 0)
-            fail(c, res, "fsync");
-        else
-            sp->synced = true;
-        break;
-    case SPOOL_OP_RENAME:
-        if (res < 0) {
-            fail(c, res, "rename");
-            break;
-        }
-        renamed(c);
-        return;
-    case SPOOL_OP_NONE:
-        return;
     }
     if (sp->err) {
         if (sp->ending) { /* the client waits for the verdict */
             remove_tmp(c);
             answer_error(c);
-            return;
         }
-        /* Mid-content: spool_end answers; what still comes is dropped. */
-        c->rt.pend_len = 0;
-    } else {
-        step(c);
+        /* else spool_end answers; what still comes is dropped (fail) */
+        if (!sp->ending && backlogged && !relay_backlogged(c))
+            conn_pump(c);
+        return;
     }
+    step(c);
     if (backlogged && !relay_backlogged(c))
         conn_pump(c);
 }

@@ -5,8 +5,8 @@
  * directory entry that makes it a message are on disk.
  *
  * One message: at the start of the content a file "tmp/PID.ID" is created
- * and its envelope put in the session's buffer (the content length left
- * to patch); the content, as message.c passes it on (our Received: first,
+ * (IORING_OP_OPENAT) and its envelope put in the session's buffer (the
+ * content length left to patch); the content, as message.c passes it on (our Received: first,
  * after the header/body checks, exactly the bytes the proxy path would
  * send), follows. Every write goes through the worker's ring: a full
  * SPOOL_BUF_SIZE buffer is handed to the kernel (IORING_OP_WRITE) and a
@@ -15,11 +15,13 @@
  * sender, never the worker. At the end of DATA / BDAT LAST the trailer
  * is added, the length digits patched (in the buffer when the envelope is
  * still there, as for any message under SPOOL_BUF_SIZE, else by one more
- * write), and, one request at a time, each after the previous completed:
- *   1. the last write(s);
+ * write), and, as one linked chain (IOSQE_IO_LINK: each starts when the
+ *   one before completed in full; one loop round, one kernel thread):
+ *   1. the last write(s) and the length patch;
  *   2. fdatasync of the file (IORING_OP_FSYNC, DATASYNC);
  *   3. rename tmp/PID.ID -> incoming/ID (hold/ID for a HOLD action)
  *      (IORING_OP_RENAMEAT);
+ * then, on the rename's completion:
  *   4. fsync of that directory, through the ring, shared by every session
  *      whose rename completed before it was submitted (group commit: one
  *      directory sync per batch, the next batch forms while one runs);
@@ -28,13 +30,14 @@
  * nothing...) removes the file and answers "452 4.3.1 Insufficient system
  * storage" (no space) or "451 4.3.0 Error: queue file write error", with
  * a log line naming the file and the error: the message is never
- * acknowledged. A short write is continued from where it stopped (the
- * next attempt reports the error, as pwrite() would).
+ * acknowledged. A short write cancels the rest of its chain, which is
+ * asked again from where it stopped (the next attempt reports the error,
+ * as pwrite() would).
  *
- * Blocking steps left in the loop, each short and bounded (metadata in
- * the page cache): openat() of the tmp file, unlinkat() after a failure.
- * The worker refuses queue mail (451) on a kernel whose ring lacks
- * IORING_OP_WRITE or IORING_OP_RENAMEAT (Linux < 5.11).
+ * The one blocking call left in the loop, short and rare: unlinkat() of
+ * a file whose message failed or was abandoned. The worker refuses queue
+ * mail (451) on a kernel whose ring lacks IORING_OP_OPENAT, WRITE, FSYNC
+ * or RENAMEAT (Linux < 5.11).
  *
  * A session that closes before its rename was submitted leaves nothing
  * (the file is removed); one that closes after it leaves a queued message
@@ -59,22 +62,33 @@
 #define SPOOL_BUF_SIZE (64u * 1024u)
 #define SPOOL_MSGID_MAX 256
 
-/* The one spool request of a session in flight, and what the kernel reads
- * for it: kept when the transaction ends (spool_reset), freed with the
- * conn (spool_conn_free), so a late completion never finds it gone. */
-enum spool_op { SPOOL_OP_NONE, SPOOL_OP_WRITE, SPOOL_OP_PATCH, SPOOL_OP_SYNC, SPOOL_OP_RENAME };
+/* The spool requests of a session in flight (one, or one chain), and
+ * what the kernel reads for them: kept when the transaction ends
+ * (spool_reset), freed with the conn (spool_conn_free), so a late
+ * completion never finds it gone. */
+enum spool_op {
+    SPOOL_OP_OPEN = 1,
+    SPOOL_OP_WRITE,
+    SPOOL_OP_PATCH,
+    SPOOL_OP_SYNC,
+    SPOOL_OP_RENAME,
+};
+
+#define SPOOL_CHAIN_MAX 4
 
 struct spool_io {
-    enum spool_op op;        /* in flight; NONE: nothing */
+    /* In flight: one request, or a linked chain whose completions come
+     * in this order (ops[done..nops)); nops == 0: nothing. */
+    unsigned char ops[SPOOL_CHAIN_MAX];
+    unsigned nops, done;
     uint32_t owner;          /* spool_txn.id of the transaction that asked */
     uint32_t last_id;        /* the last id given out */
     char *wbuf;              /* content being written (the other buffer is rt.pend) */
     size_t wcap;
-    const char *wptr;        /* what the write in flight writes: wbuf or digits */
     size_t wlen, wdone;      /* its length, how much the kernel took so far */
-    uint64_t woff;           /* file offset of wptr[0] */
+    uint64_t woff;           /* file offset of wbuf[0] */
     char digits[QF_LENGTH_LEN + 1]; /* the M record's length, for a late patch */
-    char from[64], to[24];   /* the rename's names */
+    char from[64], to[24];   /* the tmp file's name (create, rename), its queue name */
     /* The file's descriptor, closed while a request on it was prepared:
      * closed at its completion instead, so that the number cannot go to
      * another session's new file before the request reaches the kernel. */

@@ -9,8 +9,9 @@ Usage: test_daemon_queue_io.py [MXSCREEN] [-v] [--keep]
     its content byte for byte (test_daemon_queue.py's independent reader)
     and the length record patched (the file ends where it says);
   * the worker itself makes no pwrite/fsync/fdatasync/rename system call
-    while it queues them (strace on the worker process: the writes, the
-    file sync, the rename and the directory sync are ring requests);
+    and opens no queue file while it queues them (strace on the worker
+    process: the file's creation, the writes, the file sync, the rename
+    and the directory sync are ring requests);
     skipped with the reason when strace is missing or cannot attach;
   * a disk that fills only at the end of DATA (a small tmpfs, filled up
     to 16 KiB before a 40 KB message, which the worker holds in its buffer
@@ -133,6 +134,10 @@ def wait_pid(srv):
 
 
 BLOCKING = "pwrite64,pwritev,pwritev2,fsync,fdatasync,sync_file_range,rename,renameat,renameat2"
+# openat is traced too, but only the creation of a tmp/ file ("PID.ID",
+# relative to the tmp/ descriptor) counts: the worker also opens the
+# runner's FIFO (non-blocking) after a directory sync.
+TMP_OPEN = re.compile(r'\bopenat\(\d+, "\d+\.[0-9A-Za-z]+"')
 
 
 def start_strace(pid):
@@ -141,7 +146,8 @@ def start_strace(pid):
     if not shutil.which("strace"):
         return None, "no strace"
     out = tempfile.mktemp(prefix="mxq-io-strace-")
-    p = subprocess.Popen(["strace", "-f", "-e", "trace=" + BLOCKING, "-o", out, "-p", str(pid)],
+    p = subprocess.Popen(["strace", "-f", "-e", "trace=openat," + BLOCKING, "-o", out,
+                          "-p", str(pid)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     line = ""
@@ -171,7 +177,8 @@ def stop_strace(p, out):
     except OSError:
         return None
     names = BLOCKING.split(",")
-    return [ln for ln in lines if any(re.search(r"\b%s\(" % n, ln) for n in names)]
+    return [ln for ln in lines
+            if TMP_OPEN.search(ln) or any(re.search(r"\b%s\(" % n, ln) for n in names)]
 
 
 def mount_tmpfs(size):
