@@ -220,10 +220,7 @@ static void tarpit_tick(struct fe *fe, struct fe_conn *c)
     }
     unsigned n = 0;
     uint64_t next;
-    /* Each slot's own phase in the second (tarpit.h): no drip bursts. */
-    uint64_t off = tarpit_phase(cf->tarpit_rate, pool_index(&fe->conns, c));
-    uint64_t start = c->phase_ms > off ? c->phase_ms - off : 0;
-    tarpit_plan(cf->tarpit_rate, start, c->dripped, now, 256, &n, &next);
+    tarpit_plan(cf->tarpit_rate, c->phase_ms, c->dripped, now, 256, &n, &next);
     if (n > 0 && !(c->flags & FE_F_SEND)) {
         size_t left = cf->tarpit_drip_len - c->drip_off;
         size_t len = n < left ? n : left;

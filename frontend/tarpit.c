@@ -25,16 +25,3 @@ void tarpit_plan(unsigned rate, uint64_t start, uint64_t sent, uint64_t now, uns
     *nbytes = (unsigned)n;
     *next = due(rate, start, sent + n);
 }
-
-unsigned tarpit_phase(unsigned rate, uint32_t slot)
-{
-    if (rate == 0)
-        rate = 1;
-    unsigned period = (1000u + rate - 1) / rate;
-    if (period <= 1)
-        return 0;
-    /* 619 is prime and does not divide any period (<= 1000): slots k and
-     * k+1 land 619 ms apart mod the period, so a run of neighbouring slots
-     * (a pool hands them out in order) covers the period evenly. */
-    return (unsigned)(((uint64_t)slot * 619u) % period);
-}

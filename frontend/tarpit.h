@@ -4,14 +4,12 @@
  * spamd), the first byte at once. Pure arithmetic, no I/O: the frontend's
  * timer wheel calls tarpit_plan() at each tick.
  *
- * Phase: tens of thousands of held bots each drip once a second. If their
- * schedules shared a phase (all tarpits begun in one loop pass begin in
- * the same millisecond) the frontend would send a burst of drips in one
- * tick and good clients would wait behind it. tarpit_phase() gives each
- * connection slot its own offset inside the drip period, so the drips of
- * a whole pool are spread evenly over each second; the first byte is still
- * sent at once and the average rate is unchanged (at most one byte more
- * over postscreen_tarpit_time).
+ * Each connection's phase is when its tarpit began (ms), so the tarpits
+ * begun in one loop pass drip in the same tick. Spreading every slot over
+ * the second (tried in 345e988) made good clients slower under a 20,000-bot
+ * storm, not faster: one wakeup per ms instead of a few batched ones
+ * (figures in the commit that took it out); the loop bounds a tick's work
+ * instead (FE_TIMERS_PER_PASS in frontend.c).
  */
 #ifndef MX_FE_TARPIT_H
 #define MX_FE_TARPIT_H
@@ -26,15 +24,5 @@
  */
 void tarpit_plan(unsigned rate, uint64_t start, uint64_t sent, uint64_t now, unsigned max_burst,
                  unsigned *nbytes, uint64_t *next);
-
-/*
- * How far (ms) to move the schedule's start back for connection slot
- * `slot`: in [0, period) with period = 1000/rate ms rounded up (0 when
- * rate >= 1000: every tick sends anyway), consecutive slots spread over
- * the whole period. tarpit_plan(rate, start - phase, ...) still sends the
- * first byte at once (phase < period) and the second one at most a period
- * later.
- */
-unsigned tarpit_phase(unsigned rate, uint32_t slot);
 
 #endif

@@ -45,42 +45,6 @@ static void drip_schedule(void **state)
     }
 }
 
-/* Each slot's drip phase: inside the period, neighbouring slots spread over
- * all of it (a pool of 20,000 bots at 1 byte/s: 20 drips in every ms), and
- * with the phase the first byte still goes at once, the second at most one
- * period later. */
-static void drip_phase(void **state)
-{
-    (void)state;
-    struct {
-        unsigned rate, period;
-    } t[] = {
-        {1, 1000}, {0, 1000}, {2, 500}, {3, 334}, {7, 143}, {999, 2}, {1000, 1}, {5000, 1},
-    };
-    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        static unsigned hits[1000];
-        memset(hits, 0, sizeof(hits));
-        unsigned period = t[i].period;
-        for (uint32_t slot = 0; slot < 20u * period; slot++) {
-            unsigned off = tarpit_phase(t[i].rate, slot);
-            assert_true(off < period);
-            hits[off]++;
-            unsigned n;
-            uint64_t next, start = 100000;
-            tarpit_plan(t[i].rate, start - off, 0, start, 8, &n, &next);
-            assert_true(n >= 1);
-            assert_true(next > start || (t[i].rate > 1000 && next >= start));
-            assert_true(next <= start + period);
-        }
-        for (unsigned ms = 0; ms < period; ms++)
-            assert_int_equal(hits[ms], 20);
-    }
-    assert_int_equal(tarpit_phase(1, 0), 0);
-    assert_int_equal(tarpit_phase(1, 1), 619);
-    assert_int_equal(tarpit_phase(1, 2), 238);
-    assert_int_equal(tarpit_phase(1, UINT32_MAX), (unsigned)(((uint64_t)UINT32_MAX * 619u) % 1000u));
-}
-
 static void pregreet_text(void **state)
 {
     (void)state;
@@ -182,7 +146,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(drip_schedule),
-        cmocka_unit_test(drip_phase),
         cmocka_unit_test(pregreet_text),
         cmocka_unit_test(enforce_commands),
         cmocka_unit_test(access_table_values),
