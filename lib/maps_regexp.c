@@ -46,7 +46,8 @@
  * memory with hs_deserialize_database_at, and the heap copy freed; workers
  * then scan one read-only copy. struct rx_shared holds nothing but the
  * parsed table (one pool, index-linked arrays), per-pattern modes, the
- * candidate indexes and the databases; the arrays can follow the same way.
+ * candidate indexes, the cut literals' tails (one pool, offsets) and the
+ * databases; the arrays can follow the same way.
  * struct rx_local (real-engine objects, scratch, stamps) is per process:
  * the scratch allocated at open is copy-on-write in each forked worker,
  * so every process scans with its own.
