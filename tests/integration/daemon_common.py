@@ -215,13 +215,19 @@ def first_line(c):
     return line.rstrip(b"\r").decode(errors="replace")
 
 
+def wait_for(pred, timeout=10.0, step=0.05):
+    """pred()'s first true value, polling every step seconds for up to
+    timeout seconds; its last (false) value if it never comes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def wait_log(srv, pattern, timeout=10.0):
     """The first match of pattern (re.M) in the server's log, waiting up to
     timeout seconds for it to appear; None if it never does."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        m = re.search(pattern, srv.log(), re.M)
-        if m:
-            return m
-        time.sleep(0.05)
-    return re.search(pattern, srv.log(), re.M)
+    return wait_for(lambda: re.search(pattern, srv.log(), re.M), timeout)

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from daemon_common import Checker, mxlib
+from daemon_common import Checker, mxlib, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -53,15 +53,6 @@ MSG = (b"From: s@example.org\r\nTo: r0@lmtp.test\r\nSubject: lmtp test\r\n"
 WIRE = MSG.replace(b"\r\n.dot", b"\r\n..dot")  # dot-stuffed as a client sends it
 RCPTS = ["r0", "r1", "rcptfail", "full", "bad"]
 
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def send(srv, rcpts):

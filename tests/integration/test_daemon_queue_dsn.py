@@ -30,7 +30,7 @@ import smtplib
 import sys
 import time
 
-from daemon_common import Checker, mxlib
+from daemon_common import Checker, mxlib, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -57,16 +57,6 @@ def server(settings, relay):
     s = dict(FAST)
     s.update(settings)
     return mxlib.MxscreenInstance(settings=s, relay=relay, binary=BINARY, keep=KEEP)
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def transaction(srv, mail, rcpts):

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from daemon_common import Checker, mxlib
+from daemon_common import Checker, mxlib, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -38,15 +38,6 @@ ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
 BINARY = ARGS[0] if ARGS else None
 CTL = ARGS[1] if len(ARGS) > 1 else None
 
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
 
 
 def files(srv, sub):

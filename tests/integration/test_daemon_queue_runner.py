@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 
-from daemon_common import Checker, mxlib
+from daemon_common import Checker, mxlib, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -104,15 +104,6 @@ def send(srv, n, tag, sender="a@example.org", rcpts=("b@example.test",)):
                 acked[hashlib.sha256(b).hexdigest()] = m.group(1).decode() if m else "?"
     return acked
 
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def queue_empty(srv):

@@ -34,7 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-from daemon_common import Checker, mxlib  # noqa: E402
+from daemon_common import Checker, mxlib, wait_for  # noqa: E402
 from sink import Sink  # noqa: E402
 
 VERBOSE = "-v" in sys.argv
@@ -52,15 +52,6 @@ FAST = {
     "smtp_tls_security_level": "none",
 }
 
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def server(port, settings):

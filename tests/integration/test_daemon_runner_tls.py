@@ -58,7 +58,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_daemon_client_tls as ct  # noqa: E402  (make_pki, NextHop)
-from daemon_common import Checker, mxlib  # noqa: E402
+from daemon_common import Checker, mxlib, wait_for  # noqa: E402
 
 try:
     import aiosmtpd  # noqa: F401
@@ -87,16 +87,6 @@ FAST = {
 }
 FROM, RCPT = ct.FROM, ct.RCPT
 USER, PASSWORD = ct.USER, ct.PASSWORD
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def free_port():

@@ -59,6 +59,7 @@ import tempfile
 import time
 
 import daemon_common as dc
+from daemon_common import wait_for
 from dnsmasq import DnsTestServer, Zones, dnsmasq_available
 from sink import Sink
 import mxscreen as mxlib
@@ -132,15 +133,6 @@ def noqueue(log, where, addr):
                   re.M)
     return m.group(1) if m else None
 
-
-def wait_for(fn, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
 
 
 def delay_suite(args, dns, check):

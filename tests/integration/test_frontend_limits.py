@@ -58,6 +58,7 @@ import sys
 import time
 
 import daemon_common as dc
+from daemon_common import wait_for
 from dnsmasq import DnsTestServer, Zones, dnsmasq_available
 from sink import Sink
 import mxscreen as mxlib
@@ -79,15 +80,6 @@ def status(ctl, conf_dir):
 
 def worker_pids(ctl, conf_dir):
     return [int(m) for m in re.findall(r"^worker \d+ pid (\d+)", status(ctl, conf_dir), re.M)]
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def send_mail(check, c, tag, greeted=True):

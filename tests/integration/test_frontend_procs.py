@@ -42,6 +42,7 @@ import sys
 import time
 
 import daemon_common as dc
+from daemon_common import wait_for
 from sink import Sink
 
 BASE = {
@@ -71,15 +72,6 @@ def workers(ctl, conf_dir):
         r"^worker \d+ pid (\d+) generation \d+ state \S+ sessions (\d+) pending (\d+)",
         status(ctl, conf_dir), re.M)]
 
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
 
 
 def connect_pids(log):
