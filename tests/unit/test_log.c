@@ -120,6 +120,36 @@ static void long_line_is_cut_but_ends_with_newline(void **state)
     free(buf);
 }
 
+/* Waits for the n children (each must exit 0), closes the log and checks
+ * that the file holds exactly `want` whole lines "kid K line I PAD" from
+ * mxscreen/smtpd, PAD matching the ERE pad: no line lost, cut or mixed. */
+static void reap_and_check_lines(const pid_t *pids, int n, const char *p, const char *pad,
+                                 int want)
+{
+    for (int k = 0; k < n; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    char pattern[256];
+    snprintf(pattern, sizeof(pattern),
+             "^[A-Z][a-z][a-z] [0-3][0-9] [0-9:]{8} h mxscreen/smtpd\\[[0-9]+\\]: "
+             "kid [0-3] line [0-9]+ %s$", pad);
+    regex_t re;
+    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED), 0);
+    int count = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
+        count++;
+    }
+    assert_int_equal(count, want);
+    regfree(&re);
+    free(buf);
+}
+
 /* Children inherit the descriptor across fork (as workers do) and write
  * concurrently: every line must arrive whole. */
 static void forked_writers_interleave_whole_lines(void **state)
@@ -140,26 +170,7 @@ static void forked_writers_interleave_whole_lines(void **state)
             _exit(0);
         }
     }
-    for (int k = 0; k < KIDS; k++) {
-        int st;
-        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    }
-    log_close();
-    size_t len;
-    char *buf = slurp(p, &len);
-    regex_t re;
-    assert_int_equal(regcomp(&re,
-        "^[A-Z][a-z][a-z] [0-3][0-9] [0-9:]{8} h mxscreen/smtpd\\[[0-9]+\\]: "
-        "kid [0-3] line [0-9]+ x{48}$", REG_EXTENDED), 0);
-    int count = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
-        count++;
-    }
-    assert_int_equal(count, KIDS * LINES);
-    regfree(&re);
-    free(buf);
+    reap_and_check_lines(pids, KIDS, p, "x{48}", KIDS * LINES);
 }
 
 /* The pid is asked once per process: a child that logs before its own
@@ -441,26 +452,7 @@ static void held_batches_from_many_processes_stay_whole(void **state)
             _exit(0);
         }
     }
-    for (int k = 0; k < KIDS; k++) {
-        int st;
-        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    }
-    log_close();
-    size_t len;
-    char *buf = slurp(p, &len);
-    regex_t re;
-    assert_int_equal(regcomp(&re,
-        "^[A-Z][a-z][a-z] [0-3][0-9] [0-9:]{8} h mxscreen/smtpd\\[[0-9]+\\]: "
-        "kid [0-3] line [0-9]+ y{40}$", REG_EXTENDED), 0);
-    int count = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
-        count++;
-    }
-    assert_int_equal(count, KIDS * LINES);
-    regfree(&re);
-    free(buf);
+    reap_and_check_lines(pids, KIDS, p, "y{40}", KIDS * LINES);
 }
 
 /* The stderr tee is never held: a start-up error reaches the terminal at
