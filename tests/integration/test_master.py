@@ -261,9 +261,14 @@ def main_scenario():
         r = inst.ctl("reload")
         check(r.returncode == 0 and r.stdout.strip() == "ok generation 2",
               "reload ok: %r %r" % (r.returncode, r.stdout))
-        st = inst.status()
-        g2 = [w for w in st["workers"] if w["generation"] == "2"]
-        g1 = [w for w in st["workers"] if w["generation"] == "1"]
+        # The old workers retire once the old frontend has handed over what
+        # it held and exited (supervisor_reload), a moment after the reply.
+        def gens():
+            st = inst.status()
+            return ([w for w in st["workers"] if w["generation"] == "1"],
+                    [w for w in st["workers"] if w["generation"] == "2"])
+        wait_for(lambda: all(w["state"] == "retiring" for w in gens()[0]), 10)
+        g1, g2 = gens()
         check(len(g2) == 3 and all(w["state"] == "running" for w in g2), "3 new workers: %r" % g2)
         check(len(g1) == 2 and all(w["state"] == "retiring" for w in g1),
               "old workers retiring: %r" % g1)
