@@ -158,6 +158,11 @@ void map_close(struct map *m)
     free(m);
 }
 
+size_t map_shared_parts(const struct map *m, const void **out, size_t max)
+{
+    return m->type->shared_parts ? m->type->shared_parts(m, out, max) : 0;
+}
+
 int map_value_set(struct map_value *out, const char *s, size_t len)
 {
     if (!out->buf || len + 1 > out->cap)

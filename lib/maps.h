@@ -66,6 +66,10 @@ struct map_type {
     /* Optional: reopen when the file was replaced. 0 or -errno (old kept). */
     int (*refresh)(struct map *m);
     void (*close)(struct map *m);
+    /* Optional: up to max addresses of the blocks the table shares
+     * (placed when a placer was set): rule arrays, strings, compiled code.
+     * Returns how many there are (may exceed max). */
+    size_t (*shared_parts)(const struct map *m, const void **out, size_t max);
 };
 
 struct map {
@@ -83,6 +87,9 @@ int map_open(const char *ref, unsigned open_flags, struct map **out, struct map_
 int map_lookup(struct map *m, const char *key, size_t keylen, struct map_value *out);
 static inline int map_lookup_str(struct map *m, const char *key, struct map_value *out);
 void map_close(struct map *m);
+/* The table's shared blocks (struct map_type.shared_parts; 0 if the type
+ * has none): lets a test or the master check they sit in the segment. */
+size_t map_shared_parts(const struct map *m, const void **out, size_t max);
 
 /* The registered type for a name, or NULL. */
 const struct map_type *map_type_find(const char *name, size_t len);
@@ -93,13 +100,16 @@ int map_folds_keys(const struct map *m);
 int map_value_set(struct map_value *out, const char *s, size_t len);
 
 /*
- * Where pattern tables (regexp:, pcre:) put their compiled Hyperscan
- * databases: the master points this at the generation's policy segment
- * (shm/segment.h) while it opens that generation's maps, so that the
- * databases end up in shared read-only memory; NULL (the default, and what
- * the tools use) keeps them on the heap. Process-wide, set and cleared
- * around the opens. alloc returns size bytes aligned to align, or NULL;
- * placed_db is told of each database placed (for the segment's stats).
+ * The placer: where tables put what every process only reads (rule arrays,
+ * result strings, compiled PCRE2 code, Hyperscan databases). The master
+ * points it at the generation's policy segment (shm/segment.h) while it
+ * opens that generation's maps, so that one read-only copy serves every
+ * worker; NULL (the default, and what the tools and refreshed tables get)
+ * keeps everything on the heap. Process-wide, set and cleared around the
+ * opens. alloc returns size bytes aligned to align, or NULL; placed_db is
+ * told of each Hyperscan database placed (for the segment's stats).
+ * Placed memory is never freed piecewise: a type remembers what it placed
+ * and leaves it alone at close (maps_place.c).
  */
 struct map_placer {
     void *ctx;
@@ -107,6 +117,17 @@ struct map_placer {
     void (*placed_db)(void *ctx);
 };
 void maps_set_placer(const struct map_placer *p);
+/* For the types (maps_place.c). Whether a placer is set. */
+int maps_placing(void);
+/* size bytes of placer memory, zero-filled; NULL if none or exhausted. */
+void *maps_place_alloc(size_t size, size_t align);
+void maps_place_count_db(void);
+/* With a placer: copy heap's size bytes into placer memory, free heap and
+ * return the copy (NULL, heap untouched, when the placer is full). Without
+ * one: heap itself. */
+void *maps_place_move(void *heap, size_t size);
+/* A copy of p in placer memory, or NULL. */
+void *maps_place_dup(const void *p, size_t size);
 
 /* Monotonic milliseconds (coarse clock; cheap). */
 int64_t map_now_ms(void);

@@ -18,6 +18,10 @@
  * valid UTF-8 makes the lookup fail (-EIO), as Postfix 3.7 does. The file
  * is re-read when it is replaced (checked by map_lookup at most once per
  * MAP_REFRESH_INTERVAL_MS); on failure the old rules stay.
+ *
+ * With a placer set (maps.h: the master's policy segment) the rules, their
+ * results and the index are moved into it once built; a table re-read
+ * later (refresh) lives on the heap of the process that re-read it.
  */
 #include "log.h"
 #include "maps.h"
@@ -51,6 +55,7 @@ struct cidr_map {
     struct cidr_run *runs;
     size_t nruns;
     struct stat st;  /* of the file this was read from */
+    int placed;      /* rules, results, index: in the placer's memory */
 };
 
 static void key128(const uint8_t *b, int family, uint64_t *hi, uint64_t *lo)
@@ -209,6 +214,13 @@ static void cidr_map_free(struct cidr_map *cm)
 {
     if (!cm)
         return;
+    if (cm->placed) {
+        cm->t.rules = NULL; /* the segment's, freed with it */
+        cm->t.arena = NULL;
+        cidr_table_free(&cm->t);
+        free(cm);
+        return;
+    }
     for (size_t i = 0; i < cm->nruns; i++) {
         free(cm->runs[i].fam[0]);
         free(cm->runs[i].fam[1]);
@@ -217,6 +229,69 @@ static void cidr_map_free(struct cidr_map *cm)
     free(cm->run_at);
     cidr_table_free(&cm->t);
     free(cm);
+}
+
+/*
+ * Move the rules, their results and the run index into the placer's
+ * memory (maps.h), so that the workers share one read-only copy. All or
+ * nothing: on failure the table stays on the heap as it was.
+ */
+static int cidr_place(struct cidr_map *cm)
+{
+    struct cidr_table *t = &cm->t;
+    size_t alen = 1;
+    for (size_t i = 0; i < t->nrules; i++)
+        if (t->rules[i].value && t->rules[i].value_off + t->rules[i].valuelen + 1 > alen)
+            alen = t->rules[i].value_off + t->rules[i].valuelen + 1;
+    char *arena = maps_place_dup(t->arena, alen);
+    struct cidr_rule *rules = maps_place_alloc((t->nrules ? t->nrules : 1) * sizeof(*rules), 16);
+    int32_t *run_at = maps_place_dup(cm->run_at, (t->nrules ? t->nrules : 1) * sizeof(*run_at));
+    struct cidr_run *runs = maps_place_alloc((cm->nruns ? cm->nruns : 1) * sizeof(*runs), 16);
+    if (!arena || !rules || !run_at || !runs)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->nrules; i++) {
+        rules[i] = t->rules[i];
+        if (rules[i].value)
+            rules[i].value = arena + rules[i].value_off;
+    }
+    for (size_t i = 0; i < cm->nruns; i++) {
+        runs[i] = cm->runs[i];
+        for (int f = 0; f < 2; f++)
+            if (!(runs[i].fam[f] = maps_place_dup(cm->runs[i].fam[f],
+                                                  (cm->runs[i].n[f] ? cm->runs[i].n[f] : 1) *
+                                                      sizeof(struct cidr_node))))
+                return -ENOMEM;
+    }
+    for (size_t i = 0; i < cm->nruns; i++) {
+        free(cm->runs[i].fam[0]);
+        free(cm->runs[i].fam[1]);
+    }
+    free(cm->runs);
+    free(cm->run_at);
+    free(t->rules);
+    free(t->arena);
+    cm->runs = runs;
+    cm->run_at = run_at;
+    t->rules = rules;
+    t->arena = arena;
+    cm->placed = 1;
+    return 0;
+}
+
+/* maps.h shared_parts. */
+static size_t cidr_shared_parts(const struct map *m, const void **out, size_t max)
+{
+    const struct cidr_map *cm = m->priv;
+    const void *p[] = {cm->t.rules, cm->t.arena, cm->run_at, cm->runs};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+        if (n++ < max)
+            out[n - 1] = p[i];
+    for (size_t i = 0; i < cm->nruns; i++)
+        for (int f = 0; f < 2; f++)
+            if (n++ < max)
+                out[n - 1] = cm->runs[i].fam[f];
+    return n;
 }
 
 /*
@@ -262,6 +337,11 @@ static int cidr_load(const char *path, struct cidr_map **out, struct map_err *er
         return -EINVAL;
     }
     cidr_index(cm);
+    if (maps_placing() && cidr_place(cm) < 0) {
+        map_err_set(err, "%s: cannot place the table in the policy segment", path);
+        cidr_map_free(cm);
+        return -ENOMEM;
+    }
     cm->st = st;
     *out = cm;
     return 0;
@@ -329,4 +409,5 @@ const struct map_type map_type_cidr = {
     .lookup = cidr_lookup,
     .refresh = cidr_refresh,
     .close = cidr_close,
+    .shared_parts = cidr_shared_parts,
 };

@@ -6,6 +6,8 @@
  * like Postfix's, so access(5) partial lookups apply to it. An error at
  * open is reported as Postfix reports it:
  *   missing '=' after attribute name: "inline:{a = b}"; need "inline:{name=value...}"
+ * With a placer set (maps.h: the master's policy segment) the entries and
+ * their strings are moved into it once parsed.
  */
 #include "maps_inline.h"
 #include "casefold.h"
@@ -299,6 +301,10 @@ enum inline_parse_result inline_rules_text(const char *buf, size_t len, char **t
 
 void inline_table_free(struct inline_table *t)
 {
+    if (t->placed) {
+        memset(t, 0, sizeof(*t)); /* the segment's, freed with it */
+        return;
+    }
     for (size_t i = 0; i < t->ngrown; i++)
         free(t->grown[i]);
     free(t->grown);
@@ -328,6 +334,44 @@ const struct inline_entry *inline_find(const struct inline_table *t, const char 
     return NULL;
 }
 
+/* Copy the entries and their strings ("key\0value\0" each) into the
+ * placer's memory (maps.h) and free the heap copy; all or nothing. */
+static int inline_place(struct inline_table *t)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < t->n; i++)
+        size += t->entries[i].keylen + t->entries[i].valuelen + 2;
+    struct inline_entry *e = maps_place_alloc((t->n ? t->n : 1) * sizeof(*e), 16);
+    char *str = maps_place_alloc(size, 1);
+    if (!e || !str)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct inline_entry *o = &t->entries[i];
+        e[i] = *o;
+        e[i].key = memcpy(str, o->key, o->keylen + 1);
+        str += o->keylen + 1;
+        e[i].value = memcpy(str, o->value, o->valuelen + 1);
+        str += o->valuelen + 1;
+    }
+    size_t n = t->n;
+    inline_table_free(t);
+    t->entries = e;
+    t->n = n;
+    t->placed = 1;
+    return 0;
+}
+
+/* maps.h shared_parts: the entries, then the first key's string. */
+static size_t inline_shared_parts(const struct map *m, const void **out, size_t max)
+{
+    const struct inline_table *t = m->priv;
+    if (max > 0)
+        out[0] = t->entries;
+    if (max > 1)
+        out[1] = t->entries[0].key;
+    return 2;
+}
+
 static int inline_open(struct map *m, struct map_err *err)
 {
     struct inline_table *t = xcalloc(1, sizeof(*t));
@@ -338,6 +382,12 @@ static int inline_open(struct map *m, struct map_err *err)
         map_err_set(err, "%s: \"inline:%s\"; need \"inline:{name=value...}\"", why, m->name);
         free(t);
         return -EINVAL;
+    }
+    if (maps_placing() && inline_place(t) < 0) {
+        map_err_set(err, "inline:%s: cannot place the table in the policy segment", m->name);
+        inline_table_free(t);
+        free(t);
+        return -ENOMEM;
     }
     m->priv = t;
     return 0;
@@ -364,4 +414,5 @@ const struct map_type map_type_inline = {
     .open = inline_open,
     .lookup = inline_lookup,
     .close = inline_close,
+    .shared_parts = inline_shared_parts,
 };

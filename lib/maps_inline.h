@@ -42,6 +42,7 @@ struct inline_table {
     char *arena;
     char **grown; /* keys that Unicode folding made longer than the arena's copy */
     size_t ngrown;
+    int placed;   /* entries and strings in the placer's memory (maps.h) */
 };
 
 /* Parse the text after "inline:". fold: case-fold keys (Unicode, as Postfix). On an

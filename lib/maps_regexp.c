@@ -44,10 +44,13 @@
  * Sharing: with a placer set (maps_set_placer, the master's policy
  * segment) each compiled database is serialized and placed in the shared
  * memory with hs_deserialize_database_at, and the heap copy freed; workers
- * then scan one read-only copy. struct rx_shared holds nothing but the
- * parsed table (one pool, index-linked arrays), per-pattern modes, the
- * candidate indexes, the cut literals' tails (one pool, offsets) and the
- * databases; the arrays can follow the same way.
+ * then scan one read-only copy. The rest of struct rx_shared (the parsed
+ * table: one pool, index-linked arrays; per-pattern modes, the candidate
+ * indexes, the partitions, the cut literals' tails) and the engine array
+ * follow once the open is done (rx_place_tables), and so does the PCRE2
+ * code the lookups keep: compiled a second time through a general context
+ * whose malloc is the placer. glibc's regex_t stays per process (malloc'd
+ * internals, and regexec takes a lock inside it).
  * struct rx_local (real-engine objects, scratch, stamps) is per process:
  * the scratch allocated at open is copy-on-write in each forked worker,
  * so every process scans with its own.
@@ -78,7 +81,8 @@ static uint32_t pcre_options(uint32_t f)
 /* Compile pattern text; *nsub gets the number of groups. 0 or -EINVAL
  * with the engine's message in why. */
 static int engine_compile(enum rxp_dialect d, const char *text, size_t len, uint32_t flags,
-                          void **out, size_t *nsub, char *why, size_t whylen)
+                          pcre2_compile_context *cc, void **out, size_t *nsub, char *why,
+                          size_t whylen)
 {
     if (d == RXP_REGEXP) {
         regex_t *re = xmalloc(sizeof(*re));
@@ -94,7 +98,7 @@ static int engine_compile(enum rxp_dialect d, const char *text, size_t len, uint
     }
     int ecode;
     PCRE2_SIZE eoff;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)text, len, pcre_options(flags), &ecode, &eoff, NULL);
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)text, len, pcre_options(flags), &ecode, &eoff, cc);
     if (!code) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(ecode, msg, sizeof(msg));
@@ -328,14 +332,156 @@ static int rx_lookup(struct map *mp, const char *key, size_t keylen, struct map_
     return 0;
 }
 
+/* ---- placement in shared memory ---- */
+
+/* PCRE2 allocates placed code through these: the segment hands out memory
+ * and takes none back (it is freed as a whole). */
+static void *pcre_place_malloc(size_t size, void *data)
+{
+    (void)data;
+    return maps_place_alloc(size, 16);
+}
+
+static void pcre_place_free(void *p, void *data)
+{
+    (void)p;
+    (void)data;
+}
+
+/* Compile the PCRE2 engines the table keeps once more, into the placer's
+ * memory (pcre2_code cannot be copied into memory of our choosing):
+ * placed[p] gets each, NULL where no engine is kept. */
+static int rx_place_pcre(struct rx_map *m, void **placed)
+{
+    const struct rxp_table *t = &m->s.t;
+    pcre2_general_context *gc = pcre2_general_context_create(pcre_place_malloc, pcre_place_free,
+                                                             NULL);
+    pcre2_compile_context *cc = gc ? pcre2_compile_context_create(gc) : NULL;
+    if (!cc)
+        return -ENOMEM;
+    for (size_t p = 0; p < t->npats; p++) {
+        char why[256];
+        size_t nsub;
+        const struct rxp_pattern *pat = &t->pats[p];
+        if (m->l.engine[p] && engine_compile(RXP_PCRE, rxp_pattern_text(t, pat), pat->text_len,
+                                             pat->flags, cc, &placed[p], &nsub, why,
+                                             sizeof(why)) < 0)
+            return -ENOMEM; /* it compiled on the heap: only memory can fail */
+    }
+    /* The contexts are placed memory too: nothing to free. */
+    return 0;
+}
+
+/*
+ * Move the table's read-only parts into the placer's memory: the parsed
+ * rules, patterns and result templates, the per-pattern modes and
+ * candidate indexes, the partitions, the cut literals' tails, the engine
+ * array and the compiled PCRE2 code (glibc's regex_t stays on the heap: its
+ * internals are malloc'd and partly written by regexec). All or nothing: on
+ * failure the table stays as it was, on the heap.
+ */
+static int rx_place_tables(struct rx_map *m)
+{
+    struct rx_shared *s = &m->s;
+    struct rxp_table *t = &s->t;
+    size_t np = t->npats, nr = t->nrules;
+    void **eng = xcalloc(np ? np : 1, sizeof(*eng));
+    if (m->l.dialect == RXP_PCRE && rx_place_pcre(m, eng) < 0) {
+        free(eng);
+        return -ENOMEM;
+    }
+    for (size_t p = 0; p < np; p++)
+        if (m->l.dialect == RXP_REGEXP)
+            eng[p] = m->l.engine[p];
+    enum { POOL, PATS, RULES, SEGS, MODE, PAT_RULE, ALWAYS, PARTS, TWHOLE, TREST, TPOOL, ENG, N };
+    const void *src[N] = {t->pool,      t->pats,      t->rules,     t->segs,
+                          s->mode,      s->pat_rule,  s->always,    s->parts,
+                          s->tail_whole, s->tail_rest, s->tail_pool, eng};
+    const size_t size[N] = {t->pool_len,
+                            np * sizeof(*t->pats),
+                            nr * sizeof(*t->rules),
+                            t->nsegs * sizeof(*t->segs),
+                            np,
+                            np * sizeof(*s->pat_rule),
+                            s->nalways * sizeof(*s->always),
+                            s->nparts * sizeof(*s->parts),
+                            s->tail_whole ? np * sizeof(*s->tail_whole) : 0,
+                            s->tail_rest ? np * sizeof(*s->tail_rest) : 0,
+                            s->tail_pool_len,
+                            np * sizeof(*eng)};
+    void *dst[N] = {NULL};
+    for (int i = 0; i < N; i++)
+        if (src[i] && !(dst[i] = maps_place_dup(src[i], size[i]))) {
+            free(eng);
+            return -ENOMEM;
+        }
+    if (m->l.dialect == RXP_PCRE)
+        for (size_t p = 0; p < np; p++)
+            engine_free(RXP_PCRE, m->l.engine[p]);
+    free(m->l.engine);
+    free(eng);
+    free(t->pool);
+    free(t->pats);
+    free(t->rules);
+    free(t->segs);
+    free(s->mode);
+    free(s->pat_rule);
+    free(s->always);
+    free(s->parts);
+    free(s->tail_whole);
+    free(s->tail_rest);
+    free(s->tail_pool);
+    t->pool = dst[POOL];
+    t->pats = dst[PATS];
+    t->rules = dst[RULES];
+    t->segs = dst[SEGS];
+    s->mode = dst[MODE];
+    s->pat_rule = dst[PAT_RULE];
+    s->always = dst[ALWAYS];
+    s->parts = dst[PARTS];
+    s->tail_whole = dst[TWHOLE];
+    s->tail_rest = dst[TREST];
+    s->tail_pool = dst[TPOOL];
+    m->l.engine = dst[ENG];
+    s->placed = 1;
+    return 0;
+}
+
+/* maps.h shared_parts: the arrays, the databases, then the kept engines
+ * (PCRE2 code when placed; regex_t never is). */
+static size_t rx_shared_parts(const struct map *mp, const void **out, size_t max)
+{
+    const struct rx_map *m = mp->priv;
+    const struct rx_shared *s = &m->s;
+    const void *fixed[] = {s->t.pool,     s->t.pats,  s->t.rules,      s->t.segs,
+                           s->mode,       s->pat_rule, s->always,      s->parts,
+                           s->tail_whole, s->tail_rest, s->tail_pool,  m->l.engine,
+                           s->db};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (fixed[i] && n++ < max)
+            out[n - 1] = fixed[i];
+    for (size_t i = 0; i < s->nparts; i++)
+        if (n++ < max)
+            out[n - 1] = s->parts[i].db;
+    if (m->l.dialect == RXP_PCRE)
+        for (size_t p = 0; p < s->t.npats; p++)
+            if (m->l.engine[p] && n++ < max)
+                out[n - 1] = m->l.engine[p];
+    return n;
+}
+
 /* ---- open ---- */
 
 static void rx_free(struct rx_map *m)
 {
-    if (m->l.engine)
+    /* Placed PCRE2 code and arrays go with the segment; glibc's regex_t
+     * never is placed (its memory is malloc's own). */
+    if (m->l.engine && !(m->s.placed && m->l.dialect == RXP_PCRE))
         for (size_t i = 0; i < m->s.t.npats; i++)
             engine_free(m->l.dialect, m->l.engine[i]);
-    free(m->l.engine);
+    if (!m->s.placed)
+        free(m->l.engine);
     if (m->l.scratch)
         hs_free_scratch(m->l.scratch);
     if (m->l.md)
@@ -352,14 +498,16 @@ static void rx_free(struct rx_map *m)
     for (size_t i = 0; i < m->s.nparts; i++)
         if (!m->s.parts[i].placed)
             hs_free_database(m->s.parts[i].db);
-    free(m->s.parts);
-    free(m->s.mode);
-    free(m->s.pat_rule);
-    free(m->s.always);
-    free(m->s.tail_whole);
-    free(m->s.tail_rest);
-    free(m->s.tail_pool);
-    rxp_table_free(&m->s.t);
+    if (!m->s.placed) {
+        free(m->s.parts);
+        free(m->s.mode);
+        free(m->s.pat_rule);
+        free(m->s.always);
+        free(m->s.tail_whole);
+        free(m->s.tail_rest);
+        free(m->s.tail_pool);
+        rxp_table_free(&m->s.t);
+    }
     free(m);
 }
 
@@ -410,8 +558,8 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
     for (size_t p = 0; p < np; p++) {
         char why[256];
         const struct rxp_pattern *pat = &t->pats[p];
-        if (engine_compile(d, rxp_pattern_text(t, pat), pat->text_len, pat->flags, &m->l.engine[p],
-                           &nsub[p], why, sizeof(why)) < 0) {
+        if (engine_compile(d, rxp_pattern_text(t, pat), pat->text_len, pat->flags, NULL,
+                           &m->l.engine[p], &nsub[p], why, sizeof(why)) < 0) {
             map_err_set(err, "%s, line %u: %s", file, pat->lineno, why);
             rc = -EINVAL;
             goto out;
@@ -444,7 +592,7 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
     free(in.flags);
     free(in.name_off);
     free(in.name_part);
-    if (rc == 0 && rx_placing())
+    if (rc == 0 && maps_placing())
         rc = rx_place_all(m, file, err);
     if (rc < 0)
         goto out;
@@ -470,6 +618,11 @@ static int rx_open_common(struct map *mp, enum rxp_dialect d, struct map_err *er
             engine_free(d, m->l.engine[p]);
             m->l.engine[p] = NULL;
         }
+
+    if (maps_placing() && (rc = rx_place_tables(m)) < 0) {
+        map_err_set(err, "%s: cannot place the rule table in the policy segment", file);
+        goto out;
+    }
 
     /* Per-process lookup state. */
     /* One scratch, grown to fit every database of the table. */
@@ -523,6 +676,7 @@ const struct map_type map_type_regexp = {
     .open = regexp_open,
     .lookup = rx_lookup,
     .close = rx_close,
+    .shared_parts = rx_shared_parts,
 };
 
 const struct map_type map_type_pcre = {
@@ -531,4 +685,5 @@ const struct map_type map_type_pcre = {
     .open = pcre_open,
     .lookup = rx_lookup,
     .close = rx_close,
+    .shared_parts = rx_shared_parts,
 };

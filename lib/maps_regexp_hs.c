@@ -304,6 +304,7 @@ static void rx_cut_literals(struct rx_map *m, struct hs_input *in)
         (*expr)[off[i][keep[i]]] = '\0'; /* the expression without the tail */
         *fl &= ~(unsigned)HS_FLAG_SINGLEMATCH;
     }
+    m->s.tail_pool_len = pool_len;
     for (size_t i = 0; i < n; i++) {
         free(lit[i]);
         free(off[i]);
@@ -339,21 +340,6 @@ int rx_hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct 
 
 /* ---- placement in shared memory ---- */
 
-static struct map_placer rx_placer;
-static int rx_placer_set;
-
-int rx_placing(void)
-{
-    return rx_placer_set;
-}
-
-void maps_set_placer(const struct map_placer *p)
-{
-    rx_placer_set = p != NULL;
-    if (p)
-        rx_placer = *p;
-}
-
 /* Move *db into the placer's memory (serialize, deserialize in place),
  * freeing the heap copy. On failure *db is left as it was. */
 static int hs_place(hs_database_t **db, int *placed, const char *file, struct map_err *err)
@@ -370,7 +356,7 @@ static int hs_place(hs_database_t **db, int *placed, const char *file, struct ma
     void *at = NULL;
     if (hs_serialized_database_size(bytes, len, &size) != HS_SUCCESS)
         rc = -EIO;
-    else if (!(at = rx_placer.alloc(rx_placer.ctx, size, 64)))
+    else if (!(at = maps_place_alloc(size, 64)))
         rc = -ENOMEM;
     else if (hs_deserialize_database_at(bytes, len, at) != HS_SUCCESS)
         rc = -EIO;
@@ -383,8 +369,7 @@ static int hs_place(hs_database_t **db, int *placed, const char *file, struct ma
     hs_free_database(*db);
     *db = at;
     *placed = 1;
-    if (rx_placer.placed_db)
-        rx_placer.placed_db(rx_placer.ctx);
+    maps_place_count_db();
     return 0;
 }
 

@@ -50,6 +50,8 @@ struct rx_shared {
     struct rx_tail *tail_whole; /* per pattern, for its whole expression; NULL: none cut */
     struct rx_tail *tail_rest;  /* per pattern, for its rest (strip partitions); NULL: none */
     char *tail_pool;
+    size_t tail_pool_len;
+    int placed;             /* the arrays above and the PCRE2 code are in the placer's memory */
 };
 
 struct rx_local {
@@ -104,7 +106,6 @@ void rx_lit_cuts(const char *const *lits, const size_t *lens, size_t n, size_t *
 /* maps_regexp_hs.c */
 void rx_hs_prepare(struct rx_map *m, struct hs_input *in);
 int rx_hs_build(struct rx_map *m, struct hs_input *in, const char *file, struct map_err *err);
-int rx_placing(void);
 int rx_place_all(struct rx_map *m, const char *file, struct map_err *err);
 int rx_part_cmp(const void *a, const void *b);
 

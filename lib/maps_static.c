@@ -13,6 +13,7 @@
 
 struct static_map {
     size_t len;
+    int placed; /* in the placer's memory (maps.h): not ours to free */
     char value[];
 };
 
@@ -29,7 +30,14 @@ static int static_open(struct map *m, struct map_err *err)
         v = str_skip_space(v + 1);
         len = str_trim_len(v, (size_t)(m->name + len - 1 - v));
     }
-    struct static_map *s = xmalloc(sizeof(*s) + len + 1);
+    /* With a placer (the master's policy segment) the value is shared. */
+    struct static_map *s = maps_placing() ? maps_place_alloc(sizeof(*s) + len + 1, 16)
+                                          : xmalloc(sizeof(*s) + len + 1);
+    if (!s) {
+        map_err_set(err, "static:%s: cannot place the value in the policy segment", m->name);
+        return -ENOMEM;
+    }
+    s->placed = maps_placing();
     memcpy(s->value, v, len);
     s->value[len] = '\0';
     s->len = len;
@@ -48,7 +56,17 @@ static int static_lookup(struct map *m, const char *key, size_t keylen, struct m
 
 static void static_close(struct map *m)
 {
-    free(m->priv);
+    struct static_map *s = m->priv;
+    if (s && !s->placed)
+        free(s);
+}
+
+/* maps.h shared_parts. */
+static size_t static_shared_parts(const struct map *m, const void **out, size_t max)
+{
+    if (max > 0)
+        out[0] = m->priv;
+    return 1;
 }
 
 const struct map_type map_type_static = {
@@ -57,4 +75,5 @@ const struct map_type map_type_static = {
     .open = static_open,
     .lookup = static_lookup,
     .close = static_close,
+    .shared_parts = static_shared_parts,
 };

@@ -13,7 +13,9 @@
  *
  * Storage: one arena with "key\0value\0" records and an open-addressing
  * index (linear probing, at most half full), so a lookup is one hash and
- * a few comparisons, without allocation.
+ * a few comparisons, without allocation. With a placer set (maps.h: the
+ * master's policy segment) both are moved into it once loaded; a table
+ * re-read later (refresh) lives on the re-reading process's heap.
  */
 #include "log.h"
 #include "maps.h"
@@ -40,6 +42,7 @@ struct th_table {
     dev_t dev;
     ino_t ino;
     struct timespec mtime;
+    int placed; /* arena and slots in the placer's memory */
 };
 
 struct th_map {
@@ -92,9 +95,39 @@ static void th_free(struct th_table *t)
 {
     if (!t)
         return;
+    if (!t->placed) {
+        strbuf_free(&t->arena);
+        free(t->slots);
+    }
+    free(t);
+}
+
+/* Move the records and the index into the placer's memory (maps.h), all or
+ * nothing. The index holds offsets, so both copy as they are. */
+static int th_place(struct th_table *t)
+{
+    char *arena = maps_place_dup(t->arena.buf, t->arena.len);
+    struct th_slot *slots = maps_place_dup(t->slots, (t->mask + 1) * sizeof(*slots));
+    if (!arena || !slots)
+        return -ENOMEM;
     strbuf_free(&t->arena);
     free(t->slots);
-    free(t);
+    t->arena.buf = arena;
+    t->arena.len = t->arena.cap = 0; /* never appended to again */
+    t->slots = slots;
+    t->placed = 1;
+    return 0;
+}
+
+/* maps.h shared_parts. */
+static size_t th_shared_parts(const struct map *m, const void **out, size_t max)
+{
+    const struct th_map *tm = m->priv;
+    if (max > 0)
+        out[0] = tm->t->arena.buf;
+    if (max > 1)
+        out[1] = tm->t->slots;
+    return 2;
 }
 
 struct th_load {
@@ -153,6 +186,11 @@ static int th_load_file(const char *path, unsigned flags, struct th_table **out,
     struct th_load ld = {t, path};
     map_source_parse(buf, len, path, flags, &ops, &ld);
     free(buf);
+    if (maps_placing() && th_place(t) < 0) {
+        map_err_set(err, "%s: cannot place the table in the policy segment", path);
+        th_free(t);
+        return -ENOMEM;
+    }
     *out = t;
     return 0;
 }
@@ -223,4 +261,5 @@ const struct map_type map_type_texthash = {
     .lookup = th_lookup,
     .refresh = th_refresh,
     .close = th_close,
+    .shared_parts = th_shared_parts,
 };
