@@ -20,7 +20,7 @@
  * never notices. Any other command is handed off the same way without a
  * pass (deep_proto.h says why).
  *
- * THE HELO POINT: helo_known() below is the one place where the frontend
+ * THE HELO POINT: fe_deep_helo_known() (fe_deep_helo.c) is the one place where the frontend
  * knows the HELO/EHLO argument before it answers. There the HELO
  * restrictions are pre-evaluated (fe_early_helo: smtpd_client_restrictions
  * then smtpd_helo_restrictions with the workers' engine, acting only on a
@@ -65,7 +65,7 @@
  * apply there). A client that leaves: "HANGUP after T from [a]:p in tests
  * after SMTP handshake".
  */
-#include "fe_int.h"
+#include "fe_deep_int.h"
 #include "fe_screen.h"
 
 #include <arpa/inet.h>
@@ -75,17 +75,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "deep_proto.h"
-#include "ehlo_reply.h"
 #include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
-#include "maps.h"
 #include "pregreet.h"
 #include "util.h"
 
 #define S(x) x, sizeof(x) - 1
-#define FE_DEEP_BUF 1024u
 
 static const char r_ok[] = "250 2.0.0 Ok\r\n";
 static const char r_bye[] = "221 2.0.0 Bye\r\n";
@@ -93,41 +89,6 @@ static const char r_proto_drop[] = "521 5.5.1 Protocol error\r\n";
 static const char r_proto_enf[] = "550 5.5.1 Protocol error\r\n";
 static const char r_nsmtp_drop[] = "521 5.7.0 Error: I can break rules, too. Goodbye.\r\n";
 
-enum { T_PIPEL, T_NSMTP, T_BARLF, T_N };
-
-struct fe_deep_conf {
-    unsigned enabled; /* DEEP_T_* */
-    int action[T_N];
-    int64_t ttl[T_N], min_ttl;
-    char *ehlo, *ehlo_pipe; /* with CRLF; without / with PIPELINING */
-    size_t ehlo_len, ehlo_pipe_len;
-    char *helo_reply;
-    size_t helo_len;
-    char *r_time, *r_421;
-    size_t r_time_len, r_421_len;
-    bool smtputf8, strict, helo_handoff;
-    bool helo_now; /* smtpd_delay_reject = no: the HELO restrictions judge the HELO */
-    size_t nwords, nmaps;
-    char **words;
-    struct map **maps;
-};
-
-struct fe_deep_state {
-    uint16_t have;     /* bytes in buf */
-    uint8_t helo_cmd;  /* HANDOFF_HELO_* answered by us */
-    /* smtpd_error_sleep_time before a reply of ours (errors made here or
-     * before: smtpd_soft_error_limit): the reply held meanwhile (a
-     * constant, the configuration's or fe_early's buffer), whether the
-     * session ends after it, or the smtpd_hard_error_limit 421 due. */
-    bool sleeping, hard, held_close, held_error;
-    uint16_t held_len;
-    const char *held;
-    uint16_t helo_rej_len;
-    const char *helo_rej; /* smtpd_helo_restrictions' reject, due at RCPT */
-    const char *where;    /* postscreen's "after WHERE": the last command */
-    char helo[DEEP_HELO_MAX + 1];
-    char buf[FE_DEEP_BUF];
-};
 
 static const unsigned test_bit[T_N] = {DEEP_T_PIPEL, DEEP_T_NSMTP, DEEP_T_BARLF};
 static const unsigned handoff_bit[T_N] = {HANDOFF_TEST_PIPELINING, HANDOFF_TEST_NON_SMTP,
@@ -145,147 +106,6 @@ static uint64_t *deep_stat(struct fe *fe, int i, bool fail)
     }
 }
 
-/* ---- configuration (in the master) ---- */
-
-static char *crlf_line(const char *text, size_t *len)
-{
-    size_t n = strlen(text) + 3;
-    char *s = xmalloc(n);
-    *len = (size_t)snprintf(s, n, "%s\r\n", text);
-    return s;
-}
-
-static char *ehlo_text(const struct ehlo_opts *o, size_t *len)
-{
-    char buf[EHLO_REPLY_MAX];
-    if (ehlo_reply_format(o, buf, sizeof(buf)) < 0)
-        buf[0] = '\0';
-    return crlf_line(buf, len);
-}
-
-int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_diag *diag)
-{
-    const struct cfg_params *p = &cfg->p;
-    struct fe_deep_conf *d = xcalloc(1, sizeof(*d));
-    fc->deep = d;
-    if (p->postscreen_pipelining_enable)
-        d->enabled |= DEEP_T_PIPEL;
-    if (p->postscreen_non_smtp_command_enable)
-        d->enabled |= DEEP_T_NSMTP;
-    if (p->postscreen_bare_newline_enable)
-        d->enabled |= DEEP_T_BARLF;
-    d->action[T_PIPEL] = p->postscreen_pipelining_action;
-    d->action[T_NSMTP] = p->postscreen_non_smtp_command_action;
-    d->action[T_BARLF] = p->postscreen_bare_newline_action;
-    d->ttl[T_PIPEL] = p->postscreen_pipelining_ttl;
-    d->ttl[T_NSMTP] = p->postscreen_non_smtp_command_ttl;
-    d->ttl[T_BARLF] = p->postscreen_bare_newline_ttl;
-    /* postscreen's psc_min_ttl: what an ignored failure is stamped with. */
-    d->min_ttl = p->postscreen_greet_ttl;
-    for (int t = 0; t < T_N; t++)
-        if (d->ttl[t] < d->min_ttl)
-            d->min_ttl = d->ttl[t];
-    /* The worker's EHLO reply (workers/generation.c session_limits()). */
-    struct ehlo_opts eo = {
-        .myhostname = p->myhostname,
-        .message_size_limit = (uint64_t)p->message_size_limit,
-        .discard = ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
-                                   p->smtpd_discard_ehlo_keywords.n),
-        .vrfy = !p->disable_vrfy_command,
-        /* tls_server_create(): a context for levels may and encrypt; a
-         * certificate that does not load refuses the whole generation. */
-        .starttls = p->smtpd_tls_security_level == TLS_LEV_MAY ||
-                    p->smtpd_tls_security_level == TLS_LEV_ENCRYPT,
-        .smtputf8 = true, /* session_cfg_defaults() */
-    };
-    d->ehlo_pipe = ehlo_text(&eo, &d->ehlo_pipe_len);
-    eo.discard |= EHLO_KW_PIPELINING;
-    d->ehlo = ehlo_text(&eo, &d->ehlo_len);
-    d->helo_reply = fc->helo_reply ? xstrdup(fc->helo_reply) : NULL;
-    d->helo_len = fc->helo_len;
-    char t[400];
-    snprintf(t, sizeof(t), "421 4.4.2 %s Error: timeout exceeded", p->myhostname);
-    d->r_time = crlf_line(t, &d->r_time_len);
-    snprintf(t, sizeof(t), "421 %s Service unavailable - try again later", p->myhostname);
-    d->r_421 = crlf_line(t, &d->r_421_len);
-    d->smtputf8 = true;
-    d->strict = p->strict_rfc821_envelopes;
-    d->helo_now = !p->smtpd_delay_reject && p->smtpd_helo_restrictions.n > 0;
-    d->helo_handoff = p->smtpd_authorized_xclient_hosts.n > 0 ||
-                      p->smtpd_discard_ehlo_keyword_address_maps.n > 0;
-    /* postscreen_forbidden_commands: words, or tables (any match). */
-    const struct cfg_list *fl = &p->postscreen_forbidden_commands;
-    if (d->enabled & DEEP_T_NSMTP) {
-        d->words = xcalloc(fl->n + 1, sizeof(char *));
-        d->maps = xcalloc(fl->n + 1, sizeof(struct map *));
-        for (size_t i = 0; i < fl->n; i++) {
-            if (!cfg_token_is_map(fl->v[i])) {
-                d->words[d->nwords++] = xstrdup(fl->v[i]);
-                continue;
-            }
-            struct map_err err;
-            int r = map_open(fl->v[i], 0, &d->maps[d->nmaps], &err);
-            if (r < 0) { /* postscreen: a non-critical feature; skipped, said once */
-                cfg_diag_add(diag, CFG_DIAG_WARN,
-                             "%s: postscreen_forbidden_commands: %s: %s -- entry ignored",
-                             cfg->path, fl->v[i], err.msg);
-                continue;
-            }
-            d->nmaps++;
-        }
-    }
-    return 0;
-}
-
-void fe_deep_conf_free(struct fe_deep_conf *d)
-{
-    if (!d)
-        return;
-    for (size_t i = 0; i < d->nwords; i++)
-        free(d->words[i]);
-    for (size_t i = 0; i < d->nmaps; i++)
-        map_close(d->maps[i]);
-    free(d->words);
-    free(d->maps);
-    free(d->ehlo);
-    free(d->ehlo_pipe);
-    free(d->helo_reply);
-    free(d->r_time);
-    free(d->r_421);
-    free(d);
-}
-
-void fe_deep_smtpd_ehlo(const struct fe *fe, const char **text, size_t *len)
-{
-    const struct fe_deep_conf *d = fe->conf->deep;
-    *text = d ? d->ehlo_pipe : fe->conf->ehlo_reply;
-    *len = d ? d->ehlo_pipe_len : fe->conf->ehlo_len;
-}
-
-size_t fe_deep_state_size(void)
-{
-    return sizeof(struct fe_deep_state);
-}
-
-static int forbidden(void *ctx, const char *word, size_t len)
-{
-    const struct fe_deep_conf *d = ctx;
-    char key[128];
-    if (len >= sizeof(key))
-        len = sizeof(key) - 1;
-    memcpy(key, word, len);
-    key[len] = '\0';
-    for (size_t i = 0; i < d->nwords; i++)
-        if (strcasecmp(d->words[i], key) == 0)
-            return 1;
-    char vbuf[256];
-    struct map_value v = {.buf = vbuf, .cap = sizeof(vbuf)};
-    /* Lookup errors are ignored, as postscreen: a non-critical feature. */
-    for (size_t i = 0; i < d->nmaps; i++)
-        if (map_lookup(d->maps[i], key, len, &v) == 1)
-            return 1;
-    return 0;
-}
 
 /* ---- the session ---- */
 
@@ -400,105 +220,6 @@ static void passed(struct fe *fe, struct fe_conn *c)
     cache_write(fe, c);
 }
 
-/* smtpd's "NAME[ADDR]" of the client. */
-static void namaddr(const struct fe_conn *c, char *out, size_t len)
-{
-    char name[DNS_NAME_MAX + 1], addr[INET6_ADDRSTRLEN];
-    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
-    snprintf(out, len, "%s[%s]", name, addr);
-}
-
-/* smtpd_check_helo()'s reject with smtpd_delay_reject = no, logged by
- * log_whatsup() with the new name as helo=<> (SMTPD_CHECK_PUSH) and the
- * protocol of the session so far (helo_cmd() sets it after the check). */
-static void helo_reject_log(const struct fe_conn *c, const char *name, const char *reply,
-                            size_t len)
-{
-    const struct fe_deep_state *s = c->deep;
-    char host[DNS_NAME_MAX + 1], addr[INET6_ADDRSTRLEN], text[RESTRICT_REPLY_MAX + 1];
-    char helo[DEEP_HELO_MAX + 1], line[1400];
-    fe_early_namaddr(c, host, sizeof(host), addr, sizeof(addr));
-    snprintf(text, sizeof(text), "%.*s", (int)(len >= 2 ? len - 2 : 0), reply);
-    snprintf(helo, sizeof(helo), "%s", name);
-    for (char *p = helo; *p; p++) /* printable(name, '?') */
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    struct maillog_client mc = {
-        .name = host,
-        .addr = addr,
-        .helo = helo,
-        .proto = s->helo_cmd == HANDOFF_HELO_EHLO ? "ESMTP" : "SMTP",
-    };
-    if (maillog_reject(line, sizeof(line), "NOQUEUE", "reject",
-                       s->where, &mc, text, NULL, NULL) >= 0)
-        log_info("%s", line);
-}
-
-enum helo_res {
-    HELO_ANSWER,  /* the frontend answers it as the worker would */
-    HELO_HANDOFF, /* a worker answers it */
-    HELO_REJECT,  /* rejected here (smtpd_delay_reject = no): the reply to give */
-};
-
-/*
- * THE HELO POINT (see the file header): the client sent HELO/EHLO with
- * argument arg[0..len), which the worker's parser accepts.
- */
-static enum helo_res helo_known(struct fe *fe, struct fe_conn *c, bool ehlo, const char *arg,
-                                size_t len, const char **rej, size_t *rej_len)
-{
-    const struct fe_deep_conf *d = fe->conf->deep;
-    struct fe_deep_state *s = c->deep;
-    if (d->helo_handoff)
-        return HELO_HANDOFF;
-    char name[DEEP_HELO_MAX + 1];
-    memcpy(name, arg, len);
-    name[len] = '\0';
-    const char *reply;
-    size_t rlen;
-    if (d->helo_now) {
-        /* smtpd_delay_reject = no: smtpd's helo_cmd() judges the name
-         * before it takes it; a reject keeps the name in force (none, or
-         * the last one accepted) and counts an error. */
-        switch (fe_early_helo(fe, c, name, ehlo, &reply, &rlen)) {
-        case FE_EARLY_HANDOFF: return HELO_HANDOFF;
-        case FE_EARLY_REJECT:
-            helo_reject_log(c, name, reply, rlen);
-            *rej = reply;
-            *rej_len = rlen;
-            return HELO_REJECT;
-        case FE_EARLY_CLEAN: break;
-        }
-    }
-    memcpy(s->helo, name, len + 1);
-    s->helo_cmd = ehlo ? HANDOFF_HELO_EHLO : HANDOFF_HELO_HELO;
-    if (d->helo_now)
-        return HELO_ANSWER;
-    /* smtpd_delay_reject = yes: smtpd answers the HELO and gives the HELO
-     * restrictions' reject at RCPT. A later HELO/EHLO replaces the name,
-     * so it is judged again. */
-    s->helo_rej = NULL;
-    s->helo_rej_len = 0;
-    if (fe_early_helo(fe, c, s->helo, ehlo, &reply, &rlen) == FE_EARLY_REJECT) {
-        s->helo_rej = reply;
-        s->helo_rej_len = (uint16_t)rlen;
-    }
-    return HELO_ANSWER;
-}
-
-/* The client starts a transaction with a HELO the restrictions reject:
- * smtpd's session from here on is the enforce engine's in smtpd mode
- * (every RCPT rejected and logged as smtpd logs it). */
-static void helo_enforce(struct fe *fe, struct fe_conn *c, size_t off)
-{
-    struct fe_deep_state *s = c->deep;
-    timer_wheel_cancel(&fe->tw, &c->timer);
-    c->flags |= FE_F_NOFORWARD | FE_F_SMTPD;
-    c->final = s->helo_rej;
-    c->final_len = s->helo_rej_len;
-    fe_dummy_continue(fe, c, s->helo, s->helo_cmd == HANDOFF_HELO_EHLO, s->buf + off,
-                      s->have - off);
-}
 
 void fe_deep_fill(const struct fe_conn *c, struct handoff *h)
 {
@@ -605,7 +326,7 @@ static void deep_sleep(struct fe *fe, struct fe_conn *c, unsigned lines)
 static void too_many(struct fe *fe, struct fe_conn *c)
 {
     char na[DNS_NAME_MAX + 80], r[400];
-    namaddr(c, na, sizeof(na));
+    fe_early_namaddr_str(c, na, sizeof(na));
     log_info("too many errors after %s from %s", c->deep->where, na);
     snprintf(r, sizeof(r), "421 4.7.0 %s Error: too many errors\r\n", fe->conf->early->myhostname);
     end(fe, c, r, strlen(r));
@@ -664,7 +385,7 @@ static enum line_res line(struct fe *fe, struct fe_conn *c, size_t off, const st
         .bare_lf = ln->bare_lf,
         .smtputf8 = d->smtputf8,
         .strict = d->strict,
-        .forbidden = d->nwords || d->nmaps ? forbidden : NULL,
+        .forbidden = d->nwords || d->nmaps ? fe_deep_forbidden : NULL,
         .ctx = (void *)d,
     };
     struct deep_verdict v;
@@ -695,10 +416,11 @@ static enum line_res line(struct fe *fe, struct fe_conn *c, size_t off, const st
     case DEEP_NEXT_EHLO: {
         const char *reply;
         size_t rlen;
-        switch (helo_known(fe, c, v.next == DEEP_NEXT_EHLO, v.helo, v.helo_len, &reply, &rlen)) {
-        case HELO_HANDOFF: handoff(fe, c, off); return LINE_GONE;
-        case HELO_REJECT: return answer(fe, c, reply, rlen, false, true, sleep);
-        case HELO_ANSWER: break;
+        switch (fe_deep_helo_known(fe, c, v.next == DEEP_NEXT_EHLO, v.helo, v.helo_len, &reply,
+                                   &rlen)) {
+        case FE_DEEP_HELO_HANDOFF: handoff(fe, c, off); return LINE_GONE;
+        case FE_DEEP_HELO_REJECT: return answer(fe, c, reply, rlen, false, true, sleep);
+        case FE_DEEP_HELO_ANSWER: break;
         }
         if (v.next == DEEP_NEXT_HELO)
             return answer(fe, c, d->helo_reply, d->helo_len, false, false, sleep);
@@ -711,7 +433,7 @@ static enum line_res line(struct fe *fe, struct fe_conn *c, size_t off, const st
     case DEEP_NEXT_HANDOFF_PASS:
         passed(fe, c);
         if (s->helo_rej && v.verb == DEEP_V_MAIL) /* STARTTLS: the worker's */
-            helo_enforce(fe, c, off);
+            fe_deep_helo_enforce(fe, c, off);
         else
             handoff(fe, c, off);
         return LINE_GONE;

@@ -111,20 +111,13 @@ static void say_crlf(struct fe_conn *c, const char *text)
     fe_conn_say(c, buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
 }
 
-static void namaddr(const struct fe_conn *c, char *out, size_t len)
-{
-    char name[256], addr[64];
-    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
-    snprintf(out, len, "%s[%s]", name, addr);
-}
-
 /* smtpd_proto()'s end: "too many errors after VERB from NAME[ADDR]",
  * "421 4.7.0 HOST Error: too many errors", close. */
 static void too_many(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_early_conf *ec = fe->conf->early;
     char na[330], r[400];
-    namaddr(c, na, sizeof(na));
+    fe_early_namaddr_str(c, na, sizeof(na));
     log_info("too many errors after %s from %s", c->dummy->verb ? c->dummy->verb : "CONNECT", na);
     snprintf(r, sizeof(r), "421 4.7.0 %s Error: too many errors", ec->myhostname);
     say_crlf(c, r);
@@ -175,7 +168,7 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         return SM_SLEEP;
     d->slept = false;
     char na[330], scratch[SMTP_SCRATCH_NEED(FE_LINE_MAX)];
-    namaddr(c, na, sizeof(na));
+    fe_early_namaddr_str(c, na, sizeof(na));
     struct dummy_smtpd_out o;
     dummy_smtpd_command(&d->sm, &ec->smtpd, na, line, len, scratch, sizeof(scratch), &o);
     d->verb = o.verb;

@@ -125,6 +125,13 @@ void fe_early_namaddr(const struct fe_conn *c, char *name, size_t nlen, char *ad
         snprintf(addr, alen, "?");
 }
 
+void fe_early_namaddr_str(const struct fe_conn *c, char *out, size_t len)
+{
+    char name[DNS_NAME_MAX + 1], addr[INET6_ADDRSTRLEN];
+    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
+    snprintf(out, len, "%s[%s]", name, addr);
+}
+
 static void on_client(void *arg, const struct dns_client_result *r)
 {
     struct fe_conn *c = arg;

@@ -37,5 +37,7 @@ void fe_early_fill(const struct fe_conn *c, struct handoff *h);
 void fe_early_release(struct fe *fe, struct fe_conn *c);
 /* "name[addr]" as smtpd logs the client ("unknown" without a confirmed name). */
 void fe_early_namaddr(const struct fe_conn *c, char *name, size_t nlen, char *addr, size_t alen);
+/* The same as one "NAME[ADDR]" string. */
+void fe_early_namaddr_str(const struct fe_conn *c, char *out, size_t len);
 
 #endif
