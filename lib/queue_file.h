@@ -69,6 +69,7 @@
 #ifndef MX_QUEUE_FILE_H
 #define MX_QUEUE_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -189,6 +190,19 @@ int qf_redirect_pick(const struct qf_env *e);
  * the redirected recipient, or -1 (no redirect or nothing pending). */
 int qf_redirect_apply(struct qf_env *e);
 void qf_env_free(struct qf_env *e);
+
+/* ---- recipients compared as Postfix does (queue_rcpt.c, pure) ---- */
+
+/* Postfix strcasecmp_utf8(): equal but for case (whole address; ICU
+ * case folding for non-ASCII text when utf8 = smtputf8_enable). Decides
+ * orig_to= in the log and "(expanded from <...>)" in a bounce. */
+bool qf_addr_equal(const char *a, const char *b, bool utf8);
+/* cleanup(8)'s duplicate elimination over r[0..n): a recipient whose
+ * folded (ORCPT or "rfc822;" + address, NOTIFY, address) came before is
+ * dropped, the first kept, order preserved; at most limit distinct keys
+ * are remembered (duplicate_filter_limit, 0 = no limit). Returns the new
+ * count; the strings are not freed (r[] only points at them). */
+unsigned qf_rcpt_dedup(struct qf_rcpt *r, unsigned n, unsigned long limit, bool utf8);
 
 /* The N record's text for a NOTIFY mask (canonical order), "" for 0. */
 void qf_notify_format(unsigned mask, char out[QF_NOTIFY_TEXT_MAX]);

@@ -156,7 +156,7 @@ static void success_reports(struct qrun *r, struct qmsg *m, unsigned *idx)
         return;
     }
     if (rc == 1)
-        log_info("%s: sender delivery status notification: %s", e->queue_id, newid);
+        qrun_log_notice(e->queue_id, "delivery status", newid);
     for (unsigned k = 0; k < n; k++) {
         char why[QF_ERROR_MAX + 1];
         qrun_fmt(why, sizeof(why), "%s", e->rcpt[idx[k]].error);
@@ -223,7 +223,7 @@ static void bounce_rcpts(struct qrun *r, struct qmsg *m, const unsigned *idx, un
         return;
     }
     if (rc == 1)
-        log_info("%s: sender non-delivery notification: %s", m->env.queue_id, newid);
+        qrun_log_notice(m->env.queue_id, "non-delivery", newid);
     for (unsigned k = 0; k < n; k++) {
         rc = qf_mark(m->fd, &m->env, idx[k], QF_BOUNCED, m->out[idx[k]].why);
         if (rc < 0)
@@ -285,7 +285,7 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
                     }
                 int rc = qrun_notify(r, m, DSN_DELAY, idx, n, newid);
                 if (rc == 1)
-                    log_info("%s: sender delay notification: %s", e->queue_id, newid);
+                    qrun_log_notice(e->queue_id, "delay", newid);
                 if (rc >= 0)
                     flags = QRUN_WARNED;
             } else if (dec.action == SCHED_WARN) {

@@ -227,6 +227,9 @@ void qrun_new_id(struct qrun *r, char out[QF_ID_MAX + 1]);
  * due (null sender, NOTIFY), -errno. */
 int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, unsigned n,
                 char newid[QF_ID_MAX + 1]);
+/* "ID: sender KIND notification: NEWID", logged as bounce(8) logs it
+ * (program name mxscreen/bounce: log tools key on it). */
+void qrun_log_notice(const char *queue_id, const char *kind, const char *newid);
 /* "ID: to=<..>, relay=..., delay=..., delays=..., dsn=..., status=S (text)" */
 void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const struct qjob *j,
                        const char *status, const char *dsn, const char *text);

@@ -120,6 +120,26 @@ static int queue_message(struct qrun *r, const char *id, const char *rcpt, const
     return 0;
 }
 
+/* smtputf8_enable (Postfix default yes): 8-bit text in notifications,
+ * and how addresses compare (qf_addr_equal). */
+static bool smtputf8(const struct config *c)
+{
+    bool utf8 = true;
+    struct cfg_value v;
+    if (config_get(c, "smtputf8_enable", &v) == 0)
+        (void)cfg_value_bool(v.expanded ? v.expanded : v.raw, &utf8);
+    return utf8;
+}
+
+/* The original recipient worth naming beside addr (orig_to=, "expanded
+ * from"): Postfix names it only when it differs in more than case. */
+static const char *orig_of(const struct config *c, const struct qf_rcpt *qr)
+{
+    if (!qr->orig_addr || !qr->orig_addr[0] || qf_addr_equal(qr->addr, qr->orig_addr, smtputf8(c)))
+        return NULL;
+    return qr->orig_addr;
+}
+
 int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, unsigned n,
                 char newid[QF_ID_MAX + 1])
 {
@@ -132,6 +152,7 @@ int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, u
         const struct qf_rcpt *qr = &e->rcpt[idx[k]];
         const struct qr_rcpt_out *o = &m->out[idx[k]];
         dr[k].address = qr->addr;
+        dr[k].orig_addr = orig_of(c, qr);
         dr[k].orcpt = qr->orcpt;
         dr[k].notify = notify_flags(qr->notify);
         dr[k].status = o->status[0]          ? o->status
@@ -148,10 +169,7 @@ int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, u
     }
     qrun_new_id(r, newid);
     struct reader rd = {m->fd, e->content_off, e->content_off + e->content_len};
-    bool utf8 = true;
-    struct cfg_value v;
-    if (config_get(c, "smtputf8_enable", &v) == 0)
-        (void)cfg_value_bool(v.expanded ? v.expanded : v.raw, &utf8);
+    bool utf8 = smtputf8(c);
     struct dsn_message dm = {
         .kind = kind == DSN_FAILURE ? DSN_FAILURE : kind == DSN_SUCCESS ? DSN_SUCCESS : DSN_DELAY,
         .queue_id = e->queue_id,
@@ -190,10 +208,16 @@ int qrun_notify(struct qrun *r, struct qmsg *m, int kind, const unsigned *idx, u
     return rc;
 }
 
+void qrun_log_notice(const char *queue_id, const char *kind, const char *newid)
+{
+    log_init("mxscreen/bounce", 1);
+    log_info("%s: sender %s notification: %s", queue_id, kind, newid);
+    log_init("mxscreen/qmgr", 1);
+}
+
 void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const struct qjob *j,
                        const char *status, const char *dsn, const char *text)
 {
-    (void)r;
     int64_t now = qrun_now_us();
     int64_t arrival = m->env.arrival * 1000000;
     int64_t start = j && j->start_us ? j->start_us : now;
@@ -203,7 +227,7 @@ void qrun_log_delivery(struct qrun *r, const struct qmsg *m, unsigned i, const s
     struct maillog_delivery d = {
         .queue_id = m->env.queue_id,
         .recipient = m->env.rcpt[i].addr,
-        .orig_recipient = m->env.rcpt[i].orig_addr,
+        .orig_recipient = orig_of(r->cfg, &m->env.rcpt[i]),
         .relay_host = j && j->host[0] ? j->host : NULL,
         .relay_addr = j && j->addr[0] ? j->addr : NULL,
         .relay_port = j && j->host[0] ? j->port : 0,

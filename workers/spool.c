@@ -57,7 +57,21 @@ struct spool_worker {
     bool ok;
     struct qdir q;
     struct spool_batch batch[2]; /* incoming, hold */
+    /* cleanup(8)'s duplicate recipient filter (qf_rcpt_dedup) */
+    unsigned long dup_limit; /* duplicate_filter_limit */
+    bool utf8;               /* smtputf8_enable */
 };
+
+/* A Postfix parameter's value (default when unset), through the generic
+ * table: these two have no typed field. */
+static const char *param(const struct config *cfg, const char *name, const char *dflt)
+{
+    struct cfg_value v;
+    if (config_get(cfg, name, &v) < 0)
+        return dflt;
+    const char *s = v.expanded ? v.expanded : v.raw;
+    return s ? s : dflt;
+}
 
 void spool_worker_init(struct worker *w)
 {
@@ -70,6 +84,12 @@ void spool_worker_init(struct worker *w)
         return;
     }
     w->spool = sw;
+    long lim = 1000;
+    if (cfg_value_long(param(cfg, "duplicate_filter_limit", "1000"), &lim) < 0 || lim < 0)
+        lim = 1000;
+    sw->dup_limit = (unsigned long)lim;
+    sw->utf8 = true;
+    (void)cfg_value_bool(param(cfg, "smtputf8_enable", "yes"), &sw->utf8);
     sw->batch[0].dir = QDIR_INCOMING;
     sw->batch[1].dir = QDIR_HOLD;
     const char *path = cfg->p.queue_directory;
@@ -388,6 +408,9 @@ void spool_begin(struct conn *c)
             o += strlen(o) + 1;
         }
     }
+    /* As cleanup(8): a recipient given twice (case aside, same DSN
+     * facts) is queued once; smtpd said 250 to each RCPT all the same. */
+    unsigned nrcpt = qf_rcpt_dedup(r, rt->nrcpts, sw->dup_limit, sw->utf8);
     struct qf_env e = {
         .arrival = (int64_t)time(NULL),
         .sender = rt->sender,
@@ -400,7 +423,7 @@ void spool_begin(struct conn *c)
                : rt->dsn_ret == SMTP_RET_HDRS ? (char *)"HDRS"
                                               : NULL,
         .rcpt = r,
-        .nrcpt = rt->nrcpts,
+        .nrcpt = nrcpt,
     };
     snprintf(e.queue_id, sizeof(e.queue_id), "%s", rt->queue_id);
     struct strbuf sb;
