@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -192,9 +194,40 @@ static void buckets_of(const struct anvil_shared *sh, const struct anvil_key *k,
 
 /* ---- locks ------------------------------------------------------------------ */
 
+/* The lock word holds the owner's pid. getpid() is a system call in
+ * glibc (no cache since 2.25) and a lock is taken per connection, so ask
+ * once per process: the master creates the table and forks the frontends
+ * and workers, and pthread_atfork() forgets the cached pid in each child
+ * (a child keeping its parent's pid would look alive to the stealer while
+ * dead, and a lock it died holding would never be taken back). */
+static int32_t self_pid;
+static bool self_cacheable; /* pthread_atfork() took our handler */
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_forget(void)
+{
+    self_pid = 0;
+}
+
+static void self_register(void)
+{
+    self_cacheable = pthread_atfork(NULL, NULL, self_forget) == 0;
+}
+
+static int32_t self(void)
+{
+    if (self_pid != 0)
+        return self_pid;
+    pthread_once(&self_once, self_register);
+    int32_t pid = (int32_t)getpid();
+    if (self_cacheable)
+        self_pid = pid;
+    return pid;
+}
+
 static void lock(struct anvil_shared *sh, struct anvil_bucket *b)
 {
-    int32_t me = (int32_t)getpid();
+    int32_t me = self();
     unsigned spins = 0, yields = 0;
     for (;;) {
         int32_t owner = 0;

@@ -307,6 +307,15 @@ struct handoff_rxbuf {
 
 void handoff_recv_prepare(struct handoff_rxbuf *rx);
 int handoff_recv_finish(struct handoff_rxbuf *rx, int res, int *client_fd, struct handoff *h);
+/* The same without asking the descriptor's type (one getsockopt(SO_TYPE)
+ * per connection less), for a channel whose only sender is our own
+ * frontend on a channel the master made: it sends only what accept(2)
+ * gave it on a TCP listener, and the record's addresses (AF_INET or
+ * AF_INET6, nonzero ports, checked by the decoder) are that accept's. A
+ * descriptor of another type, a sender's bug, fails the session's first
+ * socket operation (ENOTSOCK on a pipe) instead of here. Never -ENOTSOCK. */
+int handoff_recv_finish_accepted(struct handoff_rxbuf *rx, int res, int *client_fd,
+                                 struct handoff *h);
 int handoff_ack_recv_finish(struct handoff_rxbuf *rx, int res, struct handoff_ack *a);
 
 #endif

@@ -18,6 +18,7 @@
 #include "handoff.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -146,7 +147,8 @@ static int finish_common(struct handoff_rxbuf *rx, int res, int *fd, int *nfds)
     return err;
 }
 
-int handoff_recv_finish(struct handoff_rxbuf *rx, int res, int *client_fd, struct handoff *h)
+static int recv_finish(struct handoff_rxbuf *rx, int res, int *client_fd, struct handoff *h,
+                       bool check_type)
 {
     int fd, nfds;
     *client_fd = -1;
@@ -166,11 +168,11 @@ int handoff_recv_finish(struct handoff_rxbuf *rx, int res, int *client_fd, struc
      * datagram socket would confuse the session much later. */
     int type;
     socklen_t tlen = sizeof(type);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0) {
+    if (check_type && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0) {
         err = -errno;
         goto fail;
     }
-    if (type != SOCK_STREAM) {
+    if (check_type && type != SOCK_STREAM) {
         err = -ENOTSOCK;
         goto fail;
     }
@@ -180,6 +182,17 @@ fail:
     if (fd >= 0)
         close(fd);
     return err;
+}
+
+int handoff_recv_finish(struct handoff_rxbuf *rx, int res, int *client_fd, struct handoff *h)
+{
+    return recv_finish(rx, res, client_fd, h, true);
+}
+
+int handoff_recv_finish_accepted(struct handoff_rxbuf *rx, int res, int *client_fd,
+                                 struct handoff *h)
+{
+    return recv_finish(rx, res, client_fd, h, false);
 }
 
 int handoff_ack_recv_finish(struct handoff_rxbuf *rx, int res, struct handoff_ack *a)

@@ -31,7 +31,8 @@
  * LMTP next hop (lmtp:[host]:port, lmtp:unix:/path): the same, with
  * LHLO; after the dot one reply per recipient, each logged on its own,
  * and the client's one reply made from them by lmtp_dot_reply()'s rule
- * (250 only when all were delivered). A transaction to an LMTP next hop
+ * (250 only when all were delivered; relay_reply.c has the next hop's
+ * answers). A transaction to an LMTP next hop
  * takes no discard: recipient (452 4.5.3, sent again separately).
  *
  * HOLD and REDIRECT need a queue: in proxy mode they defer the message
@@ -40,7 +41,9 @@
  * queue file (spool_end) and the runner delivers to it alone.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,31 +75,6 @@ void relay_verdict(struct session_verdict *v, enum session_action a, unsigned co
     va_start(ap, fmt);
     vsnprintf(v->text, sizeof(v->text), fmt, ap);
     va_end(ap);
-}
-
-/* The next hop's reply ("451 4.3.0 text\r\n451 ...") as the client's. */
-static void verdict_from_reply(struct session_verdict *v, const struct smtp_client_event *ev)
-{
-    const char *r = ev->reply;
-    memset(v, 0, sizeof(*v));
-    v->code = (unsigned)ev->code;
-    v->action = ev->code >= 500 ? SESSION_REJECT : SESSION_DEFER;
-    const char *t = strlen(r) > 4 ? r + 4 : "";
-    if (ev->dsn && ev->dsn[0]) {
-        snprintf(v->dsn, sizeof(v->dsn), "%s", ev->dsn);
-        size_t dl = strlen(ev->dsn);
-        if (!strncmp(t, ev->dsn, dl))
-            t += dl;
-        while (*t == ' ')
-            t++;
-    } else {
-        snprintf(v->dsn, sizeof(v->dsn), "%c.0.0", ev->code >= 500 ? '5' : '4');
-    }
-    size_t n = strcspn(t, "\r\n");
-    if (n >= sizeof(v->text))
-        n = sizeof(v->text) - 1;
-    memcpy(v->text, t, n);
-    v->text[n] = 0;
 }
 
 static void new_queue_id(struct conn *c)
@@ -153,7 +131,7 @@ static int rcpt_dsn_remember(struct relay_txn *rt)
     return 0;
 }
 
-static void rcpt_remember(struct conn *c, const char *rcpt)
+void relay_rcpt_remember(struct conn *c, const char *rcpt)
 {
     struct relay_txn *rt = &c->rt;
     size_t n = strlen(rcpt) + 1;
@@ -200,7 +178,7 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
         log_client(c);
     }
     if (rt->discard) { /* the whole message goes nowhere: the next hop need not know */
-        rcpt_remember(c, rt->rcpt);
+        relay_rcpt_remember(c, rt->rcpt);
         return SESSION_PERMIT;
     }
     struct nexthop nh;
@@ -219,7 +197,7 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
         if (nh.kind == TRANSPORT_DISCARD)
             rt->ndiscard++;
         else
-            rcpt_remember(c, rt->rcpt);
+            relay_rcpt_remember(c, rt->rcpt);
         return SESSION_PERMIT;
     }
     switch (nh.kind) {
@@ -251,7 +229,7 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
             return SESSION_DEFER;
         }
         rt->ndiscard++;
-        rcpt_remember(c, rt->rcpt);
+        relay_rcpt_remember(c, rt->rcpt);
         return SESSION_PERMIT;
     case TRANSPORT_LMTP:
         if (rt->ndiscard > 0) {
@@ -466,7 +444,7 @@ int relay_chunk(struct conn *c, const char *buf, size_t len)
 
 /* The next-hop transaction cannot be completed: drop the connection
  * without the final dot, so the next hop discards what it got. */
-static void drop_upstream(struct relay_txn *rt)
+void relay_drop_upstream(struct relay_txn *rt)
 {
     if (rt->up) {
         upstream_release(rt->up, false);
@@ -481,7 +459,7 @@ void relay_abort(struct conn *c)
     rt->pend_len = 0;
     spool_reset(c);
     if (rt->data_sent)
-        drop_upstream(rt);
+        relay_drop_upstream(rt);
 }
 
 bool relay_backlogged(const struct conn *c)
@@ -512,7 +490,7 @@ static void parse_reply(struct session_verdict *v, const char *reply)
         memcpy(dsn, t, dl);
         ev.dsn = dsn;
     }
-    verdict_from_reply(v, &ev);
+    relay_verdict_from_reply(v, &ev);
 }
 
 enum session_action relay_end(struct conn *c, struct session_verdict *v)
@@ -521,7 +499,7 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
     struct message_verdict *mv = &rt->mv;
     if (!rt->message_open) {
         relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
-        drop_upstream(rt);
+        relay_drop_upstream(rt);
         return SESSION_DEFER;
     }
     if (rt->bdat)
@@ -534,13 +512,13 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
     v->size = mv->size;
     if (mv->fate == MESSAGE_REJECT || mv->fate == MESSAGE_DEFER) {
         spool_reset(c);
-        drop_upstream(rt);
+        relay_drop_upstream(rt);
         parse_reply(v, mv->reply);
         return v->action;
     }
     if (mv->fate == MESSAGE_DISCARD || rt->discard || (spool_enabled(c) && rt->nrcpts == 0)) {
         spool_reset(c);
-        drop_upstream(rt);
+        relay_drop_upstream(rt);
         log_info("%s: removed", rt->queue_id);
         v->action = SESSION_PERMIT;
         return SESSION_PERMIT;
@@ -553,7 +531,7 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
         spool_reset(c);
         log_error("%s: %s needs delivery_mode = queue: message deferred", rt->queue_id,
                   redirect ? "REDIRECT" : "HOLD");
-        drop_upstream(rt);
+        relay_drop_upstream(rt);
         relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
         return SESSION_DEFER;
     }
@@ -571,6 +549,34 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
     pend_drain(c);
     try_end(c);
     return SESSION_PENDING;
+}
+
+/* The text buffers of struct relay_txn, in member order: each is only
+ * ever read as a NUL-terminated string (or copied whole with its struct),
+ * so an empty string is as good as zeroes there. They are 9 KB of the
+ * struct's 9.4: clearing only their first byte and all the rest saves a
+ * 9 KB memset per message and per connection. */
+#define TXN_TEXT(m) {offsetof(struct relay_txn, m), sizeof(((struct relay_txn *)0)->m)}
+static const struct {
+    size_t off, len;
+} txn_text[] = {
+    TXN_TEXT(redirect),    TXN_TEXT(mx_host),     TXN_TEXT(mail_v.text), TXN_TEXT(nh.host),
+    TXN_TEXT(nh.unix_path), TXN_TEXT(nh.text),    TXN_TEXT(nh.more),     TXN_TEXT(lmtp_v.text),
+    TXN_TEXT(sender),      TXN_TEXT(rcpt),        TXN_TEXT(mv.reply),    TXN_TEXT(mv.redirect),
+};
+
+/* As memset(rt, 0, sizeof(*rt)) for every reader of rt. */
+static void txn_clear(struct relay_txn *rt)
+{
+    unsigned char *p = (unsigned char *)rt;
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof(txn_text) / sizeof(txn_text[0]); i++) {
+        assert(txn_text[i].off >= at && txn_text[i].len > 0); /* member order */
+        memset(p + at, 0, txn_text[i].off - at);
+        p[txn_text[i].off] = 0;
+        at = txn_text[i].off + txn_text[i].len;
+    }
+    memset(p + at, 0, sizeof(*rt) - at);
 }
 
 void relay_reset(struct conn *c)
@@ -594,188 +600,12 @@ void relay_reset(struct conn *c)
         policy_session_queue_id(c->ps, NULL);
     char *pend = rt->pend;
     size_t cap = rt->pend_cap;
-    memset(rt, 0, sizeof(*rt));
+    txn_clear(rt);
     rt->pend = pend; /* keep the buffer for the next message */
     rt->pend_cap = cap;
 }
 
-/* ---- the next hop's answers ---- */
-
-/* only: the one recipient (LMTP's reply for it), or -1 for all. */
-static void log_delivery(struct conn *c, const struct smtp_client_event *ev, int only)
-{
-    struct relay_txn *rt = &c->rt;
-    struct upstream *u = rt->up;
-    uint64_t now = worker_now_us();
-    char line[2048];
-    if (only <= 0)
-        log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
-                 (unsigned long long)rt->msg_size, rt->nrcpts);
-    const char *r = rt->rcpts;
-    for (unsigned i = 0; r && i < rt->nrcpts; i++, r += strlen(r) + 1) {
-        if (only >= 0 && i != (unsigned)only)
-            continue;
-        struct maillog_delivery d = {
-            .queue_id = rt->queue_id,
-            .recipient = r,
-            .relay_host = u->host,
-            .relay_addr = u->addr_text,
-            .relay_port = u->port,
-            .conn_use = u->cl.ntxn, /* this transaction included */
-            .delay_us = now - rt->start_us,
-            .delays_us = {rt->dot_us - rt->start_us, 0, 0, now - rt->dot_us},
-            .dsn = ev->dsn && ev->dsn[0] ? ev->dsn : (ev->ok ? "2.0.0" : "4.0.0"),
-            .status = ev->ok ? "sent" : ev->code >= 500 ? "bounced" : "deferred",
-            .reply = ev->reply,
-        };
-        if (maillog_delivery(line, sizeof(line), &d) >= 0)
-            log_info("%s", line);
-    }
-    if (ev->ok && only < 0)
-        log_info("%s: removed", rt->queue_id);
-}
-
-/* One LMTP end-of-data reply (RFC 2033: one per recipient the next hop
- * accepted, in RCPT order, which is rt->rcpts' order since a transaction
- * with an LMTP next hop has no discard: recipient). 1 when it was the
- * last, with *v the client's answer: Postfix's smtpd cannot proxy to LMTP,
- * so this is our rule, chosen so that nothing is lost or falsely bounced:
- * 250 only when every recipient got 2xx; 5xx only when every one got 5xx
- * (the first such reply); otherwise the first 4xx reply, or the fake
- * "451 4.3.0" when the others were delivered and the rest refused - the
- * client sends again, and recipients already delivered may get a
- * duplicate, which is the safe side of a partial delivery. */
-static int lmtp_dot_reply(struct conn *c, const struct smtp_client_event *ev,
-                          struct session_verdict *v)
-{
-    struct relay_txn *rt = &c->rt;
-    log_delivery(c, ev, (int)rt->lmtp_got);
-    rt->lmtp_got++;
-    if (ev->ok) {
-        rt->lmtp_ok++;
-    } else {
-        struct session_verdict f;
-        verdict_from_reply(&f, ev);
-        if (ev->code >= 500)
-            rt->lmtp_5xx++;
-        if (rt->lmtp_got - rt->lmtp_ok == 1 || (rt->lmtp_v.code >= 500 && ev->code < 500))
-            rt->lmtp_v = f; /* the first failure, or the first 4xx */
-    }
-    if (ev->more)
-        return 0;
-    unsigned n = rt->lmtp_got;
-    if (rt->lmtp_ok == n) {
-        v->action = SESSION_PERMIT;
-        snprintf(v->queue_id, sizeof(v->queue_id), "%s", rt->queue_id);
-        v->size = rt->msg_size;
-        log_info("%s: removed", rt->queue_id);
-    } else if (rt->lmtp_5xx == n || rt->lmtp_v.code < 500) {
-        *v = rt->lmtp_v;
-    } else {
-        relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "Error: queue file write error");
-        log_warn("%s: LMTP next hop delivered %u of %u recipients and refused the others: "
-                 "the client is told to try again", rt->queue_id, rt->lmtp_ok, n);
-    }
-    rt->lmtp_got = rt->lmtp_ok = rt->lmtp_5xx = 0;
-    memset(&rt->lmtp_v, 0, sizeof(rt->lmtp_v));
-    return 1;
-}
-
-/* The next hop failed TLS or AUTH (client_tls.h): Postfix's smtp(8) line
- * for the recipient in flight, its reason in the status. */
-static void log_tls_sasl_failure(struct conn *c)
-{
-    struct relay_txn *rt = &c->rt;
-    struct upstream *u = rt->up;
-    const char *dsn = "4.7.0";
-    const char *why = client_link_why(&u->link, &dsn);
-    uint64_t now = worker_now_us();
-    char line[2048];
-    struct maillog_delivery d = {
-        .queue_id = rt->queue_id[0] ? rt->queue_id : "NOQUEUE",
-        .recipient = rt->rcpt,
-        .relay_host = u->host,
-        .relay_addr = u->addr_text,
-        .relay_port = u->port,
-        .delay_us = rt->start_us ? now - rt->start_us : 0,
-        .dsn = dsn,
-        .status = "deferred",
-        .reply = why,
-    };
-    if (maillog_delivery(line, sizeof(line), &d) >= 0)
-        log_info("%s", line);
-}
-
-static void on_reply(struct conn *c, const struct smtp_client_event *ev)
-{
-    struct relay_txn *rt = &c->rt;
-    struct session_verdict v;
-    memset(&v, 0, sizeof(v));
-    switch (ev->cmd) {
-    case SMTP_CMD_MAIL:
-        if (!ev->ok) {
-            rt->mail_failed = true;
-            verdict_from_reply(&rt->mail_v, ev);
-        }
-        return;
-    case SMTP_CMD_RCPT:
-        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_RCPT)
-            return;
-        if (ev->ok && !rt->mail_failed) {
-            rcpt_remember(c, rt->rcpt);
-            v.action = SESSION_PERMIT;
-        } else if (rt->mail_failed) {
-            v = rt->mail_v;
-        } else {
-            verdict_from_reply(&v, ev);
-        }
-        /* A next hop that went down before any recipient was accepted
-         * is let go: the client's next RCPT tries a fresh connection. */
-        if (v.action != SESSION_PERMIT && rt->nrcpts == 0 && !smtp_client_usable(&rt->up->cl)) {
-            drop_upstream(rt);
-            rt->have_nh = false;
-            rt->mail_failed = false;
-        }
-        relay_answer(c, &v);
-        return;
-    case SMTP_CMD_DATA:
-        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_DATA)
-            return;
-        if (ev->ok) {
-            rt->data_ok = true;
-            v.action = SESSION_PERMIT;
-        } else {
-            rt->data_sent = false; /* the next hop refused DATA: the connection stays usable */
-            verdict_from_reply(&v, ev);
-        }
-        relay_answer(c, &v);
-        return;
-    case SMTP_CMD_DOT:
-        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_EOD)
-            return;
-        if (rt->up->cl.opts.lmtp) {
-            if (!lmtp_dot_reply(c, ev, &v))
-                return;
-            rt->data_sent = false;
-            relay_answer(c, &v);
-            return;
-        }
-        log_delivery(c, ev, -1);
-        if (ev->ok) {
-            v.action = SESSION_PERMIT;
-            snprintf(v.queue_id, sizeof(v.queue_id), "%s", rt->queue_id);
-            v.size = rt->msg_size;
-        } else {
-            verdict_from_reply(&v, ev);
-        }
-        /* The next-hop transaction is complete either way. */
-        rt->data_sent = false;
-        relay_answer(c, &v);
-        return;
-    default:
-        return;
-    }
-}
+/* ---- the next hop's answers (relay_reply.c) ---- */
 
 void relay_upstream_ready(struct conn *c)
 {
@@ -787,9 +617,9 @@ void relay_upstream_ready(struct conn *c)
     try_end(c);
     while (rt->up && c->phase != CONN_CLOSING && client_link_event(&rt->up->link, &ev)) {
         if (ev.type == SMTP_EV_REPLY)
-            on_reply(c, &ev);
+            relay_on_reply(c, &ev);
         else if (ev.type == SMTP_EV_DOWN && client_link_why(&rt->up->link, NULL))
-            log_tls_sasl_failure(c);
+            relay_log_link_failure(c);
         else if (ev.type == SMTP_EV_DOWN)
             log_warn("%s: %s with %s[%s]:%u while %s", rt->queue_id[0] ? rt->queue_id : "NOQUEUE",
                      ev.why ? ev.why : "lost connection", rt->up->host, rt->up->addr_text,

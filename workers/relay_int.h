@@ -15,5 +15,14 @@ void relay_answer(struct conn *c, struct session_verdict *v);
 void relay_nexthop_key(const struct nexthop *nh, char *buf, size_t size);
 /* Connect (or reuse) and send MAIL + RCPT: PENDING, or DEFER with v. */
 enum session_action relay_open_nexthop(struct conn *c, struct session_verdict *v);
+/* The next hop's reply ("451 4.3.0 text\r\n451 ...") as the client's. */
+void relay_verdict_from_reply(struct session_verdict *v, const struct smtp_client_event *ev);
+/* Keep an accepted recipient (and its DSN facts) for the log and queue. */
+void relay_rcpt_remember(struct conn *c, const char *rcpt);
+/* Give up the next-hop connection without the final dot. */
+void relay_drop_upstream(struct relay_txn *rt);
+/* relay_reply.c: one reply of the next hop; a link lost to TLS/AUTH. */
+void relay_on_reply(struct conn *c, const struct smtp_client_event *ev);
+void relay_log_link_failure(struct conn *c);
 
 #endif

@@ -123,7 +123,7 @@ static void chan_event(struct worker *w, unsigned k, int res)
         return;
     struct worker_chan *ch = &w->chan[k];
     ch->armed = false;
-    int rc = handoff_recv_finish(&ch->rx, res, &fd, &h);
+    int rc = handoff_recv_finish_accepted(&ch->rx, res, &fd, &h); /* from our frontend */
     if (rc == -ECONNRESET) {
         /* The master holds every channel: one ending means it is gone. */
         if (!w->stopping)

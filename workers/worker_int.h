@@ -130,7 +130,6 @@ struct relay_txn {
     size_t rorcpts_len, rorcpts_cap;
     unsigned rcpt_notify;    /* the RCPT in flight */
     char *rcpt_orcpt;        /* its ORCPT (malloc'd), or NULL */
-    char mail_reply[SMTP_REPLY_COPY_MAX]; /* the next hop refused MAIL */
     bool mail_failed, data_sent, data_ok, end_wanted;
     struct session_verdict mail_v;  /* the next hop's refusal of MAIL */
     struct maillog_client mc;       /* for message.c's log lines */

@@ -1,7 +1,8 @@
 /* test_anvil.c - the shared per-client table: keys and prefixes (IPv4 per
  * address or prefix, IPv6 per /64, IPv4-mapped as IPv4), count and rate
  * limits with the fixed window, stale slot reuse, the full table failing
- * open, attach by fd, a lock left by a killed process, and several forked
+ * open, attach by fd, a lock left by a killed process (also by a parent
+ * whose pid its child must not take for its own), and several forked
  * processes hammering the table with exact counts at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +242,70 @@ static void test_attach_and_dead_lock(void **state)
     anvil_detach(&a);
 }
 
+/* anvil.c asks getpid() once per process and forgets it in a forked
+ * child. A child that kept its parent's pid would, once the parent died
+ * holding a lock, see the dead owner as itself and wait for ever. Here A
+ * takes locks (caching its pid) and forks B, A dies and is reaped, every
+ * lock word then names A: B must take them over. B reports through a
+ * pipe; alarm() ends a B that hangs, which the parent sees as EOF. First
+ * in main()'s list: the test process itself must not have taken a lock
+ * yet, or A and B would both start from its pid and not show the bug. */
+static void test_child_pid_not_parents(void **state)
+{
+    (void)state;
+    struct anvil a;
+    assert_int_equal(anvil_create(NULL, &a), 0);
+    struct anvil_key k = key_of(&a, "192.0.2.55");
+    struct anvil_counts c;
+    int up[2], down[2];
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    pid_t pa = fork();
+    assert_true(pa >= 0);
+    if (pa == 0) {
+        if (anvil_connect(&a, &k, 1, 0, 0, &c) != ANVIL_OK) /* A's pid cached */
+            _exit(2);
+        pid_t pb = fork();
+        if (pb < 0)
+            _exit(3);
+        if (pb > 0)
+            _exit(0); /* A dies; B goes on */
+        alarm(20);
+        close(up[0]);
+        close(down[1]);
+        char x;
+        if (read(down[0], &x, 1) != 1) /* A has been reaped */
+            _exit(4);
+        int32_t owner;
+        if (read(down[0], &owner, sizeof(owner)) != (ssize_t)sizeof(owner))
+            _exit(5);
+        for (uint32_t i = 0; i < a.sh->nbuckets; i++)
+            atomic_store(&a.sh->bucket[i].lock, owner);
+        if (anvil_connect(&a, &k, 2, 0, 0, &c) != ANVIL_OK || c.count != 2)
+            _exit(6);
+        (void)!write(up[1], "k", 1);
+        _exit(0);
+    }
+    close(up[1]);
+    close(down[0]);
+    int st;
+    assert_int_equal(waitpid(pa, &st, 0), pa);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int32_t owner = (int32_t)pa; /* dead and reaped: kill(pa, 0) fails */
+    assert_int_equal(write(down[1], "g", 1), 1);
+    assert_int_equal(write(down[1], &owner, sizeof(owner)), (ssize_t)sizeof(owner));
+    struct pollfd pfd = {.fd = up[0], .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 30000), 1);
+    char x = 0;
+    assert_int_equal(read(up[0], &x, 1), 1); /* EOF (0): B hung and alarm() ended it */
+    assert_int_equal(x, 'k');
+    assert_true(atomic_load(&a.sh->stolen) >= 1);
+    close(up[0]);
+    close(down[1]);
+    anvil_detach(&a);
+}
+
 /* Children connect and disconnect at random on a few shared clients (the
  * same buckets, lock contention) and on their own; in the middle they all
  * hold HOLD connections of one client and the parent checks the exact sum;
@@ -347,6 +413,7 @@ static void test_processes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_child_pid_not_parents), /* first: see there */
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_full_and_stale),
