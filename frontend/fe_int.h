@@ -220,12 +220,15 @@ struct fe {
     uint64_t stats_sent_ms;
     struct fe_screen *scr; /* fe_screen*.c: this process's cache, resolver, scorer */
     struct fe_queues q;    /* fe_limits.h: pre- and post-queue lengths */
+    uint32_t board_pre, board_post; /* last published on the board (fe_ledger.c) */
 };
 
 /* frontend.c */
 struct io_uring_sqe *fe_sqe(struct fe *fe);
 void fe_ep_format(const struct fe_ep *e, char *buf, size_t len); /* "[addr]:port" */
 void fe_stats_changed(struct fe *fe);
+/* The other frontends' pre- and post-queue counts (fe_ledger.c's board). */
+void fe_queues_others(const struct fe *fe, uint32_t *pre, uint32_t *post);
 
 /* fe_conn.c */
 void fe_conn_accepted(struct fe *fe, int fd);

@@ -24,6 +24,21 @@
  * Memory: 24 bytes per pool slot, touched only as slots are used.
  * Failure: fe_ledger_create returns NULL when the mapping fails (logged);
  * the frontend then runs without one, as with a single frontend.
+ *
+ * The board (fe_board_*): postscreen_pre_queue_limit and
+ * postscreen_post_queue_limit are postscreen's limits over every client it
+ * holds, and an administrator who sets 100 means 100 for the host, however
+ * many frontends share the work. Each frontend of a generation publishes
+ * its own two counts (screening; held plus handed over and not yet acked)
+ * in its slot of one MAP_SHARED board the master made before the forks; a
+ * frontend checks a limit against its own exact counts plus the others'
+ * published ones. A frontend writes only its own slot (one cache line, no
+ * contention) after each pass of its event loop, so another sees its
+ * counts at most one pass late: a limit may be passed by what the
+ * frontends accept during one pass, never held too tight for longer. The
+ * master zeroes a dead frontend's slot (its clients are gone with it).
+ * Failure: fe_board_create returns NULL (logged); each frontend then
+ * counts its own clients only, as before.
  */
 #include "fe_int.h"
 
@@ -81,6 +96,59 @@ void fe_ledger_clear(struct fe_ledger *l, uint32_t slot)
 {
     if (l && slot < l->cap)
         atomic_store_explicit(&l->e[slot].live, 0, memory_order_release);
+}
+
+struct fe_board_slot {
+    _Atomic uint32_t pre, post;
+    char pad[56]; /* one cache line per frontend: writers never share one */
+};
+
+struct fe_board {
+    unsigned n;
+    size_t size;
+    struct fe_board_slot s[];
+};
+
+struct fe_board *fe_board_create(unsigned n)
+{
+    size_t size = sizeof(struct fe_board) + (size_t)n * sizeof(struct fe_board_slot);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        log_warn("frontend queue board for %u frontends: %s", n, strerror(errno));
+        return NULL;
+    }
+    struct fe_board *b = p;
+    b->n = n;
+    b->size = size;
+    return b;
+}
+
+void fe_board_free(struct fe_board *b)
+{
+    if (b)
+        munmap(b, b->size);
+}
+
+void fe_board_publish(struct fe_board *b, unsigned index, uint32_t pre, uint32_t post)
+{
+    if (!b || index < 1 || index > b->n)
+        return;
+    atomic_store_explicit(&b->s[index - 1].pre, pre, memory_order_relaxed);
+    atomic_store_explicit(&b->s[index - 1].post, post, memory_order_relaxed);
+}
+
+void fe_board_others(const struct fe_board *b, unsigned index, uint32_t *pre, uint32_t *post)
+{
+    uint32_t a = 0, c = 0;
+    for (unsigned i = 0; b && i < b->n; i++) {
+        if (i + 1 == index)
+            continue;
+        struct fe_board_slot *s = (struct fe_board_slot *)&b->s[i];
+        a += atomic_load_explicit(&s->pre, memory_order_relaxed);
+        c += atomic_load_explicit(&s->post, memory_order_relaxed);
+    }
+    *pre = a;
+    *post = c;
 }
 
 unsigned fe_ledger_release(const struct fe_conf *c, struct fe_ledger *l)

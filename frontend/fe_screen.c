@@ -17,6 +17,8 @@
  *           CONNECT from [addr]:port: all server ports busy" and "421 4.3.2
  *           All server ports are busy". Both run before the access list,
  *           so they hold for an allowlisted client too (psc_service()).
+ *           Both queue limits count the clients of every frontend of the
+ *           generation (fe_ledger.c's board), as one postscreen would.
  *   cache   postscreen_cache_map (shm/screen_cache.h): a client whose
  *           enabled tests have all passed and not expired is "PASS OLD"
  *           and handed off at once (verdict PASS_OLD in the record).
@@ -173,10 +175,22 @@ void fe_screen_close(struct fe *fe)
 static const char busy_server[] = "421 4.3.2 All server ports are busy\r\n";
 static const char busy_screen[] = "421 4.3.2 All screening ports are busy\r\n";
 
+/* Both limits count every frontend of the generation (fe_ledger.c's board). */
 bool fe_screen_post_full(struct fe *fe)
 {
-    return fe_queues_post_full(&fe->q, fe_workers_unacked(fe),
+    uint32_t pre, post;
+    fe_queues_others(fe, &pre, &post);
+    return fe_queues_post_full(&fe->q, fe_workers_unacked(fe) + post,
                                fe->conf->screen->post_queue_limit);
+}
+
+static bool pre_full(const struct fe *fe)
+{
+    uint32_t pre, post;
+    fe_queues_others(fe, &pre, &post);
+    struct fe_queues all = fe->q;
+    all.pre += pre;
+    return fe_queues_pre_full(&all, fe->conf->screen->pre_queue_limit);
 }
 
 static enum step_res post_queue(struct fe *fe, struct fe_conn *c)
@@ -289,7 +303,7 @@ enum step_res fe_screen_cache(struct fe *fe, struct fe_conn *c)
         c->flags |= FE_F_NOFORWARD;
         log_info("%sLIST VETO %s", fe->conf->respectful ? "ALLOW" : "WHITE", a);
     }
-    if (fe_queues_pre_full(&fe->q, sc->pre_queue_limit)) {
+    if (pre_full(fe)) {
         log_info("reject: connect from %s: all screening ports busy", a);
         fe->st.refused_pool++;
         fe_conn_finish(fe, c, S(busy_screen));

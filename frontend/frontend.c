@@ -57,6 +57,26 @@ void fe_stats_changed(struct fe *fe)
     fe->stats_dirty = true;
 }
 
+void fe_queues_others(const struct fe *fe, uint32_t *pre, uint32_t *post)
+{
+    fe_board_others(fe->a->board, fe->a->index, pre, post);
+}
+
+/* Once per loop pass, and only when they changed: the other frontends
+ * read them for the two queue limits (fe_ledger.c). */
+static void board_publish(struct fe *fe)
+{
+    if (!fe->a->board)
+        return;
+    uint64_t post = (uint64_t)fe->q.held + fe_workers_unacked(fe);
+    uint32_t p32 = post > UINT32_MAX ? UINT32_MAX : (uint32_t)post;
+    if (fe->q.pre == fe->board_pre && p32 == fe->board_post)
+        return;
+    fe->board_pre = fe->q.pre;
+    fe->board_post = p32;
+    fe_board_publish(fe->a->board, fe->a->index, fe->board_pre, fe->board_post);
+}
+
 static void stats_send(struct fe *fe, bool force)
 {
     static struct fe_ctl_msg m;
@@ -335,6 +355,7 @@ static int loop(struct fe *fe)
         expire_timers(fe);
         accept_resume(fe);
         fe_workers_arm(fe);
+        board_publish(fe);
         if (fe->retiring && !fe->stopping && timer_clock_ms() >= fe->retire_deadline) {
             log_info("retiring: %u connection(s) still held after %u s: closing them",
                      pool_in_use(&fe->conns), FE_RETIRE_MS / 1000u);
@@ -359,6 +380,8 @@ int frontend_run(const struct frontend_args *a)
     fe->a = a;
     fe->conf = a->conf;
     fe->sigfd = -1;
+    /* A restarted frontend starts from nothing (the master zeroed its slot). */
+    fe_board_publish(a->board, a->index, 0, 0);
     for (size_t i = 0; i < FE_WORKERS; i++)
         fe->w[i].chan = -1;
     int rc = signals_open(fe);

@@ -44,6 +44,7 @@
 
 struct fe_conf;
 struct fe_ledger;
+struct fe_board;
 struct anvil_key;
 
 int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag *diag);
@@ -61,6 +62,7 @@ struct frontend_args {
     int ctl;                    /* control channel (frontend's end) */
     unsigned index, count;      /* this frontend is index 1..count of its generation */
     struct fe_ledger *ledger;   /* its anvil counts, for the master (or NULL) */
+    struct fe_board *board;     /* the generation's queue counts (or NULL) */
 };
 
 /*
@@ -76,6 +78,19 @@ unsigned fe_ledger_release(const struct fe_conf *c, struct fe_ledger *l);
 /* The frontend: slot (its pool index) counted as k / no longer counted. */
 void fe_ledger_set(struct fe_ledger *l, uint32_t slot, const struct anvil_key *k);
 void fe_ledger_clear(struct fe_ledger *l, uint32_t slot);
+
+/*
+ * fe_ledger.c: the board, every frontend's postscreen pre-queue and
+ * post-queue counts in one shared mapping the master makes per generation
+ * (n frontends), so the two limits hold for all of them together. publish:
+ * frontend index (1..n) sets its own counts; others: the sum of every
+ * other frontend's (0 with no board); the master publishes 0, 0 for a
+ * frontend that died. create: NULL on failure (logged).
+ */
+struct fe_board *fe_board_create(unsigned n);
+void fe_board_free(struct fe_board *b);
+void fe_board_publish(struct fe_board *b, unsigned index, uint32_t pre, uint32_t post);
+void fe_board_others(const struct fe_board *b, unsigned index, uint32_t *pre, uint32_t *post);
 
 int frontend_run(const struct frontend_args *a);
 

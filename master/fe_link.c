@@ -105,8 +105,18 @@ static noreturn void child(struct master *m, struct mgen *g, unsigned k, int ctl
         .index = k + 1,
         .count = g->nfe,
         .ledger = g->fe[k].ledger,
+        .board = g->board,
     };
     _exit(frontend_run(&a));
+}
+
+/* A worker's pending handoffs are every frontend's own unacked ones. */
+static uint64_t pending_sum(const struct mworker *w)
+{
+    uint64_t n = 0;
+    for (unsigned k = 0; k < w->nchan && k < MASTER_MAX_FE; k++)
+        n += w->fe_pending[k];
+    return n;
 }
 
 static void send_add(struct master *m, struct mgen *g, unsigned k, size_t wi)
@@ -122,7 +132,9 @@ static void send_add(struct master *m, struct mgen *g, unsigned k, size_t wi)
         log_warn("frontend %u of generation %u: cannot pass worker %u: %s", k + 1, g->id,
                  w->index, strerror(-r));
     /* Whatever it had reported for this slot is the old process's. */
-    w->sent = w->acked = 0;
+    w->fe_pending[k] = 0;
+    w->sent = pending_sum(w);
+    w->acked = 0;
 }
 
 /* "frontend (generation G)" as with one frontend, else "frontend K
@@ -160,6 +172,8 @@ int fe_link_spawn(struct master *m, struct mgen *g, unsigned k)
     f->started_ms = now;
     if (g->nfe > 1 && !f->ledger)
         f->ledger = fe_ledger_create(g->fec); /* NULL: counts may leak at its death */
+    if (g->nfe > 1 && !g->board)
+        g->board = fe_board_create(g->nfe); /* NULL: each counts its own queues */
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         int e = errno;
         log_warn("socketpair for frontend %u: %s", k + 1, strerror(e));
@@ -287,6 +301,7 @@ bool fe_link_reaped(struct master *m, pid_t pid, int64_t now)
             if (freed)
                 log_info("frontend pid %ld: %u client connection count(s) it held released",
                          (long)pid, freed);
+            fe_board_publish(g->board, k + 1, 0, 0); /* its queued clients went with it */
             if (f->ctl >= 0)
                 close(f->ctl);
             f->ctl = -1;
@@ -366,10 +381,13 @@ static void ctl_io_one(struct master *m, struct mgen *g, struct mfe *f)
             if (w->gen != g || w->pid != (pid_t)x->pid)
                 continue;
             /* sessions: the worker's own count, whichever frontend saw it
-             * last; pending: this frontend's handoffs not yet acked. */
+             * last; pending: the sum of each frontend's handoffs not yet
+             * acked (the latest report of each). */
             w->sessions = x->sessions;
             w->capacity = x->capacity;
-            w->sent = x->pending;
+            if (f->index < MASTER_MAX_FE)
+                w->fe_pending[f->index] = x->pending;
+            w->sent = pending_sum(w);
             w->acked = 0;
         }
     }
@@ -465,4 +483,6 @@ void fe_link_gen_free(struct mgen *g)
         fe_ledger_free(g->fe[k].ledger);
         g->fe[k].ledger = NULL;
     }
+    fe_board_free(g->board);
+    g->board = NULL;
 }

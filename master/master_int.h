@@ -57,6 +57,7 @@ struct mgen {
     struct fe_conf *fec;
     struct mfe fe[MASTER_MAX_FE];
     unsigned nfe;  /* frontends of this generation */
+    struct fe_board *board; /* their queue counts, nfe > 1 (frontend/fe_ledger.c) */
     unsigned live; /* worker slots that still count: running, retiring, waiting */
 };
 
@@ -79,6 +80,7 @@ struct mworker {
     struct mgen *gen;
     uint32_t sessions, capacity; /* from the latest ack (capacity 0: none yet) */
     uint64_t sent, acked;        /* handoffs sent / ACCEPTED+REFUSED acks, this process */
+    uint64_t fe_pending[MASTER_MAX_FE]; /* each frontend's unacked handoffs (STATS) */
     int64_t started_ms, restart_at_ms;
     unsigned backoff_s, restarts;
 };

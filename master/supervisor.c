@@ -167,6 +167,7 @@ static int spawn(struct master *m, size_t wi)
     w->sessions = 0;
     w->capacity = 0;
     w->sent = w->acked = 0;
+    memset(w->fe_pending, 0, sizeof(w->fe_pending));
     w->started_ms = master_now_ms();
     log_debug("worker %u generation %u started: pid %ld", w->index, w->gen->id, (long)pid);
     fe_link_worker_added(m, wi);
