@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ehlo_reply.h"
 #include "hostname.h"
 #include "smtp_cmd.h"
 #include "xclient.h"
@@ -244,6 +245,28 @@ static bool smtpd_check(const struct dummy_smtpd *st, const struct dummy_smtpd_c
     }
 }
 
+/* smtpd_cmd_table's row of a command (its disconnect-line counter). */
+static enum maillog_cmd counter(enum smtp_verb v)
+{
+    switch (v) {
+    case SMTP_VERB_HELO: return MAILLOG_HELO;
+    case SMTP_VERB_EHLO: return MAILLOG_EHLO;
+    case SMTP_VERB_XCLIENT: return MAILLOG_XCLIENT;
+    case SMTP_VERB_STARTTLS: return MAILLOG_STARTTLS;
+    case SMTP_VERB_AUTH: return MAILLOG_AUTH;
+    case SMTP_VERB_MAIL: return MAILLOG_MAIL;
+    case SMTP_VERB_RCPT: return MAILLOG_RCPT;
+    case SMTP_VERB_DATA: return MAILLOG_DATA;
+    case SMTP_VERB_BDAT: return MAILLOG_BDAT;
+    case SMTP_VERB_RSET: return MAILLOG_RSET;
+    case SMTP_VERB_NOOP: return MAILLOG_NOOP;
+    case SMTP_VERB_VRFY: return MAILLOG_VRFY;
+    case SMTP_VERB_ETRN: return MAILLOG_ETRN;
+    case SMTP_VERB_QUIT: return MAILLOG_QUIT;
+    default: return MAILLOG_UNKNOWN;
+    }
+}
+
 static unsigned verb_flags(enum smtp_verb v)
 {
     switch (v) {
@@ -276,13 +299,14 @@ void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *
     struct smtp_parse_opts o = {
         .strict = cf->strict,
         .smtputf8 = cf->smtputf8,
-        .dsn_disabled = cf->dsn_disabled,
+        .dsn_disabled = (st->ehlo_discard & EHLO_KW_DSN) != 0,
         .scratch = scratch,
         .scratch_size = scratch_size,
     };
     struct smtp_cmd c;
     enum smtp_parse_result r = smtp_cmd_parse(line, len, &o, &c);
     if (r == SMTP_PARSE_NONSMTP) {
+        st->counts.total[MAILLOG_UNKNOWN]++;
         out->what = DUMMY_DO_CLOSE;
         smtp_reply_format(&c, out->text, sizeof(out->text));
         st->errors++;
@@ -291,6 +315,8 @@ void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *
     bool known = r != SMTP_PARSE_UNKNOWN && c.verb != SMTP_VERB_NONE && c.verb != SMTP_VERB_HELP;
     if (known)
         out->verb = smtp_verb_name(c.verb);
+    enum maillog_cmd k = known ? counter(c.verb) : MAILLOG_UNKNOWN;
+    st->counts.total[k]++;
     if (st->denied && !(known && c.verb == SMTP_VERB_QUIT)) {
         out->what = DUMMY_DO_SAY;
         snprintf(out->text, sizeof(out->text), "503 5.7.0 Error: access denied for %s", namaddr);
@@ -317,6 +343,8 @@ void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *
     }
     if (!ok)
         st->errors++;
+    else if (out->what != DUMMY_DO_REJECT && out->what != DUMMY_DO_POSTMASTER)
+        st->counts.ok[k]++;
     if ((verb_flags(c.verb) & F_JUNK) && st->junk++ > cf->junk_limit)
         st->errors++;
 }
@@ -324,6 +352,16 @@ void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *
 void dummy_smtpd_rejected(struct dummy_smtpd *st)
 {
     st->errors++;
+}
+
+void dummy_smtpd_handed_off(struct dummy_smtpd *st)
+{
+    if (st->counts.ok[MAILLOG_MAIL] > 0) {
+        st->counts.ok[MAILLOG_MAIL]--;
+        st->counts.total[MAILLOG_MAIL]--;
+    }
+    if (st->counts.total[MAILLOG_RCPT] > 0)
+        st->counts.total[MAILLOG_RCPT]--;
 }
 
 bool dummy_smtpd_sleeps(const struct dummy_smtpd *st, const struct dummy_smtpd_conf *cf)

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "maillog.h"
+
 enum dummy_verb {
     DUMMY_UNKNOWN = 0,
     DUMMY_HELO,
@@ -61,7 +63,15 @@ const char *dummy_cmd_name(enum dummy_verb v);
  *
  * Counting: a command that fails counts an error; HELO, EHLO, RSET, NOOP,
  * VRFY and ETRN count against smtpd_junk_command_limit, and each one past
- * it is an error. dummy_smtpd_sleeps() says whether the next reply waits
+ * it is an error. The disconnect line's counters (st->counts, as the
+ * worker's session_cmds.c keeps them: smtpd_proto()'s total_count and
+ * success_count): every parsed command counts as tried under its row,
+ * an unknown verb or a non-SMTP line under "unknown", an empty line not
+ * at all; one that succeeds counts as done too (a REJECT: never).
+ * The client's EHLO keyword mask (st->ehlo_discard: its
+ * smtpd_discard_ehlo_keyword_address_maps entry, else
+ * smtpd_discard_ehlo_keywords) refuses MAIL's DSN parameters when it
+ * holds DSN, as smtpd's "501 5.7.1 DSN support is disabled". dummy_smtpd_sleeps() says whether the next reply waits
  * smtpd_error_sleep_time (errors >= smtpd_soft_error_limit);
  * dummy_smtpd_hard_limit() whether the session ends before the next
  * command with "421 4.7.0 HOST Error: too many errors".
@@ -70,13 +80,15 @@ struct dummy_smtpd_conf {
     const char *myhostname;
     uint64_t message_size_limit;  /* 0: none */
     unsigned soft_limit, hard_limit, junk_limit;
-    bool helo_required, disable_vrfy, strict, smtputf8, tls_offered, dsn_disabled;
+    bool helo_required, disable_vrfy, strict, smtputf8, tls_offered;
 };
 
 struct dummy_smtpd {
     uint16_t errors, junk;
     bool denied;    /* rejected at connect (smtpd_delay_reject = no) */
     bool have_helo, esmtp, in_mail;
+    unsigned ehlo_discard;           /* EHLO_KW_* (lib/ehlo_reply.h) for this client */
+    struct maillog_cmd_stats counts; /* smtpd's disconnect line */
 };
 
 enum dummy_do {
@@ -107,6 +119,10 @@ void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *
 /* The REJECT or POSTMASTER outcome as the caller answered it: rejected
  * counts an error, accepted does not. */
 void dummy_smtpd_rejected(struct dummy_smtpd *st);
+/* POSTMASTER handed to a worker with the MAIL line it answered and that
+ * RCPT line as its first input: the worker runs and counts both, so they
+ * leave st->counts. */
+void dummy_smtpd_handed_off(struct dummy_smtpd *st);
 bool dummy_smtpd_sleeps(const struct dummy_smtpd *st, const struct dummy_smtpd_conf *cf);
 bool dummy_smtpd_hard_limit(const struct dummy_smtpd *st, const struct dummy_smtpd_conf *cf);
 

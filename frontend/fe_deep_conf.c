@@ -129,13 +129,6 @@ void fe_deep_conf_free(struct fe_deep_conf *d)
     free(d);
 }
 
-void fe_deep_smtpd_ehlo(const struct fe *fe, const char **text, size_t *len)
-{
-    const struct fe_deep_conf *d = fe->conf->deep;
-    *text = d ? d->ehlo_pipe : fe->conf->ehlo_reply;
-    *len = d ? d->ehlo_pipe_len : fe->conf->ehlo_len;
-}
-
 size_t fe_deep_state_size(void)
 {
     return sizeof(struct fe_deep_state);

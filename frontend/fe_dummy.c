@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "dummy_cmd.h"
+#include "ehlo_reply.h"
 #include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
@@ -125,10 +126,13 @@ static void too_many(struct fe *fe, struct fe_conn *c)
     fe_conn_close(fe, c);
 }
 
-/* Before a reply: smtpd_chat_reply()'s sleep once the soft limit is
- * reached, on the timer wheel. true: the caller stops here and the
- * timer (fe_dummy_timeout) resumes this same step. */
-static bool must_sleep(struct fe *fe, struct fe_conn *c)
+/* Before a reply of `lines` lines: smtpd_chat_reply()'s sleep once the
+ * soft limit is reached, smtpd_error_sleep_time before each LINE (Postfix
+ * 3.7 checked: its 10-line EHLO reply takes 10 s with a 1 s sleep; the
+ * worker's session_wait() does the same), on the timer wheel. true: the
+ * caller stops here and the timer (fe_dummy_timeout) resumes this same
+ * step. */
+static bool must_sleep(struct fe *fe, struct fe_conn *c, unsigned lines)
 {
     struct fe_dummy_state *d = c->dummy;
     const struct fe_early_conf *ec = fe->conf->early;
@@ -136,8 +140,40 @@ static bool must_sleep(struct fe *fe, struct fe_conn *c)
         return false;
     d->sleeping = true;
     timer_wheel_cancel(&fe->tw, &c->timer);
-    timer_wheel_add(&fe->tw, &c->timer, timer_clock_ms() + ec->error_sleep_ms);
+    timer_wheel_add(&fe->tw, &c->timer,
+                    timer_clock_ms() + ec->error_sleep_ms * (lines ? lines : 1));
     return true;
+}
+
+static unsigned count_lines(const char *text, size_t len)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
+    return n;
+}
+
+/* smtpd's EHLO reply for this client (CRLF-ended): the worker's builder
+ * with the client's keyword mask (fe_early_ehlo_discard, taken at the
+ * start of the session). */
+static size_t ehlo_reply(const struct fe *fe, const struct fe_conn *c, char *buf, size_t size)
+{
+    struct ehlo_opts o = fe->conf->early->ehlo;
+    o.discard = c->dummy->sm.ehlo_discard;
+    int n = ehlo_reply_format(&o, buf, size - 2);
+    if (n < 0) /* only a myhostname over 255 bytes, which config_load refuses */
+        n = snprintf(buf, size - 2, "250 %s", o.myhostname);
+    memcpy(buf + n, "\r\n", 2);
+    return (size_t)n + 2;
+}
+
+/* ehlo_cmd()'s "discarding EHLO keywords: ..." line, on every EHLO. */
+static void ehlo_log(const struct fe_conn *c)
+{
+    unsigned mask = c->dummy->sm.ehlo_discard;
+    char names[256];
+    if (ehlo_reply_logged(mask) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0)
+        log_info("discarding EHLO keywords: %s", names);
 }
 
 enum sm_res { SM_NEXT, SM_SLEEP, SM_GONE, SM_HANDOFF };
@@ -146,31 +182,62 @@ enum sm_res { SM_NEXT, SM_SLEEP, SM_GONE, SM_HANDOFF };
  * before any delayed client/HELO restriction, so a worker takes the
  * session over from the MAIL line (HANDOFF_F_MAIL_DONE) and answers the
  * RCPT itself. Not when the lines do not fit the record. */
+static bool postmaster_fits(const struct fe_conn *c, size_t rcpt_len)
+{
+    const struct fe_dummy_state *d = c->dummy;
+    return d->mail_len && !d->line_long &&
+           d->mail_len + 2u + rcpt_len + 1u + d->pend_len <= HANDOFF_PREREAD_MAX;
+}
+
 static bool postmaster_handoff(struct fe_conn *c, size_t rcpt_len)
 {
     struct fe_dummy_state *d = c->dummy;
-    if (!d->mail_len || d->line_long ||
-        d->mail_len + 2u + rcpt_len + 1u + d->pend_len > HANDOFF_PREREAD_MAX)
+    if (!postmaster_fits(c, rcpt_len))
         return false;
     d->handoff = true;
     d->rcpt_len = (uint16_t)rcpt_len;
+    dummy_smtpd_handed_off(&d->sm); /* the worker runs (and counts) those two lines */
     c->errors = d->sm.errors; /* the worker goes on counting */
     return true;
 }
 
-/* One command line in smtpd mode. */
+/* The lines of the reply the engine gives for outcome o (from state st):
+ * what the error sleep before it is multiplied by. 0: no reply from us
+ * (the postmaster handoff: the worker answers, after its own sleep). */
+static unsigned reply_lines(const struct fe *fe, const struct fe_conn *c,
+                            const struct dummy_smtpd *st, const struct dummy_smtpd_out *o,
+                            size_t len)
+{
+    char e[EHLO_REPLY_MAX + 2];
+    switch (o->what) {
+    case DUMMY_DO_HELO: return st->esmtp ? count_lines(e, ehlo_reply(fe, c, e, sizeof(e))) : 1;
+    case DUMMY_DO_POSTMASTER:
+        if (postmaster_fits(c, len))
+            return 0;
+        /* fall through - the reject stands */
+    case DUMMY_DO_REJECT: return count_lines(c->final, c->final_len);
+    default: return 1;
+    }
+}
+
+/* One command line in smtpd mode. The command runs on a copy of the
+ * state first: the error sleep (judged on the errors before it) depends
+ * on its reply's length, and after the sleep the line runs again. */
 static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line, size_t len)
 {
     struct fe_dummy_state *d = c->dummy;
     const struct fe_early_conf *ec = fe->conf->early;
     const struct fe_conf *cf = fe->conf;
-    if (must_sleep(fe, c))
-        return SM_SLEEP;
-    d->slept = false;
     char na[330], scratch[SMTP_SCRATCH_NEED(FE_LINE_MAX)];
     fe_early_namaddr_str(c, na, sizeof(na));
     struct dummy_smtpd_out o;
-    dummy_smtpd_command(&d->sm, &ec->smtpd, na, line, len, scratch, sizeof(scratch), &o);
+    struct dummy_smtpd next = d->sm;
+    dummy_smtpd_command(&next, &ec->smtpd, na, line, len, scratch, sizeof(scratch), &o);
+    unsigned lines = reply_lines(fe, c, &next, &o, len);
+    if (lines && must_sleep(fe, c, lines))
+        return SM_SLEEP;
+    d->slept = false;
+    d->sm = next;
     d->verb = o.verb;
     d->skip = o.skip;
     switch (o.what) {
@@ -192,11 +259,10 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
                 *p = '?';
         d->esmtp = d->sm.esmtp;
         d->from[0] = '\0';
-        if (d->esmtp) { /* smtpd's EHLO, PIPELINING included */
-            const char *e;
-            size_t elen;
-            fe_deep_smtpd_ehlo(fe, &e, &elen);
-            fe_conn_say(c, e, elen);
+        if (d->esmtp) { /* smtpd's EHLO for this client, PIPELINING included */
+            char e[EHLO_REPLY_MAX + 2];
+            ehlo_log(c);
+            fe_conn_say(c, e, ehlo_reply(fe, c, e, sizeof(e)));
         } else {
             fe_conn_say(c, cf->helo_reply, cf->helo_len);
         }
@@ -223,7 +289,7 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         return SM_GONE;
     }
     if (dummy_smtpd_hard_limit(&d->sm, &ec->smtpd)) {
-        if (must_sleep(fe, c)) {
+        if (must_sleep(fe, c, 1)) {
             d->hard = true;
             return SM_SLEEP;
         }
@@ -251,6 +317,8 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
     }
     memset(c->dummy, 0, offsetof(struct fe_dummy_state, helo));
     c->dummy->helo[0] = c->dummy->from[0] = '\0';
+    if (c->flags & FE_F_SMTPD)
+        c->dummy->sm.ehlo_discard = fe_early_ehlo_discard(fe, c);
     if ((c->flags & FE_F_SMTPD) && !cf->early->delay_reject) {
         /* smtpd: the reject instead of the greeting, counted as an error;
          * every later command but QUIT is refused. */
@@ -426,7 +494,17 @@ void fe_dummy_fill(const struct fe_conn *c, struct handoff *h)
     if (!d || !d->handoff)
         return;
     h->banner = HANDOFF_BANNER_DONE;
-    h->flags = (h->flags & ~(uint32_t)HANDOFF_F_HELO_REPLIED) | HANDOFF_F_MAIL_DONE;
+    h->flags = (h->flags & ~(uint32_t)HANDOFF_F_HELO_REPLIED) | HANDOFF_F_MAIL_DONE |
+               HANDOFF_F_CMD_COUNTS;
+    /* What this engine answered, for the worker's disconnect line. */
+    _Static_assert(HANDOFF_NCMDS == MAILLOG_NCMDS, "one counter per smtpd command row");
+    for (unsigned i = 0; i < HANDOFF_NCMDS; i++) {
+        h->cmd_ok[i] = (uint16_t)(d->sm.counts.ok[i] > UINT16_MAX ? UINT16_MAX
+                                                                  : d->sm.counts.ok[i]);
+        h->cmd_total[i] = (uint16_t)(d->sm.counts.total[i] > UINT16_MAX
+                                         ? UINT16_MAX
+                                         : d->sm.counts.total[i]);
+    }
     h->helo_cmd = HANDOFF_HELO_NONE;
     h->helo[0] = '\0';
     if (d->helo[0]) {
@@ -522,6 +600,15 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
     d->sm.have_helo = helo[0] != '\0';
     d->sm.esmtp = esmtp;
     d->sm.errors = c->errors; /* what the deep tests counted */
+    if (c->flags & FE_F_SMTPD) {
+        d->sm.ehlo_discard = fe_early_ehlo_discard(fe, c);
+        /* The deep tests answered this HELO/EHLO: smtpd counts it. */
+        if (helo[0]) {
+            enum maillog_cmd k = esmtp ? MAILLOG_EHLO : MAILLOG_HELO;
+            d->sm.counts.ok[k]++;
+            d->sm.counts.total[k]++;
+        }
+    }
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();
     timer_wheel_add(&fe->tw, &c->timer,

@@ -35,11 +35,13 @@
 #include "fe_early.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fe_screen.h"
 #include "log.h"
+#include "maps.h"
 
 struct fe_early_state {
     uint8_t name_code, reverse_code; /* enum handoff_peer; UNCHECKED until in */
@@ -123,6 +125,28 @@ void fe_early_namaddr(const struct fe_conn *c, char *name, size_t nlen, char *ad
              s && !s->pending && s->name_code == HANDOFF_PEER_OK ? s->ptr : "unknown");
     if (!inet_ntop(c->client.family, c->client.addr, addr, (socklen_t)alen))
         snprintf(addr, alen, "?");
+}
+
+unsigned fe_early_ehlo_discard(const struct fe *fe, const struct fe_conn *c)
+{
+    const struct fe_early_conf *e = fe->conf->early;
+    char addr[INET6_ADDRSTRLEN], buf[1024];
+    struct map_value v = {.buf = buf, .cap = sizeof(buf)};
+    if (!e->n_ehlo_maps || !inet_ntop(c->client.family, c->client.addr, addr, sizeof(addr)))
+        return e->ehlo.discard;
+    /* ehlo_cmd(): maps_find() on the address string alone; a lookup error
+     * leaves the global list, as the worker does (generation.c). */
+    for (size_t i = 0; i < e->n_ehlo_maps; i++) {
+        int r = map_lookup(e->ehlo_maps[i], addr, strlen(addr), &v);
+        if (r < 0) {
+            log_warn("smtpd_discard_ehlo_keyword_address_maps lookup error for %s: %s", addr,
+                     strerror(-r));
+            break;
+        }
+        if (r > 0)
+            return ehlo_reply_mask_text(v.buf, v.len);
+    }
+    return e->ehlo.discard;
 }
 
 void fe_early_namaddr_str(const struct fe_conn *c, char *out, size_t len)

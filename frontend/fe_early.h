@@ -39,5 +39,9 @@ void fe_early_release(struct fe *fe, struct fe_conn *c);
 void fe_early_namaddr(const struct fe_conn *c, char *name, size_t nlen, char *addr, size_t alen);
 /* The same as one "NAME[ADDR]" string. */
 void fe_early_namaddr_str(const struct fe_conn *c, char *out, size_t len);
+/* smtpd's state->ehlo_discard_mask for this client (EHLO_KW_*): its entry
+ * in smtpd_discard_ehlo_keyword_address_maps, else
+ * smtpd_discard_ehlo_keywords. */
+unsigned fe_early_ehlo_discard(const struct fe *fe, const struct fe_conn *c);
 
 #endif

@@ -13,8 +13,13 @@
  * is on (the worker would make it otherwise), each step bounded by
  * postscreen_dnsbl_timeout, the frontend's DNS time limit.
  *
+ * smtpd_discard_ehlo_keyword_address_maps is opened here too: the enforce
+ * engine's smtpd mode answers EHLO per client as the worker does.
+ *
  * Failure: a list the workers would refuse is refused here too (-EINVAL
- * with the engine's message in diag), so the generation fails as a whole.
+ * with the engine's message in diag), so the generation fails as a whole;
+ * so is a smtpd_discard_ehlo_keyword_address_maps table that does not
+ * open (the workers refuse it: workers/generation.c).
  */
 #include "fe_early_rule.h"
 
@@ -24,6 +29,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "maps.h"
 #include "util.h"
 
 int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
@@ -54,6 +60,26 @@ int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
         .tls_offered = p->smtpd_tls_security_level == TLS_LEV_MAY ||
                        p->smtpd_tls_security_level == TLS_LEV_ENCRYPT,
     };
+    e->ehlo = (struct ehlo_opts){
+        .myhostname = e->myhostname,
+        .message_size_limit = (uint64_t)p->message_size_limit,
+        .discard = ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
+                                   p->smtpd_discard_ehlo_keywords.n),
+        .vrfy = !p->disable_vrfy_command,
+        .starttls = e->smtpd.tls_offered,
+        .smtputf8 = true,
+    };
+    const struct cfg_list *el = &p->smtpd_discard_ehlo_keyword_address_maps;
+    e->ehlo_maps = el->n ? xcalloc(el->n, sizeof(*e->ehlo_maps)) : NULL;
+    for (size_t i = 0; i < el->n; i++) {
+        struct map_err merr;
+        if (map_open(el->v[i], 0, &e->ehlo_maps[e->n_ehlo_maps], &merr) < 0) {
+            snprintf(err.msg, sizeof(err.msg), "smtpd_discard_ehlo_keyword_address_maps: %s",
+                     merr.msg);
+            goto fail;
+        }
+        e->n_ehlo_maps++;
+    }
     bool client = p->smtpd_client_restrictions.n > 0, helo = p->smtpd_helo_restrictions.n > 0;
     if ((client || helo) && restrict_ctx_create(cfg, &e->ctx, &err) != 0)
         goto fail;
@@ -91,5 +117,8 @@ void fe_early_conf_free(struct fe_early_conf *e)
     restrict_list_free(e->client);
     restrict_list_free(e->helo);
     restrict_ctx_free(e->ctx);
+    for (size_t i = 0; i < e->n_ehlo_maps; i++)
+        map_close(e->ehlo_maps[i]);
+    free(e->ehlo_maps);
     free(e);
 }

@@ -12,11 +12,13 @@
 
 #include "dns.h"
 #include "dummy_cmd.h"
+#include "ehlo_reply.h"
 #include "handoff.h"
 #include "restrict.h"
 
 struct config;
 struct cfg_diag;
+struct map;
 
 struct fe_early_conf {
     bool ptr;          /* smtpd_peername_lookup: the frontend looks the client up */
@@ -35,6 +37,13 @@ struct fe_early_conf {
      * switches; myhostname points into the same struct fe_conf. */
     struct dummy_smtpd_conf smtpd;
     uint64_t error_sleep_ms; /* smtpd_error_sleep_time */
+    /* smtpd's EHLO reply in the enforce engine's smtpd mode (the worker's
+     * options: session_limits()); its discard is smtpd_discard_ehlo_keywords,
+     * replaced for a client by its entry in
+     * smtpd_discard_ehlo_keyword_address_maps (ehlo_maps). */
+    struct ehlo_opts ehlo;
+    struct map **ehlo_maps;
+    size_t n_ehlo_maps;
     char myhostname[256];
 };
 

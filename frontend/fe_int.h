@@ -304,8 +304,6 @@ void fe_conn_handoff(struct fe *fe, struct fe_conn *c);
 int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_diag *diag);
 void fe_deep_conf_free(struct fe_deep_conf *d);
 size_t fe_deep_state_size(void);
-/* The worker's EHLO reply, PIPELINING included (smtpd mode of fe_dummy.c). */
-void fe_deep_smtpd_ehlo(const struct fe *fe, const char **text, size_t *len);
 /* The deep tests run for this client (enabled, to do, not allowlisted). */
 bool fe_deep_wanted(const struct fe *fe, const struct fe_conn *c);
 void fe_deep_start(struct fe *fe, struct fe_conn *c);

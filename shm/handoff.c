@@ -237,6 +237,12 @@ static enum handoff_result check_record(const struct handoff *h, size_t ptr_len,
     if ((h->flags & HANDOFF_F_MAIL_DONE) &&
         (h->banner != HANDOFF_BANNER_DONE || h->preread_len == 0))
         return HANDOFF_INCONSISTENT;
+    /* Counters: ok within total. Without the flag they are not sent (and
+     * decode to zero), whatever the struct holds: a sender may reuse one. */
+    if (h->flags & HANDOFF_F_CMD_COUNTS)
+        for (unsigned i = 0; i < HANDOFF_NCMDS; i++)
+            if (h->cmd_ok[i] > h->cmd_total[i])
+                return HANDOFF_INCONSISTENT;
     if (h->seq == 0)
         return HANDOFF_INCONSISTENT;
     return HANDOFF_OK;
@@ -256,11 +262,17 @@ enum handoff_result handoff_check(const struct handoff *h)
     return check_record(h, ptr, helo, id);
 }
 
+/* The counters' bytes after the preread (HANDOFF_F_CMD_COUNTS). */
+static size_t cmds_len(uint32_t flags)
+{
+    return (flags & HANDOFF_F_CMD_COUNTS) ? HANDOFF_CMDS_LEN : 0;
+}
+
 size_t handoff_encoded_len(const struct handoff *h)
 {
     size_t ptr, helo, id;
     struct_lens(h, &ptr, &helo, &id);
-    return HANDOFF_FIXED_LEN + ptr + helo + id + h->preread_len;
+    return HANDOFF_FIXED_LEN + ptr + helo + id + h->preread_len + cmds_len(h->flags);
 }
 
 static void put_endpoint(unsigned char *p, const struct sockaddr_storage *ss)
@@ -292,7 +304,7 @@ int handoff_encode(const struct handoff *h, void *buf, size_t cap, size_t *len)
     struct_lens(h, &ptr, &helo, &id);
     if (check_record(h, ptr, helo, id) != HANDOFF_OK)
         return -EINVAL;
-    size_t total = HANDOFF_FIXED_LEN + ptr + helo + id + h->preread_len;
+    size_t total = HANDOFF_FIXED_LEN + ptr + helo + id + h->preread_len + cmds_len(h->flags);
     if (cap < total)
         return -ENOBUFS;
 
@@ -333,6 +345,12 @@ int handoff_encode(const struct handoff *h, void *buf, size_t cap, size_t *len)
     memcpy(p, h->conn_id, id);
     p += id;
     memcpy(p, h->preread, h->preread_len);
+    p += h->preread_len;
+    if (h->flags & HANDOFF_F_CMD_COUNTS)
+        for (unsigned i = 0; i < HANDOFF_NCMDS; i++, p += 4) {
+            put16(p, h->cmd_ok[i]);
+            put16(p + 2, h->cmd_total[i]);
+        }
     *len = total;
     return 0;
 }
@@ -406,9 +424,9 @@ enum handoff_result handoff_decode(const void *buf, size_t len, struct handoff *
 
     TRY(check_header(b, len, REC_MAGIC, HANDOFF_FIXED_LEN));
     size_t ptr = get16(b + 188), helo = get16(b + 190), id = get16(b + 192);
-    size_t pre = get16(b + 194);
+    size_t pre = get16(b + 194), cmds = cmds_len(get32(b + 12));
     if (ptr > HANDOFF_PTR_MAX || helo > HANDOFF_HELO_MAX || id > HANDOFF_ID_MAX ||
-        pre > HANDOFF_PREREAD_MAX || HANDOFF_FIXED_LEN + ptr + helo + id + pre != len)
+        pre > HANDOFF_PREREAD_MAX || HANDOFF_FIXED_LEN + ptr + helo + id + pre + cmds != len)
         return HANDOFF_BAD_LENGTH;
     if (b[173] != 0)
         return HANDOFF_BAD_RESERVED;
@@ -447,6 +465,11 @@ enum handoff_result handoff_decode(const void *buf, size_t len, struct handoff *
     p += id;
     memcpy(out->preread, p, pre);
     out->preread_len = (uint16_t)pre;
+    p += pre;
+    for (unsigned i = 0; i < cmds / 4; i++, p += 4) {
+        out->cmd_ok[i] = get16(p);
+        out->cmd_total[i] = get16(p + 2);
+    }
     return check_record(out, ptr, helo, id);
 }
 

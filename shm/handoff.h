@@ -27,7 +27,7 @@
  *     0   4 magic "MXHO"
  *     4   4 version (HANDOFF_VERSION)
  *     8   4 total length = HANDOFF_FIXED_LEN + ptr_len + helo_len
- *                          + id_len + preread_len
+ *                          + id_len + preread_len [+ HANDOFF_CMDS_LEN]
  *    12   4 flags (HANDOFF_F_*)
  *    16   8 seq
  *    24  24 client endpoint     \  endpoint: u8 family (0, 4 or 6), u8 0,
@@ -47,6 +47,9 @@
  *   188   2 ptr_len           190 2 helo_len
  *   192   2 id_len            194 2 preread_len
  *   196     ptr name, HELO argument, connection id, preread bytes
+ *     then, with HANDOFF_F_CMD_COUNTS only: HANDOFF_NCMDS pairs of u16
+ *           (commands that succeeded, commands tried), 4 * HANDOFF_NCMDS
+ *           bytes, included in the total length
  *
  * Strings travel as (length, bytes) without a terminator; decode refuses a
  * NUL inside one (a C string and its length would disagree) and stores
@@ -86,8 +89,15 @@
  * carry more: encode refuses it.
  */
 #define HANDOFF_PREREAD_MAX 4096u
-#define HANDOFF_RECORD_MAX \
-    (HANDOFF_FIXED_LEN + HANDOFF_PTR_MAX + HANDOFF_HELO_MAX + HANDOFF_ID_MAX + HANDOFF_PREREAD_MAX)
+/* Command counters (HANDOFF_F_CMD_COUNTS): one per row of smtpd's command
+ * table, in lib/maillog.h's enum maillog_cmd order (helo, ehlo, xclient,
+ * xforward, starttls, auth, mail, rcpt, data, bdat, rset, noop, vrfy,
+ * etrn, quit, unknown). */
+#define HANDOFF_NCMDS 16u
+#define HANDOFF_CMDS_LEN (4u * HANDOFF_NCMDS)
+#define HANDOFF_RECORD_MAX                                                                     \
+    (HANDOFF_FIXED_LEN + HANDOFF_PTR_MAX + HANDOFF_HELO_MAX + HANDOFF_ID_MAX +                  \
+     HANDOFF_PREREAD_MAX + HANDOFF_CMDS_LEN)
 
 /* Flags. Unknown bits are refused by decode. The connection is always
  * plaintext at handoff: a TLS session cannot travel with the descriptor,
@@ -107,9 +117,18 @@ enum {
      * "250 2.1.0 Ok" for; the worker runs it and sends no reply to it.
      * Requires banner == DONE and a preread. */
     HANDOFF_F_MAIL_DONE = 1u << 3,
+    /* The sender answered SMTP commands itself (the enforce engine's smtpd
+     * mode): cmd_ok/cmd_total count them, as smtpd's disconnect line counts
+     * ("ehlo=1 mail=1 rcpt=0/1 ..."), and the worker goes on counting from
+     * there. They include the HELO/EHLO of helo_cmd and exclude the preread
+     * lines, which the worker runs (and counts) itself. Requires
+     * cmd_ok[i] <= cmd_total[i]; without the flag they are not sent, and
+     * decode leaves them zero. */
+    HANDOFF_F_CMD_COUNTS = 1u << 4,
 };
 #define HANDOFF_F_ALL                                                                      \
-    (HANDOFF_F_PROXIED | HANDOFF_F_HELO_REPLIED | HANDOFF_F_STRESS | HANDOFF_F_MAIL_DONE)
+    (HANDOFF_F_PROXIED | HANDOFF_F_HELO_REPLIED | HANDOFF_F_STRESS | HANDOFF_F_MAIL_DONE |  \
+     HANDOFF_F_CMD_COUNTS)
 
 /*
  * PTR lookup outcome, with Postfix's SMTPD_PEER_CODE_* values (smtpd_peer.c).
@@ -193,6 +212,8 @@ struct handoff {
     char conn_id[HANDOFF_ID_MAX + 1]; /* 1..32 of [A-Za-z0-9] */
     uint16_t preread_len;             /* 0..HANDOFF_PREREAD_MAX */
     unsigned char preread[HANDOFF_PREREAD_MAX];
+    /* HANDOFF_F_CMD_COUNTS: commands the sender answered, per counter. */
+    uint16_t cmd_ok[HANDOFF_NCMDS], cmd_total[HANDOFF_NCMDS];
 };
 
 enum handoff_result {

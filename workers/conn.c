@@ -241,6 +241,7 @@ static void conn_free(struct conn *c)
     free(c->tls_in);
     free(c->tls_out);
     free(c->helo);
+    free(c->fe_counts);
     free(c->rt.pend);
     spool_conn_free(c);
     if (c->counted)
@@ -370,6 +371,7 @@ static void begin_smtp(struct conn *c)
         .helo = c->helo,
         .error_count = c->error_count,
         .mail_done = c->mail_done,
+        .counts = c->fe_counts,
     };
     c->phase = CONN_SMTP;
     if (session_start(c->s, &st) < 0) {
@@ -457,6 +459,14 @@ void conn_start(struct worker *w, int fd, const struct handoff *h)
     c->helo_cmd = (h->flags & HANDOFF_F_HELO_REPLIED) ? (int)h->helo_cmd : 0;
     c->mail_done = (h->flags & HANDOFF_F_MAIL_DONE) != 0;
     c->helo = h->helo[0] ? strdup(h->helo) : NULL;
+    if (h->flags & HANDOFF_F_CMD_COUNTS) {
+        _Static_assert(HANDOFF_NCMDS == MAILLOG_NCMDS, "one counter per smtpd command row");
+        c->fe_counts = calloc(1, sizeof(*c->fe_counts)); /* NULL: counts lost, no more */
+        for (unsigned i = 0; c->fe_counts && i < HANDOFF_NCMDS; i++) {
+            c->fe_counts->ok[i] = h->cmd_ok[i];
+            c->fe_counts->total[i] = h->cmd_total[i];
+        }
+    }
     c->error_count = h->error_count;
     memcpy(c->conn_id, h->conn_id, sizeof(c->conn_id));
     memcpy(c->in, h->preread, h->preread_len); /* read by the frontend, not yet used */

@@ -385,9 +385,13 @@ int session_start(struct session *s, const struct session_start *st)
             /* The frontend answered it in this session: smtpd's
              * disconnect line counts it ("ehlo=2 starttls=1 ..."). */
             enum maillog_cmd k = st->helo_cmd == 2 ? MAILLOG_EHLO : MAILLOG_HELO;
-            s->stats.ok[k]++;
-            s->stats.total[k]++;
+            if (!st->counts) {
+                s->stats.ok[k]++;
+                s->stats.total[k]++;
+            }
         }
+        if (st->counts) /* all the frontend answered, that HELO/EHLO included */
+            s->stats = *st->counts;
     }
     if (!s->cfg.delay_reject) {
         s->banner_sent = st && st->banner == SESSION_BANNER_SENT;

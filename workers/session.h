@@ -213,6 +213,10 @@ struct session_start {
     /* The frontend answered the MAIL command that is the first input
      * line (handoff.h HANDOFF_F_MAIL_DONE): it is run, its reply dropped. */
     int mail_done;
+    /* The commands the frontend answered (handoff.h HANDOFF_F_CMD_COUNTS),
+     * its HELO/EHLO among them; NULL: just that HELO/EHLO. The disconnect
+     * line counts them with the session's own. */
+    const struct maillog_cmd_stats *counts;
 };
 
 enum session_wait {

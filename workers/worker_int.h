@@ -176,6 +176,9 @@ struct conn {
     int helo_cmd;                   /* HELO/EHLO already answered by the frontend */
     int mail_done;                  /* so was the MAIL line that starts the preread */
     char *helo;                     /* its argument (malloc'd), or NULL */
+    /* HANDOFF_F_CMD_COUNTS: the commands the frontend answered (malloc'd:
+     * only sessions the enforce engine hands over have them), or NULL. */
+    struct maillog_cmd_stats *fe_counts;
     unsigned error_count;
     bool lookup_needed;             /* the PTR lookup is the worker's */
     char conn_id[HANDOFF_ID_MAX + 1];

@@ -1,14 +1,19 @@
 /*
  * fuzz_dummy_smtpd.c - the enforce engine's smtpd mode over arbitrary
  * input: the first byte picks the switches (denied, HELO required, VRFY
- * off, strict), the rest is split at LF into command lines fed to one
- * session. Every reply must be a complete "DDD ..." line without CR/LF.
+ * off, strict, SMTPUTF8, TLS offered, DSN discarded for this client, and
+ * whether RCPT TO:<postmaster> is handed to a worker or rejected), the
+ * rest is split at LF into command lines fed to one session. Every reply
+ * must be a complete "DDD ..." line without CR/LF; the disconnect-line
+ * counters never count more successes than tries, and a handoff leaves
+ * the MAIL and that RCPT to the worker (one fewer of each).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dummy_cmd.h"
+#include "ehlo_reply.h"
 #include "smtp_cmd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                   .soft_limit = 10, .hard_limit = 20, .junk_limit = 5,
                                   .helo_required = sw & 2, .disable_vrfy = sw & 4,
                                   .strict = sw & 8, .smtputf8 = sw & 16, .tls_offered = sw & 32};
-    struct dummy_smtpd st = {.denied = sw & 1};
+    struct dummy_smtpd st = {.denied = sw & 1, .ehlo_discard = (sw & 64) ? EHLO_KW_DSN : 0};
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
     char *scratch = malloc(SMTP_SCRATCH_NEED(size));
     if (!scratch)
@@ -40,8 +45,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if ((o.what == DUMMY_DO_HELO || o.what == DUMMY_DO_REJECT) && o.arg_len > len)
             abort();
-        if (o.what == DUMMY_DO_REJECT)
+        if (o.what == DUMMY_DO_REJECT || (o.what == DUMMY_DO_POSTMASTER && !(sw & 128)))
             dummy_smtpd_rejected(&st);
+        for (int i = 0; i < MAILLOG_NCMDS; i++)
+            if (st.counts.ok[i] > st.counts.total[i])
+                abort();
+        if (o.what == DUMMY_DO_POSTMASTER && (sw & 128)) {
+            /* A MAIL was taken (RCPT needs one) and this RCPT tried. */
+            struct maillog_cmd_stats before = st.counts;
+            if (!before.ok[MAILLOG_MAIL] || !before.total[MAILLOG_RCPT])
+                abort();
+            dummy_smtpd_handed_off(&st);
+            if (st.counts.ok[MAILLOG_MAIL] != before.ok[MAILLOG_MAIL] - 1 ||
+                st.counts.total[MAILLOG_MAIL] != before.total[MAILLOG_MAIL] - 1 ||
+                st.counts.total[MAILLOG_RCPT] != before.total[MAILLOG_RCPT] - 1)
+                abort();
+            break; /* the worker has the session */
+        }
         if (o.what == DUMMY_DO_CLOSE)
             break;
         p += len + 1;

@@ -22,6 +22,7 @@ Clients (source addresses on loopback; 127.0.0.1 alone is mynetworks):
               "unknown" to both, and the warning "hostname ... does not
               resolve to address ..." in both logs; mail accepted.
   127.0.0.43  no PTR: "unknown", mail accepted.
+  127.0.0.61  PTR pool61.dyn.test, confirmed: S25R-rejected too.
   127.0.0.44  PTR ppp44.dyn.test, confirmed: the seed's S25R rule
               "/^(dhcp|dialup|ppp|adsl|pool)[^.]*[0-9]/ 550 S25R6 check"
               rejects it. smtpd_delay_reject = yes: every reply of the
@@ -45,6 +46,15 @@ smtpd_delay_reject = no the same names are rejected at HELO/EHLO itself
 later good name delivers in one session), and smtpd's error limits
 (soft 2, hard 4, 1 s sleep) time the replies and end the session with
 "421 4.7.0 ... too many errors" as smtpd does.
+
+The enforce engine's smtpd mode (a client smtpd_client_restrictions
+rejects): every reply as Postfix's; RCPT TO:<postmaster> hands the session
+to a worker whose disconnect line ("ehlo=1 mail=1 rcpt=1/3 ...") counts
+the engine's commands too, as smtpd's; a client's
+smtpd_discard_ehlo_keyword_address_maps entry shapes its EHLO reply, its
+"discarding EHLO keywords" line and MAIL's DSN parameters; after
+smtpd_soft_error_limit errors each reply waits smtpd_error_sleep_time per
+LINE (a 3-line EHLO reply 3 s), in both.
 
 Bounded: every wait has a deadline; every process is stopped by pid.
 Exit: 0 pass, 1 fail, 77 not root, no unshare/ip/dnsmasq/Postfix or binary.
@@ -99,6 +109,8 @@ def zones():
     z.addr("forged.example.test", "127.0.0.99")
     z.ptr("127.0.0.44", "ppp44.dyn.test")
     z.addr("ppp44.dyn.test", "127.0.0.44")
+    z.ptr("127.0.0.61", "pool61.dyn.test")
+    z.addr("pool61.dyn.test", "127.0.0.61")
     return z
 
 
@@ -258,6 +270,15 @@ def smtpd_suite(args, dns, check):
         check.expect(dc.wait_log(mx, r"connect from ppp44\.dyn\.test\[127\.0\.0\.44\]" + WID),
                      "postmaster: a worker took the session over")
         check.expect(sink.wait_messages(1, timeout=10), "postmaster: the mail reached the sink")
+        # The worker's disconnect line counts what the enforce engine
+        # answered before the handoff too (handoff.h HANDOFF_F_CMD_COUNTS):
+        # "ehlo=1 mail=1 rcpt=1/3 vrfy=1 data=1 quit=1 commands=6/8", as
+        # smtpd's (Postfix's last line for the address: its 2nd session).
+        pat = lambda log: re.findall(r"(disconnect from \S+\[127\.0\.0\.44\] .*)$", log, re.M)
+        line = wait_for(lambda: pat(mx.log()))
+        pline = wait_for(lambda: len(pat(pf.log())) >= 2 and pat(pf.log()))
+        check.expect(line and pline and line[-1] == pline[-1] and "rcpt=1/3" in line[-1],
+                     f"postmaster: disconnect line as smtpd's:\n  {line}\n  {pline}")
 
 
 LIMIT_SETTINGS = dict(SETTINGS, smtpd_soft_error_limit="2", smtpd_hard_error_limit="4",
@@ -459,6 +480,50 @@ def helo_now_suite(args, dns, check):
         check.expect(not re.search(r"connect from \S+\[127\.0\.0\.52\]" + WID, mx.log(), re.M),
                      "HELO now: no worker saw the client of the hard limit")
 
+# Per-client EHLO keywords in the enforce engine's smtpd mode, and the
+# error sleep before each LINE of a reply (smtpd_chat_reply()).
+DISCARD_MAP = "127.0.0.44 pipelining, dsn, vrfy, etrn, 8bitmime, chunking, smtputf8\n"
+DISCARD_SETTINGS = dict(
+    LIMIT_SETTINGS, smtpd_discard_ehlo_keywords="etrn",
+    smtpd_discard_ehlo_keyword_address_maps="texthash:${config_directory}/ehlo_dis")
+
+
+def discard_suite(args, dns, check):
+    maps = {"client_restrictions": CLIENT_MAP, "ehlo_dis": DISCARD_MAP}
+    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps,
+                                settings=dict(DISCARD_SETTINGS, dns_resolver="127.0.0.1:53"),
+                                binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=DISCARD_SETTINGS,
+                                         keep=args.keep) as pf:
+        # 127.0.0.44 (S25R-rejected: the enforce engine in smtpd mode) has
+        # its own list: "250-mx.example.test", "250-SIZE 10240000", "250
+        # ENHANCEDSTATUSCODES"; DSN parameters refused. After two errors
+        # the 3-line EHLO reply waits 3 x 1 s, the 1-line NOOP reply 1 s.
+        steps = ["EHLO client.example", "MAIL FROM:<a@client.example> RET=FULL", "BOGUS",
+                 "BOGUS2", "EHLO client.example", "NOOP", "QUIT"]
+        got = timed_session(mx.host, mx.port, "127.0.0.44", steps)
+        want = timed_session(pf.host, pf.port, "127.0.0.44", steps)
+        check.expect([g[:2] for g in got] == [w[:2] for w in want] and
+                     got[1][1] == "250-mx.example.test\n250-SIZE 10240000\n250 ENHANCEDSTATUSCODES"
+                     and got[2][1] == "501 5.7.1 DSN support is disabled",
+                     f"discard: replies as smtpd's:\n  {got!r}\n  {want!r}")
+        for tag, r in (("mxscreen", got), ("postfix", want)):
+            check.expect(len(r) > 6 and r[1][2] < 0.8 and r[5][2] >= 2.7 and r[6][2] >= 0.8,
+                         f"discard: {tag}: after the soft limit the EHLO reply waits once per "
+                         f"line (3 s), NOOP's 1 s: {[round(x[2], 2) for x in r]}")
+        pat = lambda log: re.findall(r"(discarding EHLO keywords: .*)$", log, re.M)
+        lines = wait_for(lambda: len(pat(mx.log())) >= 2 and pat(mx.log()))
+        plines = wait_for(lambda: len(pat(pf.log())) >= 2 and pat(pf.log()))
+        check.expect(lines and lines == plines,
+                     f"discard: logged as smtpd's, on each EHLO:\n  {lines}\n  {plines}")
+        # Another rejected client (S25R) without an entry: the global list.
+        got = session(mx.host, mx.port, "127.0.0.61", ["EHLO client.example", "QUIT"])
+        want = session(pf.host, pf.port, "127.0.0.61", ["EHLO client.example", "QUIT"])
+        check.expect(got == want and "ETRN" not in got[1][1] and "PIPELINING" in got[1][1],
+                     f"discard: smtpd_discard_ehlo_keywords for the others:\n  {got!r}\n"
+                     f"  {want!r}")
+
+
 def inner(args):
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     d = tempfile.mkdtemp(prefix="mxearly-")
@@ -475,6 +540,7 @@ def inner(args):
             helo_now_suite(args, dns, check)
             smtpd_suite(args, dns, check)
             limits_suite(args, dns, check)
+            discard_suite(args, dns, check)
         return check.done()
     finally:
         shutil.rmtree(d, ignore_errors=True)

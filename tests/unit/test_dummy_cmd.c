@@ -2,7 +2,10 @@
  * test_dummy_cmd.c - the enforce engine's smtpd mode (dummy_cmd.h
  * dummy_smtpd_command): one table of sessions, each a list of lines with
  * the outcome and reply smtpd (Postfix 3.7) gives, plus the error counts
- * that drive smtpd_soft/hard_error_limit and smtpd_junk_command_limit.
+ * that drive smtpd_soft/hard_error_limit and smtpd_junk_command_limit;
+ * then the disconnect line's counters (smtpd_proto()'s total and success
+ * counts, what a postmaster handoff leaves to the worker) and the client's
+ * EHLO keyword mask refusing DSN parameters.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +15,10 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
+
 #include "dummy_cmd.h"
+#include "ehlo_reply.h"
 #include "smtp_cmd.h"
 
 struct step {
@@ -136,11 +142,91 @@ static void test_bdat_skip_and_limits(void **state)
     assert_string_equal(o.verb, "NOOP");
 }
 
+/* The counters as smtpd's disconnect line prints them (maillog.c's
+ * order), without "commands=". */
+static void counts_str(const struct maillog_cmd_stats *st, char *buf, size_t size)
+{
+    static const char *const names[MAILLOG_NCMDS] = {
+        "helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt",
+        "data", "bdat", "rset", "noop", "vrfy", "etrn", "quit", "unknown",
+    };
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < MAILLOG_NCMDS && n < size; i++) {
+        if (!st->total[i])
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%s=%u", n ? " " : "", names[i],
+                              (unsigned)st->ok[i]);
+        if (st->ok[i] != st->total[i] && n < size)
+            n += (size_t)snprintf(buf + n, size - n, "/%u", (unsigned)st->total[i]);
+    }
+}
+
+static const struct {
+    const char *name;
+    bool denied;
+    unsigned discard;
+    const char *lines[10];
+    const char *want; /* counters after the last line */
+    const char *last; /* the last line's SAY/CLOSE reply, or NULL */
+} count_cases[] = {
+    {"session", false, 0,
+     {"EHLO a.example", "NOOP", "BOGUS", "MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>",
+      "DATA", "RSET", "  ", "QUIT", NULL},
+     "ehlo=1 mail=1 rcpt=0/1 data=0/1 rset=1 noop=1 quit=1 unknown=0/1", "221 2.0.0 Bye"},
+    {"syntax errors count as tried", false, 0,
+     {"HELO", "MAIL FROM:<bad", "HELO h.example", "VRFY postmaster", "ETRN bad..name", NULL},
+     "helo=1/2 mail=0/1 vrfy=1 etrn=0/1", "501 Error: invalid parameter syntax"},
+    {"denied: only QUIT succeeds", true, 0, {"EHLO x.example", "NOOP", "QUIT", NULL},
+     "ehlo=0/1 noop=0/1 quit=1", "221 2.0.0 Bye"},
+    {"non-SMTP line: unknown", false, 0, {"EHLO x.example", "Subject: x", NULL},
+     "ehlo=1 unknown=0/1", "221 2.7.0 Error: I can break rules, too. Goodbye."},
+    {"postmaster handoff: MAIL and that RCPT are the worker's", false, 0,
+     {"EHLO x.example", "MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>", "RSET",
+      "MAIL FROM:<a@b.example>", "RCPT TO:<e@d.example>", "RCPT TO:<postmaster>", NULL},
+     "ehlo=1 mail=1 rcpt=0/2 rset=1", NULL},
+    {"DSN discarded for this client", false, EHLO_KW_DSN,
+     {"EHLO x.example", "MAIL FROM:<a@b.example> RET=FULL", NULL}, "ehlo=1 mail=0/1",
+     "501 5.7.1 DSN support is disabled"},
+    {"DSN offered", false, EHLO_KW_PIPELINING | EHLO_KW_SMTPUTF8,
+     {"EHLO x.example", "MAIL FROM:<a@b.example> RET=FULL ENVID=x", NULL}, "ehlo=1 mail=1",
+     "250 2.1.0 Ok"},
+};
+
+static void test_counts(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof(count_cases) / sizeof(count_cases[0]); k++) {
+        struct dummy_smtpd_conf cf = {.myhostname = "mx", .soft_limit = 10, .hard_limit = 20,
+                                      .junk_limit = 100, .smtputf8 = true};
+        struct dummy_smtpd st = {.denied = count_cases[k].denied,
+                                 .ehlo_discard = count_cases[k].discard};
+        struct dummy_smtpd_out o = {0};
+        for (const char *const *l = count_cases[k].lines; *l; l++) {
+            char scratch[SMTP_SCRATCH_NEED(600)];
+            dummy_smtpd_command(&st, &cf, "n[1.2.3.4]", *l, strlen(*l), scratch, sizeof(scratch),
+                                &o);
+            if (o.what == DUMMY_DO_REJECT)
+                dummy_smtpd_rejected(&st);
+            else if (o.what == DUMMY_DO_POSTMASTER)
+                dummy_smtpd_handed_off(&st);
+        }
+        char got[300];
+        counts_str(&st.counts, got, sizeof(got));
+        if (strcmp(got, count_cases[k].want) != 0)
+            fail_msg("%s: '%s', want '%s'", count_cases[k].name, got, count_cases[k].want);
+        if (count_cases[k].last && strcmp(o.text, count_cases[k].last) != 0)
+            fail_msg("%s: last reply '%s', want '%s'", count_cases[k].name, o.text,
+                     count_cases[k].last);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_bdat_skip_and_limits),
+        cmocka_unit_test(test_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,8 @@ static void rec_max(struct handoff *h)
     h->preread_len = HANDOFF_PREREAD_MAX;
     for (size_t i = 0; i < HANDOFF_PREREAD_MAX; i++)
         h->preread[i] = (unsigned char)i; /* every byte value, NUL and CR too */
+    for (size_t i = 0; i < HANDOFF_NCMDS; i++)
+        h->cmd_ok[i] = h->cmd_total[i] = UINT16_MAX;
 }
 
 /* A typical frontend record: PTR ok, EHLO read, pipelined bytes. */
@@ -185,6 +187,52 @@ static void round_trip_bounds(void **state)
     set6(&h.client, "fe80::1", 2525, 3);
     set6(&h.server, "::1", 25, 0);
     round_trip_one(&h);
+}
+
+/* HANDOFF_F_CMD_COUNTS: the counters after the preread, (ok, total) per
+ * counter; ok > total refused; without the flag, counters a reused struct
+ * still holds are neither sent nor refused, and decode to zero. */
+static void cmd_counts(void **state)
+{
+    (void)state;
+    static struct handoff h, back;
+    rec_mid(&h);
+    size_t plain = encode_ok(&h);
+    h.flags |= HANDOFF_F_CMD_COUNTS;
+    h.cmd_ok[1] = h.cmd_total[1] = 1; /* ehlo=1 */
+    h.cmd_total[7] = 2;               /* rcpt=0/2 */
+    h.cmd_ok[15] = 0;
+    h.cmd_total[15] = 0x1234;         /* unknown=0/4660 */
+    round_trip_one(&h);
+    size_t len = encode_ok(&h);
+    assert_int_equal(len, plain + HANDOFF_CMDS_LEN);
+    assert_int_equal(wire[8] | wire[9] << 8, len);
+    const unsigned char *t = wire + plain;
+    assert_memory_equal(t + 4, "\x01\x00\x01\x00", 4);
+    assert_memory_equal(t + 28, "\x00\x00\x02\x00", 4);
+    assert_memory_equal(t + 60, "\x00\x00\x34\x12", 4);
+
+    h.cmd_ok[7] = 3; /* more succeeded than were tried */
+    assert_int_equal(handoff_check(&h), HANDOFF_INCONSISTENT);
+    size_t n;
+    assert_int_equal(handoff_encode(&h, wire, sizeof(wire), &n), -EINVAL);
+    /* The same bytes on the wire: decode refuses them too. */
+    h.cmd_ok[7] = 0;
+    len = encode_ok(&h);
+    wire[plain + 28] = 3;
+    assert_int_equal(handoff_decode(wire, len, &back), HANDOFF_INCONSISTENT);
+    /* The flag without its bytes (or the bytes without the flag). */
+    wire[plain + 28] = 0;
+    assert_int_equal(handoff_decode(wire, len - 1, &back), HANDOFF_BAD_LENGTH);
+    wire[12] &= (unsigned char)~HANDOFF_F_CMD_COUNTS;
+    assert_int_equal(handoff_decode(wire, len, &back), HANDOFF_BAD_LENGTH);
+
+    h.flags &= ~(uint32_t)HANDOFF_F_CMD_COUNTS;
+    h.cmd_ok[7] = 9; /* stale, and inconsistent: ignored without the flag */
+    assert_int_equal(encode_ok(&h), plain);
+    assert_int_equal(handoff_decode(wire, plain, &back), HANDOFF_OK);
+    for (size_t i = 0; i < HANDOFF_NCMDS; i++)
+        assert_true(back.cmd_ok[i] == 0 && back.cmd_total[i] == 0);
 }
 
 /* Offsets in handoff.h's table, checked on the bytes themselves. */
@@ -320,7 +368,7 @@ static const struct bad_case bad_cases[] = {
     {"HELO_REPLIED without HELO", 1, 12, 1, "\x02", HANDOFF_INCONSISTENT},
     {"MAIL_DONE before the banner ended", 1, 12, 1, "\x08", HANDOFF_INCONSISTENT},
     {"MAIL_DONE without preread", 0, 12, 1, "\x08", HANDOFF_INCONSISTENT},
-    {"unknown flag", 0, 12, 1, "\x10", HANDOFF_BAD_FLAGS},
+    {"unknown flag", 0, 12, 1, "\x20", HANDOFF_BAD_FLAGS},
     {"verdict 4", 0, 172, 1, "\x04", HANDOFF_BAD_ENUM},
     {"reserved byte 173", 0, 173, 1, "\x01", HANDOFF_BAD_RESERVED},
     {"unknown test bit", 0, 177, 1, "\x02", HANDOFF_BAD_FLAGS},
@@ -486,7 +534,8 @@ static void strerror_covers_all(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip_bounds), cmocka_unit_test(wire_layout),
+        cmocka_unit_test(round_trip_bounds), cmocka_unit_test(cmd_counts),
+        cmocka_unit_test(wire_layout),
         cmocka_unit_test(encode_refuses),    cmocka_unit_test(decode_malformed),
         cmocka_unit_test(decode_truncated),  cmocka_unit_test(ack_round_trip),
         cmocka_unit_test(ack_malformed),     cmocka_unit_test(strerror_covers_all),
