@@ -372,6 +372,10 @@ int config_load(const char *dir, struct config *cfg, struct cfg_diag *diag)
 void config_free(struct config *cfg)
 {
     size_t n;
+    if (cfg->placed) { /* the segment's: freed with it */
+        memset(cfg, 0, sizeof(*cfg));
+        return;
+    }
     config_param_table(&n);
     for (size_t i = 0; i < n; i++) {
         if (cfg->defaults)

@@ -353,6 +353,7 @@ struct config {
     /* Per table row: default text (def_fn computed) and expanded value. */
     char **defaults, **expanded;
     struct cfg_list *lists; /* owned storage behind the struct cfg_list fields */
+    bool placed;            /* all of the above is in placer memory (config_place) */
 };
 
 struct cfg_value {
@@ -373,6 +374,14 @@ int config_load(const char *dir, struct config *out, struct cfg_diag *diag);
 int config_load_buf(const char *dir, const char *buf, size_t len, struct config *out,
                     struct cfg_diag *diag);
 void config_free(struct config *cfg);
+/* Move everything cfg points to (entries, defaults, expanded values, lists,
+ * the typed fields' strings and vectors) into memory from alloc (the
+ * master's policy segment: shm/segment.h), freeing the heap copies, so
+ * that the children read one sealed copy. alloc(ctx, size, align) returns
+ * zero-filled memory or NULL. 0, or -ENOMEM with cfg unchanged. A placed
+ * cfg is read-only: config_free() only forgets it (config_place.c). */
+int config_place(struct config *cfg, void *(*alloc)(void *ctx, size_t size, size_t align),
+                 void *ctx);
 
 /* Generic access by name: 0, or -ENOENT for a name nobody knows. */
 int config_get(const struct config *cfg, const char *name, struct cfg_value *out);

@@ -334,6 +334,19 @@ static int rx_lookup(struct map *mp, const char *key, size_t keylen, struct map_
 
 /* ---- placement in shared memory ---- */
 
+/* The heap arrays of struct rx_shared (not the databases). */
+static void rx_shared_arrays_free(struct rx_shared *s)
+{
+    free(s->parts);
+    free(s->mode);
+    free(s->pat_rule);
+    free(s->always);
+    free(s->tail_whole);
+    free(s->tail_rest);
+    free(s->tail_pool);
+    rxp_table_free(&s->t);
+}
+
 /* PCRE2 allocates placed code through these: the segment hands out memory
  * and takes none back (it is freed as a whole). */
 static void *pcre_place_malloc(size_t size, void *data)
@@ -420,17 +433,13 @@ static int rx_place_tables(struct rx_map *m)
             engine_free(RXP_PCRE, m->l.engine[p]);
     free(m->l.engine);
     free(eng);
-    free(t->pool);
-    free(t->pats);
-    free(t->rules);
-    free(t->segs);
-    free(s->mode);
-    free(s->pat_rule);
-    free(s->always);
-    free(s->parts);
-    free(s->tail_whole);
-    free(s->tail_rest);
-    free(s->tail_pool);
+    struct rxp_table counts = *t; /* rxp_table_free zeroes the counts too */
+    rx_shared_arrays_free(s);
+    *t = counts;
+    t->pool_cap = t->pool_len;
+    t->pats_cap = np;
+    t->rules_cap = nr;
+    t->segs_cap = t->nsegs;
     t->pool = dst[POOL];
     t->pats = dst[PATS];
     t->rules = dst[RULES];
@@ -498,16 +507,8 @@ static void rx_free(struct rx_map *m)
     for (size_t i = 0; i < m->s.nparts; i++)
         if (!m->s.parts[i].placed)
             hs_free_database(m->s.parts[i].db);
-    if (!m->s.placed) {
-        free(m->s.parts);
-        free(m->s.mode);
-        free(m->s.pat_rule);
-        free(m->s.always);
-        free(m->s.tail_whole);
-        free(m->s.tail_rest);
-        free(m->s.tail_pool);
-        rxp_table_free(&m->s.t);
-    }
+    if (!m->s.placed)
+        rx_shared_arrays_free(&m->s);
     free(m);
 }
 

@@ -1,10 +1,26 @@
 /*
  * segment.h - the policy segment: one memfd per generation that the master
- * fills while it loads the generation (Hyperscan databases placed with
- * hs_deserialize_database_at, later rule tables and the parsed
- * configuration), then seals and maps read-only. The children inherit the
- * mapping across fork(): one copy in memory however many workers, and no
- * process can write it (a write faults with SIGSEGV).
+ * fills while it loads the generation, then seals and maps read-only. The
+ * children inherit the mapping across fork(): one copy in memory however
+ * many workers, and no process can write it (a write faults with SIGSEGV).
+ *
+ * What goes in (workers/generation.c, in this order; doc/segment.md):
+ *  - the parsed configuration: every string, list vector and token, the
+ *    main.cf entries, defaults and expanded values (config_place, through
+ *    the same alloc as the placer); struct config's scalars stay in the
+ *    generation;
+ *  - through the maps.h placer (segment_map_placer), every map the
+ *    generation opens: Hyperscan databases (serialized once, placed with
+ *    hs_deserialize_database_at), regexp:/pcre: rule tables (patterns,
+ *    rules, result templates, modes, candidate indexes, partitions, the
+ *    cut literals' tails) and the PCRE2 code their lookups keep (compiled
+ *    through a pcre2_general_context whose malloc is the segment), cidr:
+ *    rules and index, texthash: records and slots, inline: entries,
+ *    static: values.
+ * What stays per process: Hyperscan scratch, PCRE2 match data, lookup
+ * stamps (maps_regexp.c's struct rx_local), glibc regex_t (malloc'd
+ * internals; regexec locks inside it), LMDB environments (the page cache
+ * shares those), and tables re-read after their file changed (refresh).
  *
  * Building: segment_create() reserves address space for the whole segment
  * up front (PROT_NONE, no memory), so that memory handed out by

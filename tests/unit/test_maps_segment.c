@@ -21,6 +21,7 @@
 
 #include "maps.h"
 #include "segment.h"
+#include "write_fault.h"
 
 #define MAX_PARTS 64
 
@@ -107,22 +108,6 @@ static struct map *open_kind(const struct kind *k, struct segment *seg, char **p
     return m;
 }
 
-/* A forked child writes one byte of p: the signal that ended it, 0 if none. */
-static int write_signal(const void *p)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGSEGV, SIG_DFL); /* cmocka catches it otherwise */
-        volatile char *c = (volatile char *)(uintptr_t)p;
-        *c = (char)(*c + 1);
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-
 static void check_placed(const struct kind *k)
 {
     struct segment *seg;
@@ -139,9 +124,9 @@ static void check_placed(const struct kind *k)
     for (size_t i = 0; i < n; i++)
         if (!segment_contains(seg, parts[i]))
             fail_msg("%s: shared part %zu (%p) is not in the segment", k->type, i, parts[i]);
-    if (write_signal(parts[0]) != SIGSEGV)
+    if (write_fault_signal(parts[0]) != SIGSEGV)
         fail_msg("%s: a write to %p did not fault", k->type, parts[0]);
-    assert_int_equal(write_signal(parts[n - 1]), SIGSEGV);
+    assert_int_equal(write_fault_signal(parts[n - 1]), SIGSEGV);
 
     assert_int_equal(run_probes(m, k), 0);
     pid_t pid = fork();
