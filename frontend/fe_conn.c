@@ -489,18 +489,25 @@ static void make_id(struct fe *fe, struct fe_conn *c)
              (unsigned)(fe->id_counter++ & 0xffff));
 }
 
-void fe_conn_accepted(struct fe *fe, int fd)
+void fe_conn_accepted(struct fe *fe, int fd, const struct sockaddr_storage *peer_in,
+                      const struct sockaddr_storage *local_in)
 {
     struct sockaddr_storage peer, local;
     socklen_t plen = sizeof(peer), llen = sizeof(local);
     fe->st.accepted++;
     fe_stats_changed(fe);
-    if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+    /* Two system calls per connection saved where accept gave the client
+     * and the listener has one local address (frontend.c). */
+    if (peer_in) {
+        peer = *peer_in;
+    } else if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
         log_warn("getpeername: %s -- dropping this connection", strerror(errno));
         close(fd);
         return;
     }
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
+    if (local_in) {
+        local = *local_in;
+    } else if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
         log_warn("getsockname: %s -- dropping this connection", strerror(errno));
         close(fd);
         return;

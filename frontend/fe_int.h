@@ -198,6 +198,16 @@ struct fe_worker {
     uint64_t sent, acked, tried;
 };
 
+/* Per listener (frontend.c), so that a connection costs no getpeername or
+ * getsockname where the kernel already said (fe_conn_accepted). */
+struct fe_listener {
+    struct sockaddr_storage peer; /* a single-shot accept writes the client here */
+    socklen_t peer_len;
+    bool single;                  /* the accept armed is single-shot: peer is its own */
+    bool fixed_local;             /* bound to one address, not a wildcard: local is it */
+    struct sockaddr_storage local;
+};
+
 struct fe {
     const struct frontend_args *a;
     const struct fe_conf *conf;
@@ -221,6 +231,7 @@ struct fe {
     struct fe_screen *scr; /* fe_screen*.c: this process's cache, resolver, scorer */
     struct fe_queues q;    /* fe_limits.h: pre- and post-queue lengths */
     uint32_t board_pre, board_post; /* last published on the board (fe_ledger.c) */
+    struct fe_listener lsn[FE_MAX_LISTEN]; /* frontend.c: what accept tells per listener */
 };
 
 /* frontend.c */
@@ -231,7 +242,10 @@ void fe_stats_changed(struct fe *fe);
 void fe_queues_others(const struct fe *fe, uint32_t *pre, uint32_t *post);
 
 /* fe_conn.c */
-void fe_conn_accepted(struct fe *fe, int fd);
+/* peer, local: the addresses when the caller knows them, else NULL
+ * (then getpeername / getsockname ask the kernel). */
+void fe_conn_accepted(struct fe *fe, int fd, const struct sockaddr_storage *peer,
+                      const struct sockaddr_storage *local);
 void fe_conn_event(struct fe *fe, struct fe_conn *c, unsigned op, int res);
 void fe_conn_timer(struct fe *fe, struct fe_conn *c);
 void fe_conn_say(struct fe_conn *c, const char *text, size_t len); /* best effort */

@@ -30,6 +30,16 @@ Usage: test_frontend_procs.py MXSCREEN_BINARY MXSCREEN_CTL [-v] [--keep]
           connections again; mail still arrives, and the workers end with
           0 sessions and 0 pending.
 
+  addrs   frontend_processes = 1 (multishot accept: the client's address
+          from getpeername) and 2 (single accepts: from the accept
+          itself), listening on 0.0.0.0:P (wildcard: the local address
+          from getsockname) and 127.0.0.3:Q (one address, asked once at
+          start): clients of several source addresses and ports connecting
+          to 127.0.0.2:P and 127.0.0.3:Q are logged "CONNECT from
+          [src]:sport to [dst]:dport" with exactly their own addresses and
+          ports, and the worker's "connect from unknown[src]" names the
+          same client (fe_conn_accepted's addresses reach the handoff).
+
 Bounded: every wait has a deadline; the daemon is stopped by the harness
 (by pid). Exit: 0 pass, 1 fail, 77 no daemon binary.
 """
@@ -44,6 +54,7 @@ import time
 import daemon_common as dc
 from daemon_common import wait_for
 from sink import Sink
+import mxscreen as mxlib
 
 BASE = {
     "myhostname": "mx.example.test",
@@ -253,6 +264,35 @@ def kill_suite(args, ctl):
         return check.done(srv)
 
 
+def addrs_suite(args, ctl):
+    check = dc.Checker("frontend_procs/addrs", args.v)
+    for fp in ("1", "2"):
+        port, port2 = mxlib.free_port(), mxlib.free_port()
+        settings = dict(BASE, frontend_processes=fp,
+                        listen_addresses=f"0.0.0.0:{port} 127.0.0.3:{port2}")
+        with Sink() as sink, mxlib.MxscreenInstance(
+                main_cf="", relay=(sink.host, sink.port), settings=settings,
+                binary=args.binary, port=port, keep=args.keep) as srv:
+            for i in range(6):
+                src = f"127.0.12.{1 + i}"
+                dst, dport = ("127.0.0.2", port) if i % 2 == 0 else ("127.0.0.3", port2)
+                c, sport = dc.connect_from(dst, dport, src, timeout=20)
+                code, text, _ = c.reply()
+                check.expect(code == "220", f"addrs fp={fp}: {src} -> {dst}: {text!r}")
+                c.cmd("QUIT")
+                c.close()
+                check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: CONNECT from \[%s\]:%d to "
+                                         r"\[%s\]:%d$" % (re.escape(src), sport, re.escape(dst),
+                                                          dport)),
+                             f"addrs fp={fp}: CONNECT from [{src}]:{sport} to [{dst}]:{dport}")
+                check.expect(dc.wait_log(srv, r"smtpd\[\d+\]: connect from unknown\[%s\]"
+                                         % re.escape(src)),
+                             f"addrs fp={fp}: the worker's connect line names {src}")
+            check.expect(not re.search(r"CONNECT from .* to \[0\.0\.0\.0\]", srv.log()),
+                         f"addrs fp={fp}: never the wildcard as the local address")
+    return check.done()
+
+
 def main():
     argv = list(sys.argv)
     ctl = None
@@ -267,7 +307,7 @@ def main():
         print("test_frontend_procs: needs mxscreen-ctl")
         return 77
     rc = 0
-    for suite in (spread_suite, limit_suite, kill_suite):
+    for suite in (spread_suite, limit_suite, kill_suite, addrs_suite):
         rc |= suite(args, ctl)
     return rc
 
