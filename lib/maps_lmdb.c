@@ -53,8 +53,41 @@ static int lmdb_errno(int rc)
     return rc == MDB_NOTFOUND ? -ENOENT : -EIO;
 }
 
+/* The descriptors of every environment open in this process (see
+ * map_lmdb_fds() in maps_lmdb.h). A handful of tables: a small array. */
+static int *open_fds;
+static size_t n_open_fds, cap_open_fds;
+
+static void fd_remember(int fd)
+{
+    if (n_open_fds == cap_open_fds) {
+        cap_open_fds = cap_open_fds ? 2 * cap_open_fds : 8;
+        open_fds = xrealloc(open_fds, cap_open_fds * sizeof(*open_fds));
+    }
+    open_fds[n_open_fds++] = fd;
+}
+
+static void fd_forget(int fd)
+{
+    for (size_t i = 0; i < n_open_fds; i++)
+        if (open_fds[i] == fd) {
+            open_fds[i] = open_fds[--n_open_fds];
+            return;
+        }
+}
+
+size_t map_lmdb_fds(int *out, size_t max)
+{
+    for (size_t i = 0; i < n_open_fds && i < max; i++)
+        out[i] = open_fds[i];
+    return n_open_fds;
+}
+
 static void lmdb_close_env(struct lmdb_map *l)
 {
+    int fd;
+    if (l->env && mdb_env_get_fd(l->env, &fd) == 0)
+        fd_forget(fd);
     if (l->txn)
         mdb_txn_abort(l->txn);
     if (l->env)
@@ -108,6 +141,7 @@ static int lmdb_open_env(struct lmdb_map *l, const char *ref, struct map_err *er
     l->dev = st.st_dev;
     l->ino = st.st_ino;
     l->mtime = st.st_mtim;
+    fd_remember(fd);
     mdb_txn_reset(l->txn);
     return 0;
 

@@ -20,6 +20,14 @@
 
 #include "maps.h"
 
+/* The file descriptors of the LMDB environments open in this process:
+ * up to max of them into out; returns how many there are. A process that
+ * forks and then closes the descriptors it does not need (the master's
+ * children) must keep these: the child's tables still own them, and
+ * mdb_env_close() at the child's next refresh would otherwise close
+ * whatever reused the number (an io_uring, a socket). */
+size_t map_lmdb_fds(int *out, size_t max);
+
 /* What to do with a key that is already present (postmap -w / -r). */
 enum map_lmdb_dup {
     MAP_LMDB_DUP_WARN,    /* keep the first value, warn (postmap default) */

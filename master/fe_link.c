@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -45,9 +46,18 @@
 #include "frontend.h"
 #include "handoff.h"
 #include "log.h"
+#include "maps_lmdb.h"
+#include "util.h"
 
-void master_close_all_but(const int *keep, size_t n)
+void master_close_all_but(const int *keep_, size_t n_)
 {
+    /* The open LMDB tables stay too: the child's copies of them own their
+     * descriptors (maps_lmdb.h, map_lmdb_fds). The master is one thread:
+     * malloc is safe here after fork. */
+    size_t nl = map_lmdb_fds(NULL, 0);
+    int *keep = xmalloc((n_ + nl + 1) * sizeof(*keep));
+    memcpy(keep, keep_, n_ * sizeof(*keep));
+    size_t n = n_ + map_lmdb_fds(keep + n_, nl);
     int lo = 3;
     for (;;) {
         int next = -1;
@@ -61,6 +71,7 @@ void master_close_all_but(const int *keep, size_t n)
         lo = next + 1;
     }
     close_range((unsigned)lo, ~0u, 0);
+    free(keep);
 }
 
 unsigned master_frontends(const struct config *cfg)

@@ -29,9 +29,7 @@ static noreturn void runner_main(struct master *m, const void *gen)
     log_after_fork();
     log_init("mxscreen/qmgr", 1);
     int lf = log_file_fd();
-    if (lf > 3)
-        close_range(3, (unsigned)lf - 1, 0);
-    close_range((unsigned)(lf >= 3 ? lf + 1 : 3), ~0u, 0);
+    master_close_all_but(&lf, lf >= 0 ? 1 : 0);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_IGN); /* a next hop that goes away is an EPIPE, not a death */
     sigemptyset(&none);
