@@ -254,6 +254,9 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
         time_t warn = flags ? 0 : sched_warn_time((time_t)e->arrival, &r->sp);
         sched_after_deferral((time_t)e->arrival, null_sender, warn, now, &r->sp, &dec);
         if (dec.action == SCHED_EXPIRE) {
+            /* qmgr_active_done: one line for the message, none per
+             * recipient (Postfix 3.7.11 checked, test_daemon_queue_limits) */
+            log_info("%s: from=<%s>, status=expired, returned to sender", e->queue_id, e->sender);
             n = 0;
             for (unsigned i = 0; i < e->nrcpt; i++) {
                 if (e->rcpt[i].state != QF_PENDING)
@@ -264,8 +267,6 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
                              ? e->rcpt[i].error : "message expired");
                 if (!o->status[0])
                     qrun_fmt(o->status, sizeof(o->status), "4.4.7");
-                qrun_log_delivery(r, m, i, NULL, "expired, returned to sender", o->status,
-                                  o->why);
                 o->fate = QR_BOUNCE;
                 idx[n++] = i;
             }

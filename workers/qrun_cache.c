@@ -17,8 +17,10 @@
  * that ran empty, a delivery counts only while more mail for the
  * destination is in the runner (Postfix 3.7 checked: two messages a
  * second apart, defaults: two connections, each ended with QUIT). A connection older than
- * smtp_connection_reuse_time_limit, or that has carried
- * smtp_connection_reuse_count_limit transactions, is not kept.
+ * smtp_connection_reuse_time_limit, or that has been reused
+ * smtp_connection_reuse_count_limit times (so carried limit + 1
+ * transactions: Postfix's smtp_reuse.c counts takes from the cache, and
+ * THIS_SESSION_IS_EXPIRED once reuse_count >= the limit), is not kept.
  * LMTP next hops use the lmtp_* parameters of the same names.
  * An idle connection is closed, without QUIT as Postfix's scache(8) does,
  * when its time is up, when the next hop sends anything or closes (EOF,
@@ -160,7 +162,8 @@ static bool fresh(const struct qjob *j)
     const struct qrun_conn_opts *o = qrun_conn_opts(j->r, j);
     if ((qrun_now_us() - j->born_us) / 1000000 >= o->reuse_time_limit)
         return false;
-    return o->reuse_count_limit <= 0 || j->conn_use < (unsigned long)o->reuse_count_limit;
+    /* conn_use counts transactions; the reuses are one fewer */
+    return o->reuse_count_limit <= 0 || j->conn_use - 1 < (unsigned long)o->reuse_count_limit;
 }
 
 int qconn_keep(struct qjob *j)

@@ -18,7 +18,8 @@ Usage: test_daemon_queue_runner.py [MXSCREEN] [MXSCREEN_CTL] [-v] [--keep]
     a message from <> bounces without any notification;
   * delay warning at delay_warning_time, then expiry at
     maximal_queue_lifetime: "Delayed Mail" then "Undelivered Mail"
-    notifications to the sender, "status=expired, returned to sender";
+    notifications to the sender, "from=<...>, status=expired, returned to
+    sender" (qmgr's line for the message);
   * MX lookup against dnsmasq with the backup-MX rule: MX 10 primary
     (127.0.0.2), MX 20 ourselves (127.0.0.1), MX 30 worse (127.0.0.3):
     mail goes to the primary only; while the primary is down it waits
@@ -295,9 +296,11 @@ def test_warn_expire(check):
             log = srv.log()
             check.expect(f"{qid}: sender delay notification:" in log, "delay notification logged",
                          srv)
-            check.expect(re.search(qid + r": to=<slow@example.test>, relay=none, .*status=expired, "
-                                   r"returned to sender \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: "
-                                   r"450 4\.2\.1 try later", log), "expired line", srv)
+            # qmgr's one line for the message, no per-recipient line (Postfix
+            # 3.7.11, test_daemon_queue_limits --postfix)
+            check.expect(f"{qid}: from=<sender@example.org>, status=expired, returned to sender"
+                         in log and not re.search(qid + r": to=.*status=expired", log),
+                         "expired line", srv)
             check.expect(log.count(f"{qid}: sender delay notification:") == 1, "one warning only")
             check.expect(wait_for(lambda: queue_empty(srv), 10), "queue empty", srv)
 
