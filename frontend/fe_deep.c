@@ -234,6 +234,34 @@ void fe_deep_fill(const struct fe_conn *c, struct handoff *h)
     }
     h->preread_len = s->have;
     memcpy(h->preread, s->buf, s->have);
+    /* What was answered here counts in the worker's disconnect line. */
+    unsigned answered = 0;
+    for (unsigned i = 0; i < HANDOFF_NCMDS; i++)
+        answered |= s->cmd_total[i];
+    if (answered) {
+        h->flags |= HANDOFF_F_CMD_COUNTS;
+        memcpy(h->cmd_ok, s->cmd_ok, sizeof(h->cmd_ok));
+        memcpy(h->cmd_total, s->cmd_total, sizeof(h->cmd_total));
+    }
+}
+
+void fe_deep_counts(const struct fe_conn *c, struct maillog_cmd_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    _Static_assert(HANDOFF_NCMDS == MAILLOG_NCMDS, "one counter per smtpd command row");
+    for (unsigned i = 0; c->deep && i < HANDOFF_NCMDS; i++) {
+        out->ok[i] = c->deep->cmd_ok[i];
+        out->total[i] = c->deep->cmd_total[i];
+    }
+}
+
+/* smtpd_proto()'s counters for a command answered here. */
+static void counted(struct fe_deep_state *s, enum maillog_cmd k, bool ok)
+{
+    if (s->cmd_total[k] == UINT16_MAX)
+        return;
+    s->cmd_total[k]++;
+    s->cmd_ok[k] = (uint16_t)(s->cmd_ok[k] + ok);
 }
 
 /* Hand off with buf[off..have) unanswered. */
@@ -419,16 +447,21 @@ static enum line_res line(struct fe *fe, struct fe_conn *c, size_t off, const st
         switch (fe_deep_helo_known(fe, c, v.next == DEEP_NEXT_EHLO, v.helo, v.helo_len, &reply,
                                    &rlen)) {
         case FE_DEEP_HELO_HANDOFF: handoff(fe, c, off); return LINE_GONE;
-        case FE_DEEP_HELO_REJECT: return answer(fe, c, reply, rlen, false, true, sleep);
+        case FE_DEEP_HELO_REJECT:
+            counted(s, v.next == DEEP_NEXT_EHLO ? MAILLOG_EHLO : MAILLOG_HELO, false);
+            return answer(fe, c, reply, rlen, false, true, sleep);
         case FE_DEEP_HELO_ANSWER: break;
         }
+        counted(s, v.next == DEEP_NEXT_EHLO ? MAILLOG_EHLO : MAILLOG_HELO, true);
         if (v.next == DEEP_NEXT_HELO)
             return answer(fe, c, d->helo_reply, d->helo_len, false, false, sleep);
         if (running(fe, c) & DEEP_T_PIPEL)
             return answer(fe, c, d->ehlo, d->ehlo_len, false, false, sleep);
         return answer(fe, c, d->ehlo_pipe, d->ehlo_pipe_len, false, false, sleep);
     }
-    case DEEP_NEXT_OK: return answer(fe, c, S(r_ok), false, false, sleep);
+    case DEEP_NEXT_OK:
+        counted(s, v.verb == DEEP_V_RSET ? MAILLOG_RSET : MAILLOG_NOOP, true);
+        return answer(fe, c, S(r_ok), false, false, sleep);
     case DEEP_NEXT_QUIT: return answer(fe, c, S(r_bye), true, false, sleep);
     case DEEP_NEXT_HANDOFF_PASS:
         passed(fe, c);

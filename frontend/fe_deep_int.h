@@ -9,6 +9,7 @@
  *                   TTLs, the EHLO replies, postscreen_forbidden_commands
  *   fe_deep_helo.c  THE HELO POINT: the HELO/EHLO name judged by the HELO
  *                   restrictions before the frontend answers it
+ * and the enforce engine (fe_dummy.c), which may take a deep session over.
  */
 #ifndef MX_FE_DEEP_INT_H
 #define MX_FE_DEEP_INT_H
@@ -16,6 +17,7 @@
 #include "fe_int.h"
 
 #include "deep_proto.h"
+#include "maillog.h"
 
 #define FE_DEEP_BUF 1024u
 
@@ -51,9 +53,17 @@ struct fe_deep_state {
     uint16_t helo_rej_len;
     const char *helo_rej; /* smtpd_helo_restrictions' reject, due at RCPT */
     const char *where;    /* postscreen's "after WHERE": the last command */
+    /* The commands answered here, per smtpd command row (maillog.h order),
+     * for smtpd's disconnect line: the worker or the enforce engine goes
+     * on counting from them (handoff.h HANDOFF_F_CMD_COUNTS). */
+    uint16_t cmd_ok[HANDOFF_NCMDS], cmd_total[HANDOFF_NCMDS];
     char helo[DEEP_HELO_MAX + 1];
     char buf[FE_DEEP_BUF];
 };
+/* fe_deep.c: the commands the deep tests answered (smtpd's counters, the
+ * HELO/EHLO included), for the enforce engine that continues the session. */
+void fe_deep_counts(const struct fe_conn *c, struct maillog_cmd_stats *out);
+
 /* fe_deep_conf.c: postscreen_forbidden_commands has word[0..len) (a
  * deep_in.forbidden callback; ctx is the struct fe_deep_conf). */
 int fe_deep_forbidden(void *ctx, const char *word, size_t len);

@@ -51,6 +51,7 @@
 
 #include "dummy_cmd.h"
 #include "ehlo_reply.h"
+#include "fe_deep_int.h"
 #include "fe_early.h"
 #include "log.h"
 #include "maillog.h"
@@ -602,12 +603,7 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
     d->sm.errors = c->errors; /* what the deep tests counted */
     if (c->flags & FE_F_SMTPD) {
         d->sm.ehlo_discard = fe_early_ehlo_discard(fe, c);
-        /* The deep tests answered this HELO/EHLO: smtpd counts it. */
-        if (helo[0]) {
-            enum maillog_cmd k = esmtp ? MAILLOG_EHLO : MAILLOG_HELO;
-            d->sm.counts.ok[k]++;
-            d->sm.counts.total[k]++;
-        }
+        fe_deep_counts(c, &d->sm.counts); /* what the deep tests answered */
     }
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();

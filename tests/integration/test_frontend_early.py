@@ -43,7 +43,8 @@ the frontend's enforce engine (no worker sees them); a second EHLO with a
 good name is judged afresh; a good HELO delivers in one session. With
 smtpd_delay_reject = no the same names are rejected at HELO/EHLO itself
 (reply and "NOQUEUE: reject: EHLO from ..." as smtpd's, no name kept, a
-later good name delivers in one session), and smtpd's error limits
+later good name delivers in one session, and the worker's disconnect
+line counts those HELO/EHLO commands as smtpd's), and smtpd's error limits
 (soft 2, hard 4, 1 s sleep) time the replies and end the session with
 "421 4.7.0 ... too many errors" as smtpd does.
 
@@ -438,6 +439,13 @@ def helo_now_suite(args, dns, check):
         plines = wait_for(lambda: len(pat(pf.log())) >= 2 and pat(pf.log()))
         check.expect(lines and lines == plines,
                      f"HELO now: NOQUEUE lines as smtpd's:\n  {lines}\n  {plines}")
+        # The worker's disconnect line counts the HELO/EHLO the deep tests
+        # answered or rejected too: "helo=1/2 ehlo=0/1 mail=1 ...", as smtpd.
+        pat = lambda log: re.findall(r"(disconnect from \S+\[127\.0\.0\.51\] .*)$", log, re.M)
+        line = wait_for(lambda: pat(mx.log()))
+        pline = wait_for(lambda: pat(pf.log()))
+        check.expect(line and line == pline and "helo=1/2 ehlo=0/1" in line[0],
+                     f"HELO now: disconnect line as smtpd's:\n  {line}\n  {pline}")
         check.expect(sink.wait_messages(2, timeout=20), "HELO now: both mails at the sink")
         check.expect(dc.wait_log(mx, r"PASS NEW \[127\.0\.0\.51\]:\d+$"),
                      "HELO now: the deep tests passed")
