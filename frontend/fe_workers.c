@@ -14,6 +14,9 @@
  * yet acked. Every client, an allowlisted one too, met the connect-time
  * check of postscreen_post_queue_limit before (fe_screen.c).
  *
+ * Acks are read with recvmmsg, up to FE_ACK_BATCH per call: one system
+ * call per ack in the usual case (bench/storm/README.md).
+ *
  * Failure: a channel that ends (the worker died) is dropped; the master
  * restarts the worker and sends a new ADD.
  */
@@ -80,30 +83,68 @@ void fe_workers_ctl(struct fe *fe, const struct fe_ctl_msg *m, int fd)
     fe_stats_changed(fe);
 }
 
+/* One ack: false when the channel ended (dropped). */
+static bool ack_one(struct fe *fe, struct fe_worker *w, int r, const struct handoff_ack *a)
+{
+    if (r == -ECONNRESET) {
+        drop(fe, w);
+        fe_stats_changed(fe);
+        return false;
+    }
+    if (r < 0) {
+        log_warn("worker %u pid %u: bad ack: %s", w->index, w->pid, strerror(-r));
+        return true;
+    }
+    /* An ack for a handoff of an earlier frontend (restarted) is not ours. */
+    if ((a->kind == HANDOFF_ACK_ACCEPTED || a->kind == HANDOFF_ACK_REFUSED) && w->acked < w->sent)
+        w->acked++;
+    if (a->kind == HANDOFF_ACK_REFUSED)
+        fe->st.refused_worker++;
+    w->sessions = a->sessions;
+    w->capacity = a->capacity;
+    fe_stats_changed(fe);
+    return true;
+}
+
+/* The poll said readable: read what is queued with recvmmsg, FE_ACK_BATCH
+ * at a time. A batch that comes back short means the queue is empty, so
+ * the usual single ack costs one system call, not a recvmsg and then a
+ * recvmsg that says EAGAIN. */
+#define FE_ACK_BATCH 16
+static struct handoff_rxbuf ack_rx[FE_ACK_BATCH]; /* one process, one thread */
+
 static void acks(struct fe *fe, struct fe_worker *w)
 {
-    for (int i = 0; i < FE_ACK_BURST && w->chan >= 0; i++) {
-        struct handoff_ack a;
-        int r = handoff_ack_recv(w->chan, &a);
-        if (r == -EAGAIN)
-            return;
-        if (r == -ECONNRESET) {
-            drop(fe, w);
-            fe_stats_changed(fe);
+    for (int done = 0; done < FE_ACK_BURST && w->chan >= 0;) {
+        struct mmsghdr v[FE_ACK_BATCH];
+        for (int i = 0; i < FE_ACK_BATCH; i++) {
+            handoff_recv_prepare(&ack_rx[i]);
+            v[i].msg_hdr = ack_rx[i].msg;
+            v[i].msg_len = 0;
+        }
+        int n = recvmmsg(w->chan, v, FE_ACK_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+        if (n < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e != EAGAIN) { /* ECONNRESET drops the channel, others are logged */
+                struct handoff_ack none = {0};
+                (void)ack_one(fe, w, -e, &none);
+            }
             return;
         }
-        if (r < 0) {
-            log_warn("worker %u pid %u: bad ack: %s", w->index, w->pid, strerror(-r));
-            continue;
+        for (int i = 0; i < n; i++) {
+            /* The kernel filled in v[i]'s copy of the header (flags,
+             * control length): what the finish step checks. */
+            ack_rx[i].msg = v[i].msg_hdr;
+            struct handoff_ack a;
+            int r = handoff_ack_recv_finish(&ack_rx[i], (int)v[i].msg_len, &a);
+            if (!ack_one(fe, w, r, &a))
+                return;
         }
-        /* An ack for a handoff of an earlier frontend (restarted) is not ours. */
-        if ((a.kind == HANDOFF_ACK_ACCEPTED || a.kind == HANDOFF_ACK_REFUSED) && w->acked < w->sent)
-            w->acked++;
-        if (a.kind == HANDOFF_ACK_REFUSED)
-            fe->st.refused_worker++;
-        w->sessions = a.sessions;
-        w->capacity = a.capacity;
-        fe_stats_changed(fe);
+        done += n;
+        if (n < FE_ACK_BATCH)
+            return;
     }
 }
 
