@@ -90,7 +90,7 @@ int qdir_sync(const struct qdir *q, enum qdir_queue which)
     return fsync(q->fd[which]) < 0 ? -errno : 0;
 }
 
-int qdir_move(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to)
+int qdir_rename(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to)
 {
     if (!qf_id_valid(id) || (unsigned)from >= QDIR_COUNT || (unsigned)to >= QDIR_COUNT)
         return -EINVAL;
@@ -100,7 +100,15 @@ int qdir_move(const struct qdir *q, const char *id, enum qdir_queue from, enum q
      * across queues, so a plain rename never overwrites another message. */
     if (renameat(q->fd[from], id, q->fd[to], id) < 0)
         return -errno;
-    int rc = qdir_sync(q, to);
+    return 0;
+}
+
+int qdir_move(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to)
+{
+    int rc = qdir_rename(q, id, from, to);
+    if (rc < 0 || from == to)
+        return rc;
+    rc = qdir_sync(q, to);
     int rc2 = qdir_sync(q, from);
     return rc < 0 ? rc : rc2;
 }

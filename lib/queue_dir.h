@@ -61,6 +61,12 @@ int qdir_sync(const struct qdir *q, enum qdir_queue which);
 /* Move message id from one queue to another (renameat, then fsync of
  * both directories). -ENOENT: it is not in from. */
 int qdir_move(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to);
+/* The same without the directory syncs: the queue runner's own moves
+ * (incoming/deferred -> active -> deferred), as Postfix's qmgr renames
+ * without fsync. A rename is atomic, and a system crash leaves the file
+ * under one of the names, in a queue the runner scans at start; never
+ * lost. The tools' moves (hold, release) keep qdir_move. */
+int qdir_rename(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to);
 
 /* Which queue holds id (QDIR_INCOMING..QDIR_CORRUPT), or -ENOENT. */
 int qdir_find(const struct qdir *q, const char *id);

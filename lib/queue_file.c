@@ -759,8 +759,6 @@ int qf_mark(int fd, struct qf_env *e, unsigned i, char state, const char *error)
     char st[QF_STATUS_LEN + 1];
     qf_format_status(state, error, st);
     int rc = pwrite_all(fd, st, QF_STATUS_LEN, e->rcpt[i].status_off);
-    if (rc == 0 && fdatasync(fd) < 0)
-        rc = -errno;
     if (rc < 0)
         return rc;
     e->rcpt[i].state = state;
@@ -777,8 +775,6 @@ int qf_set_schedule(int fd, struct qf_env *e, unsigned attempts, int64_t next)
     char s[QF_SCHED_LEN + 1];
     qf_format_schedule(attempts, next, s);
     int rc = pwrite_all(fd, s, QF_SCHED_LEN, e->sched_off);
-    if (rc == 0 && fdatasync(fd) < 0)
-        rc = -errno;
     if (rc < 0)
         return rc;
     e->attempts = attempts;

@@ -53,11 +53,18 @@
  * recipient, M last before the content, the trailer at the very end.
  *
  * Exactly once per recipient: the runner marks a recipient 'D' after the
- * next hop's 250 (or 'B' once its bounce is itself queued), with one
- * pwrite of the state slot and fdatasync before it goes on (qf_mark). A
+ * next hop's 250 (or 'B' once its bounce is itself queued and synced),
+ * with one pwrite of the state slot before it goes on (qf_mark). A
  * recipient not 'P' is never tried again, so a message is delivered or
  * bounced at most once per recipient; a crash between the next hop's 250
- * and the mark can deliver twice, the case SMTP itself cannot tell.
+ * and the mark can deliver twice, the case SMTP itself cannot tell. The
+ * mark is not synced, as Postfix's deliver_completed() does not sync:
+ * kill -9 of any process loses no write already made (the page cache
+ * survives it), and the one thing an operating system crash can undo is
+ * a mark or a removal, which delivers again - never a loss, since the
+ * message itself was synced before its 250. An fdatasync per delivery
+ * held the runner to the disk's sync rate (78 msg/s on a loaded shared
+ * disk, bench/queue).
  *
  * The codec (qf_encode_*, qf_decode, qf_format_*) is pure: no I/O, no
  * globals; qf_decode takes outside input (a file may be truncated or
@@ -220,11 +227,13 @@ int qf_id_valid(const char *id);
  * truncated file; -errno from fstat/pread. */
 int qf_read_envelope(int fd, struct qf_env *out, struct qf_error *err);
 
-/* Recipient i of e takes state and error: one pwrite of its slot, then
- * fdatasync. 0 or -errno (nothing is assumed written on error). */
+/* Recipient i of e takes state and error: one pwrite of its slot, not
+ * synced (see "Exactly once" above). 0 or -errno (nothing is assumed
+ * written on error). */
 int qf_mark(int fd, struct qf_env *e, unsigned i, char state, const char *error);
 
-/* Attempts and next attempt time, in place, then fdatasync. */
+/* Attempts and next attempt time, in place, not synced (lost by a
+ * system crash, it only makes the next attempt come sooner). */
 int qf_set_schedule(int fd, struct qf_env *e, unsigned attempts, int64_t next);
 
 /* Recipients still 'P'. */

@@ -6,8 +6,8 @@
  * the errors of deferred recipients kept in the file, expiry, the delay
  * warning, the backoff, and removal once no recipient is pending.
  *
- * Order that makes it crash safe: a 2xx is marked 'D' (pwrite+fdatasync)
- * before its log line and before anything else happens to the message; a
+ * Order that makes it crash safe: a 2xx is marked 'D' (pwrite, not synced:
+ * queue_file.h "Exactly once") before its log line and before anything else happens to the message; a
  * bounce is queued (synced and renamed into incoming/) before its
  * recipients are marked 'B'; a message leaves active/ only by a rename or
  * by its removal once nothing is pending. A runner that dies leaves its
@@ -299,7 +299,7 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
                 log_error("%s: cannot record the next attempt: %s", e->queue_id, strerror(-rc));
             close(m->fd);
             m->fd = -1;
-            rc = qdir_move(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);
+            rc = qdir_rename(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);
             if (rc < 0)
                 log_error("%s: move to deferred: %s", e->queue_id, strerror(-rc));
             free(idx);
@@ -311,16 +311,16 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
     if (qf_pending(e) == 0 && !success_due(e)) {
         close(m->fd);
         m->fd = -1;
+        /* not synced: a removal a system crash undoes delivers again
+         * what every recipient's mark says is done - the runner skips it */
         if (unlinkat(r->q.fd[QDIR_ACTIVE], e->queue_id, 0) < 0)
             log_error("%s: remove: %s", e->queue_id, strerror(errno));
-        else
-            (void)qdir_sync(&r->q, QDIR_ACTIVE);
         log_info("%s: removed", e->queue_id);
     } else {
         /* a bounce or success report could not be queued: try again later */
         close(m->fd);
         m->fd = -1;
-        (void)qdir_move(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);
+        (void)qdir_rename(&r->q, e->queue_id, QDIR_ACTIVE, QDIR_DEFERRED);
     }
     msg_free(r, m);
 }
@@ -374,7 +374,7 @@ static void dispatch(struct qrun *r, struct qmsg *m)
 static void take(struct qrun *r, const char *id, enum qdir_queue from)
 {
     if (from != QDIR_ACTIVE) {
-        int rc = qdir_move(&r->q, id, from, QDIR_ACTIVE);
+        int rc = qdir_rename(&r->q, id, from, QDIR_ACTIVE);
         if (rc < 0) {
             if (rc != -ENOENT)
                 log_warn("%s: move to active: %s", id, strerror(-rc));
@@ -397,7 +397,7 @@ static void take(struct qrun *r, const char *id, enum qdir_queue from)
             log_warn("%s: read: %s; moved to corrupt", id, strerror(-rc));
         close(fd);
         free(m);
-        (void)qdir_move(&r->q, id, QDIR_ACTIVE, QDIR_CORRUPT);
+        (void)qdir_rename(&r->q, id, QDIR_ACTIVE, QDIR_CORRUPT);
         return;
     }
     m->fd = fd;
@@ -484,7 +484,7 @@ static void requeue(struct qrun *r)
             qf_env_free(&e);
         }
         close(fd);
-        if (qdir_move(&r->q, l.id[i], QDIR_DEFERRED, QDIR_INCOMING) == 0)
+        if (qdir_rename(&r->q, l.id[i], QDIR_DEFERRED, QDIR_INCOMING) == 0)
             n++;
     }
     free(l.id);
