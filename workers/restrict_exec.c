@@ -61,11 +61,14 @@ static const char *split_dsn(const char *text, const char *def, char dsn[16],
     return text;
 }
 
-/* check_table_result(): what an access-map value means. */
-static enum restrict_result table_result(struct rx *x, const char *value, bool rcpt_routed)
+/* check_table_result(): what an access-map value means. s is the kind of
+ * the check (check_sender_access: RESTRICT_SENDER), not the stage being
+ * evaluated: Postfix names what was looked up ("<a@b>: Sender address
+ * rejected") in every restriction list, also at END-OF-MESSAGE. */
+static enum restrict_result table_result(struct rx *x, const char *value, bool rcpt_routed,
+                                         enum restrict_stage s)
 {
     const struct restrict_ctx *c = x->ctx;
-    enum restrict_stage s = x->st->stage;
     const char *name = restrict_reply_name(x->f, s), *cls = restrict_reply_class(s);
     size_t cmd_len = strcspn(value, " \t");
     const char *text = value + cmd_len;
@@ -213,7 +216,10 @@ static enum restrict_result check_access(struct rx *x, enum restrict_op op, stru
         return restrict_lookup_failure(x, lookup_name);
     if (rc == 0)
         return RESTRICT_DUNNO;
-    return table_result(x, buf, routed);
+    return table_result(x, buf, routed, op == ROP_CHECK_CLIENT ? RESTRICT_CLIENT
+                                        : op == ROP_CHECK_HELO ? RESTRICT_HELO
+                                        : op == ROP_CHECK_SENDER ? RESTRICT_SENDER
+                                                                 : RESTRICT_RECIPIENT);
 }
 
 /* ---- DNS-based checks ------------------------------------------------- */
