@@ -61,6 +61,7 @@ Bounded: every wait has a deadline; every process is stopped by pid.
 Exit: 0 pass, 1 fail, 77 not root, no unshare/ip/dnsmasq/Postfix or binary.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -115,6 +116,21 @@ def zones():
     return z
 
 
+@contextlib.contextmanager
+def pair(args, maps, settings, sink=None, postfix_relay=True):
+    """mxscreen (resolving through the dnsmasq on :53) and a private Postfix
+    given the same main.cf, maps and settings; both relay to sink when one
+    is given (mxscreen alone with postfix_relay=False)."""
+    relay = (sink.host, sink.port) if sink else None
+    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=relay,
+                                settings=dict(settings, dns_resolver="127.0.0.1:53"),
+                                binary=args.binary, keep=args.keep) as mx, \
+            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps,
+                                         relay=relay if postfix_relay else None,
+                                         settings=settings, keep=args.keep) as pf:
+        yield mx, pf
+
+
 def session(host, port, src, steps):
     """Replies to the greeting and to each command, as (code, text)."""
     out = []
@@ -150,12 +166,7 @@ def noqueue(log, where, addr):
 
 def delay_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
-    with Sink() as sink, \
-            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                   settings=dict(SETTINGS, dns_resolver="127.0.0.1:53"),
-                                   binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                         settings=SETTINGS, keep=args.keep) as pf:
+    with Sink() as sink, pair(args, maps, SETTINGS, sink) as (mx, pf):
         # S25R: the whole session against Postfix's.
         got = session(mx.host, mx.port, "127.0.0.44", STEPS)
         want = session(pf.host, pf.port, "127.0.0.44", STEPS)
@@ -204,10 +215,7 @@ def delay_suite(args, dns, check):
 def connect_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
     settings = dict(SETTINGS, smtpd_delay_reject="no")
-    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, settings=dict(
-            settings, dns_resolver="127.0.0.1:53"), binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=settings,
-                                         keep=args.keep) as pf:
+    with pair(args, maps, settings) as (mx, pf):
         steps = ["EHLO client.example", "MAIL FROM:<a@client.example>", "QUIT"]
         got = session(mx.host, mx.port, "127.0.0.44", steps)
         want = session(pf.host, pf.port, "127.0.0.44", steps)
@@ -232,12 +240,7 @@ SMTPD_STEPS = ["EHLO client.example", "NOOP", "RSET", "VRFY b@dest.example",
 
 def smtpd_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
-    with Sink() as sink, \
-            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                   settings=dict(SETTINGS, dns_resolver="127.0.0.1:53"),
-                                   binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=SETTINGS,
-                                         keep=args.keep) as pf:
+    with Sink() as sink, pair(args, maps, SETTINGS, sink, postfix_relay=False) as (mx, pf):
         got = session(mx.host, mx.port, "127.0.0.44", SMTPD_STEPS)
         want = session(pf.host, pf.port, "127.0.0.44", SMTPD_STEPS)
         for i, step in enumerate(["greeting"] + SMTPD_STEPS):
@@ -307,11 +310,7 @@ def timed_session(host, port, src, steps):
 
 def limits_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
-    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps,
-                                settings=dict(LIMIT_SETTINGS, dns_resolver="127.0.0.1:53"),
-                                binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=LIMIT_SETTINGS,
-                                         keep=args.keep) as pf:
+    with pair(args, maps, LIMIT_SETTINGS) as (mx, pf):
         # errors: BOGUS 1, RCPT 2 (then every reply sleeps 1 s), DATA 3,
         # BOGUS 4 -> "421 4.7.0 ... too many errors" and close.
         steps = ["EHLO client.example", "BOGUS", "MAIL FROM:<a@client.example>",
@@ -355,12 +354,7 @@ HELO_SETTINGS = dict(
 
 def helo_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP, "helo_access": HELO_MAP}
-    with Sink() as sink, \
-            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                   settings=dict(HELO_SETTINGS, dns_resolver="127.0.0.1:53"),
-                                   binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                         settings=HELO_SETTINGS, keep=args.keep) as pf:
+    with Sink() as sink, pair(args, maps, HELO_SETTINGS, sink) as (mx, pf):
         # One source address each (no PTR): a pass is cached (PASS OLD
         # would skip the frontend's tests on the next connection).
         cases = [("127.0.0.45", "EHLO localhost", "localhost"),
@@ -409,12 +403,7 @@ HELO_NOW_SETTINGS = dict(HELO_SETTINGS, smtpd_delay_reject="no", smtpd_soft_erro
 
 def helo_now_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP, "helo_access": HELO_MAP}
-    with Sink() as sink, \
-            mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                   settings=dict(HELO_NOW_SETTINGS, dns_resolver="127.0.0.1:53"),
-                                   binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, relay=(sink.host, sink.port),
-                                         settings=HELO_NOW_SETTINGS, keep=args.keep) as pf:
+    with Sink() as sink, pair(args, maps, HELO_NOW_SETTINGS, sink) as (mx, pf):
         # Rejected at HELO (no name kept), then a good name: judged
         # afresh, the mail is delivered in the same session. (HELO, not
         # EHLO: smtpd sleeps before each line of a reply, and the deep
@@ -498,11 +487,7 @@ DISCARD_SETTINGS = dict(
 
 def discard_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP, "ehlo_dis": DISCARD_MAP}
-    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps,
-                                settings=dict(DISCARD_SETTINGS, dns_resolver="127.0.0.1:53"),
-                                binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps, settings=DISCARD_SETTINGS,
-                                         keep=args.keep) as pf:
+    with pair(args, maps, DISCARD_SETTINGS) as (mx, pf):
         # 127.0.0.44 (S25R-rejected: the enforce engine in smtpd mode) has
         # its own list: "250-mx.example.test", "250-SIZE 10240000", "250
         # ENHANCEDSTATUSCODES"; DSN parameters refused. After two errors
