@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "maps.h"
@@ -295,6 +296,86 @@ static void reader_sees_rebuild_after_refresh(void **state)
     map_close(m);
 }
 
+/* The inode behind the one descriptor map_lmdb_fds() lists; 0 if it does
+ * not list exactly one. */
+static ino_t listed_ino(void)
+{
+    int fds[4];
+    struct stat st;
+    if (map_lmdb_fds(fds, 4) != 1 || fstat(fds[0], &st) < 0)
+        return 0;
+    return st.st_ino;
+}
+
+static ino_t path_ino(struct fixture *f)
+{
+    char path[256];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s.lmdb", f->name);
+    return stat(path, &st) < 0 ? 0 : st.st_ino;
+}
+
+/* As the master's children: fork, close every descriptor but stdio and
+ * the listed ones, reuse the freed numbers, refresh after a rebuild. The
+ * child's mdb_env_close() of the inherited table must close only the
+ * table's own descriptor, and the parent's copy must keep answering. */
+static void open_fds_survive_fork_and_refresh(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(map_lmdb_fds(NULL, 0), 0);
+    build_ok(f, "k old\n");
+    struct map *m = open_ok(f, "hash", 0);
+    ino_t old_ino = path_ino(f);
+    assert_int_equal(listed_ino(), old_ino);
+    assert_string_equal(q(m, "k"), "old");
+
+    build_ok(f, "k new\n");
+    ino_t new_ino = path_ino(f);
+    assert_true(new_ino != old_ino); /* the old file is still open here */
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int keep[4];
+        size_t n = map_lmdb_fds(keep, 4);
+        for (int fd = 3; fd < 1024; fd++) {
+            int kept = 0;
+            for (size_t i = 0; i < n; i++)
+                kept |= keep[i] == fd;
+            if (!kept)
+                close(fd);
+        }
+        int p[2];
+        char c = 0;
+        if (pipe(p) < 0)
+            _exit(10);
+        m->next_refresh_ms = 0;
+        if (strcmp(q(m, "k"), "new") != 0)
+            _exit(11);
+        if (listed_ino() != new_ino)
+            _exit(12);
+        /* The pipe took freed numbers; the refresh must not have closed it. */
+        if (write(p[1], "x", 1) != 1 || read(p[0], &c, 1) != 1 || c != 'x')
+            _exit(13);
+        map_close(m);
+        _exit(map_lmdb_fds(NULL, 0) == 0 ? 0 : 14);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    /* The parent's table is untouched by the child's refresh and close. */
+    m->next_refresh_ms = map_now_ms() + 60000;
+    assert_string_equal(q(m, "k"), "old");
+    assert_int_equal(listed_ino(), old_ino);
+    m->next_refresh_ms = 0;
+    assert_string_equal(q(m, "k"), "new");
+    assert_int_equal(listed_ino(), new_ino);
+    map_close(m);
+    assert_int_equal(map_lmdb_fds(NULL, 0), 0);
+}
+
 static void failed_build_keeps_old_table(void **state)
 {
     struct fixture *f = *state;
@@ -459,6 +540,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sorted_and_unsorted_large, setup, teardown),
         cmocka_unit_test_setup_teardown(insert_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(reader_sees_rebuild_after_refresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_fds_survive_fork_and_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_build_keeps_old_table, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_table_message, setup, teardown),
         cmocka_unit_test_setup_teardown(foreach_in_key_order, setup, teardown),
