@@ -23,6 +23,7 @@
 #include "log.h"
 #include "maillog.h"
 #include "qrun_int.h"
+#include "spool.h"
 #include "util.h"
 
 void qrun_new_id(struct qrun *r, char out[QF_ID_MAX + 1])
@@ -125,9 +126,7 @@ static int queue_message(struct qrun *r, const char *id, const char *rcpt, const
 static bool smtputf8(const struct config *c)
 {
     bool utf8 = true;
-    struct cfg_value v;
-    if (config_get(c, "smtputf8_enable", &v) == 0)
-        (void)cfg_value_bool(v.expanded ? v.expanded : v.raw, &utf8);
+    (void)cfg_value_bool(spool_param(c, "smtputf8_enable", "yes"), &utf8);
     return utf8;
 }
 

@@ -22,27 +22,19 @@
 
 #include "log.h"
 #include "qrun_int.h"
+#include "spool.h"
 #include "util.h"
-
-static const char *param(const struct config *cfg, const char *name, const char *dflt)
-{
-    struct cfg_value v;
-    if (config_get(cfg, name, &v) < 0)
-        return dflt;
-    const char *s = v.expanded ? v.expanded : v.raw;
-    return s ? s : dflt;
-}
 
 static long param_long(const struct config *cfg, const char *name, long dflt)
 {
     long n;
-    return cfg_value_long(param(cfg, name, ""), &n) == 0 ? n : dflt;
+    return cfg_value_long(spool_param(cfg, name, ""), &n) == 0 ? n : dflt;
 }
 
 static bool param_bool(const struct config *cfg, const char *name, bool dflt)
 {
     bool b;
-    return cfg_value_bool(param(cfg, name, ""), &b) == 0 ? b : dflt;
+    return cfg_value_bool(spool_param(cfg, name, ""), &b) == 0 ? b : dflt;
 }
 
 static bool has_word(const char *list, const char *const *words)
@@ -77,7 +69,7 @@ static bool dir_has_files(const char *top, const char *sub)
 bool qrun_wanted(const struct config *cfg)
 {
     static const char *const off[] = {"qmgr", "qmgr.fifo", "qmgr/fifo", "fifo", NULL};
-    if (has_word(param(cfg, "master_service_disable", ""), off))
+    if (has_word(spool_param(cfg, "master_service_disable", ""), off))
         return false;
     if (cfg->p.delivery_mode == DELIVERY_QUEUE)
         return true;
@@ -137,7 +129,7 @@ static void self_init(struct qrun *r)
 {
     struct cfg_list l;
     size_t n = 0, np = 0;
-    if (cfg_value_list(param(r->cfg, "inet_interfaces", "all"), &l) == 0) {
+    if (cfg_value_list(spool_param(r->cfg, "inet_interfaces", "all"), &l) == 0) {
         for (size_t i = 0; i < l.n; i++) {
             if (!strcmp(l.v[i], "all")) {
                 struct ifaddrs *ifa, *it;
@@ -163,7 +155,7 @@ static void self_init(struct qrun *r)
         }
         cfg_list_free(&l);
     }
-    if (cfg_value_list(param(r->cfg, "proxy_interfaces", ""), &l) == 0) {
+    if (cfg_value_list(spool_param(r->cfg, "proxy_interfaces", ""), &l) == 0) {
         for (size_t i = 0; i < l.n; i++)
             np = add_addr(r->proxy_addr, np, l.v[i]);
         cfg_list_free(&l);
@@ -188,12 +180,12 @@ void qrun_opts_init(struct qrun *r)
     if (sched_transport_limit(c, "smtp", &lim) == 0)
         r->conc.limit = (int)lim;
     r->conc.dead_time = c->p.minimal_backoff_time;
-    const char *proto = param(c, "inet_protocols", "all");
+    const char *proto = spool_param(c, "inet_protocols", "all");
     r->mxo.want_ipv4 = strstr(proto, "all") || strstr(proto, "ipv4");
     r->mxo.want_ipv6 = strstr(proto, "all") || strstr(proto, "ipv6");
     r->mxo.randomize = param_bool(c, "smtp_randomize_addresses", true);
     r->mxo.balance = param_bool(c, "smtp_balance_inet_protocols", true);
-    const char *pref = param(c, "smtp_address_preference", "any");
+    const char *pref = spool_param(c, "smtp_address_preference", "any");
     r->mxo.addr_pref = !strcmp(pref, "ipv4") ? MX_ADDR_IPV4
                        : !strcmp(pref, "ipv6") ? MX_ADDR_IPV6 : MX_ADDR_ANY;
     r->mxo.address_limit = (unsigned)param_long(c, "smtp_mx_address_limit", 5);

@@ -62,9 +62,7 @@ struct spool_worker {
     bool utf8;               /* smtputf8_enable */
 };
 
-/* A Postfix parameter's value (default when unset), through the generic
- * table: these two have no typed field. */
-static const char *param(const struct config *cfg, const char *name, const char *dflt)
+const char *spool_param(const struct config *cfg, const char *name, const char *dflt)
 {
     struct cfg_value v;
     if (config_get(cfg, name, &v) < 0)
@@ -85,11 +83,11 @@ void spool_worker_init(struct worker *w)
     }
     w->spool = sw;
     long lim = 1000;
-    if (cfg_value_long(param(cfg, "duplicate_filter_limit", "1000"), &lim) < 0 || lim < 0)
+    if (cfg_value_long(spool_param(cfg, "duplicate_filter_limit", "1000"), &lim) < 0 || lim < 0)
         lim = 1000;
     sw->dup_limit = (unsigned long)lim;
     sw->utf8 = true;
-    (void)cfg_value_bool(param(cfg, "smtputf8_enable", "yes"), &sw->utf8);
+    (void)cfg_value_bool(spool_param(cfg, "smtputf8_enable", "yes"), &sw->utf8);
     sw->batch[0].dir = QDIR_INCOMING;
     sw->batch[1].dir = QDIR_HOLD;
     const char *path = cfg->p.queue_directory;

@@ -128,6 +128,11 @@ struct session_facts;
 /* Create queue_directory and its queues where missing, owned by
  * mail_owner when running as root (generation load, in the master). */
 int spool_prepare(const struct config *cfg, char *err, size_t errlen);
+/* A parameter's value as a string through the generic table (the
+ * default when unset, dflt when nobody knows the name): the queue's
+ * parameters without a typed field (duplicate_filter_limit,
+ * smtputf8_enable, ...), for the workers' spool and the queue runner. */
+const char *spool_param(const struct config *cfg, const char *name, const char *dflt);
 
 /* Worker start: open the queues, remove tmp/ files of writers that are
  * gone. A failure is logged; every message then gets 451. */
