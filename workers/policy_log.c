@@ -29,7 +29,8 @@ static const char *where_of(const struct policy_session *ps)
     case SESSION_STAGE_CONNECT:
         if (ps->p->delay_reject)
             return ps->rf.sender ? "RCPT" : "VRFY";
-        return "CONNECT";
+        /* Judged again after XCLIENT: "reject: XCLIENT from", as smtpd. */
+        return ps->where && !strcmp(ps->where, "XCLIENT") ? "XCLIENT" : "CONNECT";
     case SESSION_STAGE_HELO:
         if (ps->p->delay_reject)
             return ps->rf.sender ? "RCPT" : "VRFY";

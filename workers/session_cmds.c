@@ -612,6 +612,14 @@ static int xclient_proceed(struct session *s, const struct smtp_cmd *c)
     s->access_denied = 0;
     if (s->ops->xclient)
         s->peer.xclient_authorized = s->ops->xclient(s->ctx, &s->peer) > 0;
+    if (!s->cfg.delay_reject) {
+        /* smtpd's xclient_cmd goes back to the greeting: without
+         * smtpd_delay_reject the client restrictions judge the new client
+         * now, and a reject replaces the 220 (later commands get 503). */
+        static const enum session_stage st[] = {SESSION_STAGE_CONNECT};
+        s->banner_sent = 0;
+        return session_run_chain(s, st, 1, SC_CONNECT);
+    }
     session_reply(s, "220 %s", s->cfg.banner);
     return 0;
 }
