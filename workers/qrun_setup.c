@@ -179,6 +179,11 @@ void qrun_opts_init(struct qrun *r)
     long lim = 20;
     if (sched_transport_limit(c, "smtp", &lim) == 0)
         r->conc.limit = (int)lim;
+    /* qmgr_transport_create(): the first window never exceeds the limit
+     * (with the default initial 5 a limit of 1 or 2 let 5 connections
+     * open at once; test_daemon_queue_concurrency) */
+    if (r->conc.limit > 0 && r->conc.initial > r->conc.limit)
+        r->conc.initial = r->conc.limit;
     r->conc.dead_time = c->p.minimal_backoff_time;
     const char *proto = spool_param(c, "inet_protocols", "all");
     r->mxo.want_ipv4 = strstr(proto, "all") || strstr(proto, "ipv4");
