@@ -12,7 +12,10 @@ Usage: test_daemon_queue_ops.py [MXSCREEN] [MXSCREEN_CTL] [-v] [--keep]
   * release: a message put on hold by header_checks HOLD sits in hold/;
     `mxscreen-ctl release ID` moves it to deferred/ (postsuper -H, with
     its "ID: released from hold"), and the runner delivers it at its next
-    deferred/ scan (queue_run_delay = 2s here), not before the release.
+    deferred/ scan (queue_run_delay = 2s here), not before the release;
+  * requeue: messages deferred with a backoff of an hour go out within
+    seconds of `mxscreen-ctl requeue` (postsuper -r ALL), logged
+    "requeue: N messages", and the queue is empty afterwards.
 
 Postfix comparison: postsuper -H moves hold -> deferred (src/postsuper
 release_one); cleanup triggers qmgr once per message (mail_trigger 'W').
@@ -30,6 +33,7 @@ from daemon_common import Checker, mxlib, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
+from postfix_peer import free_port  # noqa: E402
 from sink import Sink  # noqa: E402
 
 VERBOSE = "-v" in sys.argv
@@ -146,12 +150,44 @@ def test_release(check):
             check.expect(r.returncode == 1, f"release of a message not on hold fails: {r.stderr}")
 
 
+def test_requeue(check):
+    """mxscreen-ctl requeue (postsuper -r ALL): deferred messages go back to
+    incoming/ with their schedule reset and are tried at once, not after
+    their backoff (an hour here)."""
+    if not CTL:
+        print("requeue: skipped (no mxscreen-ctl)")
+        return
+    port = free_port()  # the next hop is down until the sink takes this port
+    settings = {"delivery_mode": "queue", "queue_run_delay": "1h",
+                "minimal_backoff_time": "1h", "maximal_backoff_time": "2h",
+                "myhostname": "backup.example.test"}
+    with mxlib.MxscreenInstance(settings=settings, relay=("127.0.0.1", port),
+                                binary=BINARY, keep=KEEP) as srv:
+        qids = [send(srv, f"requeue {i}")[1] for i in range(2)]
+        check.expect(all(qids), f"two queued: {qids}")
+        check.expect(wait_for(lambda: sorted(files(srv, "deferred")) == sorted(qids), 15),
+                     f"both deferred: {files(srv, 'deferred')}", srv)
+        with Sink(port=port) as sink:
+            time.sleep(1.5)
+            check.expect(not sink.messages, "nothing tried before the requeue (backoff 1h)")
+            r = ctl(srv, "requeue")
+            check.expect(r.returncode == 0, f"mxscreen-ctl requeue: {r.stdout} {r.stderr}")
+            got = sink.wait_messages(2, timeout=15)
+            check.expect(len(got) == 2, f"both delivered after the requeue ({len(got)})", srv)
+            check.expect("requeue: 2 messages" in srv.log(), "the runner logs the requeue",
+                         srv)
+            check.expect(wait_for(lambda: not files(srv, "deferred") and
+                                  not files(srv, "incoming") and not files(srv, "active"), 5),
+                         "the queue is empty", srv)
+
+
 def main():
     check = QChecker("daemon_queue_ops", verbose=VERBOSE)
     if not mxlib.find_binary() and not BINARY:
         print("skip: no mxscreen binary")
         return 77
-    for name, fn in [("wake", test_wake), ("release", test_release)]:
+    for name, fn in [("wake", test_wake), ("release", test_release),
+                     ("requeue", test_requeue)]:
         t0 = time.monotonic()
         fn(check)
         if VERBOSE:
