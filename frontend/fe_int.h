@@ -238,8 +238,10 @@ struct fe {
 struct io_uring_sqe *fe_sqe(struct fe *fe);
 void fe_ep_format(const struct fe_ep *e, char *buf, size_t len); /* "[addr]:port" */
 void fe_stats_changed(struct fe *fe);
-/* The other frontends' pre- and post-queue counts (fe_ledger.c's board). */
+/* The other frontends' pre- and post-queue counts (fe_ledger.c's board);
+ * publish this frontend's after changing fe->q or a worker's sent/acked. */
 void fe_queues_others(const struct fe *fe, uint32_t *pre, uint32_t *post);
+void fe_board_sync(struct fe *fe);
 
 /* fe_conn.c */
 /* peer, local: the addresses when the caller knows them, else NULL

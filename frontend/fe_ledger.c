@@ -33,10 +33,11 @@
  * in its slot of one MAP_SHARED board the master made before the forks; a
  * frontend checks a limit against its own exact counts plus the others'
  * published ones. A frontend writes only its own slot (one cache line, no
- * contention) after each pass of its event loop, so another sees its
- * counts at most one pass late: a limit may be passed by what the
- * frontends accept during one pass, never held too tight for longer. The
- * master zeroes a dead frontend's slot (its clients are gone with it).
+ * contention) where a count changes, before the client sees any effect
+ * (a teaser, a handoff), so what a client of one frontend observed is
+ * counted when the next client reaches another; two clients accepted at
+ * the same instant by two frontends may both pass the last free place.
+ * The master zeroes a dead frontend's slot (its clients are gone with it).
  * Failure: fe_board_create returns NULL (logged); each frontend then
  * counts its own clients only, as before.
  */

@@ -310,6 +310,7 @@ enum step_res fe_screen_cache(struct fe *fe, struct fe_conn *c)
         return STEP_END;
     }
     fe_queues_enter_pre(&fe->q, &c->qflags);
+    fe_board_sync(fe);
     return STEP_NEXT;
 }
 
@@ -475,6 +476,7 @@ void fe_screen_release(struct fe *fe, struct fe_conn *c)
     }
     c->sflags = 0;
     fe_queues_leave(&fe->q, &c->qflags);
+    fe_board_sync(fe);
 }
 
 /* ---- the loop ---- */

@@ -158,6 +158,7 @@ void fe_workers_event(struct fe *fe, uint32_t slot, uint32_t gen, int res)
     w->poll = false;
     (void)res;
     acks(fe, w);
+    fe_board_sync(fe); /* fewer unacked: once for the whole batch */
 }
 
 void fe_workers_arm(struct fe *fe)
@@ -243,6 +244,7 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
         struct fe_worker *w = pick(fe, h.seq);
         if (!w) {
             fe_queues_hold(&fe->q, &c->qflags); /* held, or closed: counted till then */
+            fe_board_sync(fe);
             return -EAGAIN;
         }
         w->tried = h.seq;
@@ -251,6 +253,7 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
         int r = handoff_send(w->chan, c->fd, &h);
         if (r == 0) {
             w->sent++;
+            fe_board_sync(fe);
             fe->st.handed++;
             fe_stats_changed(fe);
             return 0;

@@ -70,9 +70,11 @@ void fe_queues_others(const struct fe *fe, uint32_t *pre, uint32_t *post)
     fe_board_others(fe->a->board, fe->a->index, pre, post);
 }
 
-/* Once per loop pass, and only when they changed: the other frontends
- * read them for the two queue limits (fe_ledger.c). */
-static void board_publish(struct fe *fe)
+/* Where a count changes, before the client can see any effect of it (a
+ * teaser, a worker's 220), and once per loop pass as a catch-all; stored
+ * only when changed. The other frontends read them for the two queue
+ * limits (fe_ledger.c). */
+void fe_board_sync(struct fe *fe)
 {
     if (!fe->a->board)
         return;
@@ -401,7 +403,7 @@ static int loop(struct fe *fe)
         expire_timers(fe);
         accept_resume(fe);
         fe_workers_arm(fe);
-        board_publish(fe);
+        fe_board_sync(fe);
         if (fe->retiring && !fe->stopping && timer_clock_ms() >= fe->retire_deadline) {
             log_info("retiring: %u connection(s) still held after %u s: closing them",
                      pool_in_use(&fe->conns), FE_RETIRE_MS / 1000u);
