@@ -366,8 +366,10 @@ static enum session_action walk(struct policy_session *ps, struct session_verdic
         if (r == RESTRICT_REJECT)
             break;
     }
-    if (ps->nplan > 0)
+    if (ps->nplan > 0) {
         r = restrict_stage_end(&ps->st, r, &ps->rf, &ps->rv);
+        r = restrict_stage_unlisted(ctx, &ps->rf, &ps->st, r, &ps->rv);
+    }
     return policy_finish(ps, r, v);
 }
 

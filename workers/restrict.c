@@ -78,6 +78,7 @@ static const struct {
     {"defer_unauth_destination", ROP_DEFER_UNAUTH_DESTINATION, ARG_NONE},
     {"reject_unlisted_recipient", ROP_REJECT_UNLISTED_RECIPIENT, ARG_NONE},
     {"check_recipient_maps", ROP_REJECT_UNLISTED_RECIPIENT, ARG_NONE},
+    {"reject_unlisted_sender", ROP_REJECT_UNLISTED_SENDER, ARG_NONE},
 };
 
 int restrict_op_lookup(const char *name, size_t len, enum restrict_op *op, int *takes_arg)
@@ -378,6 +379,8 @@ int restrict_ctx_create(const struct config *cfg, struct restrict_ctx **out,
     ctx->unknown_relay_recipient_reject_code = p->unknown_relay_recipient_reject_code;
     ctx->allow_untrusted_routing = p->allow_untrusted_routing;
     ctx->show_user_unknown_table_name = p->show_user_unknown_table_name;
+    ctx->reject_unlisted_sender = p->smtpd_reject_unlisted_sender;
+    ctx->reject_unlisted_recipient = p->smtpd_reject_unlisted_recipient;
     {
         /* reject_tempfail_action (Postfix 3.0+): defer_if_permit or defer. */
         char *a = dup_param(cfg, "reject_tempfail_action");

@@ -104,6 +104,7 @@ enum restrict_op {
     ROP_PERMIT_AUTH_DESTINATION, ROP_REJECT_UNAUTH_DESTINATION,
     ROP_DEFER_UNAUTH_DESTINATION, ROP_REJECT_UNLISTED_RECIPIENT,
     ROP_CLASS,
+    ROP_REJECT_UNLISTED_SENDER,
 };
 
 struct restrict_item {
@@ -132,6 +133,8 @@ struct restrict_ctx {
     long unknown_client_reject_code, unknown_hostname_reject_code;
     long unknown_relay_recipient_reject_code;
     bool allow_untrusted_routing, show_user_unknown_table_name;
+    /* smtpd_reject_unlisted_sender / _recipient: the implicit checks. */
+    bool reject_unlisted_sender, reject_unlisted_recipient;
     bool percent_hack, swap_bangpath; /* allow_percent_hack, swap_bangpath */
     bool tempfail_defer_if_permit; /* reject_tempfail_action = defer_if_permit */
     char *myorigin, *myhostname, *default_rbl_reply, *recipient_delimiter, *null_access_key;
@@ -196,6 +199,10 @@ struct restrict_state {
     int depth;
     struct restrict_frame frames[RESTRICT_DEPTH_MAX];
     bool discard, hold;
+    /* smtpd's sender_/recipient_rcptmap_checked: the table check ran in
+     * this MAIL / RCPT evaluation (explicitly), the implicit one is not
+     * repeated. Cleared when the sender / recipient stage begins. */
+    bool sender_checked, rcpt_checked;
     struct restrict_defer defer_if_permit, defer_if_reject;
     bool dip_client, dip_helo, dip_sender; /* defer_if_permit per stage */
     /* DNS: the pending query, the restriction's progress, the answers. */
@@ -261,6 +268,18 @@ enum restrict_result restrict_eval(const struct restrict_ctx *ctx,
 enum restrict_result restrict_stage_end(struct restrict_state *st, enum restrict_result r,
                                         const struct restrict_facts *facts,
                                         struct restrict_verdict *v);
+/* After restrict_stage_end(), the checks Postfix's smtpd_check_mail() and
+ * smtpd_check_rcpt() add at the end of the lists: at the sender stage,
+ * with smtpd_reject_unlisted_sender, the sender against the recipient
+ * tables of its domain ("<s>: Sender address rejected: User unknown...");
+ * at the recipient stage (RCPT, VRFY), with smtpd_reject_unlisted_recipient,
+ * the recipient. Skipped after a reject or a DISCARD, for the null sender,
+ * and when the list already ran reject_unlisted_sender/_recipient. Returns
+ * the final result (verdict updated on a reject). */
+enum restrict_result restrict_stage_unlisted(const struct restrict_ctx *ctx,
+                                             const struct restrict_facts *facts,
+                                             struct restrict_state *st, enum restrict_result r,
+                                             struct restrict_verdict *v);
 /* Hand the answer to state->query to the state (the next restrict_eval()
  * resumes). res->type must be the queried type. */
 void restrict_dns_answer(struct restrict_state *st, const struct dns_result *res);

@@ -85,7 +85,8 @@ void restrict_dsn_fix(char dsn[16], enum restrict_stage stage)
     };
     if (strncmp(dsn + 1, ".1.", 3) != 0)
         return;
-    const char *micro = dsn + 4, *snd = "7", *rcpt = "0";
+    /* Any other micro code: X.1.0 for both (smtpd_dsn_fix.c default). */
+    const char *micro = dsn + 4, *snd = "0", *rcpt = "0";
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(micro, map[i].micro) == 0) {
             snd = map[i].snd;
@@ -228,6 +229,10 @@ void restrict_stage_begin(struct restrict_state *st, enum restrict_stage stage)
         default: st->defer_if_permit.active = false; break;
         }
         st->defer_if_reject.active = false;
+        if (stage == RESTRICT_SENDER)
+            st->sender_checked = false;
+        else if (stage == RESTRICT_RELAY || stage == RESTRICT_RECIPIENT)
+            st->rcpt_checked = false;
     }
     st->stage = stage;
     reset_walk(st);

@@ -499,16 +499,23 @@ static enum restrict_result auth_destination(struct rx *x, struct restrict_resol
     return res->final || res->relay ? RESTRICT_PERMIT : RESTRICT_DUNNO;
 }
 
-static enum restrict_result unlisted_recipient(struct rx *x)
+/* check_rcpt_maps(): an address of a relay domain must be in
+ * relay_recipient_maps (when it is set). sender: the address is the
+ * sender ("Sender address rejected", 5.1.0), else the recipient (5.1.1);
+ * Postfix gives these codes as they are, without smtpd_dsn_fix. */
+static enum restrict_result unlisted_address(struct rx *x, const char *addr, bool sender)
 {
     struct restrict_resolved res;
-    const char *rcpt = x->f->recipient;
     char key[RESTRICT_ADDR_MAX];
     char buf[512];
     struct map_value val = {buf, sizeof(buf), 0};
-    restrict_resolve(x->ctx, rcpt, &res);
+    if (sender)
+        x->st->sender_checked = true;
+    else
+        x->st->rcpt_checked = true;
+    restrict_resolve(x->ctx, addr, &res);
     if (res.err < 0)
-        return restrict_lookup_failure(x, rcpt);
+        return restrict_lookup_failure(x, addr);
     if (!res.relay || x->ctx->n_relay_rcpt_maps == 0)
         return RESTRICT_DUNNO;
     /* mail_addr_find(): the address, without its extension, then @domain. */
@@ -530,17 +537,39 @@ static enum restrict_result unlisted_recipient(struct rx *x)
             snprintf(key, sizeof(key), "%s", keys[k]);
             int rc = map_lookup_str(x->ctx->relay_rcpt_maps[i], key, &val);
             if (rc < 0)
-                return restrict_lookup_failure(x, rcpt);
+                return restrict_lookup_failure(x, addr);
             if (rc > 0)
                 return RESTRICT_DUNNO;
         }
     }
-    char dsn[16] = "5.1.1";
-    restrict_dsn_fix(dsn, x->st->stage);
-    return restrict_reject(x, false, (int)x->ctx->unknown_relay_recipient_reject_code, dsn,
-                           "<%s>: %s rejected: User unknown%s", rcpt,
-                           restrict_reply_class(RESTRICT_RECIPIENT),
+    return restrict_reject(x, false, (int)x->ctx->unknown_relay_recipient_reject_code,
+                           sender ? "5.1.0" : "5.1.1", "<%s>: %s rejected: User unknown%s", addr,
+                           restrict_reply_class(sender ? RESTRICT_SENDER : RESTRICT_RECIPIENT),
                            x->ctx->show_user_unknown_table_name ? " in relay recipient table" : "");
+}
+
+enum restrict_result restrict_stage_unlisted(const struct restrict_ctx *ctx,
+                                             const struct restrict_facts *f,
+                                             struct restrict_state *st, enum restrict_result r,
+                                             struct restrict_verdict *v)
+{
+    struct rx x = {ctx, f, st, v};
+    if (r == RESTRICT_REJECT || st->discard)
+        return r;
+    st->warn_level = 0; /* a list's warn_if_reject ended with the list */
+    enum restrict_result u = RESTRICT_DUNNO;
+    if (st->stage == RESTRICT_SENDER) {
+        if (ctx->reject_unlisted_sender && !st->sender_checked && f->sender && *f->sender)
+            u = unlisted_address(&x, f->sender, true);
+    } else if (st->stage == RESTRICT_RELAY || st->stage == RESTRICT_RECIPIENT) {
+        if (ctx->reject_unlisted_recipient && !st->rcpt_checked && f->recipient
+            && *f->recipient)
+            u = unlisted_address(&x, f->recipient, false);
+    }
+    if (u != RESTRICT_REJECT)
+        return r;
+    v->result = u;
+    return u;
 }
 
 /* ---- dispatch -------------------------------------------------------------- */
@@ -687,7 +716,10 @@ enum restrict_result restrict_exec(struct rx *x, const struct restrict_item *it)
                                RESTRICT_TXT_RELAY_DENIED);
     }
     case ROP_REJECT_UNLISTED_RECIPIENT:
-        return f->recipient && *f->recipient ? unlisted_recipient(x) : RESTRICT_DUNNO;
+        return f->recipient && *f->recipient ? unlisted_address(x, f->recipient, false)
+                                             : RESTRICT_DUNNO;
+    case ROP_REJECT_UNLISTED_SENDER:
+        return f->sender && *f->sender ? unlisted_address(x, f->sender, true) : RESTRICT_DUNNO;
     case ROP_CLASS: {
         if (st->depth >= RESTRICT_DEPTH_MAX)
             return restrict_config_error(x);
