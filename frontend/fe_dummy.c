@@ -23,12 +23,15 @@
  * smtpd_delay_reject = no the reject replaces the 220 greeting
  * ("NOQUEUE: reject: CONNECT from NAME[ADDR]: REPLY; proto=SMTP"), counts
  * an error, and every command but QUIT gets "503 5.7.0 Error: access
- * denied for NAME[ADDR]", as smtpd.c's access_denied. smtpd's error
- * limits hold: once smtpd_soft_error_limit errors are made each reply
- * waits smtpd_error_sleep_time (the connection's timer on the wheel; the
- * line stays unread in the socket - input is peeked and taken only as it
- * is answered); at smtpd_hard_error_limit "421 4.7.0 HOST Error: too many
- * errors" and "too many errors after VERB from NAME[ADDR]"; commands past
+ * denied for NAME[ADDR]", as smtpd.c's access_denied. EHLO is the
+ * worker's reply for this client (its smtpd_discard_ehlo_keyword_address_maps
+ * entry, else smtpd_discard_ehlo_keywords, and smtpd's "discarding EHLO
+ * keywords" line). smtpd's error limits hold: once smtpd_soft_error_limit
+ * errors are made each reply LINE waits smtpd_error_sleep_time (the
+ * connection's timer on the wheel; the line stays unread in the socket -
+ * input is peeked and taken only as it is answered); at
+ * smtpd_hard_error_limit "421 4.7.0 HOST Error: too many errors" and "too
+ * many errors after VERB from NAME[ADDR]"; commands past
  * smtpd_junk_command_limit count as errors. RCPT TO:<postmaster>, which
  * smtpd_check_rcpt() accepts before any delayed restriction, hands the
  * session to a worker mid-transaction (HANDOFF_F_MAIL_DONE: the MAIL line
@@ -36,8 +39,10 @@
  * HELO name and the error count in the record): the worker runs MAIL
  * without replying, answers the RCPT and the rest itself with its own
  * restriction engine. Not handed off (the reject stands): a MAIL line
- * over 512 bytes, a cut RCPT line. smtpd's disconnect line then counts
- * only the worker's commands (the RCPTs rejected here are not in it).
+ * over 512 bytes, a cut RCPT line. The worker's disconnect line counts
+ * the commands answered here too (HANDOFF_F_CMD_COUNTS: smtpd's counters,
+ * those of the deep tests before included, less the MAIL and RCPT lines
+ * the worker runs again). doc/enforce.md tells the whole story.
  * Command lines are cut at FE_LINE_MAX (smtpd: 2048).
  *
  * Failure: that pool empty: the failed test's reply at once, and close.
@@ -127,23 +132,27 @@ static void too_many(struct fe *fe, struct fe_conn *c)
     fe_conn_close(fe, c);
 }
 
-/* Before a reply of `lines` lines: smtpd_chat_reply()'s sleep once the
- * soft limit is reached, smtpd_error_sleep_time before each LINE (Postfix
- * 3.7 checked: its 10-line EHLO reply takes 10 s with a 1 s sleep; the
- * worker's session_wait() does the same), on the timer wheel. true: the
- * caller stops here and the timer (fe_dummy_timeout) resumes this same
- * step. */
-static bool must_sleep(struct fe *fe, struct fe_conn *c, unsigned lines)
+/* Before the next reply: smtpd_chat_reply()'s sleep once the soft limit
+ * is reached (and not yet waited for this step). */
+static bool sleep_due(const struct fe *fe, const struct fe_conn *c)
+{
+    const struct fe_dummy_state *d = c->dummy;
+    const struct fe_early_conf *ec = fe->conf->early;
+    return !d->slept && ec->error_sleep_ms > 0 && dummy_smtpd_sleeps(&d->sm, &ec->smtpd);
+}
+
+/* smtpd_error_sleep_time before each LINE of a reply of `lines` lines
+ * (Postfix 3.7 checked: its 10-line EHLO reply takes 10 s with a 1 s
+ * sleep; the worker's session_wait() does the same), on the timer wheel;
+ * the timer (fe_dummy_timeout) resumes this same step. */
+static void sleep_lines(struct fe *fe, struct fe_conn *c, unsigned lines)
 {
     struct fe_dummy_state *d = c->dummy;
     const struct fe_early_conf *ec = fe->conf->early;
-    if (d->slept || ec->error_sleep_ms == 0 || !dummy_smtpd_sleeps(&d->sm, &ec->smtpd))
-        return false;
     d->sleeping = true;
     timer_wheel_cancel(&fe->tw, &c->timer);
     timer_wheel_add(&fe->tw, &c->timer,
                     timer_clock_ms() + ec->error_sleep_ms * (lines ? lines : 1));
-    return true;
 }
 
 static unsigned count_lines(const char *text, size_t len)
@@ -234,9 +243,11 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
     struct dummy_smtpd_out o;
     struct dummy_smtpd next = d->sm;
     dummy_smtpd_command(&next, &ec->smtpd, na, line, len, scratch, sizeof(scratch), &o);
-    unsigned lines = reply_lines(fe, c, &next, &o, len);
-    if (lines && must_sleep(fe, c, lines))
+    unsigned lines;
+    if (sleep_due(fe, c) && (lines = reply_lines(fe, c, &next, &o, len)) > 0) {
+        sleep_lines(fe, c, lines);
         return SM_SLEEP;
+    }
     d->slept = false;
     d->sm = next;
     d->verb = o.verb;
@@ -290,7 +301,8 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         return SM_GONE;
     }
     if (dummy_smtpd_hard_limit(&d->sm, &ec->smtpd)) {
-        if (must_sleep(fe, c, 1)) {
+        if (sleep_due(fe, c)) {
+            sleep_lines(fe, c, 1);
             d->hard = true;
             return SM_SLEEP;
         }

@@ -117,13 +117,13 @@ enum {
      * "250 2.1.0 Ok" for; the worker runs it and sends no reply to it.
      * Requires banner == DONE and a preread. */
     HANDOFF_F_MAIL_DONE = 1u << 3,
-    /* The sender answered SMTP commands itself (the enforce engine's smtpd
-     * mode): cmd_ok/cmd_total count them, as smtpd's disconnect line counts
-     * ("ehlo=1 mail=1 rcpt=0/1 ..."), and the worker goes on counting from
-     * there. They include the HELO/EHLO of helo_cmd and exclude the preread
-     * lines, which the worker runs (and counts) itself. Requires
-     * cmd_ok[i] <= cmd_total[i]; without the flag they are not sent, and
-     * decode leaves them zero. */
+    /* The sender answered SMTP commands itself (the deep protocol tests,
+     * the enforce engine's smtpd mode): cmd_ok/cmd_total count them, as
+     * smtpd's disconnect line counts ("ehlo=1 mail=1 rcpt=0/1 ..."), and
+     * the worker goes on counting from there. They include the HELO/EHLO
+     * of helo_cmd and exclude the preread lines, which the worker runs (and
+     * counts) itself. Requires cmd_ok[i] <= cmd_total[i]; without the
+     * flag they are not sent, and decode leaves them zero. */
     HANDOFF_F_CMD_COUNTS = 1u << 4,
 };
 #define HANDOFF_F_ALL                                                                      \
