@@ -102,15 +102,16 @@ def connect_pid(srv, port):
 TEASER = "220-mx.example.test ESMTP"
 
 
-def hold_spread(srv, srcs, attempts=4):
+def hold_spread(srv, srcs, attempts=5):
     """One client per address in srcs held in the greet wait (teaser read,
     postscreen_greet_banner = $smtpd_banner), by both frontends. Which
     frontend takes a connection is the kernel's choice: on a loaded
     machine the frontend that runs re-arms its accept first and can take
-    them all. Then they are closed, the frontends see them leave, and it
-    tries again. Returns (clients, ports, {pid: how many}, teasers ok)."""
-    held, ports, by = [], [], {}
-    for _ in range(attempts):
+    them all (and a frontend just started may not accept yet). Then they
+    are closed, the frontends see them leave, and after a pause it tries
+    again; the last attempt's clients are returned held, whatever the
+    spread. Returns (clients, ports, {pid: how many}, teasers ok)."""
+    for attempt in range(attempts):
         held, ports, pids, ok = [], [], [], True
         for src in srcs:
             c, port = dc.connect_from(srv.host, srv.port, src, timeout=20)
@@ -119,13 +120,14 @@ def hold_spread(srv, srcs, attempts=4):
             ports.append(port)
             pids.append(connect_pid(srv, port))
         by = {pid: pids.count(pid) for pid in set(pids)}
-        if len(by) >= 2 or not ok:
-            return held, ports, by, ok
+        if len(by) >= 2 or not ok or attempt == attempts - 1:
+            break
         for c in held:
             c.close()
         wait_for(lambda: all(re.search(r"HANGUP after \S+ from \[[^]]+\]:%d" % port,
                                        srv.log()) for port in ports), 15)
-    return held, ports, by, True
+        time.sleep(0.5 * (attempt + 1))
+    return held, ports, by, ok
 
 
 def greet_quit(check, h, p, src, tag):
