@@ -23,11 +23,26 @@
 #include "maps.h"
 #include "matchlist.h"
 #include "policy.h"
+#include "restrict.h"
 #include "segment.h"
 #include "spool.h"
 #include "tls.h"
 #include "transport.h"
 #include "util.h"
+
+/* For the restrictions (policy_set_transport): does addr resolve to
+ * error: or retry:, and with which text. */
+static int transport_kind(void *arg, const char *addr, char *text, size_t size)
+{
+    struct nexthop nh;
+    int rc = transport_resolve(arg, addr, &nh);
+    if (rc == -EAGAIN)
+        return rc;
+    if (rc < 0 || (nh.kind != TRANSPORT_ERROR && nh.kind != TRANSPORT_RETRY))
+        return 0;
+    snprintf(text, size, "%s", nh.text);
+    return nh.kind == TRANSPORT_ERROR ? RESTRICT_TRANSPORT_ERROR : RESTRICT_TRANSPORT_RETRY;
+}
 
 #define ERR_MAX 1024
 
@@ -201,6 +216,7 @@ static int build(struct generation *g, char *err, size_t errlen)
              (st.used + 1023) / 1024, st.databases);
     if ((rc = transport_create(&g->cfg, &g->transport, err, errlen)) < 0)
         return rc;
+    policy_set_transport(g->policy, transport_kind, g->transport);
     if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
         return rc;
     if ((rc = client_tls_policy_create(&g->cfg, &g->client_tls, err, errlen)) < 0)

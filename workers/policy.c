@@ -63,6 +63,13 @@ static bool bool_param(const struct config *cfg, const char *name, bool def)
     return b;
 }
 
+void policy_set_transport(struct policy *p, int (*fn)(void *arg, const char *addr, char *text,
+                                                      size_t size),
+                          void *arg)
+{
+    restrict_ctx_set_transport(p->ctx, fn, arg);
+}
+
 int policy_create(const struct config *cfg, struct policy **out, char *err, size_t errlen)
 {
     struct policy *p = xcalloc(1, sizeof(*p));

@@ -69,6 +69,12 @@ typedef void (*policy_done_fn)(void *arg, const struct session_verdict *v);
 /* Compile every smtpd_*_restrictions list of a loaded configuration. */
 int policy_create(const struct config *cfg, struct policy **out, char *err, size_t errlen);
 void policy_free(struct policy *p);
+/* Where recipients are delivered (transport_maps): fn answers for an
+ * address (restrict.h, restrict_transport_fn); addresses that resolve to
+ * error: or retry: are refused by the unlisted-address checks. */
+void policy_set_transport(struct policy *p, int (*fn)(void *arg, const char *addr, char *text,
+                                                      size_t size),
+                          void *arg);
 
 /* dns may be NULL: DNS-needing restrictions then answer as a temporary
  * failure. p and dns must outlive the session. */

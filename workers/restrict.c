@@ -443,6 +443,12 @@ fail:
     return rc;
 }
 
+void restrict_ctx_set_transport(struct restrict_ctx *ctx, restrict_transport_fn fn, void *arg)
+{
+    ctx->transport = fn;
+    ctx->transport_arg = arg;
+}
+
 void restrict_ctx_free(struct restrict_ctx *ctx)
 {
     if (!ctx)

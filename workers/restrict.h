@@ -123,6 +123,13 @@ struct restrict_list {
     size_t n;
 };
 
+/* The transport an address resolves to, for the unlisted-address checks:
+ * RESTRICT_TRANSPORT_ERROR (error:TEXT) or _RETRY (retry:TEXT) with TEXT
+ * copied to text, 0 for anything deliverable, or -EAGAIN when a table
+ * lookup failed. */
+enum { RESTRICT_TRANSPORT_ERROR = 1, RESTRICT_TRANSPORT_RETRY = 2 };
+typedef int (*restrict_transport_fn)(void *arg, const char *addr, char *text, size_t size);
+
 /* Everything a list needs besides itself: the parameters it reads, the
  * lists and tables it matches against, the restriction classes. Built once
  * per configuration generation; read-only while sessions evaluate. */
@@ -135,6 +142,10 @@ struct restrict_ctx {
     bool allow_untrusted_routing, show_user_unknown_table_name;
     /* smtpd_reject_unlisted_sender / _recipient: the implicit checks. */
     bool reject_unlisted_sender, reject_unlisted_recipient;
+    /* transport(5) for check_rcpt_maps' "resolves to the error mailer"
+     * rule (restrict_ctx_set_transport); NULL: not known here. */
+    restrict_transport_fn transport;
+    void *transport_arg;
     bool percent_hack, swap_bangpath; /* allow_percent_hack, swap_bangpath */
     bool tempfail_defer_if_permit; /* reject_tempfail_action = defer_if_permit */
     char *myorigin, *myhostname, *default_rbl_reply, *recipient_delimiter, *null_access_key;
@@ -152,6 +163,7 @@ struct restrict_ctx {
 /* ---- facts the session knows --------------------------------------------- */
 
 typedef void (*restrict_log_fn)(void *arg, const char *whatsup, const char *text);
+
 
 struct restrict_facts {
     const char *name;         /* client name, "unknown" without one */
@@ -236,6 +248,10 @@ struct restrict_err {
 int restrict_ctx_create(const struct config *cfg, struct restrict_ctx **out,
                         struct restrict_err *err);
 void restrict_ctx_free(struct restrict_ctx *ctx);
+/* Where addresses are delivered (the worker's transport_maps): with it,
+ * reject_unlisted_* and the implicit checks refuse an address that
+ * resolves to error: or retry: as smtpd's check_rcpt_maps() does. */
+void restrict_ctx_set_transport(struct restrict_ctx *ctx, restrict_transport_fn fn, void *arg);
 
 /* Compile the restriction list text[0..len) of parameter pname. Tables
  * named in it are opened once and kept in ctx. 0 or -errno with err. */

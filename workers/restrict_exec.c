@@ -499,6 +499,31 @@ static enum restrict_result auth_destination(struct rx *x, struct restrict_resol
     return res->final || res->relay ? RESTRICT_PERMIT : RESTRICT_DUNNO;
 }
 
+/* check_rcpt_maps(): "anything that resolves to the error mailer is known
+ * to be undeliverable" (retry: too, temporarily): 550 (450 for retry:)
+ * with the text's status code (X.1.1 without one) forced to the reply's
+ * class and fitted to the address (smtpd_dsn_fix), as Postfix 3.7. */
+static enum restrict_result error_mailer(struct rx *x, const char *addr, bool sender, bool retry,
+                                         const char *text)
+{
+    char dsn[16];
+    enum restrict_stage cls = sender ? RESTRICT_SENDER : RESTRICT_RECIPIENT;
+    size_t n = restrict_dsn_len(text);
+    if (n && n < sizeof(dsn)) {
+        memcpy(dsn, text, n);
+        dsn[n] = 0;
+        text += n;
+        while (*text == ' ' || *text == '\t')
+            text++;
+    } else {
+        snprintf(dsn, sizeof(dsn), "5.1.1");
+    }
+    dsn[0] = retry ? '4' : '5';
+    restrict_dsn_fix(dsn, cls);
+    return restrict_reject(x, false, retry ? 450 : 550, dsn, "<%s>: %s rejected: %s", addr,
+                           restrict_reply_class(cls), *text ? text : "Address is undeliverable");
+}
+
 /* check_rcpt_maps(): an address of a relay domain must be in
  * relay_recipient_maps (when it is set). sender: the address is the
  * sender ("Sender address rejected", 5.1.0), else the recipient (5.1.1);
@@ -516,6 +541,13 @@ static enum restrict_result unlisted_address(struct rx *x, const char *addr, boo
     restrict_resolve(x->ctx, addr, &res);
     if (res.err < 0)
         return restrict_lookup_failure(x, addr);
+    if (x->ctx->transport) {
+        int k = x->ctx->transport(x->ctx->transport_arg, addr, buf, sizeof(buf));
+        if (k == -EAGAIN)
+            return restrict_lookup_failure(x, addr);
+        if (k == RESTRICT_TRANSPORT_ERROR || k == RESTRICT_TRANSPORT_RETRY)
+            return error_mailer(x, addr, sender, k == RESTRICT_TRANSPORT_RETRY, buf);
+    }
     if (!res.relay || x->ctx->n_relay_rcpt_maps == 0)
         return RESTRICT_DUNNO;
     /* mail_addr_find(): the address, without its extension, then @domain. */
