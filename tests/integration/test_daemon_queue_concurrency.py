@@ -24,18 +24,8 @@ import threading
 import time
 
 from daemon_common import Checker, parse_args, server, wait_for
+from queue_common import FAST, MAIN_CF
 
-MAIN_CF = """\
-compatibility_level = 3.6
-myhostname = backup.example.test
-mynetworks = 127.0.0.0/8
-"""
-FAST = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
-}
 MESSAGES = 8
 DELAY = 0.6   # seconds before each end-of-data reply
 

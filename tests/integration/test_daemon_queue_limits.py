@@ -32,27 +32,20 @@ import smtplib
 import sys
 import time
 
+import queue_common
 from daemon_common import Checker, parse_args, server, wait_for
+from queue_common import FAST
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 from postfix_peer import free_port  # noqa: E402
 from sink import Sink  # noqa: E402
 
-MAIN_CF = """\
-compatibility_level = 3.6
-myhostname = backup.example.test
-mynetworks = 127.0.0.0/8
+MAIN_CF = queue_common.MAIN_CF + """\
 relay_domains = relay.test
 relay_recipient_maps = inline:{known@relay.test=ok, known2@relay.test=ok}
 smtpd_recipient_restrictions = reject_unauth_destination
 """
-FAST = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
-}
 
 
 def message(tag, body=""):

@@ -21,10 +21,10 @@ Exit: 0 pass, 1 fail, 77 no daemon or no dnsmasq.
 
 import os
 import re
-import smtplib
 import sys
 
-from daemon_common import Checker, mxlib, wait_for
+from daemon_common import Checker, mxlib, parse_args, wait_for
+from queue_common import FAST, send_one
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -32,30 +32,13 @@ import dnsmasq  # noqa: E402
 from postfix_peer import free_port  # noqa: E402
 from sink import Sink  # noqa: E402
 
-VERBOSE = "-v" in sys.argv
-KEEP = "--keep" in sys.argv
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
-BINARY = ARGS[0] if ARGS else None
-
-
-def send(srv, tag):
-    with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
-        s.ehlo("client.example.org")
-        s.mail("s@example.org")
-        s.rcpt("r@example.net")
-        code, text = s.data(f"From: s@example.org\r\nSubject: {tag}\r\n\r\nbody {tag}\r\n")
-    m = re.search(rb"queued as (\w+)", text)
-    return m.group(1).decode() if code == 250 and m else None
-
 
 def main():
-    if not dnsmasq.dnsmasq_available():
-        print("test_daemon_queue_relayhost: dnsmasq not installed: skipped")
+    args = parse_args(__doc__)
+    if args.postfix or not dnsmasq.dnsmasq_available():
+        print("test_daemon_queue_relayhost: needs dnsmasq, runs against mxscreen only: skipped")
         return 77
-    if not BINARY and not mxlib.find_binary():
-        print("test_daemon_queue_relayhost: no mxscreen binary: skipped")
-        return 77
-    check = Checker("daemon_queue_relayhost", VERBOSE)
+    check = Checker("daemon_queue_relayhost", args.v)
     port = free_port("127.0.0.2")
     z = dnsmasq.Zones()
     z.mx("relay.test", "mx.relay.test", 10)
@@ -68,12 +51,11 @@ def main():
                 ("relay.test", mx, a, "mx.relay.test", "127.0.0.2"),
                 ("[relay.test]", a, mx, "relay.test", "127.0.0.4")):
             n_want, n_other = len(want.messages), len(other.messages)
-            settings = {"delivery_mode": "queue", "queue_run_delay": "1s",
-                        "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-                        "dns_resolver": dns.resolver, "smtp_tcp_port": str(port),
-                        "relayhost": relayhost}
-            with mxlib.MxscreenInstance(settings=settings, binary=BINARY, keep=KEEP) as srv:
-                qid = send(srv, relayhost)
+            settings = dict(FAST, dns_resolver=dns.resolver, smtp_tcp_port=str(port),
+                            relayhost=relayhost)
+            with mxlib.MxscreenInstance(settings=settings, binary=args.binary,
+                                        keep=args.keep) as srv:
+                qid = send_one(srv, relayhost)
                 check.expect(qid, f"{relayhost}: queued")
                 got = want.wait_messages(n_want + 1, timeout=20)
                 check.expect(len(got) == n_want + 1, f"{relayhost}: delivered to {addr}")

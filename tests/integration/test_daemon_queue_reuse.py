@@ -21,43 +21,22 @@ Usage: test_daemon_queue_reuse.py [MXSCREEN] [--postfix] [-v] [--keep]
 
 import os
 import re
-import smtplib
 import sys
 
 from daemon_common import Checker, parse_args, server, wait_for
+from queue_common import FAST, MAIN_CF, send_one
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 from sink import Sink  # noqa: E402
 
-MAIN_CF = """\
-compatibility_level = 3.6
-myhostname = backup.example.test
-mynetworks = 127.0.0.0/8
-"""
-SETTINGS = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
+SETTINGS = dict(FAST, **{
     "smtp_connection_cache_destinations": "127.0.0.1",
     # long enough that a loaded machine never lets the cached one expire
     "smtp_connection_cache_time_limit": "20s",
     "smtp_connection_reuse_count_limit": "2",
-}
+})
 MESSAGES = 5
-
-
-def send(srv, tag):
-    with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
-        s.ehlo("client.example.org")
-        s.mail("s@example.org")
-        s.rcpt("r@example.net")
-        code, text = s.data(f"From: s@example.org\r\nSubject: {tag}\r\n"
-                            f"Message-Id: <{tag}@example.org>\r\n"
-                            f"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nbody {tag}\r\n")
-        m = re.search(rb"queued as (\w+)", text)
-        return m.group(1).decode() if code == 250 and m else None
 
 
 def mails(session):
@@ -72,7 +51,7 @@ def main():
                                 settings=SETTINGS) as srv:
         ids = []
         for i in range(MESSAGES):
-            qid = send(srv, f"reuse{i}")
+            qid = send_one(srv, f"reuse{i}")
             check.expect(qid is not None, f"message {i} accepted")
             ids.append(qid or "?")
             check.expect(len(sink.wait_messages(i + 1, timeout=20)) == i + 1,

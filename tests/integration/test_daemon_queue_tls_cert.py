@@ -21,26 +21,15 @@ Exit: 0 pass, 1 fail, 77 no daemon or no openssl.
 import os
 import re
 import shutil
-import smtplib
 import ssl
 import sys
 import tempfile
 
 from daemon_common import Checker, parse_args, server, wait_for
+from queue_common import FAST, MAIN_CF, send_one
 from test_daemon_client_tls import NextHop, make_pki, openssl
 
-MAIN_CF = """\
-compatibility_level = 3.6
-myhostname = backup.example.test
-mynetworks = 127.0.0.0/8
-"""
-FAST = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
-    "smtp_tls_security_level": "encrypt",
-}
+ENCRYPT = dict(FAST, smtp_tls_security_level="encrypt")
 
 
 def client_cert(p):
@@ -53,24 +42,14 @@ def client_cert(p):
         os.chmod(p(n), 0o644)
 
 
-def send(srv, tag):
-    with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
-        s.ehlo("client.example.org")
-        s.mail("s@example.org")
-        s.rcpt("r@example.net")
-        code, text = s.data(f"From: s@example.org\r\nSubject: {tag}\r\n\r\nbody {tag}\r\n")
-    m = re.search(rb"queued as (\w+)", text)
-    return m.group(1).decode() if code == 250 and m else None
-
-
 def run(check, args, p, name, settings, want_delivered):
     hop = NextHop(starttls=True, cert=(p("srv.pem"), p("srv.key")))
     hop.ctx.verify_mode = ssl.CERT_REQUIRED
     hop.ctx.load_verify_locations(p("ca.pem"))
     try:
         with server(args, MAIN_CF, {}, relay=("127.0.0.1", hop.port),
-                    settings=dict(FAST, **settings)) as srv:
-            qid = send(srv, name)
+                    settings=dict(ENCRYPT, **settings)) as srv:
+            qid = send_one(srv, name)
             check.expect(qid, f"{name}: queued")
             if want_delivered:
                 check.expect(wait_for(lambda: hop.messages(), 20),
