@@ -322,23 +322,30 @@ def addrs_suite(args, ctl):
     return check.done()
 
 
-def main():
+def run_suites(doc, name, suites):
+    """main() of the frontend_processes tests: BINARY CTL [-v] [--keep],
+    each suite(args, ctl) in turn; no --postfix variant."""
     argv = list(sys.argv)
     ctl = None
     if len(argv) > 2 and not argv[2].startswith("-"):
         ctl = argv.pop(2)
     sys.argv = argv
-    args = dc.parse_args(__doc__)
+    args = dc.parse_args(doc)
     if args.postfix:
-        print("test_frontend_procs: no --postfix variant (Postfix has one postscreen)")
+        print(f"{name}: no --postfix variant (Postfix has one postscreen)")
         return 77
     if not ctl:
-        print("test_frontend_procs: needs mxscreen-ctl")
+        print(f"{name}: needs mxscreen-ctl")
         return 77
     rc = 0
-    for suite in (spread_suite, limit_suite, kill_suite, addrs_suite):
+    for suite in suites:
         rc |= suite(args, ctl)
     return rc
+
+
+def main():
+    return run_suites(__doc__, "test_frontend_procs",
+                      (spread_suite, limit_suite, kill_suite, addrs_suite))
 
 
 if __name__ == "__main__":

@@ -47,21 +47,11 @@ import daemon_common as dc
 from daemon_common import wait_for
 from sink import Sink
 import mxscreen as mxlib
-from test_frontend_procs import TEASER, connect_pid, hold_spread
+import test_frontend_limits as tfl
+from test_frontend_limits import busy, send_mail
+from test_frontend_procs import TEASER, connect_pid, hold_spread, run_suites, status
 
-BASE = {
-    "myhostname": "mx.example.test",
-    "smtpd_banner": "$myhostname ESMTP",
-    "postscreen_greet_banner": "$smtpd_banner",
-    "mynetworks": "127.0.0.0/8",
-    "postscreen_access_list": "",
-    "frontend_processes": "2",
-}
-
-
-def status(ctl, conf_dir):
-    return subprocess.run([ctl, "-c", conf_dir, "status"], capture_output=True, text=True,
-                          timeout=20).stdout
+BASE = dict(tfl.BASE, frontend_processes="2")
 
 
 def frontends(ctl, conf_dir):
@@ -80,29 +70,6 @@ def pending(ctl, conf_dir):
                                           status(ctl, conf_dir), re.M))
 
 
-def send_mail(check, c, tag, greeted=True):
-    if not greeted:
-        code, text, _ = c.reply()
-        check.expect(code == "220", f"{tag}: 220 -> {text!r}")
-    for cmd, want in (("EHLO client.example", "250"), ("MAIL FROM:<a@client.example>", "250"),
-                      ("RCPT TO:<b@dest.example>", "250"), ("DATA", "354")):
-        code, text, _ = c.cmd(cmd)
-        check.expect(code == want, f"{tag}: {cmd} -> {code} {text!r}")
-    code, text, _ = c.cmd(f"Subject: {tag}\r\n\r\nbody of {tag}\r\n.")
-    check.expect(code == "250", f"{tag}: end of data -> {code} {text!r}")
-    c.cmd("QUIT")
-    c.close()
-
-
-def refused(check, h, p, src, want, tag):
-    c, port = dc.connect_from(h, p, src)
-    code, text, _ = c.reply()
-    check.expect(text == want, f"{tag}: {want!r}: got {text!r}")
-    check.expect(c.reply()[0] == "closed", f"{tag}: closed after the 421")
-    c.close()
-    return port
-
-
 def pre_suite(args, ctl):
     check = dc.Checker("frontend_procs_queue/pre", args.v)
     settings = dict(BASE, postscreen_pre_queue_limit="10", postscreen_greet_action="enforce",
@@ -116,7 +83,7 @@ def pre_suite(args, ctl):
         held, _, by, ok = hold_spread(srv, [f"127.0.7.{1 + i}" for i in range(10)])
         check.expect(ok, "pre: ten clients screened (teaser)")
         check.expect(len(by) == 2, f"pre: both frontends hold some of the ten: {by}")
-        port = refused(check, h, p, "127.0.7.11", "421 4.3.2 All screening ports are busy",
+        port = busy(check, h, p, "127.0.7.11", "421 4.3.2 All screening ports are busy",
                        "pre: the eleventh")
         check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: reject: connect from "
                                  r"\[127\.0\.7\.11\]:%d: all screening ports busy$" % port),
@@ -163,7 +130,7 @@ def post_suite(args, ctl):
                 spread = len(by) == 2
                 if spread or attempt == 3:
                     check.expect(spread, f"post: both frontends handed some over: {by}")
-                    port = refused(check, h, p, "127.0.8.6",
+                    port = busy(check, h, p, "127.0.8.6",
                                    "421 4.3.2 All server ports are busy", "post: the sixth")
                     check.expect(dc.wait_log(srv, r"postscreen\[\d+\]: NOQUEUE: reject: "
                                              r"CONNECT from \[127\.0\.8\.6\]:%d: all server "
@@ -262,23 +229,8 @@ def reload_suite(args, ctl):
 
 
 def main():
-    argv = list(sys.argv)
-    ctl = None
-    if len(argv) > 2 and not argv[2].startswith("-"):
-        ctl = argv.pop(2)
-    sys.argv = argv
-    args = dc.parse_args(__doc__)
-    if args.postfix:
-        print("test_frontend_procs_queue: no --postfix variant (Postfix has one postscreen)")
-        return 77
-    if not ctl:
-        print("test_frontend_procs_queue: needs mxscreen-ctl")
-        return 77
-    rc = 0
-    for suite in (pre_suite, post_suite, zero_suite, reload_suite):
-        rc |= suite(args, ctl)
-    return rc
-
+    return run_suites(__doc__, "test_frontend_procs_queue",
+                      (pre_suite, post_suite, zero_suite, reload_suite))
 
 if __name__ == "__main__":
     sys.exit(main())
