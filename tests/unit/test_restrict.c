@@ -446,6 +446,110 @@ static void dsn_helpers(void **state)
     strcpy(d, "5.7.1");
     restrict_dsn_fix(d, RESTRICT_HELO);
     assert_string_equal(d, "5.7.1");
+    /* smtpd_dsn_fix.c's default row: X.1.0 for a sender as for a recipient. */
+    strcpy(d, "5.1.0");
+    restrict_dsn_fix(d, RESTRICT_SENDER);
+    assert_string_equal(d, "5.1.0");
+    strcpy(d, "4.1.9");
+    restrict_dsn_fix(d, RESTRICT_SENDER);
+    assert_string_equal(d, "4.1.0");
+}
+
+/* A transport for the unlisted checks: *.err is error:, *.retry retry:. */
+static int fake_transport(void *arg, const char *addr, char *text, size_t size)
+{
+    (void)arg;
+    size_t n = strlen(addr);
+    if (n > 4 && strcmp(addr + n - 4, ".err") == 0) {
+        snprintf(text, size, "%s", "4.2.0 gone away");
+        return RESTRICT_TRANSPORT_ERROR;
+    }
+    if (n > 6 && strcmp(addr + n - 6, ".retry") == 0) {
+        text[0] = 0;
+        return RESTRICT_TRANSPORT_RETRY;
+    }
+    if (n > 5 && strcmp(addr + n - 5, ".fail") == 0)
+        return -EAGAIN;
+    return 0;
+}
+
+/* smtpd_reject_unlisted_sender/_recipient after the lists (smtpd_check_mail
+ * and smtpd_check_rcpt), with the replies Postfix 3.7.11 gave
+ * (tests/integration/test_daemon_unlisted.py, test_daemon_transport_proxy.py). */
+static void unlisted_implicit(void **state)
+{
+    (void)state;
+    char maincf[] = "compatibility_level = 3.6\nmyhostname = mx.test\n"
+                    "relay_domains = r.test, x.err, x.retry, x.fail\n"
+                    "relay_recipient_maps = inline:{known@r.test=ok}\n"
+                    "smtpd_reject_unlisted_sender = yes\n";
+    struct config cfg;
+    struct cfg_diag d;
+    cfg_diag_init(&d);
+    assert_int_equal(config_load_buf("/nonexistent", maincf, strlen(maincf), &cfg, &d), 0);
+    struct restrict_ctx *ctx;
+    struct restrict_err err;
+    struct restrict_list *permit, *explicit;
+    assert_int_equal(restrict_ctx_create(&cfg, &ctx, &err), 0);
+    restrict_ctx_set_transport(ctx, fake_transport, NULL);
+    assert_int_equal(restrict_compile(ctx, "p", "permit", 6, &permit, &err), 0);
+    assert_int_equal(restrict_compile(ctx, "e", "reject_unlisted_recipient, permit", 33,
+                                      &explicit, &err), 0);
+    static const struct {
+        enum restrict_stage stage;
+        const char *sender, *rcpt;
+        int explicit_list; /* the list ran the explicit check first */
+        enum restrict_result want;
+        const char *reply;
+    } ucases[] = {
+        {RESTRICT_RECIPIENT, "s@a.test", "nobody@r.test", 0, RESTRICT_REJECT,
+         "550 5.1.1 <nobody@r.test>: Recipient address rejected: User unknown in relay "
+         "recipient table"},
+        {RESTRICT_RECIPIENT, "s@a.test", "known@r.test", 0, RESTRICT_PERMIT, ""},
+        {RESTRICT_RECIPIENT, "s@a.test", "u@elsewhere.test", 0, RESTRICT_PERMIT, ""},
+        {RESTRICT_RECIPIENT, "s@a.test", "u@x.err", 0, RESTRICT_REJECT,
+         "550 5.2.0 <u@x.err>: Recipient address rejected: gone away"},
+        {RESTRICT_RECIPIENT, "s@a.test", "u@x.retry", 0, RESTRICT_REJECT,
+         "450 4.1.1 <u@x.retry>: Recipient address rejected: Address is undeliverable"},
+        {RESTRICT_RECIPIENT, "s@a.test", "u@x.fail", 0, RESTRICT_REJECT,
+         "451 4.3.0 <u@x.fail>: Temporary lookup failure"},
+        {RESTRICT_RECIPIENT, "s@a.test", "nobody@r.test", 1, RESTRICT_REJECT,
+         "550 5.1.1 <nobody@r.test>: Recipient address rejected: User unknown in relay "
+         "recipient table"},
+        {RESTRICT_SENDER, "nobody@r.test", NULL, 0, RESTRICT_REJECT,
+         "550 5.1.0 <nobody@r.test>: Sender address rejected: User unknown in relay "
+         "recipient table"},
+        {RESTRICT_SENDER, "s@x.err", NULL, 0, RESTRICT_REJECT,
+         "550 5.2.0 <s@x.err>: Sender address rejected: gone away"},
+        {RESTRICT_SENDER, "", NULL, 0, RESTRICT_PERMIT, ""},
+        {RESTRICT_SENDER, "known@r.test", NULL, 0, RESTRICT_PERMIT, ""},
+    };
+    for (size_t i = 0; i < sizeof(ucases) / sizeof(ucases[0]); i++) {
+        struct restrict_facts f = {.name = "h", .reverse_name = "h", .addr = "192.0.2.1",
+                                   .namaddr = "h[192.0.2.1]", .helo = "h.test",
+                                   .sender = ucases[i].sender, .recipient = ucases[i].rcpt};
+        struct restrict_state *st = calloc(1, sizeof(*st));
+        struct restrict_verdict v;
+        restrict_stage_begin(st, ucases[i].stage);
+        enum restrict_result r =
+            restrict_eval(ctx, ucases[i].explicit_list ? explicit : permit, &f, st, &v);
+        r = restrict_stage_end(st, r, &f, &v);
+        r = restrict_stage_unlisted(ctx, &f, st, r, &v);
+        if (r != ucases[i].want)
+            fail_msg("case %zu: result %d, want %d (%s)", i, (int)r, (int)ucases[i].want,
+                     v.reply);
+        if (r == RESTRICT_REJECT)
+            assert_string_equal(v.reply, ucases[i].reply);
+        /* Once checked (explicitly or not), the implicit check is not repeated. */
+        if (ucases[i].stage == RESTRICT_RECIPIENT)
+            assert_true(st->rcpt_checked || !ucases[i].rcpt);
+        free(st);
+    }
+    restrict_list_free(permit);
+    restrict_list_free(explicit);
+    restrict_ctx_free(ctx);
+    config_free(&cfg);
+    cfg_diag_free(&d);
 }
 
 int main(void)
@@ -455,6 +559,7 @@ int main(void)
         cmocka_unit_test(compile_errors),
         cmocka_unit_test(defer_if_permit_across_stages),
         cmocka_unit_test(dsn_helpers),
+        cmocka_unit_test(unlisted_implicit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
