@@ -47,8 +47,6 @@ smtpd_banner = $myhostname ESMTP
 mynetworks = 127.0.0.0/8
 relay_domains = example.test
 smtpd_recipient_restrictions = reject_unauth_destination
-worker_processes = 1
-maillog_file =
 """
 
 # Inside the namespace: /dev becomes a tmpfs with the real entries bound
@@ -120,27 +118,15 @@ class Syslog:
 
 
 def setup_dir(args):
-    d = tempfile.mkdtemp(prefix="mxs-syslog-")
-    os.chmod(d, 0o755)
-    for sub in ("etc", "queue", "data"):
-        os.makedirs(os.path.join(d, sub))
+    """The daemon's directory, written by tests/lib/mxscreen.py (which we
+    do not let start it: it runs the daemon in the foreground) with
+    maillog_file empty."""
     port = postfix_peer.free_port()
-    owner = "postfix"
-    try:
-        import pwd
-        pw = pwd.getpwnam(owner)
-        for sub in ("queue", "data"):
-            os.chown(os.path.join(d, sub), pw.pw_uid, pw.pw_gid)
-    except KeyError:
-        owner = "nobody"
-    forced = {"listen_addresses": f"127.0.0.1:{port}", "inet_interfaces": "127.0.0.1",
-              "delivery_mode": "proxy", "relayhost": "",
-              "queue_directory": os.path.join(d, "queue"),
-              "data_directory": os.path.join(d, "data"), "mail_owner": owner}
-    with open(os.path.join(d, "etc", "main.cf"), "w") as f:
-        f.write(mxlib.override_main_cf(MAIN_CF, forced))
-    os.chmod(os.path.join(d, "etc"), 0o755)
-    return d, port
+    inst = mxlib.MxscreenInstance(main_cf=MAIN_CF, binary=args.binary, port=port,
+                                  settings={"maillog_file": ""})
+    inst.dir = tempfile.mkdtemp(prefix="mxs-syslog-")
+    inst._write_config()
+    return inst.dir, port
 
 
 def read_pid(path, timeout=15.0):
