@@ -59,11 +59,11 @@ int64_t qrun_now_us(void)
 }
 
 
-struct qdest *qrun_dest(struct qrun *r, const char *key)
+struct qdest *qrun_dest(struct qrun *r, const char *key, const struct sched_conc *conc)
 {
     struct qdest *free_slot = NULL;
     for (size_t i = 0; i < QRUN_MAX_DEST; i++) {
-        if (r->dest[i].used && !strcmp(r->dest[i].key, key))
+        if (r->dest[i].used && r->dest[i].conc == conc && !strcmp(r->dest[i].key, key))
             return &r->dest[i];
         if (!r->dest[i].used && !free_slot)
             free_slot = &r->dest[i];
@@ -80,7 +80,8 @@ struct qdest *qrun_dest(struct qrun *r, const char *key)
     memset(free_slot, 0, sizeof(*free_slot));
     free_slot->used = true;
     qrun_fmt(free_slot->key, sizeof(free_slot->key), "%s", key);
-    sched_dest_init(&free_slot->sd, &r->conc);
+    free_slot->conc = conc;
+    sched_dest_init(&free_slot->sd, conc);
     return free_slot;
 }
 
@@ -357,7 +358,8 @@ static void dispatch(struct qrun *r, struct qmsg *m)
             continue;
         unsigned n = 0;
         for (unsigned k = i; k < e->nrcpt; k++)
-            if (ok[k] && same_hop(&hop[i], &hop[k])) {
+            if (ok[k] && same_hop(&hop[i], &hop[k]) &&
+                qrun_conc_for(r, e->rcpt[k].addr) == qrun_conc_for(r, e->rcpt[i].addr)) {
                 grp[n++] = k;
                 ok[k] = 0;
             }
@@ -501,7 +503,7 @@ static void on_trigger(struct qrun *r)
                 r->flush = true;
                 for (size_t k = 0; k < QRUN_MAX_DEST; k++)
                     if (r->dest[k].used && r->dest[k].sd.window == 0)
-                        sched_dest_init(&r->dest[k].sd, &r->conc);
+                        sched_dest_init(&r->dest[k].sd, r->dest[k].conc);
             } else if (buf[i] == 'R') {
                 requeue(r);
             }
@@ -688,6 +690,7 @@ int qrun_run(const struct generation *g)
         free(m);
     }
     qrun_conn_opts_free(r);
+    qrun_conc_free(r);
     client_tls_cache_close(&r->tls_cache);
     if (sfd >= 0)
         close(sfd);

@@ -185,11 +185,11 @@ int qconn_keep(struct qjob *j)
     /* this job's message is done with */
     struct qmsg *m = j->m;
     time_t now = time(NULL);
-    sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, now);
+    sched_dest_done(&j->d->sd, j->d->conc, j->dest_ok, now);
     qconn_dest_done(r, j);
     if (w) {
         /* its slot goes to the waiting one */
-        sched_dest_tick(&j->d->sd, &r->conc, now);
+        sched_dest_tick(&j->d->sd, j->d->conc, now);
         bool may = j->d->sd.window > 0 && sched_dest_may_start(&j->d->sd);
         sched_dest_start(&j->d->sd); /* when !may, the caller's qjob_finish() ends it */
         if (!may)

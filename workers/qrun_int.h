@@ -66,6 +66,7 @@ struct qdest {
     bool used;
     char key[320];
     struct sched_dest sd;
+    const struct sched_conc *conc; /* its transport's rules: r->conc or r->conc_relay */
     char why[600];     /* the last failure, for "delivery temporarily suspended" */
     time_t last_done;  /* when a delivery to it last ended (qmgr's last_done) */
     bool conn_store;   /* on-demand caching on (qmgr's DEL_REQ_FLAG_CONN_STORE) */
@@ -129,7 +130,11 @@ struct qrun {
     int trigger_fd;
     struct dns_ctx *dns;
     struct sched_params sp;
-    struct sched_conc conc;
+    struct sched_conc conc;       /* the smtp transport (default_transport) */
+    /* relay_transport's, for recipients in relay_domains, as
+     * trivial-rewrite routes them: relay_destination_concurrency_limit */
+    struct sched_conc conc_relay;
+    struct matchlist *relay_domains;
     struct mx_opts mxo;
     struct mx_self self;
     struct sockaddr_storage self_addr[QRUN_SELF_MAX], proxy_addr[QRUN_SELF_MAX];
@@ -209,7 +214,12 @@ void qrun_conn_opts_init(struct qrun *r);
 void qrun_conn_opts_free(struct qrun *r);
 
 /* qrun.c */
-struct qdest *qrun_dest(struct qrun *r, const char *key);
+struct qdest *qrun_dest(struct qrun *r, const char *key, const struct sched_conc *conc);
+/* The transport's concurrency rules for a recipient: relay_transport's
+ * when its domain is in relay_domains, else the smtp transport's. */
+const struct sched_conc *qrun_conc_for(const struct qrun *r, const char *rcpt);
+/* relay_domains and the two transports' rules (qrun_setup.c). */
+void qrun_conc_free(struct qrun *r);
 /* A job is over: its recipients' fates are in m->out. */
 void qrun_job_done(struct qrun *r, struct qmsg *m);
 /* A recipient delivered: the durable mark and the log line. */

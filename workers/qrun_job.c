@@ -98,7 +98,7 @@ void qjob_finish(struct qjob *j)
                            j->last_status[0] ? j->last_status : "4.4.1",
                            j->last_why[0] ? j->last_why : "delivery interrupted", "");
     if (j->state != QJ_WAIT) {
-        sched_dest_done(&j->d->sd, &r->conc, j->dest_ok, time(NULL));
+        sched_dest_done(&j->d->sd, j->d->conc, j->dest_ok, time(NULL));
         qconn_dest_done(r, j);
         /* The destination's reason is what an attempt met (qmgr keeps the
          * transport's reason in queue->dsn); a job that never started
@@ -499,7 +499,7 @@ void qjob_kick(struct qrun *r)
     for (struct qjob *j = r->jobs; j; j = j->next) {
         if (j->state != QJ_WAIT)
             continue;
-        sched_dest_tick(&j->d->sd, &r->conc, now);
+        sched_dest_tick(&j->d->sd, j->d->conc, now);
         if (j->d->sd.window == 0) {
             /* Postfix: the destination is dead; its mail waits */
             qrun_fmt(j->last_why, sizeof(j->last_why), "delivery temporarily suspended: %s",
@@ -534,7 +534,9 @@ void qjob_start(struct qrun *r, struct qmsg *m, const struct nexthop *nh, const 
     j->nrcpt = n;
     qrun_fmt(key, sizeof(key), "%d:%s%s:%u", (int)nh->kind, nh->mx ? "" : "[", nh->host,
              nh->port);
-    j->d = qrun_dest(r, key);
+    /* one queue per transport and next hop, as qmgr's: the job's
+     * recipients share a domain class (dispatch groups them so) */
+    j->d = qrun_dest(r, key, qrun_conc_for(r, m->env.rcpt[rcpt[0]].addr));
     j->state = QJ_WAIT;
     m->jobs++;
     /* appended, so destinations are served in arrival order */

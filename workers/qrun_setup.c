@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "matchlist.h"
 #include "qrun_int.h"
 #include "spool.h"
 #include "util.h"
@@ -163,6 +164,36 @@ static void self_init(struct qrun *r)
     r->self = (struct mx_self){r->self_addr, n, r->proxy_addr, np};
 }
 
+/* A transport's destination concurrency rules. */
+static void conc_init(const struct config *c, const char *transport, struct sched_conc *out)
+{
+    sched_conc_defaults(out);
+    out->initial = (int)param_long(c, "initial_destination_concurrency", 5);
+    long lim = 20;
+    if (sched_transport_limit(c, transport, &lim) == 0)
+        out->limit = (int)lim;
+    /* qmgr_transport_create(): the first window never exceeds the limit
+     * (with the default initial 5 a limit of 1 or 2 let 5 connections
+     * open at once; test_daemon_queue_concurrency) */
+    if (out->limit > 0 && out->initial > out->limit)
+        out->initial = out->limit;
+    out->dead_time = c->p.minimal_backoff_time;
+}
+
+const struct sched_conc *qrun_conc_for(const struct qrun *r, const char *rcpt)
+{
+    const char *at = strrchr(rcpt, '@');
+    if (r->relay_domains && at && at[1] && matchlist_match_domain(r->relay_domains, at + 1) > 0)
+        return &r->conc_relay;
+    return &r->conc;
+}
+
+void qrun_conc_free(struct qrun *r)
+{
+    matchlist_free(r->relay_domains);
+    r->relay_domains = NULL;
+}
+
 void qrun_opts_init(struct qrun *r)
 {
     const struct config *c = r->cfg;
@@ -174,17 +205,26 @@ void qrun_opts_init(struct qrun *r)
         .bounce_queue_lifetime = c->p.bounce_queue_lifetime,
         .delay_warning_time = c->p.delay_warning_time,
     };
-    sched_conc_defaults(&r->conc);
-    r->conc.initial = (int)param_long(c, "initial_destination_concurrency", 5);
-    long lim = 20;
-    if (sched_transport_limit(c, "smtp", &lim) == 0)
-        r->conc.limit = (int)lim;
-    /* qmgr_transport_create(): the first window never exceeds the limit
-     * (with the default initial 5 a limit of 1 or 2 let 5 connections
-     * open at once; test_daemon_queue_concurrency) */
-    if (r->conc.limit > 0 && r->conc.initial > r->conc.limit)
-        r->conc.initial = r->conc.limit;
-    r->conc.dead_time = c->p.minimal_backoff_time;
+    conc_init(c, "smtp", &r->conc);
+    /* relay_transport's name (default "relay"): the transport that
+     * trivial-rewrite gives a recipient in relay_domains */
+    char relay[64];
+    const char *rt = spool_param(c, "relay_transport", "relay");
+    size_t rn = strcspn(rt, ": \t");
+    qrun_fmt(relay, sizeof(relay), "%.*s", (int)(rn < 63 ? rn : 63), rn ? rt : "relay");
+    conc_init(c, relay, &r->conc_relay);
+    const char *rd = spool_param(c, "relay_domains", "");
+    if (rd[strspn(rd, " \t,\r\n")]) {
+        struct matchlist_err err;
+        unsigned flags = matchlist_parent_style(
+                             spool_param(c, "parent_domain_matches_subdomains", ""),
+                             "relay_domains") ? MATCHLIST_PARENT : 0;
+        if (matchlist_compile("relay_domains", MATCHLIST_DOMAIN, flags, rd, &r->relay_domains,
+                              &err) < 0) {
+            log_warn("%s: the %s transport's concurrency is not applied", err.msg, relay);
+            r->relay_domains = NULL;
+        }
+    }
     const char *proto = spool_param(c, "inet_protocols", "all");
     r->mxo.want_ipv4 = strstr(proto, "all") || strstr(proto, "ipv4");
     r->mxo.want_ipv6 = strstr(proto, "all") || strstr(proto, "ipv6");

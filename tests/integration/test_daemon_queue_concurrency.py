@@ -11,7 +11,10 @@ at once. Eight messages are sent in quick succession:
     connections to the next hop at a time, and 2 are reached (the backlog
     is there); every message arrives once;
   * smtp_destination_concurrency_limit = 1 (the transport's own limit,
-    over the default of 3): one connection at a time.
+    over the default of 3): one connection at a time;
+  * recipients in relay_domains go by relay_transport, as trivial-rewrite
+    routes them: relay_destination_concurrency_limit = 1 gives one
+    connection at a time, and = 2 gives two even with smtp's limit at 1.
 
 Usage: test_daemon_queue_concurrency.py [MXSCREEN] [--postfix] [-v] [--keep]
 """
@@ -102,10 +105,10 @@ def send_all(srv):
     return n
 
 
-def run(check, args, name, settings, want):
+def run(check, args, name, settings, want, main_cf=MAIN_CF):
     hop = SlowHop()
     try:
-        with server(args, MAIN_CF, {}, relay=("127.0.0.1", hop.port),
+        with server(args, main_cf, {}, relay=("127.0.0.1", hop.port),
                     settings=dict(FAST, **settings)) as srv:
             check.expect(send_all(srv) == MESSAGES, f"{name}: {MESSAGES} accepted")
             check.expect(wait_for(lambda: hop.messages >= MESSAGES, 40),
@@ -125,6 +128,14 @@ def main():
     srv = run(check, args, "default limit 2", {"default_destination_concurrency_limit": "2"}, 2)
     srv = run(check, args, "smtp limit 1", {"default_destination_concurrency_limit": "3",
                                             "smtp_destination_concurrency_limit": "1"}, 1)
+    # recipients in relay_domains go by relay_transport (trivial-rewrite),
+    # whose own limit applies, not smtp's
+    srv = run(check, args, "relay limit 1", {"default_destination_concurrency_limit": "3",
+                                             "relay_destination_concurrency_limit": "1"}, 1,
+              MAIN_CF + "relay_domains = example.net\n")
+    srv = run(check, args, "relay limit 2, smtp 1", {
+        "default_destination_concurrency_limit": "3", "smtp_destination_concurrency_limit": "1",
+        "relay_destination_concurrency_limit": "2"}, 2, MAIN_CF + "relay_domains = example.net\n")
     sys.exit(check.done(srv))
 
 
