@@ -118,6 +118,7 @@ def main():
                                 r"from=<big@example\.org> to=<rcpt@example\.net> proto=ESMTP "
                                 r"helo=<client\.example\.org>$")
         check.expect(line is not None, "the END-OF-MESSAGE reject is logged as Postfix does")
+        dc.wait_for(lambda: len(re.findall(r"disconnect from ", srv.log())) >= 2, timeout=10)
         n = len(re.findall(r"reject: END-OF-MESSAGE", srv.log()))
         check.expect(n == 3, f"three END-OF-MESSAGE reject lines, got {n}")
         sys.exit(check.done(srv))

@@ -266,6 +266,7 @@ def main():
                 pat = logpat.replace("ID", re.escape(qid) if qid else r"\w+", 1) + "$"
                 check.expect(dc.wait_log(srv, pat, timeout=5) is not None,
                              f"{tag}: log line /{pat}/")
+        dc.wait_for(lambda: len(re.findall(r"body reject here", srv.log())) >= 3, timeout=5)
         n = len(re.findall(r"body reject here", srv.log()))
         check.expect(n == 3, f"three 'body reject here' log lines (bodyrej, split, longnear), "
                              f"got {n}")

@@ -145,7 +145,9 @@ def run(args, check, name, settings, steps, nlog):
             c.cmd("QUIT")
         finally:
             c.close()
-        dc.wait_log(srv, r"disconnect from", timeout=5)
+        # This session's disconnect line, after the start-up probe's: its
+        # reject lines are in (Postfix writes its log asynchronously).
+        dc.wait_for(lambda: len(re.findall(r"disconnect from ", srv.log())) >= 2, timeout=10)
         log = srv.log()
         # Each reject is logged with its stage and the envelope, as smtpd.
         for cmd, want in steps:
