@@ -56,6 +56,7 @@
 #include "maillog.h"
 #include "matchlist.h"
 #include "policy.h"
+#include "policy_int.h"
 #include "received.h"
 #include "restrict.h"
 #include "tls.h"
@@ -107,8 +108,20 @@ void relay_dsn_facts(struct conn *c, const struct session_facts *f)
 }
 
 /* The accepted recipient's DSN facts, kept beside it (queue file). */
-static int rcpt_dsn_remember(struct relay_txn *rt)
+static int rcpt_dsn_remember(struct relay_txn *rt, const char *why)
 {
+    /* why: discard:'s reason, "" for a recipient that goes on. */
+    size_t wn = strlen(why) + 1;
+    if (rt->rwhy_len + wn > rt->rwhy_cap) {
+        size_t cap = rt->rwhy_cap ? rt->rwhy_cap * 2 : 256;
+        while (cap < rt->rwhy_len + wn)
+            cap *= 2;
+        char *p = realloc(rt->rwhy, cap);
+        if (!p)
+            return -ENOMEM;
+        rt->rwhy = p;
+        rt->rwhy_cap = cap;
+    }
     const char *o = rt->rcpt_orcpt ? rt->rcpt_orcpt : "";
     size_t n = strlen(o) + 1;
     if (rt->rorcpts_len + n > rt->rorcpts_cap) {
@@ -128,10 +141,13 @@ static int rcpt_dsn_remember(struct relay_txn *rt)
     nf[rt->nrcpts] = rt->rcpt_notify;
     memcpy(rt->rorcpts + rt->rorcpts_len, o, n);
     rt->rorcpts_len += n;
+    memcpy(rt->rwhy + rt->rwhy_len, why, wn);
+    rt->rwhy_len += wn;
     return 0;
 }
 
-void relay_rcpt_remember(struct conn *c, const char *rcpt)
+/* why: "" or, for a discard: recipient, the reason discard(8) logs. */
+static void rcpt_remember(struct conn *c, const char *rcpt, const char *why)
 {
     struct relay_txn *rt = &c->rt;
     size_t n = strlen(rcpt) + 1;
@@ -145,11 +161,42 @@ void relay_rcpt_remember(struct conn *c, const char *rcpt)
         rt->rcpts = p;
         rt->rcpts_cap = cap;
     }
-    if (rcpt_dsn_remember(rt) < 0)
+    if (rcpt_dsn_remember(rt, why) < 0)
         return; /* nothing is remembered: the lists stay aligned */
     memcpy(rt->rcpts + rt->rcpts_len, rcpt, n);
     rt->rcpts_len += n;
     rt->nrcpts++;
+}
+
+void relay_rcpt_remember(struct conn *c, const char *rcpt)
+{
+    rcpt_remember(c, rcpt, "");
+}
+
+/* The first recipient that is let through opens the transaction: its
+ * queue id, and "QID: client=" as smtpd logs it. */
+static void rcpt_activate(struct conn *c)
+{
+    struct relay_txn *rt = &c->rt;
+    if (rt->active)
+        return;
+    rt->active = true;
+    rt->start_us = worker_now_us();
+    new_queue_id(c);
+    policy_session_queue_id(c->ps, rt->queue_id);
+    log_client(c);
+}
+
+/* A refusal made here after the restrictions let the recipient through
+ * (transport_maps error:/retry:, a lookup failure): smtpd's reject line
+ * ("NOQUEUE: reject: RCPT from ...; from=<> to=<> proto= helo=<>"), written
+ * through the policy session that knows the client, HELO and sender. */
+static void log_refusal(struct conn *c, const struct session_verdict *v)
+{
+    char text[sizeof(v->text) + 32];
+    snprintf(text, sizeof(text), "%u %s %s", v->code, v->dsn, v->text);
+    if (c->ps)
+        policy_log_event(c->ps, "reject", text);
 }
 
 /* The session waits for us: give it the verdict and move on. */
@@ -170,14 +217,8 @@ void relay_nexthop_key(const struct nexthop *nh, char *buf, size_t size)
 enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
 {
     struct relay_txn *rt = &c->rt;
-    if (!rt->active) {
-        rt->active = true;
-        rt->start_us = worker_now_us();
-        new_queue_id(c);
-        policy_session_queue_id(c->ps, rt->queue_id);
-        log_client(c);
-    }
     if (rt->discard) { /* the whole message goes nowhere: the next hop need not know */
+        rcpt_activate(c);
         relay_rcpt_remember(c, rt->rcpt);
         return SESSION_PERMIT;
     }
@@ -185,12 +226,18 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
     int rc = transport_resolve(c->gen->transport, rt->rcpt, &nh);
     if (rc == -EAGAIN) {
         relay_verdict(v, SESSION_DEFER, 451, "4.3.0", "<%s>: Temporary lookup failure", rt->rcpt);
+        log_refusal(c, v);
         return SESSION_DEFER;
     }
     if (rc < 0) {
         relay_verdict(v, SESSION_DEFER, 451, "4.3.5", "Server configuration error");
         return SESSION_DEFER;
     }
+    /* Refused recipients do not open the transaction: smtpd makes its
+     * queue file for the first recipient it accepts, and a refusal before
+     * that is logged as NOQUEUE. */
+    if (nh.kind != TRANSPORT_ERROR && nh.kind != TRANSPORT_RETRY)
+        rcpt_activate(c);
     if (spool_enabled(c) && nh.kind != TRANSPORT_ERROR && nh.kind != TRANSPORT_RETRY) {
         /* Queued: the queue runner finds the next hop later. A discard:
          * recipient is taken and not queued. */
@@ -219,6 +266,7 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
             dsn[0] = '4';
         relay_verdict(v, temp ? SESSION_DEFER : SESSION_REJECT, temp ? 450 : 550, dsn,
                     "<%s>: %s", rt->rcpt, t);
+        log_refusal(c, v);
         return v->action;
     }
     case TRANSPORT_DISCARD:
@@ -229,7 +277,7 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
             return SESSION_DEFER;
         }
         rt->ndiscard++;
-        relay_rcpt_remember(c, rt->rcpt);
+        rcpt_remember(c, rt->rcpt, nh.text[0] ? nh.text : "none");
         return SESSION_PERMIT;
     case TRANSPORT_LMTP:
         if (rt->ndiscard > 0) {
@@ -538,6 +586,13 @@ enum session_action relay_end(struct conn *c, struct session_verdict *v)
     if (!rt->up) { /* every recipient went to discard: */
         log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
                  (unsigned long long)mv->size, rt->nrcpts);
+        const char *r = rt->rcpts, *why = rt->rwhy;
+        for (unsigned i = 0; r && why && i < rt->nrcpts; i++) {
+            if (why[0])
+                relay_log_discarded(rt, r, why);
+            r += strlen(r) + 1;
+            why += strlen(why) + 1;
+        }
         log_info("%s: removed", rt->queue_id);
         v->action = SESSION_PERMIT;
         return SESSION_PERMIT;
@@ -595,6 +650,7 @@ void relay_reset(struct conn *c)
     free(rt->dsn_envid);
     free(rt->rnotify);
     free(rt->rorcpts);
+    free(rt->rwhy);
     free(rt->rcpt_orcpt);
     if (c->ps)
         policy_session_queue_id(c->ps, NULL);

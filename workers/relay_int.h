@@ -24,5 +24,7 @@ void relay_drop_upstream(struct relay_txn *rt);
 /* relay_reply.c: one reply of the next hop; a link lost to TLS/AUTH. */
 void relay_on_reply(struct conn *c, const struct smtp_client_event *ev);
 void relay_log_link_failure(struct conn *c);
+/* discard(8)'s "QID: to=<r>, relay=none, ..., status=sent (why)" line. */
+void relay_log_discarded(const struct relay_txn *rt, const char *rcpt, const char *why);
 
 #endif

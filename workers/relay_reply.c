@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "maillog.h"
+#include "restrict.h"
 #include "relay_int.h"
 #include "worker_int.h"
 
@@ -41,7 +42,40 @@ void relay_verdict_from_reply(struct session_verdict *v, const struct smtp_clien
     v->text[n] = 0;
 }
 
-/* only: the one recipient (LMTP's reply for it), or -1 for all. */
+void relay_log_discarded(const struct relay_txn *rt, const char *rcpt, const char *why)
+{
+    /* discard(8): dsn_split(&dp, "2.0.0", nexthop) - a leading RFC 3463
+     * code in the reason is the DSN, the rest the text - then sent() with
+     * relay "none" for each recipient. */
+    char dsn[16] = "2.0.0";
+    size_t dl = restrict_dsn_len(why);
+    if (dl && dl < sizeof(dsn)) {
+        memcpy(dsn, why, dl);
+        dsn[dl] = 0;
+        why += dl;
+        while (*why == ' ' || *why == '\t')
+            why++;
+    }
+    uint64_t now = worker_now_us();
+    uint64_t dot = rt->dot_us ? rt->dot_us : now;
+    char line[2048];
+    struct maillog_delivery d = {
+        .queue_id = rt->queue_id,
+        .recipient = rcpt,
+        .delay_us = now - rt->start_us,
+        .delays_us = {dot - rt->start_us, now - dot, 0, 0},
+        .dsn = dsn,
+        .status = "sent",
+        .reply = why,
+    };
+    if (maillog_delivery(line, sizeof(line), &d) >= 0)
+        log_info("%s", line);
+}
+
+/* only: the one recipient (LMTP's reply for it), or -1 for all. A
+ * discard: recipient (never given to the next hop) gets discard(8)'s line
+ * once the message is accepted; when the next hop refuses, the client
+ * sends the whole message again and nothing was discarded yet. */
 static void log_delivery(struct conn *c, const struct smtp_client_event *ev, int only)
 {
     struct relay_txn *rt = &c->rt;
@@ -51,10 +85,16 @@ static void log_delivery(struct conn *c, const struct smtp_client_event *ev, int
     if (only <= 0)
         log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", rt->queue_id, rt->sender,
                  (unsigned long long)rt->msg_size, rt->nrcpts);
-    const char *r = rt->rcpts;
-    for (unsigned i = 0; r && i < rt->nrcpts; i++, r += strlen(r) + 1) {
+    const char *r = rt->rcpts, *why = rt->rwhy;
+    for (unsigned i = 0; r && i < rt->nrcpts; i++, r += strlen(r) + 1,
+                  why = why ? why + strlen(why) + 1 : NULL) {
         if (only >= 0 && i != (unsigned)only)
             continue;
+        if (why && why[0]) {
+            if (ev->ok)
+                relay_log_discarded(rt, r, why);
+            continue;
+        }
         struct maillog_delivery d = {
             .queue_id = rt->queue_id,
             .recipient = r,

@@ -128,6 +128,9 @@ struct relay_txn {
     unsigned *rnotify;
     char *rorcpts;
     size_t rorcpts_len, rorcpts_cap;
+    /* Per accepted recipient (same order): discard:'s reason, "" if none. */
+    char *rwhy;
+    size_t rwhy_len, rwhy_cap;
     unsigned rcpt_notify;    /* the RCPT in flight */
     char *rcpt_orcpt;        /* its ORCPT (malloc'd), or NULL */
     bool mail_failed, data_sent, data_ok, end_wanted;

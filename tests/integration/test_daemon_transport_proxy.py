@@ -28,8 +28,12 @@ from (doc/delivery.md, "transport_maps in proxy mode"):
   3. smtpd_reject_unlisted_recipient = no: Postfix takes a@err.test and
      passes it to the filter; mxscreen cannot deliver to error: and still
      refuses it at RCPT with 550 (deliberate difference; that refusal is
-     made by the proxy relay (workers/relay.c), which logs no reject line
-     for it: a gap reported, not asserted here).
+     made by the proxy relay (workers/relay.c), which writes smtpd's
+     "NOQUEUE: reject: RCPT from ..." line for it, checked).
+The discard: recipients get discard(8)'s log line (src/discard/discard.c:
+sent() with relay "none", dsn_split(.., "2.0.0", nexthop), the next hop -
+the recipient domain for a bare "discard:" - as the text), never the next
+hop's "relay=127.0.0.1[...], status=sent (250 ...)" (checked, mxscreen only).
 Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
 """
 
@@ -110,6 +114,19 @@ def main():
                             ("s@err.test", "550 5.1.7")]:
             pat = rf"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: {reply} <{addr}>: "
             check.expect(dc.wait_log(srv, pat, timeout=5) is not None, f"logged /{pat}/")
+        if not pf:
+            # discard(8)'s line for what never reached the next hop: relay=none,
+            # the next hop (the recipient domain for a bare "discard:") as the text.
+            for addr in ["a@disc.test", "b@disc.test"]:
+                pat = (rf"^.*: [0-9A-F]+: to=<{re.escape(addr)}>, relay=none, delay=[0-9.]+, "
+                       r"delays=[0-9.]+/[0-9.]+/0/0, dsn=2\.0\.0, status=sent \(disc\.test\)$")
+                check.expect(dc.wait_log(srv, pat, timeout=5) is not None, f"logged /{pat}/")
+            log = srv.log()
+            n = len(re.findall(r"to=<[ab]@disc\.test>, relay=127", log))
+            check.expect(n == 0, f"discard: recipients logged as relayed: {n}")
+            n = len(re.findall(r"to=<a@ok\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*"
+                               r"status=sent \(250 ", log))
+            check.expect(n == 1, f"a@ok.test's relayed line: {n}, want 1")
         if check.failures:
             sys.exit(check.done(srv))
     with sinklib.Sink() as sink, \
@@ -124,6 +141,13 @@ def main():
         if pf:
             n = len(re.findall(r"reject: RCPT", srv.log()))
             check.expect(n == 0, f"3: Postfix logs no reject, got {n}")
+        else:
+            # The proxy relay's own refusal gets smtpd's reject line (NOQUEUE:
+            # the first recipient, no queue file yet).
+            pat = (r"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 "
+                   r"<a@err\.test>: .*no such domain here; from=<s@x\.test> to=<a@err\.test> "
+                   r"proto=ESMTP helo=<client\.example\.org>$")
+            check.expect(dc.wait_log(srv, pat, timeout=5) is not None, f"3: logged /{pat}/")
         sys.exit(check.done(srv))
 
 
