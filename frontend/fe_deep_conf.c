@@ -70,7 +70,7 @@ int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_d
          * certificate that does not load refuses the whole generation. */
         .starttls = p->smtpd_tls_security_level == TLS_LEV_MAY ||
                     p->smtpd_tls_security_level == TLS_LEV_ENCRYPT,
-        .smtputf8 = true, /* session_cfg_defaults() */
+        .smtputf8 = p->smtputf8_enable,
     };
     d->ehlo_pipe = ehlo_text(&eo, &d->ehlo_pipe_len);
     eo.discard |= EHLO_KW_PIPELINING;
@@ -82,7 +82,7 @@ int fe_deep_conf_load(const struct config *cfg, struct fe_conf *fc, struct cfg_d
     d->r_time = crlf_line(t, &d->r_time_len);
     snprintf(t, sizeof(t), "421 %s Service unavailable - try again later", p->myhostname);
     d->r_421 = crlf_line(t, &d->r_421_len);
-    d->smtputf8 = true;
+    d->smtputf8 = p->smtputf8_enable;
     d->strict = p->strict_rfc821_envelopes;
     d->helo_now = !p->smtpd_delay_reject && p->smtpd_helo_restrictions.n > 0;
     d->helo_handoff = p->smtpd_authorized_xclient_hosts.n > 0 ||

@@ -55,7 +55,7 @@ int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
         .helo_required = p->smtpd_helo_required,
         .disable_vrfy = p->disable_vrfy_command,
         .strict = p->strict_rfc821_envelopes,
-        .smtputf8 = true, /* session_cfg_defaults() */
+        .smtputf8 = p->smtputf8_enable, /* workers/generation.c session_limits() */
         /* tls_server_create(): a context for levels may and encrypt. */
         .tls_offered = p->smtpd_tls_security_level == TLS_LEV_MAY ||
                        p->smtpd_tls_security_level == TLS_LEV_ENCRYPT,
@@ -67,7 +67,7 @@ int fe_early_conf_load(const struct config *cfg, struct fe_early_conf **out,
                                    p->smtpd_discard_ehlo_keywords.n),
         .vrfy = !p->disable_vrfy_command,
         .starttls = e->smtpd.tls_offered,
-        .smtputf8 = true,
+        .smtputf8 = p->smtputf8_enable,
     };
     const struct cfg_list *el = &p->smtpd_discard_ehlo_keyword_address_maps;
     e->ehlo_maps = el->n ? xcalloc(el->n, sizeof(*e->ehlo_maps)) : NULL;

@@ -169,6 +169,9 @@ struct cfg_params {
     const char *config_directory, *queue_directory, *data_directory, *mail_owner;
     const char *myhostname, *mydomain, *myorigin, *mail_name, *maillog_file;
     const char *compatibility_level;
+    const char *syslog_name;
+    int syslog_facility; /* index in log_facility_names[] */
+    bool smtputf8_enable;
     L(mydestination);
     L(listen_addresses);
     long worker_processes, default_process_limit;

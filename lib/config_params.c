@@ -16,6 +16,7 @@
  * the struct cannot drift apart silently.
  */
 #include "config.h"
+#include "log.h"
 #include "matchlist.h"
 
 #include <arpa/inet.h>
@@ -122,8 +123,16 @@ static void def_mynetworks(const struct config *cfg, struct strbuf *out)
 
 static const struct cfg_param_def params[] = {
     /* general */
-    STR(compatibility_level, "3.6",
-        "Postfix compatibility level whose defaults mxscreen follows (fixed at 3.6 behaviour)."),
+    STR(compatibility_level, "0",
+        "Postfix's compatibility level: below 1, smtputf8_enable defaults to no, as in Postfix; "
+        "mxscreen: the other compatibility-dependent defaults are always those of level 3.6."),
+    /* Postfix's own default expression, so that a main.cf without
+     * compatibility_level gets "no" (no SMTPUTF8 in EHLO) as Postfix does. */
+    BOOL(smtputf8_enable, "${{$compatibility_level} <level {1} ? {no} : {yes}}",
+         "Announce and accept SMTPUTF8; 8-bit addresses in notifications."),
+    STR(syslog_name, "mxscreen",
+        "mxscreen: syslog ident prefix, \"syslog_name/service\"; Postfix's default is postfix."),
+    ENUM(syslog_facility, "mail", log_facility_names, "The syslog facility (maillog_file empty)."),
     STR(config_directory, CFG_DEFAULT_DIR,
         "mxscreen: directory of main.cf (set by -c); Postfix uses /etc/postfix."),
     STR(queue_directory, "/var/spool/mxscreen",

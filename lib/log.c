@@ -107,17 +107,50 @@ void log_hold(int on)
     hold_on = on != 0;
 }
 
+/* syslog_facility values as Postfix names them (msg_syslog.c), in the
+ * order of facility_codes[]. */
+const char *const log_facility_names[] = {
+    "auth",   "authpriv", "cron",   "daemon", "ftp",    "kern",   "lpr",    "mail",
+    "news",   "syslog",   "user",   "uucp",   "local0", "local1", "local2", "local3",
+    "local4", "local5",   "local6", "local7", NULL,
+};
+static const int facility_codes[] = {
+    LOG_AUTH,   LOG_AUTHPRIV, LOG_CRON,   LOG_DAEMON, LOG_FTP,    LOG_KERN,   LOG_LPR,
+    LOG_MAIL,   LOG_NEWS,     LOG_SYSLOG, LOG_USER,   LOG_UUCP,   LOG_LOCAL0, LOG_LOCAL1,
+    LOG_LOCAL2, LOG_LOCAL3,   LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7,
+};
+_Static_assert(sizeof(facility_codes) / sizeof(facility_codes[0]) ==
+                   sizeof(log_facility_names) / sizeof(log_facility_names[0]) - 1,
+               "one code per facility name");
+
+/* syslog_name and syslog_facility (log_open_syslog); the ident openlog()
+ * keeps by pointer, rebuilt by each log_init(). */
+static char syslog_prefix[64];
+static int syslog_facility = LOG_MAIL;
+static char syslog_ident[160];
+
+/* Postfix's ident is "syslog_name/service": our program names are
+ * "mxscreen/service", so the part after the first '/' is the service. */
+static void syslog_reopen(void)
+{
+    const char *svc = strchr(log_prog, '/');
+    if (syslog_prefix[0] && svc)
+        snprintf(syslog_ident, sizeof(syslog_ident), "%s%s", syslog_prefix, svc);
+    else
+        snprintf(syslog_ident, sizeof(syslog_ident), "%s",
+                 syslog_prefix[0] ? syslog_prefix : log_prog);
+    closelog();
+    openlog(syslog_ident, LOG_PID, syslog_facility);
+}
+
 void log_init(const char *progname, int with_pid)
 {
     log_prog = progname;
     log_with_pid = with_pid;
     watch_fork();
     log_pid_fresh();
-    if (log_sink == SINK_SYSLOG) {
-        /* ident is kept by pointer; progname outlives the process's use. */
-        closelog();
-        openlog(log_prog, LOG_PID, LOG_MAIL);
-    }
+    if (log_sink == SINK_SYSLOG)
+        syslog_reopen();
 }
 
 long log_pid_get(void)
@@ -163,11 +196,15 @@ int log_open_file(const char *path, const char *host)
     return 0;
 }
 
-void log_open_syslog(void)
+void log_open_syslog(const char *name, int facility)
 {
     log_close();
     log_sink = SINK_SYSLOG;
-    openlog(log_prog, LOG_PID, LOG_MAIL);
+    snprintf(syslog_prefix, sizeof(syslog_prefix), "%s", name ? name : "");
+    syslog_facility = facility >= 0 && (size_t)facility < sizeof(facility_codes) / sizeof(facility_codes[0])
+                          ? facility_codes[facility]
+                          : LOG_MAIL;
+    syslog_reopen();
 }
 
 void log_close(void)

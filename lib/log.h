@@ -15,7 +15,7 @@
  *           O_APPEND and every line is one write(2), so lines from the
  *           master and all its workers, which inherit the descriptor
  *           across fork, interleave whole;
- *   syslog  log_open_syslog(): syslog(3), facility mail, ident = progname.
+ *   syslog  log_open_syslog(): syslog(3), syslog_facility, ident syslog_name/service.
  * log_init() may be called again after fork (the worker renames itself
  * "mxscreen/smtpd"); the sink stays.
  *
@@ -60,8 +60,13 @@ void log_set_level(enum log_level min);
  * its first label goes into each line. 0, or -errno (the current sink
  * stays). */
 int log_open_file(const char *path, const char *host);
-/* Log through syslog(3), facility LOG_MAIL. */
-void log_open_syslog(void);
+/* Log through syslog(3) as Postfix does: ident "NAME/service" (NAME is
+ * syslog_name; service is what follows the '/' of log_init()'s progname;
+ * NULL or "": the progname itself), with LOG_PID, facility
+ * log_facility_names[facility] (syslog_facility; out of range: mail). */
+void log_open_syslog(const char *name, int facility);
+/* syslog_facility's values, NULL-terminated (the config table's enum). */
+extern const char *const log_facility_names[];
 /* Also copy every line to stderr (without the file prefix) while a file
  * or syslog sink is open: a daemon's start-up errors must reach the
  * person who started it, as Postfix's do. */

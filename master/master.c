@@ -368,7 +368,7 @@ static int start(struct master *m, const char *ctl_path)
             return r;
         }
     } else if (m->detach) {
-        log_open_syslog();
+        log_open_syslog(cfg->p.syslog_name, cfg->p.syslog_facility);
     }
     if ((r = open_listeners(m, cfg)) < 0)
         return r;

@@ -127,6 +127,7 @@ static void session_limits(struct generation *g)
     s->helo_required = p->smtpd_helo_required;
     s->disable_vrfy = p->disable_vrfy_command;
     s->strict_rfc821 = p->strict_rfc821_envelopes;
+    s->smtputf8 = p->smtputf8_enable;
     s->tls_available = g->tls != NULL;
     s->tls_required = g->tls && tls_server_required(g->tls);
     s->ehlo_discard = ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,

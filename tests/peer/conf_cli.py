@@ -36,7 +36,7 @@ import tempfile
 
 # Names whose default we deliberately do not share with `postconf -d`.
 DELIBERATE = {
-    "compatibility_level": "we are Postfix 3.6+ compatible: 3.6, not Postfix's built-in 0",
+    "syslog_name": "the syslog ident is mxscreen/<service>, not postfix/<service>",
     "config_directory": "mxscreen's own /etc/mxscreen",
     "data_directory": "mxscreen's own /var/lib/mxscreen",
     "queue_directory": "mxscreen's own /var/spool/mxscreen",
