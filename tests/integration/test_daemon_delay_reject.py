@@ -25,10 +25,11 @@ each reject happens, every reply compared with a private Postfix 3.7.11
   * reject_non_fqdn_sender, relaying: in smtpd_recipient_restrictions and
     smtpd_relay_restrictions, so still at RCPT.
   * A clean outside client: 250 throughout.
-The EHLO reply is compared by its code only: the example main.cf sets no
-compatibility_level, so Postfix's smtputf8_enable is "no" there and it
-does not announce SMTPUTF8; mxscreen does (a known difference of
-lib/config's default, not of the restrictions).
+The EHLO reply is compared in full: the example main.cf sets no
+compatibility_level, so smtputf8_enable is "no" (Postfix 3.7's default
+${{$compatibility_level} <level {1} ? {no} : {yes}}) and neither server
+announces SMTPUTF8; disable_vrfy_command = yes drops VRFY; 127.0.0.1 is
+in smtpd_authorized_xclient_hosts, so XCLIENT is announced.
 Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
 """
 
@@ -50,10 +51,15 @@ BANNER = "220 mx.example.test Daemon. All Spam Is Reported. ESMTP"
 OUTSIDE = "XCLIENT ADDR=192.0.2.10 NAME=mail.outside.example"
 DENIED = "503 5.7.0 Error: access denied for ppp123.example.net[192.0.2.11]"
 
-# (name, [(command, reply: exact text, or "250*" for the code only)])
+EHLO = "\n".join([
+    "250-mx.example.test", "250-PIPELINING", "250-SIZE 102400000", "250-ETRN",
+    "250-XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT",
+    "250-ENHANCEDSTATUSCODES", "250-8BITMIME", "250-DSN", "250 CHUNKING"])
+
+# (name, [(command, the exact reply text)])
 SESSIONS = [
     ("s25r", [
-        ("EHLO client.example.org", "250*"),
+        ("EHLO client.example.org", EHLO),
         ("XCLIENT ADDR=192.0.2.11 NAME=ppp123.example.net",
          "550 5.7.1 <ppp123.example.net[192.0.2.11]>: Client host rejected: S25R6 check"),
         ("HELO ppp123.example.net", DENIED),
@@ -66,7 +72,7 @@ SESSIONS = [
         ("ETRN example.test", DENIED),
         ("QUIT", "221 2.0.0 Bye")]),
     ("helo_localhost", [
-        ("EHLO client.example.org", "250*"),
+        ("EHLO client.example.org", EHLO),
         (OUTSIDE, BANNER),
         ("HELO localhost", "554 5.7.1 <localhost>: Helo command rejected: 554 BadSender1"),
         ("MAIL FROM:<sender@example.org>", "503 5.5.1 Error: send HELO/EHLO first"),
@@ -76,7 +82,7 @@ SESSIONS = [
         ("RCPT TO:<user@example.test>", "250 2.1.5 Ok"),
         ("QUIT", "221 2.0.0 Bye")]),
     ("ehlo_bare_address", [
-        ("EHLO client.example.org", "250*"),
+        ("EHLO client.example.org", EHLO),
         (OUTSIDE, BANNER),
         ("EHLO 127.0.0.1", "554 5.7.1 <127.0.0.1>: Helo command rejected: 554 BadSender3"),
         ("MAIL FROM:<sender@example.org>", "503 5.5.1 Error: send HELO/EHLO first"),
@@ -90,7 +96,7 @@ SESSIONS = [
          "554 5.5.2 <sender>: Sender address rejected: need fully-qualified address"),
         ("QUIT", "221 2.0.0 Bye")]),
     ("relay_denied", [
-        ("EHLO client.example.org", "250*"),
+        ("EHLO client.example.org", EHLO),
         (OUTSIDE, BANNER),
         ("HELO mail.outside.example", "250 mx.example.test"),
         ("MAIL FROM:<sender@example.org>", "250 2.1.0 Ok"),
@@ -99,7 +105,7 @@ SESSIONS = [
         ("RCPT TO:<user@example.test>", "250 2.1.5 Ok"),
         ("QUIT", "221 2.0.0 Bye")]),
     ("clean", [
-        ("EHLO client.example.org", "250*"),
+        ("EHLO client.example.org", EHLO),
         (OUTSIDE, BANNER),
         ("HELO mail.outside.example", "250 mx.example.test"),
         ("MAIL FROM:<sender@example.org>", "250 2.1.0 Ok"),
@@ -142,9 +148,8 @@ def main():
                 _, text, _ = c.reply()
                 check.expect(text == BANNER, f"{name}: greeting {text!r}")
                 for cmd, want in steps:
-                    code, text, _ = c.cmd(cmd)
-                    ok = code == want[:3] if want.endswith("*") else text == want
-                    check.expect(ok, f"{name}: {cmd!r} -> {text!r}, want {want!r}")
+                    _, text, _ = c.cmd(cmd)
+                    check.expect(text == want, f"{name}: {cmd!r} -> {text!r}, want {want!r}")
             finally:
                 c.close()
         # Every session's disconnect line (and the start-up probe's): all

@@ -23,6 +23,13 @@ outside the namespace changes. Checked, on the datagrams received:
     helo=<client.example.org>", "disconnect from localhost[127.0.0.1] ..."
     with W a worker of the master (its parent);
   * SIGTERM: "mxscreen/master[PID]: terminating" and the master exits.
+The same run again with syslog_facility = local3 and syslog_name = mx2:
+every line above as "<158>" (local3.info: 19 * 8 + 6) and "mx2/master",
+"mx2/postscreen", "mx2/smtpd" (Postfix's "syslog_name/service" ident).
+mxscreen-conf (next to the daemon: BUILD/tools/mxscreen-conf) refuses
+syslog_facility = local9 with "main.cf, line N: syslog_facility = local9:
+expected one of: auth, ..." and exit 1 (Postfix 3.7's postlog refuses it
+too; the names are msg_syslog.c's facility_list on Linux).
 Every process is stopped by pid; every wait is bounded.
 Exit: 0 pass, 1 fail, 77 no daemon binary, not root, or no unshare.
 """
@@ -117,13 +124,13 @@ class Syslog:
                 return None
 
 
-def setup_dir(args):
+def setup_dir(args, settings):
     """The daemon's directory, written by tests/lib/mxscreen.py (which we
     do not let start it: it runs the daemon in the foreground) with
     maillog_file empty."""
     port = postfix_peer.free_port()
     inst = mxlib.MxscreenInstance(main_cf=MAIN_CF, binary=args.binary, port=port,
-                                  settings={"maillog_file": ""})
+                                  settings=dict(settings, maillog_file=""))
     inst.dir = tempfile.mkdtemp(prefix="mxs-syslog-")
     inst._write_config()
     return inst.dir, port
@@ -186,11 +193,10 @@ def reap():
             return
 
 
-def main():
-    args = parse_args()
-    check = dc.Checker("daemon_syslog", verbose=args.v)
-    postfix_peer._become_subreaper()
-    d, port = setup_dir(args)
+def run(args, check, settings, pri, name):
+    """One daemon with settings; its syslog lines must start with
+    "<pri>" and carry the ident "name/service"."""
+    d, port = setup_dir(args, settings)
     log = Syslog(os.path.join(d, "log"))
     pid = None
     try:
@@ -202,10 +208,10 @@ def main():
         pid = read_pid(os.path.join(d, "data", "mxscreen.pid"))
         check.expect(pid is not None and alive(pid), f"the pid file names a live master: {pid}")
         ts = r"[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d"
-        m = log.wait(rf"^<22>{ts} mxscreen/master\[(\d+)\]: daemon started -- version \S+, "
+        m = log.wait(rf"^<{pri}>{ts} {name}/master\[(\d+)\]: daemon started -- version \S+, "
                      rf"configuration {re.escape(os.path.join(d, 'etc'))}$")
         check.expect(m is not None and int(m.group(1)) == pid,
-                     f"master's start line, pid {pid}: {log.lines[:3]}")
+                     f"{name}: master's start line, pid {pid}: {log.lines[:3]}")
         banner = postfix_peer.wait_banner("127.0.0.1", port, time.monotonic() + 20)
         check.expect(banner is not None, "a 220 greeting")
         c = dc.Raw("127.0.0.1", port, timeout=15)
@@ -218,28 +224,28 @@ def main():
             c.cmd("QUIT")
         finally:
             c.close()
-        m = log.wait(rf"^<22>{ts} mxscreen/postscreen\[\d+\]: CONNECT from \[127\.0\.0\.1\]:\d+ "
+        m = log.wait(rf"^<{pri}>{ts} {name}/postscreen\[\d+\]: CONNECT from \[127\.0\.0\.1\]:\d+ "
                      rf"to \[127\.0\.0\.1\]:{port}$")
         check.expect(m is not None, "the frontend's CONNECT line")
-        m = log.wait(rf"^<22>{ts} mxscreen/smtpd\[(\d+)\]: connect from localhost\[127\.0\.0\.1\]")
+        m = log.wait(rf"^<{pri}>{ts} {name}/smtpd\[(\d+)\]: connect from localhost\[127\.0\.0\.1\]")
         check.expect(m is not None, "the worker's connect line")
         worker = int(m.group(1)) if m else None
         if worker:
             check.expect(worker in postfix_peer.pids_children(pid),
                          f"smtpd[{worker}] is a child of the master [{pid}]")
-        w = rf"mxscreen/smtpd\[{worker}\]"
+        w = rf"{name}/smtpd\[{worker}\]"
         for pat in [
-            rf"^<22>{ts} {w}: NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 "
+            rf"^<{pri}>{ts} {w}: NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 "
             r"<x@elsewhere\.example>: Relay access denied; from=<a@example\.org> "
             r"to=<x@elsewhere\.example> proto=ESMTP helo=<client\.example\.org>$",
-            rf"^<22>{ts} {w}: disconnect from localhost\[127\.0\.0\.1\] ehlo=1 mail=1 "
+            rf"^<{pri}>{ts} {w}: disconnect from localhost\[127\.0\.0\.1\] ehlo=1 mail=1 "
             r"rcpt=0/1 quit=1 commands=3/4$",
         ]:
             check.expect(log.wait(pat) is not None, f"syslog line /{pat}/")
         stop(pid)
         pid_gone = not alive(pid)
         check.expect(pid_gone, "the master exited on SIGTERM")
-        check.expect(log.wait(rf"^<22>{ts} mxscreen/master\[{pid}\]: terminating", 5) is not None,
+        check.expect(log.wait(rf"^<{pri}>{ts} {name}/master\[{pid}\]: terminating", 5) is not None,
                      "the master's terminating line")
         pid = None
         if check.failures or args.v:
@@ -249,6 +255,42 @@ def main():
         log.sock.close()
         if not args.keep:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def conf_refuses(args, check):
+    """mxscreen-conf refuses an unknown syslog_facility with file:line."""
+    conf = os.path.join(os.path.dirname(os.path.dirname(args.binary)), "tools", "mxscreen-conf")
+    if not os.access(conf, os.X_OK):
+        check.expect(False, f"mxscreen-conf next to the daemon: {conf}")
+        return
+    d = tempfile.mkdtemp(prefix="mxs-syslog-conf-")
+    try:
+        cf = os.path.join(d, "main.cf")
+        with open(cf, "w") as f:
+            f.write("myhostname = mx.example.test\n\nsyslog_facility = local9\n")
+        r = subprocess.run([conf, "-c", d], capture_output=True, text=True, timeout=30)
+        want = (f"{cf}, line 3: syslog_facility = local9: expected one of: auth, authpriv, "
+                "cron, daemon, ftp, kern, lpr, mail, news, syslog, user, uucp, local0, local1, "
+                "local2, local3, local4, local5, local6, local7")
+        check.expect(r.returncode == 1 and want in r.stderr,
+                     f"syslog_facility = local9 refused: {r.returncode} {r.stderr!r}")
+        with open(cf, "w") as f:
+            f.write("syslog_facility = local3\nsyslog_name = mx2\n")
+        r = subprocess.run([conf, "-c", d, "syslog_facility", "syslog_name"],
+                           capture_output=True, text=True, timeout=30)
+        check.expect(r.returncode == 0 and r.stdout == "syslog_facility = local3\n"
+                     "syslog_name = mx2\n", f"local3, mx2 accepted: {r.returncode} {r.stdout!r}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    args = parse_args()
+    check = dc.Checker("daemon_syslog", verbose=args.v)
+    postfix_peer._become_subreaper()
+    conf_refuses(args, check)
+    run(args, check, {}, 22, "mxscreen")
+    run(args, check, {"syslog_facility": "local3", "syslog_name": "mx2"}, 158, "mx2")
     sys.exit(check.done())
 
 
