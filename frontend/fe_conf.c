@@ -109,7 +109,7 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
                        ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
                                        p->smtpd_discard_ehlo_keywords.n),
             .vrfy = !p->disable_vrfy_command,
-            .smtputf8 = true,
+            .smtputf8 = p->smtputf8_enable,
         };
         if (ehlo_reply_format(&eo, e, sizeof(e)) < 0)
             e[0] = '\0';

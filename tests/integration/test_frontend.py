@@ -194,6 +194,10 @@ def enforce_suite(args):
                      f"enforce: greeting completed: {text!r}")
         code, text, _ = c.reply()  # the early EHLO's answer
         check.expect(code == "250" and "mx.example.test" in text, f"enforce: EHLO: {text!r}")
+        # No compatibility_level in this main.cf: smtputf8_enable is "no", and
+        # postscreen's EHLO (like smtpd's) then leaves SMTPUTF8 out.
+        check.expect("SMTPUTF8" not in text and "8BITMIME" in text,
+                     f"enforce: EHLO follows smtputf8_enable: {text!r}")
         code, text, _ = c.cmd("MAIL FROM:<bot@spam.example>")
         check.expect(code == "250", f"enforce: MAIL accepted: {text!r}")
         code, text, _ = c.cmd("RCPT TO:<victim@dest.example>")
