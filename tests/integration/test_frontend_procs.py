@@ -93,10 +93,16 @@ def connect_pids(log):
     return n
 
 
-def connect_pid(srv, port):
-    """The frontend pid whose CONNECT line names client port `port`."""
-    m = dc.wait_log(srv, r"postscreen\[(\d+)\]: CONNECT from \[[^]]+\]:%d " % port, 5)
-    return int(m.group(1)) if m else 0
+def connect_pid(srv, port, src=None):
+    """The frontend pid whose CONNECT line names client port `port` (from
+    address `src` if given). The last such line: an ephemeral port comes
+    round again, and an earlier connection from another address (or an
+    earlier attempt) may have used the same one."""
+    pat = r"postscreen\[(\d+)\]: CONNECT from \[%s\]:%d " % (
+        re.escape(src) if src else "[^]]+", port)
+    if not dc.wait_log(srv, pat, 5):
+        return 0
+    return int(re.findall(pat, srv.log())[-1])
 
 
 TEASER = "220-mx.example.test ESMTP"
@@ -118,7 +124,7 @@ def hold_spread(srv, srcs, attempts=5):
             ok &= dc.first_line(c) == TEASER
             held.append(c)
             ports.append(port)
-            pids.append(connect_pid(srv, port))
+            pids.append(connect_pid(srv, port, src))
         by = {pid: pids.count(pid) for pid in set(pids)}
         if len(by) >= 2 or not ok or attempt == attempts - 1:
             break

@@ -123,7 +123,7 @@ def post_suite(args, ctl):
                 for i in range(5):
                     c, port = dc.connect_from(h, p, f"127.0.8.{1 + i}", timeout=30)
                     waiting.append(c)
-                    pids.append(connect_pid(srv, port))
+                    pids.append(connect_pid(srv, port, f"127.0.8.{1 + i}"))
                     check.expect(wait_for(lambda: pending(ctl, d) == i + 1, 10),
                                  f"post: client {i + 1} handed off and not acked")
                 by = {pid: pids.count(pid) for pid in set(pids)}
@@ -203,10 +203,11 @@ def reload_to(check, srv, ctl, n, gen, tag):
                       f"{frontends(ctl, d)}")
     seen = set()
     for i in range(12):
-        c, port = dc.connect_from(h, p, f"127.0.11.{gen * 20 + i}")
+        src = f"127.0.11.{gen * 20 + i}"
+        c, port = dc.connect_from(h, p, src)
         check.expect(dc.first_line(c) == TEASER, f"{tag}: new client {i + 1} greeted")
         c.close()
-        seen.add(connect_pid(srv, port))
+        seen.add(connect_pid(srv, port, src))
     check.expect(fes and seen and seen <= set(fes),
                  f"{tag}: the new frontends took the new clients: {seen} of {fes}")
 
