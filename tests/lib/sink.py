@@ -98,6 +98,16 @@ class Sink:
                 return
             ready.set()
             loop.run_forever()
+            # Sessions still running (a client that connected during the
+            # stop): cancel them and let them unwind before the loop closes,
+            # or Python prints "Task was destroyed but it is pending" and
+            # "Event loop is closed" tracebacks at exit.
+            pending = asyncio.all_tasks(loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="sink", daemon=True)
@@ -113,9 +123,11 @@ class Sink:
 
         async def shutdown():
             self._server.close()
-            for t in list(self._tasks):
+            tasks = list(self._tasks)
+            for t in tasks:
                 t.cancel()
-            await asyncio.sleep(0)
+            if tasks:
+                await asyncio.wait(tasks, timeout=2)
             loop.stop()
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
