@@ -469,6 +469,41 @@ static bool scan(struct qrun *r, enum qdir_queue which, bool all)
     return i < l.n;
 }
 
+/* incoming/: continue the scan in progress; read the directory again only
+ * when its ids are used up and a wake-up (trigger, our own notice, the
+ * safety poll) came since it was read - as qmgr's scan_dir, which a
+ * trigger during a scan restarts once the scan completes. A file that
+ * arrived meanwhile thus waits for the ids read before it, never for the
+ * next trigger. An id taken or moved since it was read fails its rename
+ * with ENOENT quietly. Returns true when ids were left for want of room.
+ * At most two reads: inq_stale is cleared by a read and set only from
+ * outside. */
+static bool scan_incoming(struct qrun *r)
+{
+    for (;;) {
+        if (r->inq_next >= r->inq_n) {
+            if (!r->inq_stale)
+                return false;
+            struct idlist l = {0};
+            r->inq_stale = false;
+            (void)qdir_scan(&r->q, QDIR_INCOMING, collect, &l);
+            free(r->inq);
+            r->inq = l.id;
+            r->inq_n = l.n;
+            r->inq_next = 0;
+            if (l.n == 0)
+                return false;
+        }
+        while (r->inq_next < r->inq_n && r->nmsgs < QRUN_MAX_MSGS) {
+            const char *id = r->inq[r->inq_next++];
+            if (!is_active(r, id))
+                take(r, id, QDIR_INCOMING);
+        }
+        if (r->inq_next < r->inq_n)
+            return true;
+    }
+}
+
 /* 'R': every deferred message back to incoming/ with its schedule reset. */
 static void requeue(struct qrun *r)
 {
@@ -508,6 +543,7 @@ static void on_trigger(struct qrun *r)
                 requeue(r);
             }
             r->next_incoming_ms = 0;
+            r->inq_stale = true;
         }
     }
 }
@@ -535,7 +571,9 @@ static void loop(struct qrun *r, int sfd)
              * again) or the safety poll: queue_run_delay, as qmgr's
              * clock scans incoming too. A full active set waits for
              * room instead of reading a big directory for nothing. */
-            r->incoming_more = scan(r, QDIR_INCOMING, true);
+            if (r->next_incoming_ms != 0)
+                r->inq_stale = true; /* the safety poll, not a wake-up or room */
+            r->incoming_more = scan_incoming(r);
             r->next_incoming_ms = now + (int64_t)r->sp.queue_run_delay * 1000;
         }
         time_t t = time(NULL);
@@ -676,6 +714,7 @@ int qrun_run(const struct generation *g)
     /* what a runner that died was delivering comes first */
     scan(r, QDIR_ACTIVE, true);
     r->next_deferred_scan = 0;
+    r->inq_stale = true;
     loop(r, sfd);
 
     /* stopping: messages in flight stay in active/ for the next runner */
@@ -689,6 +728,7 @@ int qrun_run(const struct generation *g)
         free(m->out);
         free(m);
     }
+    free(r->inq);
     qrun_conn_opts_free(r);
     qrun_conc_free(r);
     client_tls_cache_close(&r->tls_cache);

@@ -147,7 +147,14 @@ struct qrun {
     struct qdest dest[QRUN_MAX_DEST];
     time_t next_deferred_scan;
     int64_t next_incoming_ms; /* incoming/ scan: 0 when woken, else the safety poll */
-    bool incoming_more;      /* the last incoming/ scan left files for want of room */
+    bool incoming_more;      /* the incoming/ scan in progress still holds ids */
+    /* The incoming/ scan in progress, as qmgr's scan_dir: the ids read,
+     * taken as room appears; the directory is read again only once they
+     * are used up. Re-reading it at every wake-up or freed slot cost a
+     * full readdir per delivered message with a backlog (O(n^2)). */
+    char (*inq)[QF_ID_MAX + 1];
+    size_t inq_n, inq_next;
+    bool inq_stale;          /* woken since it was read: read again once used up */
     bool flush;              /* take every deferred message at the next scan */
     bool stop;
     unsigned seq;            /* queue id sequence */

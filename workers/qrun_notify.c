@@ -118,6 +118,7 @@ static int queue_message(struct qrun *r, const char *id, const char *rcpt, const
         return rc;
     }
     r->next_incoming_ms = 0; /* our own trigger: the notice goes out at the next turn */
+    r->inq_stale = true;
     return 0;
 }
 

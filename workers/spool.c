@@ -25,6 +25,9 @@
 #include "spool.h"
 #include "worker_int.h"
 
+/* io-wq threads for the ring's bounded (file) requests: see spool_worker_init */
+#define SPOOL_IOWQ_BOUNDED 2
+
 /* ---- set-up ---- */
 
 int spool_prepare(const struct config *cfg, char *err, size_t errlen)
@@ -113,6 +116,16 @@ void spool_worker_init(struct worker *w)
         return;
     }
     sw->ok = true;
+    /* At most SPOOL_IOWQ_BOUNDED kernel threads run this ring's file
+     * requests (the kernel's default is up to 4 per CPU). Creates and
+     * renames in tmp/ and incoming/ serialize on the directory's lock, and
+     * on ext4 without a journal each create walks the inodes freed in the
+     * last seconds (recently_deleted) under it: the extra threads only
+     * spun on that lock. bench/queue: 1.2 -> 0.76 CPU ms/msg with 2; 4
+     * was as bad as the default. Not fatal where unsupported (Linux < 5.15):
+     * the old default stays. */
+    unsigned iowq[2] = {SPOOL_IOWQ_BOUNDED, 0};
+    (void)io_uring_register_iowq_max_workers(&w->ring.uring, iowq);
     rc = qdir_clean_tmp(&sw->q, getpid());
     if (rc > 0)
         log_info("queue_directory %s: removed %d unfinished file(s) from tmp", path, rc);
