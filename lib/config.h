@@ -260,6 +260,7 @@ struct cfg_params {
     long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
     long minimal_backoff_time, maximal_backoff_time, queue_run_delay, bounce_size_limit;
     long default_destination_concurrency_limit, smtp_connect_timeout, smtp_helo_timeout;
+    long smtp_line_length_limit, lmtp_line_length_limit;
     /* smtp client TLS and SASL */
     int smtp_tls_security_level;
     bool smtp_use_tls, smtp_enforce_tls, smtp_tls_enforce_peername, smtp_tls_note_starttls_offer;

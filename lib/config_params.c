@@ -336,6 +336,9 @@ static const struct cfg_param_def params[] = {
         "Parallel deliveries per destination."),
     TIME(smtp_connect_timeout, "30s", 's', 0, 0, "Next-hop connect timeout."),
     TIME(smtp_helo_timeout, "300s", 's', 1, 0, "Next-hop greeting/HELO timeout."),
+    INT(smtp_line_length_limit, "998", 0, 0,
+        "Longest content line sent to a next hop; longer ones broken with CRLF SPACE (0: no limit)."),
+    INT(lmtp_line_length_limit, "998", 0, 0, "As smtp_line_length_limit, for LMTP next hops."),
 
     /* smtp client TLS and SASL */
     ENUM(smtp_tls_security_level, "", smtp_tls_levels,

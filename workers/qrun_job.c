@@ -209,8 +209,11 @@ static void connected(struct qjob *j)
     j->conn_us = qrun_now_us();
     j->state = QJ_SMTP;
     j->cl = xmalloc(sizeof(*j->cl));
-    struct smtp_client_opts o = {.helo_name = r->cfg->p.myhostname,
-                                 .lmtp = j->nh.kind == TRANSPORT_LMTP};
+    bool lmtp = j->nh.kind == TRANSPORT_LMTP;
+    struct smtp_client_opts o = {
+        .helo_name = r->cfg->p.myhostname,
+        .lmtp = lmtp,
+        .line_limit = lmtp ? r->cfg->p.lmtp_line_length_limit : r->cfg->p.smtp_line_length_limit};
     char dest[300];
     if (j->nh.port != 25)
         qrun_fmt(dest, sizeof(dest), j->nh.mx ? "%s:%u" : "[%s]:%u", j->nh.host, j->nh.port);

@@ -25,6 +25,7 @@ void smtp_client_init(struct smtp_client *c, const struct smtp_client_opts *opts
         c->opts.helo_name = "localhost";
     c->state = SMTP_CLIENT_CONNECTING;
     c->body_bol = c->body_crlf = 1;
+    c->body_col = 0, c->body_cr = 0;
 }
 
 /* Postfix's smtp_proto.c names the stage in "... while <stage>". */
@@ -190,6 +191,7 @@ static int common_reply(struct smtp_client *c, struct smtp_client_entry *e, int 
             e->cmd = SMTP_CMD_DOT;
             c->state = SMTP_CLIENT_BODY;
             c->body_bol = c->body_crlf = 1;
+            c->body_col = 0, c->body_cr = 0;
             return 1;
         case SMTP_CMD_DOT:
             if (!c->opts.lmtp)

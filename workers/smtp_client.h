@@ -159,6 +159,9 @@ struct smtp_client_opts {
     int starttls;           /* 0: never, 1: if offered, 2: required */
     int lmtp;               /* 1: LMTP (RFC 2033): LHLO, one reply per
                                accepted recipient after the dot */
+    long line_limit;        /* smtp_line_length_limit: content lines longer
+                               than this are broken with CRLF SPACE, as
+                               Postfix's smtp(8) does; 0: sent as they are */
 };
 
 /* One queued command. */
@@ -185,6 +188,8 @@ struct smtp_client {
     int dirty;              /* a MAIL was sent since connect or RSET */
     int body_bol;           /* content so far ends at a line start */
     int body_crlf;          /* content so far ends with CRLF (or is empty) */
+    long body_col;          /* content bytes on the current output line */
+    int body_cr;            /* a CR at line_limit held: CRLF or content? */
     int down_after;         /* 421 relayed: go down after this reply */
     const char *why;        /* reason the connection went down */
     const char *stage;      /* Postfix's "while ..." text of the stage */

@@ -288,6 +288,18 @@ int smtp_client_quit(struct smtp_client *c)
     return err;
 }
 
+/* Copy n bytes to the output (room checked by the caller) and note how
+ * the content so far ends. */
+static void body_put(struct smtp_client *c, const char *s, size_t n)
+{
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += n;
+    char last = s[n - 1];
+    char prev = n >= 2 ? s[n - 2] : (c->body_crlf == 2 ? '\r' : 0);
+    c->body_bol = last == '\n';
+    c->body_crlf = last == '\n' ? (prev == '\r') : (last == '\r' ? 2 : 0);
+}
+
 size_t smtp_client_body(struct smtp_client *c, const char *buf, size_t len)
 {
     if (c->state == SMTP_CLIENT_FAILED)
@@ -295,11 +307,25 @@ size_t smtp_client_body(struct smtp_client *c, const char *buf, size_t len)
     if (c->state != SMTP_CLIENT_BODY)
         return 0;
     size_t i = 0;
-    size_t room = smtp_client_out_room(c);
-    while (i < len && room > 0) {
+    long limit = c->opts.line_limit;
+    while (i < len) {
+        size_t room = smtp_client_out_room(c);
+        /* A CR held at the limit: with the LF after it, the line's end;
+         * otherwise content that goes on the continuation line. */
+        if (c->body_cr) {
+            bool lf = buf[i] == '\n';
+            if (room < (lf ? 2u : 4u))
+                break;
+            body_put(c, lf ? "\r\n" : "\r\n \r", lf ? 2 : 4);
+            c->body_col = lf ? 0 : 2;
+            c->body_cr = 0;
+            i += lf;
+            continue;
+        }
         /* A '.' at a line start is doubled (RFC 5321 4.5.2). A line starts
          * after any LF, bare or not, so that no next hop, however it
-         * splits lines, can see an end of data inside the content. */
+         * splits lines, can see an end of data inside the content. Not
+         * counted in the line's length, as in Postfix's smtp_text_out(). */
         if (c->body_bol && buf[i] == '.') {
             if (room < 2)
                 break;
@@ -307,17 +333,34 @@ size_t smtp_client_body(struct smtp_client *c, const char *buf, size_t len)
             room--;
             c->body_bol = 0;
         }
+        /* Postfix's smtp(8) breaks a line longer than smtp_line_length_limit
+         * (CRLF not counted) by inserting CRLF SPACE, headers and body
+         * alike, "to minimize the damage to MIME formatted mail". A CR
+         * right at the limit may be the line's own CRLF: held until the
+         * next byte says. */
+        if (limit > 0 && c->body_col >= limit && buf[i] != '\n') {
+            if (buf[i] == '\r') {
+                c->body_cr = 1;
+                i++;
+                continue;
+            }
+            if (room < 3)
+                break;
+            body_put(c, "\r\n ", 3);
+            c->body_col = 1;
+            continue;
+        }
         const char *lf = memchr(buf + i, '\n', len - i);
         size_t n = lf ? (size_t)(lf - (buf + i)) + 1 : len - i;
+        size_t text = lf ? n - 1 : n;
+        if (limit > 0 && text > (size_t)(limit - c->body_col))
+            n = text = (size_t)(limit - c->body_col);
         if (n > room)
-            n = room;
-        memcpy(c->out + c->out_len, buf + i, n);
-        c->out_len += n;
-        room -= n;
-        char last = buf[i + n - 1];
-        char prev = n >= 2 ? buf[i + n - 2] : (c->body_crlf == 2 ? '\r' : 0);
-        c->body_bol = last == '\n';
-        c->body_crlf = last == '\n' ? (prev == '\r') : (last == '\r' ? 2 : 0);
+            n = text = room;
+        if (n == 0)
+            break;
+        body_put(c, buf + i, n);
+        c->body_col = c->body_bol ? 0 : c->body_col + (long)text;
         i += n;
     }
     return i;
@@ -332,8 +375,12 @@ int smtp_client_body_end(struct smtp_client *c)
     /* Content that does not end with CRLF gets one, as Postfix's smtp
      * client ends every record with CRLF. */
     const char *end = c->body_crlf == 1 ? ".\r\n" : "\r\n.\r\n";
+    /* A CR held at the line limit is content: the continuation line. */
+    if (c->body_cr)
+        end = "\r\n \r\r\n.\r\n";
     if (smtp_client_out_printf(c, "%s", end) < 0)
         return -EAGAIN;
     c->state = SMTP_CLIENT_READY;
+    c->body_cr = 0;
     return 0;
 }
