@@ -99,21 +99,37 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     snprintf(c->myhostname, sizeof(c->myhostname), "%s", p->myhostname);
     c->helo_reply = line("250 ", c->myhostname, &c->helo_len);
     {
-        /* The enforce engine's EHLO: the worker's builder, without
-         * PIPELINING (as postscreen) and STARTTLS (it cannot do TLS). */
+        /* The enforce engine's EHLO: postscreen's own list
+         * (postscreen_discard_ehlo_keywords), in smtpd's order without
+         * PIPELINING (psc_smtpd_format_ehlo_reply()) and STARTTLS (it
+         * cannot do TLS). */
         char e[EHLO_REPLY_MAX];
-        struct ehlo_opts eo = {
+        c->ehlo_discard = ehlo_reply_mask((const char *const *)p->postscreen_discard_ehlo_keywords.v,
+                                          p->postscreen_discard_ehlo_keywords.n);
+        c->ehlo_opts = (struct ehlo_opts){
             .myhostname = c->myhostname,
             .message_size_limit = (uint64_t)p->message_size_limit,
-            .discard = EHLO_KW_PIPELINING |
-                       ehlo_reply_mask((const char *const *)p->smtpd_discard_ehlo_keywords.v,
-                                       p->smtpd_discard_ehlo_keywords.n),
+            .discard = EHLO_KW_PIPELINING | c->ehlo_discard,
             .vrfy = !p->disable_vrfy_command,
             .smtputf8 = p->smtputf8_enable,
         };
-        if (ehlo_reply_format(&eo, e, sizeof(e)) < 0)
+        if (ehlo_reply_format(&c->ehlo_opts, e, sizeof(e)) < 0)
             e[0] = '\0';
         c->ehlo_reply = line("", e, &c->ehlo_len);
+    }
+    /* psc_smtpd_init(): opened once; looked up on each EHLO. */
+    const struct cfg_list *el = &p->postscreen_discard_ehlo_keyword_address_maps;
+    c->ehlo_maps = el->n ? xcalloc(el->n, sizeof(*c->ehlo_maps)) : NULL;
+    for (size_t i = 0; i < el->n; i++) {
+        struct map_err merr;
+        if (map_open(el->v[i], 0, &c->ehlo_maps[c->n_ehlo_maps], &merr) < 0) {
+            cfg_diag_add(diag, CFG_DIAG_ERROR,
+                         "%s: postscreen_discard_ehlo_keyword_address_maps: %s", cfg->path,
+                         merr.msg);
+            fe_conf_free(c);
+            return -EINVAL;
+        }
+        c->n_ehlo_maps++;
     }
 
     /* respectful_logging (Postfix 3.6+, default yes at compatibility 3.6). */
@@ -158,6 +174,9 @@ void fe_conf_free(struct fe_conf *c)
     free(c->greeting);
     free(c->helo_reply);
     free(c->ehlo_reply);
+    for (size_t i = 0; i < c->n_ehlo_maps; i++)
+        map_close(c->ehlo_maps[i]);
+    free(c->ehlo_maps);
     free(c->tarpit_drip);
     free(c->tarpit_reply);
     fe_acl_free(c->acl);

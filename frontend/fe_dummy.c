@@ -49,6 +49,7 @@
  */
 #include "fe_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -350,6 +351,53 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
     arm(fe, c);
 }
 
+/* psc_ehlo_cmd(): the client's postscreen_discard_ehlo_keyword_address_maps
+ * entry, looked up on each EHLO by address alone, replaces
+ * postscreen_discard_ehlo_keywords when its mask differs; it is logged
+ * unless empty or "silent-discard". A lookup error is fatal in postscreen;
+ * here it is logged and the global list kept, as the worker does. */
+static void ps_ehlo(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_conf *cf = fe->conf;
+    char addr[INET6_ADDRSTRLEN], buf[1024];
+    struct map_value v = {.buf = buf, .cap = sizeof(buf)};
+    unsigned mask = cf->ehlo_discard;
+    bool found = false;
+    if (cf->n_ehlo_maps && inet_ntop(c->client.family, c->client.addr, addr, sizeof(addr))) {
+        for (size_t i = 0; i < cf->n_ehlo_maps && !found; i++) {
+            int r = map_lookup(cf->ehlo_maps[i], addr, strlen(addr), &v);
+            if (r < 0) {
+                log_warn("postscreen_discard_ehlo_keyword_address_maps lookup error for %s: %s",
+                         addr, strerror(-r));
+                break;
+            }
+            if (r > 0) {
+                found = true;
+                mask = ehlo_reply_mask_text(v.buf, v.len);
+            }
+        }
+    }
+    if (!found || mask == cf->ehlo_discard) {
+        fe_conn_say(c, cf->ehlo_reply, cf->ehlo_len);
+        return;
+    }
+    char names[256], a[80];
+    if (mask && !(mask & EHLO_KW_SILENT) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0) {
+        fe_ep_format(&c->client, a, sizeof(a));
+        log_info("%s: discarding EHLO keywords: %s", a, names);
+    }
+    struct ehlo_opts o = cf->ehlo_opts;
+    o.discard = EHLO_KW_PIPELINING | mask;
+    char e[EHLO_REPLY_MAX];
+    int n = ehlo_reply_format(&o, e, sizeof(e) - 2);
+    if (n < 0) {
+        fe_conn_say(c, cf->ehlo_reply, cf->ehlo_len);
+        return;
+    }
+    memcpy(e + n, "\r\n", 2);
+    fe_conn_say(c, e, (size_t)n + 2);
+}
+
 static void limit(struct fe *fe, struct fe_conn *c, const char *what, const char *after,
                   const char *reply, size_t len)
 {
@@ -378,7 +426,7 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
     case DUMMY_EHLO:
         snprintf(d->helo, sizeof(d->helo), "%.*s", (int)alen, arg);
         if (v == DUMMY_EHLO)
-            fe_conn_say(c, cf->ehlo_reply, cf->ehlo_len);
+            ps_ehlo(fe, c);
         else
             fe_conn_say(c, cf->helo_reply, cf->helo_len);
         return true;

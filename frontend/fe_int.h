@@ -31,10 +31,12 @@
 #include "anvil.h"
 #include "dnsbl_score.h"
 #include "dummy_cmd.h"
+#include "ehlo_reply.h"
 #include "fe_ctl.h"
 #include "fe_limits.h"
 #include "frontend.h"
 #include "handoff.h"
+#include "maps.h"
 #include "pool.h"
 #include "ring.h"
 #include "screen_cache.h"
@@ -49,6 +51,14 @@ struct fe_conf {
     size_t greeting_len;
     char *ehlo_reply, *helo_reply;
     size_t ehlo_len, helo_len;
+    /* postscreen_discard_ehlo_keywords (EHLO_KW_*, without the PIPELINING
+     * the engine never offers) and the options ehlo_reply was formatted
+     * with: a client's postscreen_discard_ehlo_keyword_address_maps entry
+     * reformats it (fe_dummy.c). */
+    unsigned ehlo_discard;
+    struct ehlo_opts ehlo_opts;
+    struct map **ehlo_maps; /* postscreen_discard_ehlo_keyword_address_maps */
+    size_t n_ehlo_maps;
     struct fe_acl *acl; /* NULL when postscreen_access_list is empty */
     bool respectful;    /* respectful_logging: ALLOW/DENY, else WHITE/BLACK */
     unsigned tarpit_rate; /* bytes per second */

@@ -23,6 +23,9 @@ access list (a cidr: table) can tell them apart:
            tarpit at 5 bytes/s for 3 s with a 550 final reply:
            - the pregreeter goes to the enforce engine: its RCPT gets
              "550 5.5.1 Protocol error", logged NOQUEUE: reject: RCPT;
+           - its EHLO leaves out its postscreen_discard_ehlo_keyword_address_maps
+             keywords (logged "[..]:P: discarding EHLO keywords: ..."), another
+             client's leaves out postscreen_discard_ehlo_keywords (not logged);
            - the denylisted client is tarpitted: the drip rate is measured
              on the wire (generous margins), then 550 and close;
   pool     postscreen_connection_pool_size = 2: the third client held at
@@ -183,8 +186,11 @@ def enforce_suite(args):
     settings = dict(BASE, postscreen_greet_action="enforce", postscreen_greet_wait="3s",
                     postscreen_denylist_action="tarpit", postscreen_tarpit_byte_rate="5",
                     postscreen_tarpit_time="3s",
-                    postscreen_tarpit_reply="550 5.7.1 You are tarpitted")
-    with Sink() as sink, dc.server(args, "", {"ps_access": ACCESS}, relay=(sink.host, sink.port),
+                    postscreen_tarpit_reply="550 5.7.1 You are tarpitted",
+                    postscreen_discard_ehlo_keywords="etrn",
+                    postscreen_discard_ehlo_keyword_address_maps="texthash:${config_directory}/ps_ehlo")
+    files = {"ps_access": ACCESS, "ps_ehlo": "127.0.0.6 dsn, chunking\n"}
+    with Sink() as sink, dc.server(args, "", files, relay=(sink.host, sink.port),
                                    settings=settings) as srv:
         # The pregreeter goes to the enforce engine.
         c, port = connect(srv, "127.0.0.6")
@@ -198,6 +204,18 @@ def enforce_suite(args):
         # postscreen's EHLO (like smtpd's) then leaves SMTPUTF8 out.
         check.expect("SMTPUTF8" not in text and "8BITMIME" in text,
                      f"enforce: EHLO follows smtputf8_enable: {text!r}")
+        # Its postscreen_discard_ehlo_keyword_address_maps entry replaces
+        # postscreen_discard_ehlo_keywords, and is logged (psc_ehlo_cmd()).
+        kws = [l[4:] for l in text.split("\n")[1:]]
+        check.expect("DSN" not in kws and "CHUNKING" not in kws and "ETRN" in kws
+                     and "PIPELINING" not in kws and "SIZE 10240000" in kws,
+                     f"enforce: EHLO per client address: {kws}")
+        check.expect(dc.wait_log(srv, r"\[127\.0\.0\.6\]:%d: discarding EHLO keywords: "
+                                      r"(DSN CHUNKING|CHUNKING DSN)$" % port),
+                     "enforce: the per-client discard logged as postscreen does")
+        code, text, _ = c.cmd("EHLO again.example")
+        check.expect(code == "250" and "DSN" not in text and "ETRN" in text,
+                     f"enforce: looked up on each EHLO: {text!r}")
         code, text, _ = c.cmd("MAIL FROM:<bot@spam.example>")
         check.expect(code == "250", f"enforce: MAIL accepted: {text!r}")
         code, text, _ = c.cmd("RCPT TO:<victim@dest.example>")
@@ -209,9 +227,22 @@ def enforce_suite(args):
         c.close()
         check.expect(dc.wait_log(srv, r"NOQUEUE: reject: RCPT from \[127\.0\.0\.6\]:%d: 550 5\.5\.1 "
                               r"Protocol error; from=<bot@spam\.example>, to=<victim@dest\.example>, "
-                              r"proto=ESMTP, helo=<early\.example>$" % port),
+                              r"proto=ESMTP, helo=<again\.example>$" % port),
                      "enforce: the reject logged as postscreen does")
         check.expect(not sink.wait_messages(1, timeout=0.5), "enforce: nothing delivered")
+
+        # A client not in the table: postscreen_discard_ehlo_keywords.
+        c, port = connect(srv, "127.0.0.7")
+        c.send(b"EHLO other.example\r\n")
+        c.reply()
+        code, text, _ = c.reply()
+        kws = [l[4:] for l in text.split("\n")[1:]]
+        check.expect(code == "250" and "ETRN" not in kws and "DSN" in kws and "CHUNKING" in kws,
+                     f"enforce: postscreen_discard_ehlo_keywords for the others: {kws}")
+        c.cmd("QUIT")
+        c.close()
+        check.expect(not dc.wait_log(srv, r"\[127\.0\.0\.7\]:%d: discarding" % port, timeout=0.5),
+                     "enforce: the global list is not logged")
 
         # The tarpit: bytes over time on the wire.
         s = socket.socket()
