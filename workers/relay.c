@@ -239,12 +239,10 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
     if (nh.kind != TRANSPORT_ERROR && nh.kind != TRANSPORT_RETRY)
         rcpt_activate(c);
     if (spool_enabled(c) && nh.kind != TRANSPORT_ERROR && nh.kind != TRANSPORT_RETRY) {
-        /* Queued: the queue runner finds the next hop later. A discard:
-         * recipient is taken and not queued. */
-        if (nh.kind == TRANSPORT_DISCARD)
-            rt->ndiscard++;
-        else
-            relay_rcpt_remember(c, rt->rcpt);
+        /* Queued: the queue runner finds the next hop later, a discard:
+         * one too, as Postfix queues it for discard(8), whose "relay=none
+         * ... status=sent (nexthop)" line the runner writes. */
+        relay_rcpt_remember(c, rt->rcpt);
         return SESSION_PERMIT;
     }
     switch (nh.kind) {
