@@ -5,6 +5,9 @@
  * in order, first match wins, as Postfix's match_list_match() with
  * match_hostname() / match_hostaddr().
  *
+ * Under a maps.h placer the finished list moves into placer memory (the
+ * policy segment; see matchlist_compile in matchlist.h).
+ *
  * Failure: compiling returns -errno with "PARAM: what" in err; matching
  * returns -errno only when a table lookup fails (Postfix's list->error).
  * Matching allocates nothing: keys are folded into stack buffers.
@@ -111,6 +114,51 @@ static int parse_text(struct matchlist *l, const char *buf, size_t len, int matc
     return 0;
 }
 
+/*
+ * Move a finished heap list into placer memory: the struct, the items and
+ * the table pointers as arrays, every text (and the name) in one string
+ * pool, so that the pages hold nothing but the list. All or nothing: when
+ * the placer runs out, -ENOMEM and the heap list is untouched (what was
+ * taken from the placer goes with the segment).
+ */
+static int place_list(struct matchlist *l, struct matchlist **out)
+{
+    size_t pool = strlen(l->name) + 1;
+    for (size_t i = 0; i < l->n; i++)
+        pool += strlen(l->items[i].text) + 1;
+    struct matchlist *c = maps_place_alloc(sizeof(*c), _Alignof(struct matchlist));
+    struct matchlist_item *items =
+        l->n ? maps_place_alloc(l->n * sizeof(*items), _Alignof(struct matchlist_item)) : NULL;
+    struct map **maps = l->nmaps ? maps_place_alloc(l->nmaps * sizeof(*maps), sizeof(void *))
+                                 : NULL;
+    char *s = maps_place_alloc(pool, 1);
+    if (!c || !s || (l->n && !items) || (l->nmaps && !maps))
+        return -ENOMEM;
+    *c = *l;
+    c->placed = true;
+    c->cap = l->n;
+    c->items = items;
+    c->maps = maps;
+    if (l->nmaps)
+        memcpy(maps, l->maps, l->nmaps * sizeof(*maps));
+    size_t n = strlen(l->name) + 1;
+    c->name = memcpy(s, l->name, n);
+    s += n;
+    for (size_t i = 0; i < l->n; i++) {
+        items[i] = l->items[i];
+        n = strlen(l->items[i].text) + 1;
+        items[i].text = memcpy(s, l->items[i].text, n);
+        s += n;
+        matchlist_item_clear(&l->items[i]);
+    }
+    free(l->items);
+    free(l->maps);
+    free(l->name);
+    free(l);
+    *out = c;
+    return 0;
+}
+
 int matchlist_compile(const char *pname, enum matchlist_kind kind, unsigned flags,
                       const char *value, struct matchlist **out, struct matchlist_err *err)
 {
@@ -120,6 +168,8 @@ int matchlist_compile(const char *pname, enum matchlist_kind kind, unsigned flag
     l->flags = flags;
     *out = NULL;
     int rc = parse_text(l, value, strlen(value), 1, 0, err);
+    if (rc == 0 && maps_placing() && (rc = place_list(l, &l)) < 0)
+        set_err(err, pname, "policy segment full");
     if (rc < 0) {
         matchlist_free(l);
         return rc;
@@ -132,10 +182,12 @@ void matchlist_free(struct matchlist *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->n; i++)
-        matchlist_item_clear(&l->items[i]);
     for (size_t i = 0; i < l->nmaps; i++)
         map_close(l->maps[i]);
+    if (l->placed)
+        return; /* the rest belongs to the segment */
+    for (size_t i = 0; i < l->n; i++)
+        matchlist_item_clear(&l->items[i]);
     free(l->maps);
     free(l->items);
     free(l->name);

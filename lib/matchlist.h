@@ -131,12 +131,23 @@ struct matchlist {
     size_t n, cap;
     struct map **maps; /* each opened table once */
     size_t nmaps;
+    bool placed; /* the list lives in placer memory (see matchlist_compile) */
 };
 
 /*
  * Compile the expanded value of parameter pname. flags: MATCHLIST_PARENT
  * (see matchlist_parent_style). Returns 0 with *out set, or -errno with
  * err filled and *out NULL.
+ *
+ * While a maps.h placer is set (the master building a generation), the
+ * finished list - the struct, its items, their texts and networks, the
+ * table pointers - is moved into placer memory, the generation's policy
+ * segment: a 5,000-entry mynetworks is then one read-only copy for every
+ * worker instead of heap pages in each. Matching never writes to a list,
+ * so a sealed segment is fine. The tables themselves are opened under the
+ * same placer. -ENOMEM when the placer is full ("PARAM: policy segment
+ * full"). matchlist_free() closes the tables of a placed list and leaves
+ * its memory to the segment.
  */
 int matchlist_compile(const char *pname, enum matchlist_kind kind, unsigned flags,
                       const char *value, struct matchlist **out, struct matchlist_err *err);

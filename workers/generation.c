@@ -4,8 +4,11 @@
  * the content check tables, the next-hop routing (transport.c), the TLS
  * server context (tls.c) and the client lists the workers match.
  * The policy segment (shm/segment.h) gets the parsed configuration
- * (config_place) and then every map's shared tables (maps_set_placer)
- * before it is sealed: the children read both from one read-only copy.
+ * (config_place) and then, under the maps placer (maps_set_placer), every
+ * map's shared tables, the compiled match lists (mynetworks,
+ * relay_domains, ...) and restriction lists, and the transport table's
+ * tables, before it is sealed: the children read all of it from one
+ * read-only copy.
  *
  * Every failure names what and where ("header_checks: regexp:/x: line 3:
  * ...") and leaves nothing allocated; the master keeps the generation it
@@ -204,6 +207,15 @@ static int build(struct generation *g, char *err, size_t errlen)
     }
     maps_set_placer(&placer);
     rc = open_maps(g, err, errlen);
+    /* The transport table and the client lists too: their tables and the
+     * compiled lists (matchlist.h) go into the segment. */
+    if (rc == 0)
+        rc = transport_create(&g->cfg, &g->transport, err, errlen);
+    if (rc == 0 &&
+        (rc = compile_list(&g->cfg, "smtpd_authorized_xclient_hosts", MATCHLIST_NAMADR,
+                           &g->xclient_hosts, err, errlen)) == 0)
+        rc = compile_list(&g->cfg, "smtpd_forbid_bare_newline_exclusions", MATCHLIST_NAMADR,
+                          &g->bare_lf_exclusions, err, errlen);
     maps_set_placer(NULL); /* maps opened later (tools, refresh) stay on the heap */
     if (rc < 0)
         return rc;
@@ -215,19 +227,12 @@ static int build(struct generation *g, char *err, size_t errlen)
     segment_stats(g->seg, &st);
     log_info("generation %u: policy segment %zu KiB, %u Hyperscan databases", g->id,
              (st.used + 1023) / 1024, st.databases);
-    if ((rc = transport_create(&g->cfg, &g->transport, err, errlen)) < 0)
-        return rc;
     policy_set_transport(g->policy, transport_kind, g->transport);
     if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
         return rc;
     if ((rc = client_tls_policy_create(&g->cfg, &g->client_tls, err, errlen)) < 0)
         return rc;
     if (g->cfg.p.delivery_mode == DELIVERY_QUEUE && (rc = spool_prepare(&g->cfg, err, errlen)) < 0)
-        return rc;
-    if ((rc = compile_list(&g->cfg, "smtpd_authorized_xclient_hosts", MATCHLIST_NAMADR,
-                           &g->xclient_hosts, err, errlen)) < 0 ||
-        (rc = compile_list(&g->cfg, "smtpd_forbid_bare_newline_exclusions", MATCHLIST_NAMADR,
-                           &g->bare_lf_exclusions, err, errlen)) < 0)
         return rc;
     session_limits(g);
     return 0;

@@ -9,6 +9,9 @@
  * one struct map). Names from smtpd_restriction_classes compile to a
  * reference to the class's own compiled list.
  *
+ * Under a maps.h placer (the master building a generation) the compiled
+ * lists move into placer memory, the policy segment (restrict.h).
+ *
  * Failure: -EINVAL with "PARAM: unknown restriction: NAME",
  * "PARAM: restriction NAME needs TYPE:NAME" and the like; a table that does
  * not open gives its map_open() error. Nothing is half-built on failure.
@@ -177,15 +180,65 @@ static void item_clear(struct restrict_item *it)
     free(it->arg);
 }
 
-void restrict_list_free(struct restrict_list *l)
+/* The heap parts of a list (not the struct); nothing for a placed one. */
+static void list_clear(struct restrict_list *l)
 {
-    if (!l)
-        return;
+    if (l->placed)
+        return; /* the segment's */
     for (size_t i = 0; i < l->n; i++)
         item_clear(&l->v[i]);
     free(l->v);
     free(l->param);
-    free(l);
+}
+
+void restrict_list_free(struct restrict_list *l)
+{
+    if (!l)
+        return;
+    /* A placed list's struct is placed too (restrict_compile). */
+    int placed = l->placed;
+    list_clear(l);
+    if (!placed)
+        free(l);
+}
+
+static char *pool_put(char **pool, const char *str)
+{
+    if (!str)
+        return NULL;
+    size_t n = strlen(str) + 1;
+    char *at = memcpy(*pool, str, n);
+    *pool += n;
+    return at;
+}
+
+/*
+ * Move the items, their zone/argument strings and the parameter name of a
+ * finished heap list into placer memory (one array, one string pool) and
+ * free the heap copies. All or nothing: -ENOMEM leaves the list as it was.
+ */
+static int place_items(struct restrict_list *l)
+{
+    size_t size = strlen(l->param) + 1;
+    for (size_t i = 0; i < l->n; i++)
+        size += (l->v[i].zone ? strlen(l->v[i].zone) + 1 : 0) +
+                (l->v[i].arg ? strlen(l->v[i].arg) + 1 : 0);
+    struct restrict_item *v =
+        l->n ? maps_place_alloc(l->n * sizeof(*v), _Alignof(struct restrict_item)) : NULL;
+    char *pool = maps_place_alloc(size, 1);
+    if (!pool || (l->n && !v))
+        return -ENOMEM;
+    char *param = pool_put(&pool, l->param);
+    for (size_t i = 0; i < l->n; i++) {
+        v[i] = l->v[i];
+        v[i].zone = pool_put(&pool, l->v[i].zone);
+        v[i].arg = pool_put(&pool, l->v[i].arg);
+    }
+    list_clear(l);
+    l->v = v;
+    l->param = param;
+    l->placed = true;
+    return 0;
 }
 
 static int compile_domain_arg(struct restrict_item *it, const char *pname, const char *rname,
@@ -205,15 +258,14 @@ static int compile_domain_arg(struct restrict_item *it, const char *pname, const
     return 0;
 }
 
-int restrict_compile(struct restrict_ctx *ctx, const char *pname, const char *text, size_t len,
-                     struct restrict_list **out, struct restrict_err *err)
+/* Compile into *l (zeroed by the caller); on failure *l holds nothing. */
+static int compile_into(struct restrict_ctx *ctx, const char *pname, const char *text,
+                        size_t len, struct restrict_list *l, struct restrict_err *err)
 {
-    struct restrict_list *l = xcalloc(1, sizeof(*l));
     size_t pos = 0, cap = 0;
     struct tok t;
     int rc = 0;
 
-    *out = NULL;
     l->param = xstrdup(pname);
     if (memchr(text, '\0', len)) {
         err_set(err, "%s: NUL byte in restriction list", pname);
@@ -280,11 +332,39 @@ int restrict_compile(struct restrict_ctx *ctx, const char *pname, const char *te
         }
         l->v[l->n++] = it;
     }
-    *out = l;
+    if (maps_placing() && place_items(l) < 0) {
+        err_set(err, "%s: policy segment full", pname);
+        rc = -ENOMEM;
+        goto fail;
+    }
     return 0;
 fail:
-    restrict_list_free(l);
+    list_clear(l);
+    memset(l, 0, sizeof(*l));
     return rc;
+}
+
+int restrict_compile(struct restrict_ctx *ctx, const char *pname, const char *text, size_t len,
+                     struct restrict_list **out, struct restrict_err *err)
+{
+    struct restrict_list *l = xcalloc(1, sizeof(*l));
+    *out = NULL;
+    int rc = compile_into(ctx, pname, text, len, l, err);
+    if (rc == 0 && l->placed) {
+        struct restrict_list *c = maps_place_move(l, sizeof(*l));
+        if (!c) {
+            err_set(err, "%s: policy segment full", pname);
+            rc = -ENOMEM; /* the placed parts go with the segment */
+        } else {
+            l = c;
+        }
+    }
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
 }
 
 static const char *cfg_value_of(const struct config *cfg, const char *name, char **owned)
@@ -419,7 +499,6 @@ int restrict_ctx_create(const struct config *cfg, struct restrict_ctx **out,
     for (size_t i = 0; i < ctx->nclasses; i++)
         ctx->class_names[i] = xstrdup(p->smtpd_restriction_classes.v[i]);
     for (size_t i = 0; i < ctx->nclasses; i++) {
-        struct restrict_list *l;
         char *owned;
         const char *val = cfg_value_of(cfg, ctx->class_names[i], &owned);
         if (*val == 0) {
@@ -429,12 +508,10 @@ int restrict_ctx_create(const struct config *cfg, struct restrict_ctx **out,
             rc = -EINVAL;
             goto fail;
         }
-        rc = restrict_compile(ctx, ctx->class_names[i], val, strlen(val), &l, err);
+        rc = compile_into(ctx, ctx->class_names[i], val, strlen(val), &ctx->classes[i], err);
         free(owned);
         if (rc < 0)
             goto fail;
-        ctx->classes[i] = *l;
-        free(l);
     }
     *out = ctx;
     return 0;
@@ -454,11 +531,7 @@ void restrict_ctx_free(struct restrict_ctx *ctx)
     if (!ctx)
         return;
     for (size_t i = 0; i < ctx->nclasses; i++) {
-        struct restrict_list *l = &ctx->classes[i];
-        for (size_t j = 0; j < l->n; j++)
-            item_clear(&l->v[j]);
-        free(l->v);
-        free(l->param);
+        list_clear(&ctx->classes[i]);
         free(ctx->class_names[i]);
     }
     free(ctx->classes);

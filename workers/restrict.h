@@ -121,6 +121,7 @@ struct restrict_list {
     char *param;
     struct restrict_item *v;
     size_t n;
+    bool placed; /* param, v and its strings live in placer memory */
 };
 
 /* The transport an address resolves to, for the unlisted-address checks:
@@ -254,7 +255,13 @@ void restrict_ctx_free(struct restrict_ctx *ctx);
 void restrict_ctx_set_transport(struct restrict_ctx *ctx, restrict_transport_fn fn, void *arg);
 
 /* Compile the restriction list text[0..len) of parameter pname. Tables
- * named in it are opened once and kept in ctx. 0 or -errno with err. */
+ * named in it are opened once and kept in ctx. 0 or -errno with err.
+ * While a maps.h placer is set (the master building a generation) the
+ * finished list - items, their strings, the struct - moves into placer
+ * memory, the policy segment, as do the lists of smtpd_restriction_classes
+ * (restrict_ctx_create): evaluation never writes to a list. -ENOMEM with
+ * "PARAM: policy segment full" when the placer is exhausted;
+ * restrict_list_free() leaves a placed list to the segment. */
 int restrict_compile(struct restrict_ctx *ctx, const char *pname, const char *text, size_t len,
                      struct restrict_list **out, struct restrict_err *err);
 /* Compile a configuration parameter by name (its expanded value). */
