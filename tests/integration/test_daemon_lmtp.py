@@ -27,27 +27,15 @@ import re
 import smtplib
 import sys
 import tempfile
-import time
 
-from daemon_common import Checker, mxlib, wait_for
+from daemon_common import wait_for
+from queue_common import QChecker, parse_args, run_scenarios, server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 from lmtp_sink import LmtpSink  # noqa: E402
 
-VERBOSE = "-v" in sys.argv
-KEEP = "--keep" in sys.argv
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
-BINARY = ARGS[0] if ARGS else None
-
-FAST = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
-    "myhostname": "backup.example.test",
-    "relay_domains": "lmtp.test",
-}
+QUEUE = {"relay_domains": "lmtp.test"}
 MSG = (b"From: s@example.org\r\nTo: r0@lmtp.test\r\nSubject: lmtp test\r\n"
        b"Message-Id: <lmtp.1@example.org>\r\n\r\nhello\r\n.dot line\r\n")
 WIRE = MSG.replace(b"\r\n.dot", b"\r\n..dot")  # dot-stuffed as a client sends it
@@ -74,9 +62,8 @@ def line_for(log, rcpt):
     return m
 
 
-def run(check, sink, transport, relay_re, label):
-    with mxlib.MxscreenInstance(settings=dict(FAST, transport_maps=f"inline:{{lmtp.test={transport}}}"),
-                                binary=BINARY, keep=KEEP) as srv:
+def run(check, args, sink, transport, relay_re, label):
+    with server(args, dict(QUEUE, transport_maps=f"inline:{{lmtp.test={transport}}}")) as srv:
         code, text = send(srv, [f"{r}@lmtp.test" for r in RCPTS])
         check.expect(code == 250, f"{label}: accepted into the queue: {code} {text}")
         got = wait_for(lambda: all(line_for(srv.log(), f"{r}@lmtp.test") for r in RCPTS), 20)
@@ -113,19 +100,19 @@ def run(check, sink, transport, relay_re, label):
                      f"{label}: retry delivered nothing twice: {sink.delivered}")
 
 
-def test_tcp(check):
+def test_tcp(check, args):
     with LmtpSink() as sink:
-        run(check, sink, f"lmtp:[127.0.0.1]:{sink.port}", rf"127\.0\.0\.1\[127\.0\.0\.1\]:{sink.port}",
+        run(check, args, sink, f"lmtp:[127.0.0.1]:{sink.port}", rf"127\.0\.0\.1\[127\.0\.0\.1\]:{sink.port}",
             "tcp")
 
 
-def test_unix(check):
+def test_unix(check, args):
     d = tempfile.mkdtemp(prefix="mxs-lmtp-")
     os.chmod(d, 0o755)
     path = os.path.join(d, "lmtp.sock")
     try:
         with LmtpSink(path=path) as sink:
-            run(check, sink, f"lmtp:unix:{path}",
+            run(check, args, sink, f"lmtp:unix:{path}",
                 rf"backup\.example\.test\[{re.escape(path)}\]", "unix")
     finally:
         os.rmdir(d)
@@ -146,14 +133,13 @@ def proxy_txn(srv, rcpts):
         return rc, s.getreply()
 
 
-def test_proxy(check):
+def test_proxy(check, args):
     """delivery_mode = proxy: the client's single end-of-data reply from
     the per-recipient LMTP replies: 250 only when every recipient got 250,
     the 5xx when all got 5xx, the first 4xx, else 451 4.3.0."""
-    with LmtpSink() as sink, mxlib.MxscreenInstance(
-            settings={"delivery_mode": "proxy", "relay_domains": "lmtp.test",
-                      "transport_maps": f"inline:{{lmtp.test=lmtp:[127.0.0.1]:{sink.port}}}"},
-            binary=BINARY, keep=KEEP) as srv:
+    with LmtpSink() as sink, server(
+            args, dict(QUEUE, delivery_mode="proxy",
+                       transport_maps=f"inline:{{lmtp.test=lmtp:[127.0.0.1]:{sink.port}}}")) as srv:
         cases = [
             (["p0", "p1"], [250, 250], 250, rb"^2\.0\.0 Ok: queued as "),
             (["p2", "rcptfail"], [250, 550], 250, rb"^2\.0\.0 Ok: queued as "),
@@ -185,16 +171,10 @@ def test_proxy(check):
 
 
 def main():
-    check = Checker("daemon_lmtp", verbose=VERBOSE)
-    if not mxlib.find_binary() and not BINARY:
-        print("skip: no mxscreen binary")
-        return 77
-    for fn in (test_tcp, test_unix, test_proxy):
-        t0 = time.monotonic()
-        fn(check)
-        if VERBOSE:
-            print(f"{fn.__name__}: {time.monotonic() - t0:.1f}s")
-    return check.done()
+    args = parse_args(__doc__)
+    check = QChecker("daemon_lmtp", args.v)
+    return run_scenarios(check, [("tcp", test_tcp), ("unix", test_unix),
+                                 ("proxy", test_proxy)], args)
 
 
 if __name__ == "__main__":

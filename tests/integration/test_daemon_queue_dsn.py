@@ -30,33 +30,16 @@ import smtplib
 import sys
 import time
 
-from daemon_common import Checker, mxlib, wait_for
+from daemon_common import wait_for
+from queue_common import QChecker, parse_args, run_scenarios, server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 from sink import Sink  # noqa: E402
 
-VERBOSE = "-v" in sys.argv
-KEEP = "--keep" in sys.argv
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
-BINARY = ARGS[0] if ARGS else None
-
-FAST = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
-    "myhostname": "backup.example.test",
-}
 MSG = (b"From: s@example.org\r\nTo: ok@example.test\r\nSubject: dsn test\r\n"
        b"Message-Id: <dsn.1@example.org>\r\n\r\nhello\r\n")
 DSN_EHLO = "250-sink.test\r\n250-PIPELINING\r\n250-DSN\r\n250 8BITMIME"
-
-
-def server(settings, relay):
-    s = dict(FAST)
-    s.update(settings)
-    return mxlib.MxscreenInstance(settings=s, relay=relay, binary=BINARY, keep=KEEP)
 
 
 def transaction(srv, mail, rcpts):
@@ -86,8 +69,8 @@ def client_lines(sink, verb):
     return [l for s in sink.sessions for d, l in s.log if d == "C" and l.startswith(verb)]
 
 
-def test_success_relayed(check):
-    with Sink() as sink, server({}, ("127.0.0.1", sink.port)) as srv:
+def test_success_relayed(check, args):
+    with Sink() as sink, server(args, relay=(sink.host, sink.port)) as srv:
         ehlo, r = transaction(srv, "MAIL FROM:<s@example.org> RET=HDRS ENVID=abc+2Bd", [
             "RCPT TO:<ok@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;O+2Bk@example.test",
             "RCPT TO:<two@example.test> NOTIFY=SUCCESS",
@@ -130,8 +113,9 @@ def test_success_relayed(check):
                                                 srv.log()), 10), "report logged")
 
 
-def test_forwarded(check):
-    with Sink(replies={"helo": DSN_EHLO}) as sink, server({}, ("127.0.0.1", sink.port)) as srv:
+def test_forwarded(check, args):
+    with Sink(replies={"helo": DSN_EHLO}) as sink, \
+            server(args, relay=(sink.host, sink.port)) as srv:
         transaction(srv, "MAIL FROM:<s@example.org> RET=HDRS ENVID=abc+2Bd", [
             "RCPT TO:<ok@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;O+2Bk@example.test",
             "RCPT TO:<three@example.test>"])
@@ -150,11 +134,11 @@ def test_forwarded(check):
                      "no report: the next hop took the NOTIFY")
 
 
-def test_never(check):
+def test_never(check, args):
     def rcpt(session, arg):
         return "550 5.1.1 <x>: User unknown" if "nobody" in arg else None
 
-    with Sink(replies={"rcpt": rcpt}) as sink, server({}, ("127.0.0.1", sink.port)) as srv:
+    with Sink(replies={"rcpt": rcpt}) as sink, server(args, relay=(sink.host, sink.port)) as srv:
         for notify, want in (("NOTIFY=NEVER", 0), ("NOTIFY=DELAY", 0), ("", 1)):
             n0 = len(sink.messages)
             b0 = srv.log().count("status=bounced")
@@ -171,9 +155,9 @@ def test_never(check):
                          f"notification(s), want {want}")
 
 
-def test_discard(check):
-    with Sink() as sink, server({"smtpd_discard_ehlo_keywords": "dsn"},
-                                ("127.0.0.1", sink.port)) as srv:
+def test_discard(check, args):
+    with Sink() as sink, server(args, {"smtpd_discard_ehlo_keywords": "dsn"},
+                                relay=(sink.host, sink.port)) as srv:
         ehlo, r = transaction(srv, "MAIL FROM:<s@example.org> RET=FULL",
                               ["RCPT TO:<ok@example.test>"])
         check.expect("DSN" not in ehlo.split("\n") and "CHUNKING" in ehlo, f"no DSN line: {ehlo!r}")
@@ -181,16 +165,11 @@ def test_discard(check):
 
 
 def main():
-    check = Checker("daemon_queue_dsn", verbose=VERBOSE)
-    if not mxlib.find_binary() and not BINARY:
-        print("skip: no mxscreen binary")
-        return 77
-    for fn in (test_success_relayed, test_forwarded, test_never, test_discard):
-        t0 = time.monotonic()
-        fn(check)
-        if VERBOSE:
-            print(f"{fn.__name__}: {time.monotonic() - t0:.1f}s")
-    return check.done()
+    args = parse_args(__doc__)
+    check = QChecker("daemon_queue_dsn", args.v)
+    return run_scenarios(check, [("success_relayed", test_success_relayed),
+                                 ("forwarded", test_forwarded), ("never", test_never),
+                                 ("discard", test_discard)], args)
 
 
 if __name__ == "__main__":

@@ -24,69 +24,33 @@ No private Postfix runs here.
 
 import os
 import re
-import smtplib
-import subprocess
 import sys
 import time
 
-from daemon_common import Checker, mxlib, wait_for
+import queue_common
+from daemon_common import wait_for
+from queue_common import QChecker, ctl, parse_args, queue_files, run_scenarios, send_one, server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 from postfix_peer import free_port  # noqa: E402
 from sink import Sink  # noqa: E402
 
-VERBOSE = "-v" in sys.argv
-KEEP = "--keep" in sys.argv
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
-BINARY = ARGS[0] if ARGS else None
-CTL = ARGS[1] if len(ARGS) > 1 else None
-
-
-
-def files(srv, sub):
-    try:
-        return sorted(os.listdir(os.path.join(srv.dir, "queue", sub)))
-    except OSError:
-        return []
-
 
 def send(srv, subject, rcpts=("b@example.test",)):
-    msg = f"From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n".encode()
-    with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
-        s.ehlo("client.example")
-        s.mail("a@example.org")
-        for r in rcpts:
-            s.rcpt(r)
-        code, text = s.data(msg)
-    m = re.search(rb"queued as (\w+)", text)
-    return code, m.group(1).decode() if m else None
+    """(250 or not, queue id)"""
+    qid = send_one(srv, subject, sender="a@example.org", rcpt=rcpts)
+    return (250 if qid else None), qid
 
 
-def ctl(srv, *args):
-    return subprocess.run([CTL, "-c", srv.conf_dir, *args], capture_output=True, text=True,
-                          timeout=20)
-
-
-class QChecker(Checker):
-    def expect(self, cond, msg, srv=None):
-        ok = super().expect(cond, msg)
-        if not ok and srv is not None:
-            print("--- log tail:\n" + "\n".join(srv.log().splitlines()[-25:]), flush=True)
-        return ok
-
-
-def test_wake(check):
+def test_wake(check, args):
     def rcpt(session, arg):
         return "550 5.1.1 no such user" if "nobody@" in arg else None
 
     with Sink(replies={"rcpt": rcpt}) as sink:
         # queue_run_delay 300s: without a wake-up nothing would move for 5 minutes
-        with mxlib.MxscreenInstance(settings={"delivery_mode": "queue",
-                                              "queue_run_delay": "300s",
-                                              "myhostname": "backup.example.test"},
-                                    relay=("127.0.0.1", sink.port), binary=BINARY,
-                                    keep=KEEP) as srv:
+        with server(args, {"queue_run_delay": "300s"}, relay=(sink.host, sink.port),
+                    fast={"delivery_mode": "queue"}) as srv:
             # the runner's first incoming/ scan is at its start: wait for its FIFO
             check.expect(wait_for(lambda: os.path.exists(os.path.join(srv.dir, "queue", "qmgr")),
                                   10), "the runner made its trigger FIFO", srv)
@@ -113,86 +77,74 @@ def test_wake(check):
                          "the notice is logged as Postfix's bounce logs it", srv)
 
 
-def test_release(check):
+def test_release(check, args):
     maps = {"header_checks": "/^Subject: hold me/ HOLD held by the test\n"}
     with Sink() as sink:
-        with mxlib.MxscreenInstance(settings={"delivery_mode": "queue",
-                                              "queue_run_delay": "2s",
-                                              "myhostname": "backup.example.test"},
-                                    main_cf="header_checks = regexp:${config_directory}/"
-                                            "header_checks\n",
-                                    maps=maps, relay=("127.0.0.1", sink.port),
-                                    binary=BINARY, keep=KEEP) as srv:
+        with server(args, {"queue_run_delay": "2s"}, relay=(sink.host, sink.port),
+                    main_cf=queue_common.MAIN_CF + "header_checks = regexp:"
+                    "${config_directory}/header_checks\n",
+                    maps=maps, fast={"delivery_mode": "queue"}) as srv:
             code, qid = send(srv, "hold me")
-            check.expect(code == 250 and qid and files(srv, "hold") == [qid],
-                         f"HOLD: the message is in hold/: {files(srv, 'hold')}", srv)
+            check.expect(code == 250 and qid and queue_files(srv, "hold") == [qid],
+                         f"HOLD: the message is in hold/: {queue_files(srv, 'hold')}", srv)
             time.sleep(4.5)  # two queue runs: a held message is left alone
-            check.expect(not sink.messages and files(srv, "hold") == [qid],
+            check.expect(not sink.messages and queue_files(srv, "hold") == [qid],
                          "nothing delivered while on hold", srv)
-            if not CTL:
+            if not args.ctl:
                 print("release: skipped (no mxscreen-ctl)")
                 return
-            r = ctl(srv, "release", qid)
+            r = ctl(args, srv, "release", qid)
             check.expect(r.returncode == 0 and f"{qid}: released from hold" in r.stdout
                          and "Released from hold: 1 message" in r.stdout,
                          f"mxscreen-ctl release: {r.stdout} {r.stderr}")
-            check.expect(not files(srv, "hold") and (qid in files(srv, "deferred") or
-                                                    qid in files(srv, "active") or
+            check.expect(not queue_files(srv, "hold") and (qid in queue_files(srv, "deferred") or
+                                                    qid in queue_files(srv, "active") or
                                                     sink.messages),
-                         f"released into deferred/: {files(srv, 'deferred')}", srv)
+                         f"released into deferred/: {queue_files(srv, 'deferred')}", srv)
             got = sink.wait_messages(1, timeout=15)
             check.expect(len(got) == 1 and b"Subject: hold me" in got[0].data,
                          "delivered at the next deferred/ scan", srv)
             check.expect(wait_for(lambda: re.search(rf"{qid}: to=<b@example\.test>, relay=.*"
                                                     r"status=sent", srv.log()), 5),
                          "status=sent logged", srv)
-            r = ctl(srv, "release", qid)
+            r = ctl(args, srv, "release", qid)
             check.expect(r.returncode == 1, f"release of a message not on hold fails: {r.stderr}")
 
 
-def test_requeue(check):
+def test_requeue(check, args):
     """mxscreen-ctl requeue (postsuper -r ALL): deferred messages go back to
     incoming/ with their schedule reset and are tried at once, not after
     their backoff (an hour here)."""
-    if not CTL:
+    if not args.ctl:
         print("requeue: skipped (no mxscreen-ctl)")
         return
     port = free_port()  # the next hop is down until the sink takes this port
-    settings = {"delivery_mode": "queue", "queue_run_delay": "1h",
-                "minimal_backoff_time": "1h", "maximal_backoff_time": "2h",
-                "myhostname": "backup.example.test"}
-    with mxlib.MxscreenInstance(settings=settings, relay=("127.0.0.1", port),
-                                binary=BINARY, keep=KEEP) as srv:
+    settings = {"queue_run_delay": "1h", "minimal_backoff_time": "1h",
+                "maximal_backoff_time": "2h"}
+    with server(args, settings, relay=("127.0.0.1", port)) as srv:
         qids = [send(srv, f"requeue {i}")[1] for i in range(2)]
         check.expect(all(qids), f"two queued: {qids}")
-        check.expect(wait_for(lambda: sorted(files(srv, "deferred")) == sorted(qids), 15),
-                     f"both deferred: {files(srv, 'deferred')}", srv)
+        check.expect(wait_for(lambda: sorted(queue_files(srv, "deferred")) == sorted(qids), 15),
+                     f"both deferred: {queue_files(srv, 'deferred')}", srv)
         with Sink(port=port) as sink:
             time.sleep(1.5)
             check.expect(not sink.messages, "nothing tried before the requeue (backoff 1h)")
-            r = ctl(srv, "requeue")
+            r = ctl(args, srv, "requeue")
             check.expect(r.returncode == 0, f"mxscreen-ctl requeue: {r.stdout} {r.stderr}")
             got = sink.wait_messages(2, timeout=15)
             check.expect(len(got) == 2, f"both delivered after the requeue ({len(got)})", srv)
             check.expect("requeue: 2 messages" in srv.log(), "the runner logs the requeue",
                          srv)
-            check.expect(wait_for(lambda: not files(srv, "deferred") and
-                                  not files(srv, "incoming") and not files(srv, "active"), 5),
+            check.expect(wait_for(lambda: not queue_files(srv, "deferred") and
+                                  not queue_files(srv, "incoming") and not queue_files(srv, "active"), 5),
                          "the queue is empty", srv)
 
 
 def main():
-    check = QChecker("daemon_queue_ops", verbose=VERBOSE)
-    if not mxlib.find_binary() and not BINARY:
-        print("skip: no mxscreen binary")
-        return 77
-    for name, fn in [("wake", test_wake), ("release", test_release),
-                     ("requeue", test_requeue)]:
-        t0 = time.monotonic()
-        fn(check)
-        if VERBOSE:
-            print(f"{name}: {time.monotonic() - t0:.1f}s")
-    return check.done()
+    args = parse_args(__doc__, ctl=True)
+    check = QChecker("daemon_queue_ops", args.v)
+    return run_scenarios(check, [("wake", test_wake), ("release", test_release),
+                                 ("requeue", test_requeue)], args)
 
 
 if __name__ == "__main__":

@@ -46,35 +46,14 @@ import subprocess
 import sys
 import time
 
-from daemon_common import Checker, mxlib, wait_for
+from daemon_common import wait_for
+from queue_common import QChecker, ctl, parse_args, queue_empty, run_scenarios, server
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 import dnsmasq  # noqa: E402
+from postfix_peer import free_port  # noqa: E402
 from sink import Sink  # noqa: E402
-
-VERBOSE = "-v" in sys.argv
-KEEP = "--keep" in sys.argv
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
-BINARY = ARGS[0] if ARGS else None
-CTL = ARGS[1] if len(ARGS) > 1 else None
-
-FAST = {
-    "delivery_mode": "queue",
-    "minimal_backoff_time": "1s",
-    "maximal_backoff_time": "2s",
-    "queue_run_delay": "1s",
-    "myhostname": "backup.example.test",
-}
-
-
-def free_port(host="127.0.0.1"):
-    import socket
-    s = socket.socket()
-    s.bind((host, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def body(i, tag):
@@ -107,19 +86,6 @@ def send(srv, n, tag, sender="a@example.org", rcpts=("b@example.test",)):
 
 
 
-def queue_empty(srv):
-    q = os.path.join(srv.dir, "queue")
-    return all(not [f for f in os.listdir(os.path.join(q, d)) if not f.startswith(".")]
-               for d in ("incoming", "active", "deferred"))
-
-
-def ctl(srv, *args):
-    if not CTL:
-        return None
-    return subprocess.run([CTL, "-c", srv.conf_dir] + list(args), capture_output=True,
-                          text=True, timeout=20)
-
-
 def runner_pids(srv):
     return set(int(p) for p in re.findall(r"mxscreen/(?:qmgr|smtp)\[(\d+)\]", srv.log()))
 
@@ -132,28 +98,11 @@ def alive(pid):
         return False
 
 
-def server(settings, relay=None, main_cf="", maps=None):
-    s = dict(FAST)
-    s.update(settings)
-    return mxlib.MxscreenInstance(settings=s, relay=relay, binary=BINARY, keep=KEEP,
-                                  main_cf=main_cf, maps=maps)
-
-
-class QChecker(Checker):
-    """Checker whose failures print the daemon's log tail on the spot."""
-
-    def expect(self, cond, msg, srv=None):
-        ok = super().expect(cond, msg)
-        if not ok and srv is not None:
-            print("--- log tail:\n" + "\n".join(srv.log().splitlines()[-25:]), flush=True)
-        return ok
-
-
 # ---- scenarios ----
 
-def test_down_up(check):
+def test_down_up(check, args):
     port = free_port()
-    with server({}, relay=("127.0.0.1", port)) as srv:
+    with server(args, {}, relay=("127.0.0.1", port)) as srv:
         acked = send(srv, 6, "downup")
         check.expect(len(acked) == 6, f"6 messages acknowledged, got {len(acked)}")
         check.expect(wait_for(lambda: srv.log().count("status=deferred") >= 6, 15),
@@ -163,12 +112,12 @@ def test_down_up(check):
         # attempt met, "delivery temporarily suspended: " said once
         check.expect("suspended: delivery temporarily suspended" not in srv.log(),
                      "the suspended reason is not nested", srv)
-        q = ctl(srv, "queue")
+        q = ctl(args, srv, "queue")
         if q:
             check.expect("Connection refused" in q.stdout, f"mxscreen-ctl queue shows the error: "
                          f"{q.stdout[:500]}")
         with Sink(port=port) as sink:
-            f = ctl(srv, "flush")
+            f = ctl(args, srv, "flush")
             if f:
                 check.expect(f.returncode == 0, f"mxscreen-ctl flush: {f.stderr}")
             msgs = sink.wait_messages(6, timeout=20)
@@ -196,7 +145,7 @@ def test_down_up(check):
                          "by a new runner process", srv)
 
 
-def test_4xx_retry(check):
+def test_4xx_retry(check, args):
     tries = []
 
     def rcpt(session, arg):
@@ -205,7 +154,7 @@ def test_4xx_retry(check):
 
     with Sink(replies={"rcpt": rcpt}) as sink:
         # backoff times are whole seconds (as Postfix's): 2 s waits at least 1 s
-        with server({"minimal_backoff_time": "2s", "maximal_backoff_time": "3s"},
+        with server(args, {"minimal_backoff_time": "2s", "maximal_backoff_time": "3s"},
                     relay=("127.0.0.1", sink.port)) as srv:
             acked = send(srv, 1, "retry")
             msgs = sink.wait_messages(1, timeout=25)
@@ -232,12 +181,12 @@ def parse_report(data):
     return msg, parts, fields
 
 
-def test_5xx_bounce(check):
+def test_5xx_bounce(check, args):
     def rcpt(session, arg):
         return "550 5.1.1 <nobody@example.test>: User unknown" if "nobody" in arg else None
 
     with Sink(replies={"rcpt": rcpt}) as sink:
-        with server({}, relay=("127.0.0.1", sink.port)) as srv:
+        with server(args, {}, relay=("127.0.0.1", sink.port)) as srv:
             send(srv, 1, "bounce", sender="sender@example.org",
                  rcpts=("b@example.test", "nobody@example.test"))
             msgs = sink.wait_messages(2, timeout=20)
@@ -277,13 +226,13 @@ def test_5xx_bounce(check):
             check.expect(wait_for(lambda: queue_empty(srv), 10), "queue empty", srv)
 
 
-def test_warn_expire(check):
+def test_warn_expire(check, args):
     def rcpt(session, arg):
         return "450 4.2.1 try later" if "slow" in arg else None
 
     settings = {"delay_warning_time": "2s", "maximal_queue_lifetime": "6s"}
     with Sink(replies={"rcpt": rcpt}) as sink:
-        with server(settings, relay=("127.0.0.1", sink.port)) as srv:
+        with server(args, settings, relay=("127.0.0.1", sink.port)) as srv:
             acked = send(srv, 1, "warn", sender="sender@example.org", rcpts=("slow@example.test",))
             qid = list(acked.values())[0] if acked else "?"
             msgs = sink.wait_messages(2, timeout=25)
@@ -305,7 +254,7 @@ def test_warn_expire(check):
             check.expect(wait_for(lambda: queue_empty(srv), 10), "queue empty", srv)
 
 
-def test_mx(check):
+def test_mx(check, args):
     if not dnsmasq.dnsmasq_available():
         print("skip test_mx: dnsmasq not installed")
         return
@@ -322,7 +271,7 @@ def test_mx(check):
     with dnsmasq.DnsTestServer(z) as dns, Sink(host="127.0.0.3", port=port) as worse:
         settings = {"dns_resolver": dns.resolver, "smtp_tcp_port": str(port),
                     "relay_domains": "example.test, loop.test"}
-        with server(settings) as srv:
+        with server(args, settings) as srv:
             acked = send(srv, 2, "mx", sender="sender@example.org")
             check.expect(len(acked) == 2, "2 acknowledged", srv)
             check.expect(wait_for(lambda: srv.log().count("status=deferred") >= 2, 15),
@@ -330,7 +279,7 @@ def test_mx(check):
             check.expect("127.0.0.3" not in srv.log() and not worse.messages,
                          "never to an MX worse than ourselves", srv)
             with Sink(host="127.0.0.2", port=port) as primary:
-                ctl(srv, "flush")
+                ctl(args, srv, "flush")
                 msgs = primary.wait_messages(2, timeout=20)
                 check.expect(sorted(digest(m.data) for m in msgs) == sorted(acked),
                              "delivered to the primary MX", srv)
@@ -354,15 +303,15 @@ def slow_eom(session, arg):
     return None
 
 
-def test_kill(check):
+def test_kill(check, args):
     port = free_port()
-    with server({}, relay=("127.0.0.1", port)) as srv:
+    with server(args, {}, relay=("127.0.0.1", port)) as srv:
         acked = send(srv, 40, "kill")
         check.expect(wait_for(lambda: srv.log().count("status=deferred") >= 40, 20),
                      "40 deferred", srv)
         with Sink(port=port, replies={"eom": slow_eom}) as sink:
             before = runner_pids(srv)
-            ctl(srv, "flush")
+            ctl(args, srv, "flush")
             wait_for(lambda: len(sink.messages) >= 5, 15)
             check.expect(len(sink.messages) < 40, f"killed mid-run ({len(sink.messages)} of 40 in)")
             for pid in runner_pids(srv):
@@ -387,7 +336,7 @@ def test_kill(check):
 
     # kill -9 of every process during a load, restart on the same queue
     with Sink(replies={"eom": slow_eom}) as sink:
-        srv = server({}, relay=("127.0.0.1", sink.port))
+        srv = server(args, {}, relay=("127.0.0.1", sink.port))
         srv.keep = True
         srv.start()
         acked = {}
@@ -406,10 +355,8 @@ def test_kill(check):
         srv.proc.wait(timeout=10)
         old_log = srv.log()
         d = srv.dir
-        settings = dict(FAST)
-        settings["queue_directory"] = os.path.join(d, "queue")
-        with mxlib.MxscreenInstance(settings=settings, relay=("127.0.0.1", sink.port),
-                                    binary=BINARY, keep=KEEP) as srv2:
+        with server(args, {"queue_directory": os.path.join(d, "queue")},
+                    relay=("127.0.0.1", sink.port)) as srv2:
             check.expect(in_before < len(acked), f"killed during the load ({in_before} of "
                          f"{len(acked)} delivered)")
             ok = wait_for(lambda: set(digest(m.data) for m in sink.messages) >= set(acked), 25)
@@ -429,21 +376,11 @@ def test_kill(check):
 
 
 def main():
-    check = QChecker("daemon_queue_runner", verbose=VERBOSE)
-    if not mxlib.find_binary() and not BINARY:
-        print("skip: no mxscreen binary")
-        return 77
-    only = os.environ.get("QRUN_ONLY")
-    for name, fn in [("down_up", test_down_up), ("4xx", test_4xx_retry),
-                     ("5xx", test_5xx_bounce), ("warn_expire", test_warn_expire),
-                     ("mx", test_mx), ("kill", test_kill)]:
-        if only and name not in only.split(","):
-            continue
-        t0 = time.monotonic()
-        fn(check)
-        if VERBOSE:
-            print(f"{name}: {time.monotonic() - t0:.1f}s")
-    return check.done()
+    args = parse_args(__doc__, ctl=True)
+    check = QChecker("daemon_queue_runner", args.v)
+    return run_scenarios(check, [("down_up", test_down_up), ("4xx", test_4xx_retry),
+                                 ("5xx", test_5xx_bounce), ("warn_expire", test_warn_expire),
+                                 ("mx", test_mx), ("kill", test_kill)], args, "QRUN_ONLY")
 
 
 if __name__ == "__main__":

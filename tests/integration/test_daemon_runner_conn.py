@@ -22,7 +22,7 @@
   * the next hop closing an idle connection: the runner notices and the
     next message connects anew.
 
-Usage: test_daemon_runner_conn.py [MXSCREEN] [MXSCREEN_MAP] [-v] [--keep]
+Usage: test_daemon_runner_conn.py [MXSCREEN] [-v] [--keep]
 Exit: 0 pass, 1 fail, 77 no daemon.
 """
 
@@ -31,53 +31,29 @@ import re
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-from daemon_common import Checker, mxlib, wait_for  # noqa: E402
+from daemon_common import wait_for
+from queue_common import QChecker, parse_args, queue_files, run_scenarios, send_one, server
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
 from sink import Sink  # noqa: E402
 
-VERBOSE = "-v" in sys.argv
-KEEP = "--keep" in sys.argv
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
-BINARY = ARGS[0] if ARGS else None
-
 FROM, RCPT = "sender@example.org", "user@example.test"
-FAST = {
-    "delivery_mode": "queue",
+# queue runs and retries a minute apart: every connection seen is a first try
+SLOW = {
     "minimal_backoff_time": "60s",
     "maximal_backoff_time": "120s",
     "queue_run_delay": "60s",
-    "myhostname": "backup.example.test",
     "smtp_tls_security_level": "none",
 }
 
 
-
-def server(port, settings):
-    s = dict(FAST)
-    s.update(settings)
-    return mxlib.MxscreenInstance(settings=s, relay=("127.0.0.1", port), binary=BINARY,
-                                  keep=KEEP)
+def mx(args, port, settings):
+    return server(args, dict(SLOW, **settings), relay=("127.0.0.1", port))
 
 
 def send(srv, tag):
-    """One message; its queue id (None when not acknowledged)."""
-    import smtplib
-    msg = (f"From: <{FROM}>\r\nTo: <{RCPT}>\r\nSubject: {tag}\r\n"
-           f"Message-ID: <{tag}@example.org>\r\n\r\nbody {tag}\r\n")
-    with smtplib.SMTP(srv.host, srv.port, timeout=20) as c:
-        c.ehlo("client.example.org")
-        c.mail(FROM)
-        c.rcpt(RCPT)
-        code, text = c.data(msg)
-        m = re.search(rb"queued as (\w+)", text)
-        return m.group(1).decode() if code == 250 and m else None
-
-
-def queue_files(srv, sub):
-    d = os.path.join(srv.dir, "queue", sub)
-    return [f for f in os.listdir(d) if not f.startswith(".")] if os.path.isdir(d) else []
+    return send_one(srv, tag, sender=FROM, rcpt=RCPT)
 
 
 def line_of(srv, qid, status):
@@ -86,22 +62,14 @@ def line_of(srv, qid, status):
     return m.group(0) if m else None
 
 
-class QChecker(Checker):
-    def expect(self, cond, msg, srv=None):
-        ok = super().expect(cond, msg)
-        if not ok and srv is not None:
-            print("--- log tail:\n" + "\n".join(srv.log().splitlines()[-25:]), flush=True)
-        return ok
-
-
-def test_greeting(check):
+def test_greeting(check, args):
     why = "host 127.0.0.1[127.0.0.1] refused to talk to me: 554 5.7.1 go away"
     with Sink(replies={"connect": "554 5.7.1 go away"}) as sink, Sink() as back:
         for skip in ("yes", "no"):
             # the sender's domain goes to another next hop, which takes the DSN
             tm = f"inline:{{example.org=smtp:[127.0.0.1]:{back.port}}}"
-            with server(sink.port, {"smtp_skip_5xx_greeting": skip,
-                                    "transport_maps": tm}) as srv:
+            with mx(args, sink.port, {"smtp_skip_5xx_greeting": skip,
+                                      "transport_maps": tm}) as srv:
                 qid = send(srv, f"greet_{skip}") or "?"
                 if skip == "yes":
                     ln = wait_for(lambda: line_of(srv, qid, "deferred"), 20)
@@ -129,7 +97,7 @@ def test_greeting(check):
                                  and b"Status: 5.7.1" in data and b"Action: failed" in data,
                                  "skip=no: the DSN (to the sender) names the Remote-MTA and "
                                  "its reply", srv)
-                    if VERBOSE and dsn:
+                    if args.v and dsn:
                         print(data.decode("utf-8", "replace"))
                     check.expect(not queue_files(srv, "deferred") or
                                  qid not in queue_files(srv, "deferred"),
@@ -149,11 +117,11 @@ def two_messages(srv, sink, tag):
     return ok1, ok2
 
 
-def test_idle(check):
+def test_idle(check, args):
     with Sink() as sink:
         settings = {"smtp_connection_cache_destinations": "127.0.0.1",
                     "smtp_connection_cache_time_limit": "3s"}
-        with server(sink.port, settings) as srv:
+        with mx(args, sink.port, settings) as srv:
             l1, l2 = two_messages(srv, sink, "idle")
             check.expect(l1 and l2, "listed: both sent", srv)
             check.expect(len(sink.sessions) == 1,
@@ -178,7 +146,7 @@ def test_idle(check):
     for name, extra in (("time limit 0", {"smtp_connection_cache_destinations": "127.0.0.1",
                                           "smtp_connection_cache_time_limit": "0"}),
                         ("defaults", {})):
-        with Sink() as sink, server(sink.port, extra) as srv:
+        with Sink() as sink, mx(args, sink.port, extra) as srv:
             l1, l2 = two_messages(srv, sink, "two")
             check.expect(l1 and l2, f"{name}: both sent", srv)
             check.expect(len(sink.sessions) == 2,
@@ -191,11 +159,11 @@ def test_idle(check):
                              for x in sink.sessions), f"{name}: each ended with QUIT", srv)
 
 
-def test_peer_close(check):
+def test_peer_close(check, args):
     with Sink(timeout=0.5) as sink:  # the sink drops a session idle for 0.5 s
         settings = {"smtp_connection_cache_destinations": "127.0.0.1",
                     "smtp_connection_cache_time_limit": "30s"}
-        with server(sink.port, settings) as srv:
+        with mx(args, sink.port, settings) as srv:
             q1 = send(srv, "close_1") or "?"
             check.expect(wait_for(lambda: line_of(srv, q1, "sent"), 20), "first sent", srv)
             time.sleep(2)
@@ -207,20 +175,10 @@ def test_peer_close(check):
 
 
 def main():
-    check = QChecker("daemon_runner_conn", verbose=VERBOSE)
-    if not BINARY and not mxlib.find_binary():
-        print("skip: no mxscreen binary")
-        return 77
-    only = os.environ.get("RCONN_ONLY")
-    for name, fn in (("greeting", test_greeting), ("idle", test_idle),
-                     ("peer_close", test_peer_close)):
-        if only and name not in only.split(","):
-            continue
-        t0 = time.monotonic()
-        fn(check)
-        if VERBOSE:
-            print(f"{name}: {time.monotonic() - t0:.1f}s")
-    return check.done()
+    args = parse_args(__doc__)
+    check = QChecker("daemon_runner_conn", args.v)
+    return run_scenarios(check, [("greeting", test_greeting), ("idle", test_idle),
+                                 ("peer_close", test_peer_close)], args, "RCONN_ONLY")
 
 
 if __name__ == "__main__":
