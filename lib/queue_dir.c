@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue_file.h"
 
 static const char *const names[QDIR_COUNT] = {
-    "tmp", "incoming", "active", "deferred", "hold", "corrupt",
+    "tmp", "incoming", "active", "deferred", "hold", "corrupt", "free",
 };
 
 const char *qdir_name(enum qdir_queue q)
@@ -65,6 +66,8 @@ int qdir_open(const char *path, struct qdir *q)
         return -errno;
     for (int i = 0; i < QDIR_COUNT; i++) {
         q->fd[i] = openat(top, names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (q->fd[i] < 0 && i == QDIR_FREE && errno == ENOENT)
+            continue; /* a tree from before the pool: no pool */
         if (q->fd[i] < 0) {
             int e = errno;
             close(top);
@@ -73,6 +76,9 @@ int qdir_open(const char *path, struct qdir *q)
         }
     }
     close(top);
+    q->fill_next = (unsigned)getpid() % QDIR_POOL_SLOTS;
+    q->npool = q->ipool = 0;
+    q->pool_empty_ms = -1;
     return 0;
 }
 
@@ -92,7 +98,8 @@ int qdir_sync(const struct qdir *q, enum qdir_queue which)
 
 int qdir_rename(const struct qdir *q, const char *id, enum qdir_queue from, enum qdir_queue to)
 {
-    if (!qf_id_valid(id) || (unsigned)from >= QDIR_COUNT || (unsigned)to >= QDIR_COUNT)
+    if (!qf_id_valid(id) || (unsigned)from >= QDIR_COUNT || (unsigned)to >= QDIR_COUNT ||
+        from == QDIR_FREE || to == QDIR_FREE)
         return -EINVAL;
     if (from == to)
         return 0;
@@ -117,7 +124,7 @@ int qdir_find(const struct qdir *q, const char *id)
 {
     if (!qf_id_valid(id))
         return -EINVAL;
-    for (int i = QDIR_INCOMING; i < QDIR_COUNT; i++) {
+    for (int i = QDIR_INCOMING; i <= QDIR_CORRUPT; i++) {
         struct stat st;
         if (fstatat(q->fd[i], id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
             return i;
@@ -128,7 +135,7 @@ int qdir_find(const struct qdir *q, const char *id)
 int qdir_scan(const struct qdir *q, enum qdir_queue which,
               int (*fn)(void *ctx, const char *id), void *ctx)
 {
-    if ((unsigned)which >= QDIR_COUNT)
+    if ((unsigned)which >= QDIR_COUNT || which == QDIR_FREE)
         return -EINVAL;
     int fd = openat(q->fd[which], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -179,5 +186,115 @@ int qdir_clean_tmp(const struct qdir *q, pid_t own_pid)
     closedir(d);
     if (removed > 0)
         qdir_sync(q, QDIR_TMP);
+    return removed;
+}
+
+/* ---- the inode pool ---- */
+
+/* "p-N" with N < QDIR_POOL_SLOTS, written as slot_name writes it. */
+static bool pool_name(const char *n)
+{
+    if (n[0] != 'p' || n[1] != '-' || n[2] < '0' || n[2] > '9' || (n[2] == '0' && n[3]))
+        return false;
+    char *end;
+    unsigned long v = strtoul(n + 2, &end, 10);
+    return *end == '\0' && end - (n + 2) <= 6 && v < QDIR_POOL_SLOTS;
+}
+
+static void slot_name(unsigned slot, char out[QDIR_POOL_NAME_MAX])
+{
+    snprintf(out, QDIR_POOL_NAME_MAX, "p-%u", slot % QDIR_POOL_SLOTS);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The pool's names into q->pool, rotated by the pid. */
+static void pool_read(struct qdir *q)
+{
+    int fd = q->fd[QDIR_FREE];
+    char buf[8192];
+    char seen[QDIR_POOL_SLOTS][QDIR_POOL_NAME_MAX];
+    unsigned n = 0;
+    q->npool = q->ipool = 0;
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return;
+    ssize_t got;
+    while (n < QDIR_POOL_SLOTS && (got = getdents64(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t off = 0; off < got && n < QDIR_POOL_SLOTS;) {
+            const struct dirent64 *de = (const struct dirent64 *)(const void *)(buf + off);
+            off += de->d_reclen;
+            if (pool_name(de->d_name))
+                memcpy(seen[n++], de->d_name, strlen(de->d_name) + 1); /* pool_name: <= 8 */
+        }
+    }
+    unsigned start = n ? (unsigned)getpid() % n : 0;
+    for (unsigned k = 0; k < n; k++)
+        memcpy(q->pool[k], seen[(start + k) % n], QDIR_POOL_NAME_MAX);
+    q->npool = n;
+}
+
+int qdir_pool_next(struct qdir *q, char out[QDIR_POOL_NAME_MAX])
+{
+    if (q->fd[QDIR_FREE] < 0)
+        return -ENOENT;
+    if (q->ipool == q->npool) {
+        long long now = now_ms();
+        if (q->pool_empty_ms >= 0 && now - q->pool_empty_ms < QDIR_POOL_EMPTY_MS)
+            return -ENOENT;
+        pool_read(q);
+        q->pool_empty_ms = q->npool ? -1 : now;
+        if (q->npool == 0)
+            return -ENOENT;
+    }
+    memcpy(out, q->pool[q->ipool++], QDIR_POOL_NAME_MAX);
+    return 0;
+}
+
+int qdir_recycle(struct qdir *q, const char *id, enum qdir_queue from, uint64_t size)
+{
+    if (!qf_id_valid(id) || (unsigned)from >= QDIR_COUNT || from == QDIR_FREE)
+        return -EINVAL;
+    if (q->fd[QDIR_FREE] >= 0 && size <= QDIR_POOL_FILE_MAX) {
+        for (int tries = 0; tries < 2; tries++) {
+            char slot[QDIR_POOL_NAME_MAX];
+            slot_name(q->fill_next++, slot);
+            if (renameat2(q->fd[from], id, q->fd[QDIR_FREE], slot, RENAME_NOREPLACE) == 0)
+                return 1;
+            if (errno != EEXIST)
+                break; /* ENOENT is for the unlink to report; EINVAL: no NOREPLACE here */
+        }
+    }
+    return unlinkat(q->fd[from], id, 0) < 0 ? -errno : 0;
+}
+
+int qdir_clean_pool(const struct qdir *q)
+{
+    if (q->fd[QDIR_FREE] < 0)
+        return 0;
+    int fd = openat(q->fd[QDIR_FREE], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || pool_name(n))
+            continue;
+        /* a directory or anything unlinkat cannot remove stays: not ours */
+        if (unlinkat(q->fd[QDIR_FREE], n, 0) == 0)
+            removed++;
+    }
+    closedir(d);
     return removed;
 }

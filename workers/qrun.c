@@ -313,9 +313,12 @@ void qrun_job_done(struct qrun *r, struct qmsg *m)
         close(m->fd);
         m->fd = -1;
         /* not synced: a removal a system crash undoes delivers again
-         * what every recipient's mark says is done - the runner skips it */
-        if (unlinkat(r->q.fd[QDIR_ACTIVE], e->queue_id, 0) < 0)
-            log_error("%s: remove: %s", e->queue_id, strerror(errno));
+         * what every recipient's mark says is done - the runner skips it.
+         * The file goes to the inode pool for a worker's next message
+         * (queue_dir.h) unless the pool is full. */
+        int rc = qdir_recycle(&r->q, e->queue_id, QDIR_ACTIVE, e->tail_off);
+        if (rc < 0)
+            log_error("%s: remove: %s", e->queue_id, strerror(-rc));
         log_info("%s: removed", e->queue_id);
     } else {
         /* a bounce or success report could not be queued: try again later */
@@ -397,6 +400,17 @@ static void take(struct qrun *r, const char *id, enum qdir_queue from)
                      (unsigned long long)err.offset, err.what);
         else
             log_warn("%s: read: %s; moved to corrupt", id, strerror(-rc));
+        close(fd);
+        free(m);
+        (void)qdir_rename(&r->q, id, QDIR_ACTIVE, QDIR_CORRUPT);
+        return;
+    }
+    if (strcmp(m->env.queue_id, id) != 0) {
+        /* A name a system crash brought back after its file went to the
+         * pool and on to another message (queue_dir.h): that message is
+         * queued under its own name; never deliver it twice. */
+        log_warn("%s: queue file holds message %s; moved to corrupt", id, m->env.queue_id);
+        qf_env_free(&m->env);
         close(fd);
         free(m);
         (void)qdir_rename(&r->q, id, QDIR_ACTIVE, QDIR_CORRUPT);
@@ -695,6 +709,7 @@ int qrun_run(const struct generation *g)
     }
     qrun_opts_init(r);
     (void)qdir_clean_tmp(&r->q, getpid());
+    (void)qdir_clean_pool(&r->q);
 
     int sfd = daemon_signalfd();
     if (sfd < 0)

@@ -249,12 +249,22 @@ static void step(struct conn *c)
         io_uring_submit(ring);
     struct io_uring_sqe *sqe = NULL;
     if (!sp->has_fd) {
-        /* The kernel may read the name after this dispatch: io keeps it.
-         * O_CREAT never completes without blocking: straight to a thread. */
+        /* The kernel may read the names after this dispatch: io keeps
+         * them. A file from the inode pool (queue_dir.h) is renamed to
+         * the tmp name first; the open runs after it whatever it did
+         * (IOSQE_IO_HARDLINK): it creates the file when the slot was
+         * empty and empties a pooled one (O_TRUNC), so no byte of the
+         * message it held survives. Both block: straight to a thread. */
         snprintf(io->from, sizeof(io->from), "%s", sp->tmp_name);
+        if (qdir_pool_next(&sw->q, io->to) == 0) {
+            sqe = submit(c, SPOOL_OP_CLAIM);
+            io_uring_prep_renameat(sqe, sw->q.fd[QDIR_FREE], io->to, sw->q.fd[QDIR_TMP],
+                                   io->from, RENAME_NOREPLACE);
+            sqe->flags |= IOSQE_ASYNC | IOSQE_IO_HARDLINK;
+        }
         sqe = submit(c, SPOOL_OP_OPEN);
         io_uring_prep_openat(sqe, sw->q.fd[QDIR_TMP], io->from,
-                             O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         sqe->flags |= IOSQE_ASYNC;
         return;
     }
@@ -745,6 +755,8 @@ void spool_event(struct conn *c, int res)
         /* A link after a short write: what it was to do is still to do. */
     } else {
         switch (op) {
+        case SPOOL_OP_CLAIM: /* -ENOENT: an empty slot, the open creates the file */
+            break;
         case SPOOL_OP_OPEN:
             if (res < 0) {
                 fail(c, res, "create");

@@ -4,8 +4,10 @@
  * client gets "250 2.0.0 Ok: queued as ID" only once the file and the
  * directory entry that makes it a message are on disk.
  *
- * One message: at the start of the content a file "tmp/PID.ID" is created
- * (IORING_OP_OPENAT) and its envelope put in the session's buffer (the
+ * One message: at the start of the content a file "tmp/PID.ID" is taken
+ * from the inode pool (IORING_OP_RENAMEAT of a free/ slot, queue_dir.h)
+ * or, the slot being empty, created (IORING_OP_OPENAT, O_TRUNC for a
+ * pooled one) and its envelope put in the session's buffer (the
  * content length left to patch); the content, as message.c passes it on (our Received: first,
  * after the header/body checks, exactly the bytes the proxy path would
  * send), follows. Every write goes through the worker's ring: a full
@@ -72,6 +74,7 @@ enum spool_op {
     SPOOL_OP_PATCH,
     SPOOL_OP_SYNC,
     SPOOL_OP_RENAME,
+    SPOOL_OP_CLAIM, /* free/ slot -> tmp/ name, before the open */
 };
 
 #define SPOOL_CHAIN_MAX 4
