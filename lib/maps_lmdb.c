@@ -83,6 +83,29 @@ size_t map_lmdb_fds(int *out, size_t max)
     return n_open_fds;
 }
 
+/* Every hash:/btree:/lmdb: table open in this process, for
+ * map_lmdb_refresh_all(). */
+static struct map **open_maps;
+static size_t n_open_maps, cap_open_maps;
+
+static void map_remember(struct map *m)
+{
+    if (n_open_maps == cap_open_maps) {
+        cap_open_maps = cap_open_maps ? 2 * cap_open_maps : 8;
+        open_maps = xrealloc(open_maps, cap_open_maps * sizeof(*open_maps));
+    }
+    open_maps[n_open_maps++] = m;
+}
+
+static void map_forget(struct map *m)
+{
+    for (size_t i = 0; i < n_open_maps; i++)
+        if (open_maps[i] == m) {
+            open_maps[i] = open_maps[--n_open_maps];
+            return;
+        }
+}
+
 static void lmdb_close_env(struct lmdb_map *l)
 {
     int fd;
@@ -168,6 +191,7 @@ static int lmdb_open(struct map *m, struct map_err *err)
         return rc;
     }
     m->priv = l;
+    map_remember(m);
     return 0;
 }
 
@@ -215,11 +239,25 @@ static int lmdb_refresh(struct map *m)
     return 0;
 }
 
+size_t map_lmdb_refresh_all(void)
+{
+    size_t reopened = 0;
+    for (size_t i = 0; i < n_open_maps; i++) {
+        const struct lmdb_map *l = open_maps[i]->priv;
+        ino_t ino = l->ino;
+        dev_t dev = l->dev;
+        if (lmdb_refresh(open_maps[i]) == 0 && (l->ino != ino || l->dev != dev))
+            reopened++;
+    }
+    return reopened;
+}
+
 static void lmdb_close(struct map *m)
 {
     struct lmdb_map *l = m->priv;
     if (!l)
         return;
+    map_forget(m);
     lmdb_close_env(l);
     free(l->path);
     free(l);

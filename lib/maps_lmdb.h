@@ -28,6 +28,14 @@
  * whatever reused the number (an io_uring, a socket). */
 size_t map_lmdb_fds(int *out, size_t max);
 
+/* Run the refresh check of every hash:/btree:/lmdb: table open in this
+ * process now: a table whose file was replaced (new inode, or new mtime)
+ * is reopened and the old environment closed - its descriptor and its
+ * mapping, so the old file's blocks and cached pages can go. For a
+ * process that never looks its tables up (map_lookup() is where tables
+ * refresh otherwise): the master. Returns how many were reopened. */
+size_t map_lmdb_refresh_all(void);
+
 /* What to do with a key that is already present (postmap -w / -r). */
 enum map_lmdb_dup {
     MAP_LMDB_DUP_WARN,    /* keep the first value, warn (postmap default) */

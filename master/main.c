@@ -19,6 +19,11 @@ static int gen_load(const char *dir, unsigned id, void **gen, struct cfg_diag *d
     return r;
 }
 
+static int gen_seal(void *gen, struct cfg_diag *diag)
+{
+    return generation_seal(gen, diag);
+}
+
 static void gen_free(void *gen)
 {
     generation_free(gen);
@@ -49,7 +54,8 @@ static int run_qrun(const void *gen)
 int main(int argc, char **argv)
 {
     static const struct master_hooks hooks = {
-        .load = gen_load, .free = gen_free, .config = gen_config, .run_worker = run_worker,
+        .load = gen_load, .free = gen_free, .seal = gen_seal, .config = gen_config,
+        .run_worker = run_worker,
         .want_qrun = want_qrun, .run_qrun = run_qrun,
     };
     return master_cli(argc, argv, &hooks);

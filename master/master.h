@@ -24,6 +24,10 @@ struct master_hooks {
      * in diag (the first error is what the log and "reload" say). */
     int (*load)(const char *dir, unsigned id, void **gen, struct cfg_diag *diag);
     void (*free)(void *gen);
+    /* Optional: called once the master built the frontend configuration
+     * from a loaded generation (so that load can place both in one policy
+     * segment), before any fork. 0 or -errno with the reason in diag. */
+    int (*seal)(void *gen, struct cfg_diag *diag);
     const struct config *(*config)(const void *gen);
     /* In the forked child: serve handoffs from chans[0..nchan) (one per
      * frontend of the generation); the exit status. */

@@ -348,6 +348,10 @@ int supervisor_reload(struct master *m, char *err, size_t errlen)
     if (r == 0 && (r = fe_conf_load(m->h->config(gen), &fec, &diag)) < 0) {
         m->h->free(gen);
         gen = NULL;
+    } else if (r == 0 && m->h->seal && (r = m->h->seal(gen, &diag)) < 0) {
+        fe_conf_free(fec);
+        m->h->free(gen);
+        gen = NULL;
     }
     if (r < 0) {
         const char *why = NULL;

@@ -216,17 +216,10 @@ static int build(struct generation *g, char *err, size_t errlen)
                            &g->xclient_hosts, err, errlen)) == 0)
         rc = compile_list(&g->cfg, "smtpd_forbid_bare_newline_exclusions", MATCHLIST_NAMADR,
                           &g->bare_lf_exclusions, err, errlen);
-    maps_set_placer(NULL); /* maps opened later (tools, refresh) stay on the heap */
+    /* The placer stays set until generation_seal(): the caller places
+     * what it builds from this generation too. */
     if (rc < 0)
         return rc;
-    if ((rc = segment_seal(g->seg)) < 0) {
-        snprintf(err, errlen, "policy segment: seal: %s", strerror(-rc));
-        return rc;
-    }
-    struct segment_stats st;
-    segment_stats(g->seg, &st);
-    log_info("generation %u: policy segment %zu KiB, %u Hyperscan databases", g->id,
-             (st.used + 1023) / 1024, st.databases);
     policy_set_transport(g->policy, transport_kind, g->transport);
     if ((rc = tls_server_create(&g->cfg, &g->tls, err, errlen)) < 0)
         return rc;
@@ -257,12 +250,30 @@ int generation_load(const char *dir, unsigned id, struct generation **out, struc
         generation_free(g);
         return rc;
     }
+    *out = g;
+    return 0;
+}
+
+int generation_seal(struct generation *g, struct cfg_diag *diag)
+{
+    maps_set_placer(NULL); /* maps opened later (tools, refresh) stay on the heap */
+    int rc = segment_seal(g->seg);
+    if (rc < 0) {
+        char msg[ERR_MAX];
+        snprintf(msg, sizeof(msg), "%s: policy segment: seal: %s",
+                 g->cfg.path ? g->cfg.path : "main.cf", strerror(-rc));
+        fail(diag, msg);
+        return rc;
+    }
+    struct segment_stats st;
+    segment_stats(g->seg, &st);
+    log_info("generation %u: policy segment %zu KiB, %u Hyperscan databases", g->id,
+             (st.used + 1023) / 1024, st.databases);
     /* Compiling a big table leaves tens of MiB of freed heap behind
      * (Hyperscan's compiler: 84 MiB for 10,000 header_checks rules), still
      * resident and inherited by every child forked next. What the
      * generation keeps is in the segment; give the rest back. */
     malloc_trim(0);
-    *out = g;
     return 0;
 }
 
@@ -270,6 +281,9 @@ void generation_free(struct generation *g)
 {
     if (!g)
         return;
+    struct segment_stats st;
+    if (g->seg && (segment_stats(g->seg, &st), !st.sealed))
+        maps_set_placer(NULL); /* loaded, never sealed: the placer is still ours */
     if (g->policy)
         policy_free(g->policy);
     for (size_t i = 0; i < g->nmaps; i++)

@@ -47,8 +47,17 @@ struct generation {
 };
 
 /* Load DIR/main.cf and build everything. 0, or -errno with the reason
- * logged (and in diag when given). */
+ * logged (and in diag when given). The policy segment is still open and
+ * the maps placer (maps.h) still points at it: whatever the caller builds
+ * from the generation next - the master: the frontend configuration, with
+ * its own mynetworks and restriction lists - is placed in it too, instead
+ * of on the heap every child inherits. generation_seal() ends that. */
 int generation_load(const char *dir, unsigned id, struct generation **out, struct cfg_diag *diag);
+/* Clear the placer, seal the segment (log: "generation N: policy segment
+ * N KiB, ..."), give the freed heap back (malloc_trim). Before any fork.
+ * 0 or -errno (in diag or logged). */
+int generation_seal(struct generation *g, struct cfg_diag *diag);
+/* Also of a generation never sealed (clears the placer). */
 void generation_free(struct generation *g);
 
 /* smtpd's per-client EHLO filter: the first of
