@@ -14,6 +14,8 @@ domains in `zones.slow` (it swallows the queries: the client times out) and
 dnsmasq runs as our child in the foreground (--keep-in-foreground), with
 its cache off, is stopped by pid (SIGTERM, then SIGKILL after 5 s) from
 __exit__, stop() or an atexit hook, and its directory is removed.
+Its process group is recorded with reaper.py (killed on the test's SIGTERM,
+and by tools/run-tests if the test was SIGKILLed).
 dnsmasq_available() says whether the program is there (tests exit 77
 otherwise). Python 3 standard library only.
 """
@@ -29,6 +31,8 @@ import subprocess
 import tempfile
 import threading
 import time
+
+import reaper
 
 DNSMASQ_PATHS = ("/usr/sbin/dnsmasq", "/usr/bin/dnsmasq")
 
@@ -229,6 +233,7 @@ class DnsTestServer:
         self.proc = subprocess.Popen(
             [path, "--keep-in-foreground", "--conf-file=" + conf, "--pid-file="],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        reaper.record(self.proc, f"dnsmasq in {self.dir}")
         atexit.register(self.stop)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -272,6 +277,7 @@ class DnsTestServer:
                 self.proc.kill()
                 self.proc.wait(5)
         if self.proc is not None:
+            reaper.forget(self.proc)
             for stream in (self.proc.stdout, self.proc.stderr):
                 if stream:
                     stream.close()

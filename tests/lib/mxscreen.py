@@ -32,6 +32,9 @@ How the instance is run:
     one pid at a time; orphans are reaped (we are a child subreaper); the
     directory is removed unless keep=True. stop() also runs from __exit__
     and an atexit hook.
+  * The daemon's process group is recorded with tests/lib/reaper.py: a
+    SIGTERM to the test (meson's timeout) kills it by pid before the test
+    exits, and tools/run-tests kills what a SIGKILLed test left behind.
 
 Failure: start() raises MxscreenError with the reason (no binary, daemon
 exited with its status, no greeting in time), its stderr and the maillog
@@ -48,6 +51,7 @@ import subprocess
 import tempfile
 import time
 
+import reaper
 from postfix_peer import (_become_subreaper, free_port, pids_in_group, stop_process_group,  # noqa: F401
                           wait_banner)
 
@@ -225,6 +229,7 @@ class MxscreenInstance:
                 stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
                 cwd=self.dir, start_new_session=True)
             self.pid = self.proc.pid
+            reaper.record(self.proc, f"mxscreen in {self.dir}")
             deadline = time.monotonic() + self.start_timeout
             self.banner = wait_banner(self.host, self.port, deadline,
                                       alive=lambda: self.proc.poll() is None)
@@ -255,6 +260,7 @@ class MxscreenInstance:
         status = None
         if p is not None:
             status = stop_process_group(p, timeout)
+            reaper.forget(p)
         if self._stderr:
             self._stderr.close()
             self._stderr = None

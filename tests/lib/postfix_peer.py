@@ -54,6 +54,9 @@ import subprocess
 import tempfile
 import time
 
+import reaper
+from reaper import pids_in_group
+
 # Parameters of mxscreen that Postfix does not have; main.cf texts written
 # for mxscreen lose them before Postfix reads them.
 MXSCREEN_ONLY = ("listen_addresses", "worker_processes", "delivery_mode")
@@ -156,25 +159,6 @@ def wait_banner(host, port, deadline, alive=lambda: True):
             pass
         time.sleep(0.1)
     return None
-
-
-def pids_in_group(pgid, zombies=False):
-    """Pids of processes whose process group is pgid (read from /proc);
-    zombies only when asked."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name: state ppid pgrp ...
-        rest = stat[stat.rfind(b")") + 2:].split()
-        if len(rest) > 2 and int(rest[2]) == pgid and (rest[0] == b"Z") == zombies:
-            out.append(int(name))
-    return out
 
 
 def pids_children(ppid):
@@ -431,6 +415,7 @@ class PostfixInstance:
                 [master, "-c", self.conf_dir, "-e", str(self.lifetime)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, cwd=self.dir, start_new_session=True)
+            reaper.record(self.master, f"Postfix master in {self.dir}")
             deadline = time.monotonic() + self.start_timeout
             self.banner = wait_banner(self.host, self.port, deadline,
                                       alive=lambda: self.master.poll() is None)
@@ -465,6 +450,7 @@ class PostfixInstance:
             # reached through the group: stopped by pid.
             strays = [p for p in pids_children(m.pid) if p not in pids_in_group(pgid)]
             stop_process_group(m, timeout, strays)
+            reaper.forget(m)
             if m.stderr:
                 m.stderr.close()
         if self.dir and not self.keep:
