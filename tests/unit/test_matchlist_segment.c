@@ -128,18 +128,33 @@ static void test_addresses(void **state)
     compare(MATCHLIST_NAMADR, 0, value, probes, ARRAY_LEN(probes));
 }
 
+static int domain_item(char *buf, size_t cap, int i)
+{
+    return snprintf(buf, cap, "relay%04d.example ", i);
+}
+
+static int net_item(char *buf, size_t cap, int i)
+{
+    return snprintf(buf, cap, "10.%d.%d.0/24 ", i / 256, i % 256);
+}
+
+/* A list value of n items, item(i) each. */
+static void list_value(struct strbuf *v, int n, int (*item)(char *buf, size_t cap, int i))
+{
+    strbuf_init(v);
+    for (int i = 0; i < n; i++) {
+        char one[64];
+        strbuf_append(v, one, (size_t)item(one, sizeof(one), i));
+    }
+    strbuf_cstr(v);
+}
+
 /* The size a big relay_domains list has: every entry answers. */
 static void test_big_domain_list(void **state)
 {
     (void)state;
     struct strbuf v;
-    strbuf_init(&v);
-    for (int i = 0; i < 5000; i++) {
-        char d[64];
-        int n = snprintf(d, sizeof(d), "relay%04d.example ", i);
-        strbuf_append(&v, d, (size_t)n);
-    }
-    strbuf_cstr(&v);
+    list_value(&v, 5000, domain_item);
     static const struct probe probes[] = {
         {"relay0000.example", NULL}, {"RELAY4999.example", NULL}, {"relay2500.example", NULL},
         {"sub.relay0001.example", NULL}, {"relay5000.example", NULL}, {"example", NULL},
@@ -153,13 +168,7 @@ static void test_segment_full(void **state)
 {
     (void)state;
     struct strbuf v;
-    strbuf_init(&v);
-    for (int i = 0; i < 2000; i++) {
-        char d[64];
-        int n = snprintf(d, sizeof(d), "10.%d.%d.0/24 ", i / 256, i % 256);
-        strbuf_append(&v, d, (size_t)n);
-    }
-    strbuf_cstr(&v);
+    list_value(&v, 2000, net_item);
     struct segment *seg;
     struct map_placer pl;
     assert_int_equal(segment_create(32, 64 * 1024, &seg), 0);
