@@ -43,12 +43,57 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* log_init(prog) and the log file NAME in the test directory opened with
+ * HOST as myhostname; the file's path. */
+static const char *open_log(const char *prog, const char *name, const char *host)
+{
+    const char *p = path_in_tmp(name);
+    log_init(prog, 1);
+    assert_int_equal(log_open_file(p, host), 0);
+    return p;
+}
+
+/* A forked child must end with exit status `status`. */
+static void wait_exit(pid_t kid, int status)
+{
+    int st;
+    assert_int_equal(waitpid(kid, &st, 0), kid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == status);
+}
+
+/* stderr into a pipe, to see what reaches it and when: the pipe's read
+ * end in *rd, the saved stderr returned for stderr_restore(). */
+static int stderr_to_pipe(int *rd)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
+    close(pfd[1]);
+    *rd = pfd[0];
+    return saved;
+}
+
+/* stderr back; what the pipe got (up to size - 1 bytes, NUL-terminated,
+ * the read end closed); its length. */
+static size_t stderr_restore(int saved, int rd, char *buf, size_t size)
+{
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    size_t len = 0;
+    ssize_t r;
+    while (len < size - 1 && (r = read(rd, buf + len, size - 1 - len)) > 0)
+        len += (size_t)r;
+    close(rd);
+    buf[len] = '\0';
+    return len;
+}
+
 static void file_line_has_postfix_prefix(void **state)
 {
     (void)state;
-    const char *p = path_in_tmp("one.log");
-    log_init("mxscreen/master", 1);
-    assert_int_equal(log_open_file(p, "mx1.example.test"), 0);
+    const char *p = open_log("mxscreen/master", "one.log", "mx1.example.test");
     assert_true(log_file_fd() >= 0);
     log_info("daemon started -- version %s", "0.1.0");
     log_warn("process /x/mxscreen pid %d exit status %d", 12, 1);
@@ -120,24 +165,59 @@ static void long_line_is_cut_but_ends_with_newline(void **state)
     free(buf);
 }
 
-/* Waits for the n children (each must exit 0), closes the log and checks
- * that the file holds exactly `want` whole lines "kid K line I PAD" from
- * mxscreen/smtpd, PAD matching the ERE pad: no line lost, cut or mixed. */
-static void reap_and_check_lines(const pid_t *pids, int n, const char *p, const char *pad,
-                                 int want)
+/* The many-writers cases: KIDS children of a master with the log file
+ * open (workers inherit the descriptor across fork) each log `lines` lines
+ * "kid K line I PAD" as mxscreen/smtpd and exit; with hold, in held
+ * batches flushed every 7th line. The file must then hold exactly KIDS *
+ * lines whole lines matching the ERE pad_re: no line lost, cut or mixed. */
+struct writers {
+    const char *name;
+    int lines;
+    const char *pad, *pad_re;
+    int hold;
+};
+
+/* Unheld: every write must be one whole line even with four writers. */
+static const struct writers unheld = {"many.log", 500,
+                                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "x{48}", 0};
+/* Several processes holding and flushing batches into one O_APPEND file. */
+static const struct writers held = {"manyheld.log", 700,
+                                    "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", "y{40}", 1};
+
+static void many_writers(void **state)
 {
-    for (int k = 0; k < n; k++) {
-        int st;
-        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    enum { KIDS = 4 };
+    const struct writers *w = *state;
+    const int lines = w->lines, hold = w->hold;
+    const char *pad = w->pad, *pad_re = w->pad_re;
+    const char *p = open_log("mxscreen/master", w->name, "h.example");
+    pid_t pids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            log_init("mxscreen/smtpd", 1);
+            if (hold)
+                log_hold(1);
+            for (int i = 0; i < lines; i++) {
+                log_info("kid %d line %d %s", k, i, pad);
+                if (hold && i % 7 == 6)
+                    log_flush();
+            }
+            if (hold)
+                log_hold(0);
+            _exit(0);
+        }
     }
+    for (int k = 0; k < KIDS; k++)
+        wait_exit(pids[k], 0);
     log_close();
     size_t len;
     char *buf = slurp(p, &len);
     char pattern[256];
     snprintf(pattern, sizeof(pattern),
              "^[A-Z][a-z][a-z] [0-3][0-9] [0-9:]{8} h mxscreen/smtpd\\[[0-9]+\\]: "
-             "kid [0-3] line [0-9]+ %s$", pad);
+             "kid [0-3] line [0-9]+ %s$", pad_re);
     regex_t re;
     assert_int_equal(regcomp(&re, pattern, REG_EXTENDED), 0);
     int count = 0;
@@ -145,32 +225,9 @@ static void reap_and_check_lines(const pid_t *pids, int n, const char *p, const 
         assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
         count++;
     }
-    assert_int_equal(count, want);
+    assert_int_equal(count, KIDS * lines);
     regfree(&re);
     free(buf);
-}
-
-/* Children inherit the descriptor across fork (as workers do) and write
- * concurrently: every line must arrive whole. */
-static void forked_writers_interleave_whole_lines(void **state)
-{
-    (void)state;
-    enum { KIDS = 4, LINES = 500 };
-    const char *p = path_in_tmp("many.log");
-    log_init("mxscreen/master", 1);
-    assert_int_equal(log_open_file(p, "h.example"), 0);
-    pid_t pids[KIDS];
-    for (int k = 0; k < KIDS; k++) {
-        pids[k] = fork();
-        assert_true(pids[k] >= 0);
-        if (pids[k] == 0) {
-            log_init("mxscreen/smtpd", 1);
-            for (int i = 0; i < LINES; i++)
-                log_info("kid %d line %d %s", k, i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
-            _exit(0);
-        }
-    }
-    reap_and_check_lines(pids, KIDS, p, "x{48}", KIDS * LINES);
 }
 
 /* The pid is asked once per process: a child that logs before its own
@@ -179,9 +236,7 @@ static void forked_writers_interleave_whole_lines(void **state)
 static void forked_child_logs_its_own_pid(void **state)
 {
     (void)state;
-    const char *p = path_in_tmp("pid.log");
-    log_init("mxscreen/master", 1);
-    assert_int_equal(log_open_file(p, "h.example"), 0);
+    const char *p = open_log("mxscreen/master", "pid.log", "h.example");
     log_info("parent before");
     pid_t kid = fork();
     assert_true(kid >= 0);
@@ -189,9 +244,7 @@ static void forked_child_logs_its_own_pid(void **state)
         log_info("child");
         _exit(0);
     }
-    int st;
-    assert_int_equal(waitpid(kid, &st, 0), kid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    wait_exit(kid, 0);
     log_info("parent after");
     log_close();
     size_t len;
@@ -211,9 +264,7 @@ static void forked_child_logs_its_own_pid(void **state)
 static void time_prefix_follows_the_clock(void **state)
 {
     (void)state;
-    const char *p = path_in_tmp("time.log");
-    log_init("mxscreen/smtpd", 1);
-    assert_int_equal(log_open_file(p, "h.example"), 0);
+    const char *p = open_log("mxscreen/smtpd", "time.log", "h.example");
     time_t t0 = time(NULL);
     log_info("first");
     while (time(NULL) == t0)
@@ -270,9 +321,7 @@ static int count_of(const char *buf, const char *needle)
 static void held_lines_wait_for_flush(void **state)
 {
     (void)state;
-    const char *p = path_in_tmp("hold.log");
-    log_init("mxscreen/smtpd", 1);
-    assert_int_equal(log_open_file(p, "h"), 0);
+    const char *p = open_log("mxscreen/smtpd", "hold.log", "h");
     log_hold(1);
     log_info("one");
     log_warn("two");
@@ -308,9 +357,7 @@ static void full_buffer_writes_whole_lines(void **state)
 {
     (void)state;
     enum { LINES = 400 };
-    const char *p = path_in_tmp("full.log");
-    log_init("mxscreen/smtpd", 1);
-    assert_int_equal(log_open_file(p, "h"), 0);
+    const char *p = open_log("mxscreen/smtpd", "full.log", "h");
     log_hold(1);
     for (int i = 0; i < LINES; i++)
         log_info("line %03d %0100d", i, 0);
@@ -341,33 +388,22 @@ static void full_buffer_writes_whole_lines(void **state)
 static void stderr_batches_fit_pipe_buf(void **state)
 {
     (void)state;
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_int_equal(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
+    int rd;
+    int saved = stderr_to_pipe(&rd);
     log_init("mxscreen-test", 0);
     log_hold(1);
     log_info("held %s", "a");
     int avail = -1;
-    assert_int_equal(ioctl(pfd[0], FIONREAD, &avail), 0);
+    assert_int_equal(ioctl(rd, FIONREAD, &avail), 0);
     assert_int_equal(avail, 0);
     /* 40 lines of ~215 bytes: 8.6 KB, more than PIPE_BUF. */
     for (int i = 0; i < 40; i++)
         log_info("%02d %0200d", i, 0);
-    assert_int_equal(ioctl(pfd[0], FIONREAD, &avail), 0);
+    assert_int_equal(ioctl(rd, FIONREAD, &avail), 0);
     assert_true(avail > 0 && avail <= 2 * PIPE_BUF);
     log_hold(0);
-    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-    close(saved);
-    close(pfd[1]);
     char buf[16384];
-    size_t len = 0;
-    ssize_t r;
-    while ((r = read(pfd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-        len += (size_t)r;
-    close(pfd[0]);
-    buf[len] = '\0';
+    stderr_restore(saved, rd, buf, sizeof(buf));
     assert_true(strncmp(buf, "mxscreen-test: held a\n", 22) == 0);
     assert_int_equal(count_of(buf, "\n"), 41);
     assert_non_null(strstr(buf, "mxscreen-test: 39 000"));
@@ -379,9 +415,7 @@ static void stderr_batches_fit_pipe_buf(void **state)
 static void fork_exit_and_fatal_keep_held_lines(void **state)
 {
     (void)state;
-    const char *p = path_in_tmp("forkhold.log");
-    log_init("mxscreen/master", 1);
-    assert_int_equal(log_open_file(p, "h"), 0);
+    const char *p = open_log("mxscreen/master", "forkhold.log", "h");
     log_hold(1);
     log_info("held before fork");
     pid_t kid = fork();
@@ -391,9 +425,7 @@ static void fork_exit_and_fatal_keep_held_lines(void **state)
         log_info("child unheld");
         _exit(0);
     }
-    int st;
-    assert_int_equal(waitpid(kid, &st, 0), kid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    wait_exit(kid, 0);
     pid_t kid2 = fork();
     assert_true(kid2 >= 0);
     if (kid2 == 0) {
@@ -401,8 +433,7 @@ static void fork_exit_and_fatal_keep_held_lines(void **state)
         log_info("child held, then exit");
         exit(0);
     }
-    assert_int_equal(waitpid(kid2, &st, 0), kid2);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    wait_exit(kid2, 0);
     pid_t kid3 = fork();
     assert_true(kid3 >= 0);
     if (kid3 == 0) {
@@ -410,8 +441,7 @@ static void fork_exit_and_fatal_keep_held_lines(void **state)
         log_info("child held, then fatal");
         log_fatal("child fatal %d", 3);
     }
-    assert_int_equal(waitpid(kid3, &st, 0), kid3);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    wait_exit(kid3, 1);
     log_hold(0);
     log_close();
     size_t len;
@@ -427,65 +457,26 @@ static void fork_exit_and_fatal_keep_held_lines(void **state)
     free(buf);
 }
 
-/* Several processes holding and flushing batches into one O_APPEND file:
- * every line arrives whole, once. */
-static void held_batches_from_many_processes_stay_whole(void **state)
-{
-    (void)state;
-    enum { KIDS = 4, LINES = 700 };
-    const char *p = path_in_tmp("manyheld.log");
-    log_init("mxscreen/master", 1);
-    assert_int_equal(log_open_file(p, "h.example"), 0);
-    pid_t pids[KIDS];
-    for (int k = 0; k < KIDS; k++) {
-        pids[k] = fork();
-        assert_true(pids[k] >= 0);
-        if (pids[k] == 0) {
-            log_init("mxscreen/smtpd", 1);
-            log_hold(1);
-            for (int i = 0; i < LINES; i++) {
-                log_info("kid %d line %d %s", k, i, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
-                if (i % 7 == 6)
-                    log_flush();
-            }
-            log_hold(0);
-            _exit(0);
-        }
-    }
-    reap_and_check_lines(pids, KIDS, p, "y{40}", KIDS * LINES);
-}
-
 /* The stderr tee is never held: a start-up error reaches the terminal at
  * once while the file's copy waits for the flush. */
 static void tee_is_not_held(void **state)
 {
     (void)state;
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_int_equal(dup2(pfd[1], STDERR_FILENO), STDERR_FILENO);
-    const char *p = path_in_tmp("tee.log");
-    log_init("mxscreen/master", 1);
-    assert_int_equal(log_open_file(p, "h"), 0);
+    int rd;
+    int saved = stderr_to_pipe(&rd);
+    const char *p = open_log("mxscreen/master", "tee.log", "h");
     log_tee_stderr(1);
     log_hold(1);
     log_error("cannot bind %s", "x");
     int avail = -1;
-    assert_int_equal(ioctl(pfd[0], FIONREAD, &avail), 0);
+    assert_int_equal(ioctl(rd, FIONREAD, &avail), 0);
     assert_true(avail > 0);
     assert_int_equal(file_size(p), 0);
     log_hold(0);
     log_tee_stderr(0);
     log_close();
-    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-    close(saved);
-    close(pfd[1]);
     char buf[512];
-    ssize_t r = read(pfd[0], buf, sizeof(buf) - 1);
-    close(pfd[0]);
-    assert_true(r > 0);
-    buf[r] = '\0';
+    assert_true(stderr_restore(saved, rd, buf, sizeof(buf)) > 0);
     assert_non_null(strstr(buf, "]: error: cannot bind x\n"));
     size_t len;
     char *fb = slurp(p, &len);
@@ -513,7 +504,7 @@ int main(void)
         cmocka_unit_test(file_line_has_postfix_prefix),
         cmocka_unit_test(file_appends_to_existing),
         cmocka_unit_test(long_line_is_cut_but_ends_with_newline),
-        cmocka_unit_test(forked_writers_interleave_whole_lines),
+        {"forked_writers_interleave_whole_lines", many_writers, NULL, NULL, (void *)&unheld},
         cmocka_unit_test(forked_child_logs_its_own_pid),
         cmocka_unit_test(time_prefix_follows_the_clock),
         cmocka_unit_test(open_failure_keeps_sink),
@@ -521,7 +512,8 @@ int main(void)
         cmocka_unit_test(full_buffer_writes_whole_lines),
         cmocka_unit_test(stderr_batches_fit_pipe_buf),
         cmocka_unit_test(fork_exit_and_fatal_keep_held_lines),
-        cmocka_unit_test(held_batches_from_many_processes_stay_whole),
+        {"held_batches_from_many_processes_stay_whole", many_writers, NULL, NULL,
+         (void *)&held},
         cmocka_unit_test(tee_is_not_held),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

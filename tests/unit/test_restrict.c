@@ -291,23 +291,58 @@ static const struct rcase cases[] = {
      "450 4.7.0 <u@x.test>: Recipient address rejected: defer_if_reject requested", 0},
 };
 
-static void run_case(size_t i, const struct rcase *c)
-{
+/* A configuration and a restriction context made from it: what every
+ * test starts from (main.cf is the lines below plus extra). */
+struct world {
     struct config cfg;
     struct cfg_diag d;
-    char maincf[1024];
-    snprintf(maincf, sizeof(maincf), "compatibility_level = 3.6\nmyhostname = mx.test\n"
-             "mynetworks = 127.0.0.0/8\n%s\n", c->maincf);
-    cfg_diag_init(&d);
-    if (config_load_buf("/nonexistent", maincf, strlen(maincf), &cfg, &d) != 0)
-        fail_msg("case %zu: config: %s", i, d.n ? d.v[0].text : "?");
     struct restrict_ctx *ctx;
-    struct restrict_list *l;
     struct restrict_err err;
-    if (restrict_ctx_create(&cfg, &ctx, &err) != 0)
-        fail_msg("case %zu: ctx: %s", i, err.msg);
-    if (restrict_compile(ctx, "test_restrictions", c->list, strlen(c->list), &l, &err) != 0)
-        fail_msg("case %zu: compile: %s", i, err.msg);
+};
+
+static void world_open(struct world *w, const char *extra)
+{
+    char maincf[1024];
+    snprintf(maincf, sizeof(maincf), "compatibility_level = 3.6\nmyhostname = mx.test\n%s\n",
+             extra);
+    cfg_diag_init(&w->d);
+    if (config_load_buf("/nonexistent", maincf, strlen(maincf), &w->cfg, &w->d) != 0)
+        fail_msg("config: %s", w->d.n ? w->d.v[0].text : "?");
+    if (restrict_ctx_create(&w->cfg, &w->ctx, &w->err) != 0)
+        fail_msg("ctx: %s", w->err.msg);
+}
+
+static struct restrict_list *world_compile(struct world *w, const char *list)
+{
+    struct restrict_list *l;
+    if (restrict_compile(w->ctx, "test_restrictions", list, strlen(list), &l, &w->err) != 0)
+        fail_msg("compile %s: %s", list, w->err.msg);
+    return l;
+}
+
+static void world_close(struct world *w)
+{
+    restrict_ctx_free(w->ctx);
+    config_free(&w->cfg);
+    cfg_diag_free(&w->d);
+}
+
+/* The client of the stage tests: h[192.0.2.1], HELO h.test. */
+static struct restrict_facts client_facts(const char *sender, const char *rcpt)
+{
+    return (struct restrict_facts){.name = "h", .reverse_name = "h", .addr = "192.0.2.1",
+                                   .namaddr = "h[192.0.2.1]", .helo = "h.test",
+                                   .sender = sender, .recipient = rcpt};
+}
+
+static void run_case(size_t i, const struct rcase *c)
+{
+    struct world w;
+    char extra[1024];
+    snprintf(extra, sizeof(extra), "mynetworks = 127.0.0.0/8\n%s", c->maincf);
+    world_open(&w, extra);
+    struct restrict_ctx *ctx = w.ctx;
+    struct restrict_list *l = world_compile(&w, c->list);
 
     char namaddr[300];
     snprintf(namaddr, sizeof(namaddr), "%s[%s]", c->name, c->addr);
@@ -337,9 +372,7 @@ static void run_case(size_t i, const struct rcase *c)
         fail_msg("case %zu (%s): %d DNS queries, want %d", i, c->list, queries, c->queries);
     free(st);
     restrict_list_free(l);
-    restrict_ctx_free(ctx);
-    config_free(&cfg);
-    cfg_diag_free(&d);
+    world_close(&w);
 }
 
 static void table(void **state)
@@ -362,26 +395,18 @@ static void compile_errors(void **state)
         {"reject_rbl_client zen.test=127.0.0.300", "bad argument"},
         {"check_helo_access nosuchtype:/x", "smtpd_client_restrictions"},
     };
-    char maincf[] = "compatibility_level = 3.6\nmyhostname = mx.test\nmynetworks = 127.0.0.0/8\n";
-    struct config cfg;
-    struct cfg_diag d;
-    cfg_diag_init(&d);
-    assert_int_equal(config_load_buf("/nonexistent", maincf, strlen(maincf), &cfg, &d), 0);
-    struct restrict_ctx *ctx;
-    struct restrict_err err;
-    assert_int_equal(restrict_ctx_create(&cfg, &ctx, &err), 0);
+    struct world w;
+    world_open(&w, "mynetworks = 127.0.0.0/8");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct restrict_list *l = (void *)1;
-        int rc = restrict_compile(ctx, "smtpd_client_restrictions", bad[i].list,
-                                  strlen(bad[i].list), &l, &err);
+        int rc = restrict_compile(w.ctx, "smtpd_client_restrictions", bad[i].list,
+                                  strlen(bad[i].list), &l, &w.err);
         if (rc == 0 || l != NULL)
             fail_msg("case %zu: %s compiled", i, bad[i].list);
-        if (!strstr(err.msg, bad[i].needle))
-            fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err.msg, bad[i].needle);
+        if (!strstr(w.err.msg, bad[i].needle))
+            fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, w.err.msg, bad[i].needle);
     }
-    restrict_ctx_free(ctx);
-    config_free(&cfg);
-    cfg_diag_free(&d);
+    world_close(&w);
 }
 
 /* defer_if_permit raised at the client stage survives into RCPT and turns
@@ -389,20 +414,12 @@ static void compile_errors(void **state)
 static void defer_if_permit_across_stages(void **state)
 {
     (void)state;
-    char maincf[] = "compatibility_level = 3.6\nmyhostname = mx.test\nmynetworks = 127.0.0.0/8\n";
-    struct config cfg;
-    struct cfg_diag d;
-    cfg_diag_init(&d);
-    assert_int_equal(config_load_buf("/nonexistent", maincf, strlen(maincf), &cfg, &d), 0);
-    struct restrict_ctx *ctx;
-    struct restrict_err err;
-    struct restrict_list *cl, *rl;
-    assert_int_equal(restrict_ctx_create(&cfg, &ctx, &err), 0);
-    assert_int_equal(restrict_compile(ctx, "c", "defer_if_permit", 15, &cl, &err), 0);
-    assert_int_equal(restrict_compile(ctx, "r", "permit", 6, &rl, &err), 0);
-    struct restrict_facts f = {.name = "h", .reverse_name = "h", .addr = "192.0.2.1",
-                               .namaddr = "h[192.0.2.1]", .helo = "h.test", .sender = "a@b.test",
-                               .recipient = "u@c.test"};
+    struct world w;
+    world_open(&w, "mynetworks = 127.0.0.0/8");
+    struct restrict_ctx *ctx = w.ctx;
+    struct restrict_list *cl = world_compile(&w, "defer_if_permit");
+    struct restrict_list *rl = world_compile(&w, "permit");
+    struct restrict_facts f = client_facts("a@b.test", "u@c.test");
     struct restrict_state *st = calloc(1, sizeof(*st));
     struct restrict_verdict v;
     restrict_stage_begin(st, RESTRICT_CLIENT);
@@ -420,39 +437,42 @@ static void defer_if_permit_across_stages(void **state)
     free(st);
     restrict_list_free(cl);
     restrict_list_free(rl);
-    restrict_ctx_free(ctx);
-    config_free(&cfg);
-    cfg_diag_free(&d);
+    world_close(&w);
 }
 
 static void dsn_helpers(void **state)
 {
     (void)state;
-    assert_int_equal(restrict_dsn_len("5.7.1 x"), 5);
-    assert_int_equal(restrict_dsn_len("4.123.456"), 9);
-    assert_int_equal(restrict_dsn_len("5.7.1x"), 0);
-    assert_int_equal(restrict_dsn_len("6.7.1"), 0);
-    assert_int_equal(restrict_dsn_len("5.1234.1"), 0);
-    assert_int_equal(restrict_dsn_len("5..1"), 0);
-    char d[16] = "5.1.1";
-    restrict_dsn_fix(d, RESTRICT_SENDER);
-    assert_string_equal(d, "5.1.7"); /* checked against Postfix 3.7 */
-    strcpy(d, "5.1.8");
-    restrict_dsn_fix(d, RESTRICT_RECIPIENT);
-    assert_string_equal(d, "5.1.2");
-    strcpy(d, "4.1.2");
-    restrict_dsn_fix(d, RESTRICT_HELO);
-    assert_string_equal(d, "4.0.0");
-    strcpy(d, "5.7.1");
-    restrict_dsn_fix(d, RESTRICT_HELO);
-    assert_string_equal(d, "5.7.1");
-    /* smtpd_dsn_fix.c's default row: X.1.0 for a sender as for a recipient. */
-    strcpy(d, "5.1.0");
-    restrict_dsn_fix(d, RESTRICT_SENDER);
-    assert_string_equal(d, "5.1.0");
-    strcpy(d, "4.1.9");
-    restrict_dsn_fix(d, RESTRICT_SENDER);
-    assert_string_equal(d, "4.1.0");
+    static const struct { const char *text; size_t want; } lens[] = {
+        {"5.7.1 x", 5}, {"4.123.456", 9}, {"5.7.1x", 0}, {"6.7.1", 0}, {"5.1234.1", 0},
+        {"5..1", 0},
+    };
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+        if (restrict_dsn_len(lens[i].text) != lens[i].want)
+            fail_msg("restrict_dsn_len(\"%s\") = %zu, want %zu", lens[i].text,
+                     restrict_dsn_len(lens[i].text), lens[i].want);
+    /* smtpd_dsn_fix.c, each row checked against Postfix 3.7 */
+    static const struct {
+        const char *in;
+        enum restrict_stage stage;
+        const char *want;
+    } fixes[] = {
+        {"5.1.1", RESTRICT_SENDER, "5.1.7"},
+        {"5.1.8", RESTRICT_RECIPIENT, "5.1.2"},
+        {"4.1.2", RESTRICT_HELO, "4.0.0"},
+        {"5.7.1", RESTRICT_HELO, "5.7.1"},
+        /* the default row: X.1.0 for a sender as for a recipient */
+        {"5.1.0", RESTRICT_SENDER, "5.1.0"},
+        {"4.1.9", RESTRICT_SENDER, "4.1.0"},
+    };
+    for (size_t i = 0; i < sizeof(fixes) / sizeof(fixes[0]); i++) {
+        char d[16];
+        snprintf(d, sizeof(d), "%s", fixes[i].in);
+        restrict_dsn_fix(d, fixes[i].stage);
+        if (strcmp(d, fixes[i].want) != 0)
+            fail_msg("restrict_dsn_fix(%s, stage %d) = %s, want %s", fixes[i].in,
+                     (int)fixes[i].stage, d, fixes[i].want);
+    }
 }
 
 /* A transport for the unlisted checks: *.err is error:, *.retry retry:. */
@@ -479,22 +499,14 @@ static int fake_transport(void *arg, const char *addr, char *text, size_t size)
 static void unlisted_implicit(void **state)
 {
     (void)state;
-    char maincf[] = "compatibility_level = 3.6\nmyhostname = mx.test\n"
-                    "relay_domains = r.test, x.err, x.retry, x.fail\n"
-                    "relay_recipient_maps = inline:{known@r.test=ok}\n"
-                    "smtpd_reject_unlisted_sender = yes\n";
-    struct config cfg;
-    struct cfg_diag d;
-    cfg_diag_init(&d);
-    assert_int_equal(config_load_buf("/nonexistent", maincf, strlen(maincf), &cfg, &d), 0);
-    struct restrict_ctx *ctx;
-    struct restrict_err err;
-    struct restrict_list *permit, *explicit;
-    assert_int_equal(restrict_ctx_create(&cfg, &ctx, &err), 0);
+    struct world w;
+    world_open(&w, "relay_domains = r.test, x.err, x.retry, x.fail\n"
+                   "relay_recipient_maps = inline:{known@r.test=ok}\n"
+                   "smtpd_reject_unlisted_sender = yes");
+    struct restrict_ctx *ctx = w.ctx;
     restrict_ctx_set_transport(ctx, fake_transport, NULL);
-    assert_int_equal(restrict_compile(ctx, "p", "permit", 6, &permit, &err), 0);
-    assert_int_equal(restrict_compile(ctx, "e", "reject_unlisted_recipient, permit", 33,
-                                      &explicit, &err), 0);
+    struct restrict_list *permit = world_compile(&w, "permit");
+    struct restrict_list *explicit = world_compile(&w, "reject_unlisted_recipient, permit");
     static const struct {
         enum restrict_stage stage;
         const char *sender, *rcpt;
@@ -525,9 +537,7 @@ static void unlisted_implicit(void **state)
         {RESTRICT_SENDER, "known@r.test", NULL, 0, RESTRICT_PERMIT, ""},
     };
     for (size_t i = 0; i < sizeof(ucases) / sizeof(ucases[0]); i++) {
-        struct restrict_facts f = {.name = "h", .reverse_name = "h", .addr = "192.0.2.1",
-                                   .namaddr = "h[192.0.2.1]", .helo = "h.test",
-                                   .sender = ucases[i].sender, .recipient = ucases[i].rcpt};
+        struct restrict_facts f = client_facts(ucases[i].sender, ucases[i].rcpt);
         struct restrict_state *st = calloc(1, sizeof(*st));
         struct restrict_verdict v;
         restrict_stage_begin(st, ucases[i].stage);
@@ -547,9 +557,7 @@ static void unlisted_implicit(void **state)
     }
     restrict_list_free(permit);
     restrict_list_free(explicit);
-    restrict_ctx_free(ctx);
-    config_free(&cfg);
-    cfg_diag_free(&d);
+    world_close(&w);
 }
 
 int main(void)
