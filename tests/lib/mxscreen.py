@@ -52,8 +52,8 @@ import tempfile
 import time
 
 import reaper
-from postfix_peer import (_become_subreaper, free_port, pids_in_group, stop_process_group,  # noqa: F401
-                          wait_banner)
+from postfix_peer import (_become_subreaper, free_port, pids_in_group, start_on_free_port,  # noqa: F401
+                          stop_process_group, wait_banner)
 
 _live = set()
 
@@ -202,17 +202,7 @@ class MxscreenInstance:
             return self
         if not self.binary:
             raise MxscreenError("no mxscreen binary (set MXSCREEN_BIN or give the build dir)")
-        chosen = self.port is None
-        for attempt in range(3):
-            try:
-                return self._start_once()
-            except MxscreenError as e:
-                # A free_port() port can be taken by a parallel test before
-                # the daemon binds it: retry on a fresh one.
-                if not chosen or attempt == 2 or "exited" not in str(e):
-                    raise
-                self.port = None
-        return self
+        return start_on_free_port(self, MxscreenError, "exited")
 
     def _start_once(self):
         _become_subreaper()

@@ -224,6 +224,23 @@ def stop_process_group(proc, timeout, strays=()):
         return None
 
 
+def start_on_free_port(inst, error, exited):
+    """inst._start_once(), again on a fresh port when it failed with an
+    error whose text holds `exited`: a port we picked with free_port() can
+    be taken by a test running in parallel before the daemon binds it, and
+    the daemon then exits at once. At most 3 tries; a port the caller chose
+    (inst.port set), or any other failure, is reported as it is."""
+    chosen = inst.port is None
+    for attempt in range(3):
+        try:
+            return inst._start_once()
+        except error as e:
+            if not chosen or attempt == 2 or exited not in str(e):
+                raise
+            inst.port = None
+    return inst
+
+
 def _become_subreaper():
     """Make daemons orphaned by the master our children (Linux
     PR_SET_CHILD_SUBREAPER), so stop() can reap them instead of leaving
@@ -388,19 +405,7 @@ class PostfixInstance:
     def start(self):
         if self.master:
             return self
-        # A port we picked with free_port() can be taken by a test running
-        # in parallel before master binds it; master then exits at once.
-        # Start over on a fresh port (at most 3 tries); a port the caller
-        # chose, or any other failure, is reported as it is.
-        chosen = self.port is None
-        for attempt in range(3):
-            try:
-                return self._start_once()
-            except PostfixError as e:
-                if not chosen or attempt == 2 or "master exited" not in str(e):
-                    raise
-                self.port = None
-        return self
+        return start_on_free_port(self, PostfixError, "master exited")
 
     def _start_once(self):
         _become_subreaper()
