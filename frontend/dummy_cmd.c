@@ -20,7 +20,7 @@ static const struct {
 } verbs[] = {
     {"HELO", 4, DUMMY_HELO}, {"EHLO", 4, DUMMY_EHLO}, {"MAIL", 4, DUMMY_MAIL},
     {"RCPT", 4, DUMMY_RCPT}, {"DATA", 4, DUMMY_DATA}, {"RSET", 4, DUMMY_RSET},
-    {"NOOP", 4, DUMMY_NOOP}, {"QUIT", 4, DUMMY_QUIT},
+    {"NOOP", 4, DUMMY_NOOP}, {"QUIT", 4, DUMMY_QUIT}, {"BDAT", 4, DUMMY_BDAT},
 };
 
 static int is_space(char ch)

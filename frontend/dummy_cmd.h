@@ -9,7 +9,8 @@
  * here). The argument is the rest after one or more spaces, trailing
  * spaces and the CR removed; for MAIL/RCPT the address between < and >
  * when there is one, else the whole rest. That is postscreen's reader
- * (psc_smtpd.c); smtpd mode below reads as smtpd does.
+ * (psc_smtpd.c); smtpd mode below reads as smtpd does. BDAT's argument is
+ * taken as it comes: postscreen only asks whether there is one.
  */
 #ifndef MX_FE_DUMMY_CMD_H
 #define MX_FE_DUMMY_CMD_H
@@ -30,6 +31,7 @@ enum dummy_verb {
     DUMMY_RSET,
     DUMMY_NOOP,
     DUMMY_QUIT,
+    DUMMY_BDAT,
     DUMMY_EMPTY, /* nothing but white space */
 };
 

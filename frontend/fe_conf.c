@@ -4,8 +4,8 @@
  * generation, and so that the forked frontend only reads it.
  *
  * ${stress?...}: main.cf values are expanded at load without "stress"; the
- * stress variants of postscreen_greet_wait and
- * postscreen_command_time_limit are expanded here a second time with
+ * stress variants of postscreen_greet_wait, postscreen_command_time_limit
+ * and smtpd_timeout are expanded here a second time with
  * stress = yes, as Postfix's postscreen asks its master for both.
  *
  * Failure: -errno with the reason in diag (an access list table that does
@@ -90,6 +90,8 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     c->command_time_ms = (uint64_t)p->postscreen_command_time_limit * 1000u;
     c->command_time_stress_ms = stress_time_ms(cfg, "postscreen_command_time_limit", 's',
                                                p->postscreen_command_time_limit);
+    c->smtpd_timeout_ms = (uint64_t)p->smtpd_timeout * 1000u;
+    c->smtpd_timeout_stress_ms = stress_time_ms(cfg, "smtpd_timeout", 's', p->smtpd_timeout);
     c->command_count_limit = p->postscreen_command_count_limit;
     const char *banner = p->postscreen_greet_banner ? p->postscreen_greet_banner : "";
     if (banner[0])

@@ -350,14 +350,21 @@ static void deep_sleep(struct fe *fe, struct fe_conn *c, unsigned lines)
                     timer_clock_ms() + fe->conf->early->error_sleep_ms * (lines ? lines : 1));
 }
 
-/* "too many errors after VERB from NAME[ADDR]", smtpd's 421, close. */
+/* "too many errors after VERB from NAME[ADDR]", smtpd's 421, close. Only
+ * smtpd's errors (HELO rejects) get here, and no worker will see the
+ * client: the session is logged as smtpd's ("connect from", that line,
+ * "disconnect from ... commands=N/M" with the counters kept here). */
 static void too_many(struct fe *fe, struct fe_conn *c)
 {
-    char na[DNS_NAME_MAX + 80], r[400];
-    fe_early_namaddr_str(c, na, sizeof(na));
-    log_info("too many errors after %s from %s", c->deep->where, na);
+    char r[400];
+    struct maillog_cmd_stats st;
+    fe_smtpd_log_connect(c);
+    fe_smtpd_log_after(c, "too many errors", c->deep->where);
     snprintf(r, sizeof(r), "421 4.7.0 %s Error: too many errors\r\n", fe->conf->early->myhostname);
-    end(fe, c, r, strlen(r));
+    fe_conn_say(c, r, strlen(r));
+    fe_deep_counts(c, &st);
+    fe_smtpd_log_disconnect(c, &st);
+    fe_conn_close(fe, c);
 }
 
 enum line_res { LINE_NEXT, LINE_GONE, LINE_HELD };

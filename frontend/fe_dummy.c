@@ -1,11 +1,14 @@
 /*
  * fe_dummy.c - the enforce engine: postscreen's answer to a client that
  * failed a test whose action is "enforce". The client gets the rest of
- * the greeting and a tiny SMTP server that accepts HELO/EHLO and MAIL,
- * rejects every RCPT with the failed test's reply (logged as
- * "NOQUEUE: reject: RCPT from [addr]:port: REPLY; from=<s>, to=<r>,
- * proto=ESMTP, helo=<h>"), so that the sender learns why, and never
- * passes the connection on. postscreen_command_count_limit and
+ * the greeting (not a pregreeter: psc_smtpd_tests()) and a tiny SMTP
+ * server that accepts HELO/EHLO and MAIL, rejects every RCPT with the
+ * failed test's reply (logged as "NOQUEUE: reject: RCPT from
+ * [addr]:port: REPLY; from=<s>, to=<r>, proto=ESMTP, helo=<h>"), so that
+ * the sender learns why, drops a client that sends DATA or BDAT ("DATA
+ * without valid RCPT from [addr]:port"; BDAT is "not implemented" when
+ * the client's EHLO discarded CHUNKING) and never passes the connection
+ * on. postscreen_command_count_limit and
  * postscreen_command_time_limit bound the session ("COMMAND COUNT LIMIT"
  * / "COMMAND TIME LIMIT from [addr]:port after VERB", then 421).
  *
@@ -42,7 +45,13 @@
  * over 512 bytes, a cut RCPT line. The worker's disconnect line counts
  * the commands answered here too (HANDOFF_F_CMD_COUNTS: smtpd's counters,
  * those of the deep tests before included, less the MAIL and RCPT lines
- * the worker runs again). doc/enforce.md tells the whole story.
+ * the worker runs again). A session that ends here is logged as smtpd's:
+ * "connect from NAME[ADDR] id=ID" when it ends (not before: a worker that
+ * takes it over logs its own, and there must be one), "lost
+ * connection" / "timeout" / "too many errors after VERB from NAME[ADDR]",
+ * and "disconnect from NAME[ADDR] ehlo=1 ... commands=N/M" with these
+ * counters (postscreen's DISCONNECT is postscreen mode's).
+ * doc/enforce.md tells the whole story.
  * Command lines are cut at FE_LINE_MAX (smtpd: 2048).
  *
  * Failure: that pool empty: the failed test's reply at once, and close.
@@ -67,6 +76,11 @@
 static const char r_ok[] = "250 2.0.0 Ok\r\n";
 static const char r_mail[] = "250 2.1.0 Ok\r\n";
 static const char r_data[] = "554 5.5.1 Error: no valid recipients\r\n";
+static const char r_data_syntax[] = "501 5.5.4 Syntax: DATA\r\n";
+static const char r_need_rcpt[] = "503 5.5.1 Error: need RCPT command\r\n";
+static const char r_bdat_off[] = "502 5.5.1 Error: command not implemented\r\n";
+static const char r_bdat_syntax[] = "501 5.5.4 Syntax: BDAT count [LAST]\r\n";
+static const char r_bdat_mail[] = "554 5.5.1 Error: need MAIL command\r\n";
 static const char r_bye[] = "221 2.0.0 Bye\r\n";
 static const char r_unknown[] = "502 5.5.2 Error: command not recognized\r\n";
 static const char r_count[] = "421 4.7.0 Error: too many commands\r\n";
@@ -80,8 +94,22 @@ static const char r_unavail[] = "421 4.3.2 Service currently unavailable\r\n";
 static void end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
 {
     fe_conn_say(c, reply, len);
-    fe_conn_log_disconnect(c);
+    fe_dummy_log_end(c);
     fe_conn_close(fe, c);
+}
+
+/* The time to read the next command, from now: postscreen_command_time_limit
+ * (postscreen mode; psc_smtpd_read_event() resets it after each command),
+ * or smtpd_timeout (smtpd mode: smtpd's per-read timeout); their stress
+ * values in stress mode. */
+static void read_timer(struct fe *fe, struct fe_conn *c)
+{
+    const struct fe_conf *cf = fe->conf;
+    uint64_t t = (c->flags & FE_F_SMTPD)
+                     ? (fe->stress ? cf->smtpd_timeout_stress_ms : cf->smtpd_timeout_ms)
+                     : (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms);
+    timer_wheel_cancel(&fe->tw, &c->timer);
+    timer_wheel_add(&fe->tw, &c->timer, timer_clock_ms() + t);
 }
 
 static void arm(struct fe *fe, struct fe_conn *c)
@@ -90,24 +118,6 @@ static void arm(struct fe *fe, struct fe_conn *c)
     io_uring_prep_poll_add(sqe, c->fd, POLLIN | POLLRDHUP);
     io_uring_sqe_set_data64(sqe, ring_ud_for(FE_OP_CONN_POLL, &fe->conns, c));
     c->flags |= FE_F_POLL;
-}
-
-/* smtpd_check.c's log_whatsup() line for the reject in c->final. */
-static void smtpd_log(struct fe_conn *c, const char *where, const char *sender,
-                      const char *rcpt, const struct fe_dummy_state *d)
-{
-    char name[256], addr[64], text[FE_LINE_MAX], line[1400];
-    fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
-    snprintf(text, sizeof(text), "%.*s", (int)(c->final_len - 2), c->final);
-    struct maillog_client mc = {.name = name, .addr = addr};
-    if (d && d->helo[0]) {
-        mc.helo = d->helo;
-        mc.proto = d->esmtp ? "ESMTP" : "SMTP";
-    } else if (!d) {
-        mc.proto = "SMTP";
-    }
-    if (maillog_reject(line, sizeof(line), "NOQUEUE", "reject", where, &mc, text, sender, rcpt) >= 0)
-        log_info("%s", line);
 }
 
 /* ---- smtpd mode ---- */
@@ -124,12 +134,11 @@ static void say_crlf(struct fe_conn *c, const char *text)
 static void too_many(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_early_conf *ec = fe->conf->early;
-    char na[330], r[400];
-    fe_early_namaddr_str(c, na, sizeof(na));
-    log_info("too many errors after %s from %s", c->dummy->verb ? c->dummy->verb : "CONNECT", na);
+    char r[400];
+    fe_dummy_log_after(c, "too many errors");
     snprintf(r, sizeof(r), "421 4.7.0 %s Error: too many errors", ec->myhostname);
     say_crlf(c, r);
-    fe_conn_log_disconnect(c);
+    fe_dummy_log_end(c);
     fe_conn_close(fe, c);
 }
 
@@ -176,15 +185,6 @@ static size_t ehlo_reply(const struct fe *fe, const struct fe_conn *c, char *buf
         n = snprintf(buf, size - 2, "250 %s", o.myhostname);
     memcpy(buf + n, "\r\n", 2);
     return (size_t)n + 2;
-}
-
-/* ehlo_cmd()'s "discarding EHLO keywords: ..." line, on every EHLO. */
-static void ehlo_log(const struct fe_conn *c)
-{
-    unsigned mask = c->dummy->sm.ehlo_discard;
-    char names[256];
-    if (ehlo_reply_logged(mask) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0)
-        log_info("discarding EHLO keywords: %s", names);
 }
 
 enum sm_res { SM_NEXT, SM_SLEEP, SM_GONE, SM_HANDOFF };
@@ -274,7 +274,7 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         d->from[0] = '\0';
         if (d->esmtp) { /* smtpd's EHLO for this client, PIPELINING included */
             char e[EHLO_REPLY_MAX + 2];
-            ehlo_log(c);
+            fe_dummy_log_ehlo(c);
             fe_conn_say(c, e, ehlo_reply(fe, c, e, sizeof(e)));
         } else {
             fe_conn_say(c, cf->helo_reply, cf->helo_len);
@@ -290,14 +290,15 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         /* log_whatsup(): from= in a transaction; to= for RCPT and VRFY,
          * not for ETRN's domain. */
         bool rcpt = strcmp(o.where, "RCPT") == 0;
-        smtpd_log(c, o.where, rcpt ? d->from : NULL, strcmp(o.where, "ETRN") ? arg : NULL, d);
+        fe_dummy_log_reject(c, o.where, rcpt ? d->from : NULL,
+                            strcmp(o.where, "ETRN") ? arg : NULL, d);
         fe_conn_say(c, c->final, c->final_len);
         dummy_smtpd_rejected(&d->sm);
         break;
     }
     case DUMMY_DO_CLOSE:
         say_crlf(c, o.text);
-        fe_conn_log_disconnect(c);
+        fe_dummy_log_end(c);
         fe_conn_close(fe, c);
         return SM_GONE;
     }
@@ -336,26 +337,28 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
     if ((c->flags & FE_F_SMTPD) && !cf->early->delay_reject) {
         /* smtpd: the reject instead of the greeting, counted as an error;
          * every later command but QUIT is refused. */
-        smtpd_log(c, "CONNECT", NULL, NULL, NULL);
+        fe_dummy_log_reject(c, "CONNECT", NULL, NULL, NULL);
         fe_conn_say(c, c->final, c->final_len);
         c->flags |= FE_F_DENIED;
         c->dummy->sm.denied = true;
         c->dummy->sm.errors = 1;
-    } else {
+    } else if ((c->flags & FE_F_SMTPD) || !(c->tests_failed & HANDOFF_TEST_PREGREET)) {
+        /* psc_smtpd_tests(): no banner for a pregreeter ("eliminates a lot
+         * of NON-SMTP COMMAND events"): it saw the 220- teaser only. */
         fe_conn_say(c, cf->greeting, cf->greeting_len);
     }
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();
-    timer_wheel_add(&fe->tw, &c->timer,
-                    c->phase_ms + (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
+    read_timer(fe, c);
     arm(fe, c);
 }
 
 /* psc_ehlo_cmd(): the client's postscreen_discard_ehlo_keyword_address_maps
  * entry, looked up on each EHLO by address alone, replaces
  * postscreen_discard_ehlo_keywords when its mask differs; it is logged
- * unless empty or "silent-discard". A lookup error is fatal in postscreen;
- * here it is logged and the global list kept, as the worker does. */
+ * unless empty or "silent-discard". The mask in force is kept (BDAT). A
+ * lookup error is fatal in postscreen; here it is logged and the global
+ * list kept, as the worker does. */
 static void ps_ehlo(struct fe *fe, struct fe_conn *c)
 {
     const struct fe_conf *cf = fe->conf;
@@ -377,15 +380,16 @@ static void ps_ehlo(struct fe *fe, struct fe_conn *c)
             }
         }
     }
+    c->dummy->sm.ehlo_discard = found ? mask : cf->ehlo_discard; /* for BDAT */
     if (!found || mask == cf->ehlo_discard) {
         fe_conn_say(c, cf->ehlo_reply, cf->ehlo_len);
         return;
     }
-    char names[256], a[80];
-    if (mask && !(mask & EHLO_KW_SILENT) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0) {
-        fe_ep_format(&c->client, a, sizeof(a));
-        log_info("%s: discarding EHLO keywords: %s", a, names);
-    }
+    char names[256];
+    /* Postfix 3.7.11's own format, "[ADDR]PORT: ..." with no colon before
+     * the port (seen in its log), so that a pattern written for it matches. */
+    if (mask && !(mask & EHLO_KW_SILENT) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0)
+        log_info("[%s]%u: discarding EHLO keywords: %s", addr, (unsigned)c->client.port, names);
     struct ehlo_opts o = cf->ehlo_opts;
     o.discard = EHLO_KW_PIPELINING | mask;
     char e[EHLO_REPLY_MAX];
@@ -396,6 +400,35 @@ static void ps_ehlo(struct fe *fe, struct fe_conn *c)
     }
     memcpy(e + n, "\r\n", 2);
     fe_conn_say(c, e, (size_t)n + 2);
+}
+
+/* psc_data_cmd() / psc_bdat_cmd(): no recipient is ever accepted here,
+ * so a client that sends DATA or BDAT is not a legitimate one (it did not
+ * wait for the RCPT reply, or ignored it): it is told why and dropped,
+ * the chunk unread. BDAT is "not implemented" for a client whose EHLO
+ * keyword mask (its last EHLO's: none before one) discards CHUNKING. */
+static void payload(struct fe *fe, struct fe_conn *c, enum dummy_verb v, bool has_arg)
+{
+    const struct fe_dummy_state *d = c->dummy;
+    char a[80];
+    fe_ep_format(&c->client, a, sizeof(a));
+    log_info("%s without valid RCPT from %s", dummy_cmd_name(v), a);
+    if (v == DUMMY_DATA) {
+        if (has_arg)
+            end(fe, c, S(r_data_syntax));
+        else if (!d->mail)
+            end(fe, c, S(r_need_rcpt));
+        else
+            end(fe, c, S(r_data));
+    } else if (d->sm.ehlo_discard & EHLO_KW_CHUNKING) {
+        end(fe, c, S(r_bdat_off));
+    } else if (!has_arg) {
+        end(fe, c, S(r_bdat_syntax));
+    } else if (!d->mail) {
+        end(fe, c, S(r_bdat_mail));
+    } else {
+        end(fe, c, S(r_data));
+    }
 }
 
 static void limit(struct fe *fe, struct fe_conn *c, const char *what, const char *after,
@@ -425,6 +458,9 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
     case DUMMY_HELO:
     case DUMMY_EHLO:
         snprintf(d->helo, sizeof(d->helo), "%.*s", (int)alen, arg);
+        d->from[0] = '\0'; /* psc_helo_cmd(): the sender is reset */
+        d->mail = false;
+        d->esmtp |= v == DUMMY_EHLO; /* a later HELO does not downgrade */
         if (v == DUMMY_EHLO)
             ps_ehlo(fe, c);
         else
@@ -432,6 +468,7 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
         return true;
     case DUMMY_MAIL:
         snprintf(d->from, sizeof(d->from), "%.*s", (int)alen, arg);
+        d->mail = true;
         fe_conn_say(c, S(r_mail));
         return true;
     case DUMMY_RCPT: {
@@ -440,12 +477,13 @@ static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t l
         /* final holds "CODE X.Y.Z text\r\n": logged without the CRLF. */
         log_info("NOQUEUE: reject: RCPT from %s: %.*s; from=<%s>, to=<%.*s>, proto=%s, helo=<%s>",
                  a, (int)(c->final_len - 2), c->final, d->from, (int)(alen > 300 ? 300 : alen),
-                 arg, d->helo[0] ? "ESMTP" : "SMTP", d->helo);
+                 arg, d->esmtp ? "ESMTP" : "SMTP", d->helo);
         fe_conn_say(c, c->final, c->final_len);
         return true;
     }
-    case DUMMY_DATA: fe_conn_say(c, S(r_data)); return true;
-    case DUMMY_RSET: d->from[0] = '\0'; fe_conn_say(c, S(r_ok)); return true;
+    case DUMMY_DATA:
+    case DUMMY_BDAT: payload(fe, c, v, alen > 0); return false;
+    case DUMMY_RSET: d->from[0] = '\0'; d->mail = false; fe_conn_say(c, S(r_ok)); return true;
     case DUMMY_NOOP: fe_conn_say(c, S(r_ok)); return true;
     case DUMMY_QUIT: end(fe, c, S(r_bye)); return false;
     default: fe_conn_say(c, S(r_unknown)); return true;
@@ -490,6 +528,7 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
             }
             if (!command(fe, c, d->line, len))
                 return false;
+            read_timer(fe, c);
             continue;
         }
         /* smtpd cuts a long line and still reads its start as the
@@ -508,6 +547,7 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
         d->line_long = false;
         if (r == SM_SLEEP)
             return true;
+        read_timer(fe, c);
     }
     return true;
 }
@@ -603,12 +643,16 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c)
         return;
     }
     if (n <= 0) {
-        char a[80], t[32];
-        fe_ep_format(&c->client, a, sizeof(a));
-        maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
-        log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
         fe->st.hangup++;
-        fe_conn_log_disconnect(c);
+        if (c->flags & FE_F_SMTPD) {
+            fe_dummy_log_after(c, "lost connection");
+        } else {
+            char a[80], t[32];
+            fe_ep_format(&c->client, a, sizeof(a));
+            maillog_format_delay(t, sizeof(t), (timer_clock_ms() - c->start_ms) * 1000u);
+            log_info("HANGUP after %s from %s in tests after SMTP handshake", t, a);
+        }
+        fe_dummy_log_end(c);
         fe_conn_close(fe, c);
         return;
     }
@@ -628,16 +672,13 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c)
 static void wake(struct fe *fe, struct fe_conn *c)
 {
     struct fe_dummy_state *d = c->dummy;
-    const struct fe_conf *cf = fe->conf;
     d->sleeping = false;
     d->slept = true;
     if (d->hard) {
         too_many(fe, c);
         return;
     }
-    timer_wheel_add(&fe->tw, &c->timer,
-                    timer_clock_ms() +
-                        (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
+    read_timer(fe, c);
     if (!feed_pending(fe, c) || handed(fe, c))
         return;
     if (!d->sleeping && !d->pend_len)
@@ -647,7 +688,6 @@ static void wake(struct fe *fe, struct fe_conn *c)
 void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool esmtp,
                        const char *pending, size_t len)
 {
-    const struct fe_conf *cf = fe->conf;
     c->dummy = pool_get(&fe->dummies);
     if (!c->dummy) {
         end(fe, c, c->final, c->final_len);
@@ -667,8 +707,7 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
     }
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();
-    timer_wheel_add(&fe->tw, &c->timer,
-                    c->phase_ms + (fe->stress ? cf->command_time_stress_ms : cf->command_time_ms));
+    read_timer(fe, c);
     if (c->flags & FE_F_SMTPD) {
         d->pend = pending; /* c->deep's buffer: it lives until close */
         d->pend_len = (uint16_t)len;
@@ -687,6 +726,16 @@ void fe_dummy_timeout(struct fe *fe, struct fe_conn *c)
 {
     if (c->dummy && c->dummy->sleeping) {
         wake(fe, c);
+        return;
+    }
+    if (c->flags & FE_F_SMTPD) { /* smtpd's read timeout */
+        char r[400];
+        fe_dummy_log_after(c, "timeout");
+        snprintf(r, sizeof(r), "421 4.4.2 %s Error: timeout exceeded",
+                 fe->conf->early->myhostname);
+        say_crlf(c, r);
+        fe_dummy_log_end(c);
+        fe_conn_close(fe, c);
         return;
     }
     limit(fe, c, "COMMAND TIME LIMIT", c->ncommands ? "a command" : "CONNECT", S(r_time));

@@ -74,6 +74,8 @@ struct fe_conf {
     struct fe_deep_conf *deep;     /* fe_deep.c: the deep protocol tests */
     struct fe_early_conf *early;   /* fe_early*.c: PTR, smtpd_client_restrictions */
     uint64_t command_time_ms, command_time_stress_ms;
+    /* smtpd_timeout: the enforce engine's smtpd mode reads as smtpd. */
+    uint64_t smtpd_timeout_ms, smtpd_timeout_stress_ms;
     char myhostname[256];
 };
 
@@ -149,7 +151,7 @@ struct fe_ep {
 struct fe_dummy_state {
     uint16_t line_len;
     bool line_long;    /* the current line overflowed: the rest is skipped */
-    bool mail, esmtp;  /* smtpd mode: MAIL given, EHLO used */
+    bool mail, esmtp;  /* postscreen mode: MAIL given (psc's sender); EHLO used */
     /* smtpd mode (fe_dummy.c): smtpd's session state and error counts; a
      * BDAT chunk being skipped; input carried over from the deep tests
      * (pend: into c->deep's buffer, which lives until close); the
@@ -159,6 +161,7 @@ struct fe_dummy_state {
      * with the accepted MAIL line (mail_line, mail_len bytes without CRLF) and
      * that RCPT line (line, rcpt_len) first in its preread. */
     bool handoff;
+    bool connect_logged; /* smtpd mode: smtpd's "connect from" line is out */
     uint16_t mail_len, rcpt_len;
     const char *verb; /* smtpd's state->where: the last command's name */
     uint16_t pend_len;
@@ -349,5 +352,25 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c);
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
 /* A connection the enforce engine hands off mid-transaction: its record. */
 void fe_dummy_fill(const struct fe_conn *c, struct handoff *h);
+
+/* fe_dummy_log.c: smtpd's session lines for a session that no worker
+ * sees: "connect from NAME[ADDR] id=ID", "WHAT after WHERE from
+ * NAME[ADDR]" (WHERE NULL: CONNECT), "disconnect from NAME[ADDR] ehlo=1
+ * ... commands=N/M". */
+void fe_smtpd_log_connect(const struct fe_conn *c);
+void fe_smtpd_log_after(const struct fe_conn *c, const char *what, const char *where);
+void fe_smtpd_log_disconnect(const struct fe_conn *c, const struct maillog_cmd_stats *st);
+/* The enforce engine's lines (postscreen mode: the end only). */
+/* "WHAT after VERB from NAME[ADDR]" (VERB: the last command, or CONNECT). */
+void fe_dummy_log_after(struct fe_conn *c, const char *what);
+/* The end: smtpd's disconnect line with its counters, or postscreen's
+ * DISCONNECT in postscreen mode. */
+void fe_dummy_log_end(struct fe_conn *c);
+/* smtpd_check.c's log_whatsup() reject line for the reply in c->final; d:
+ * the session's HELO (NULL: at CONNECT, proto=SMTP). */
+void fe_dummy_log_reject(struct fe_conn *c, const char *where, const char *sender,
+                         const char *rcpt, const struct fe_dummy_state *d);
+/* ehlo_cmd()'s "discarding EHLO keywords: ..." for the client's mask. */
+void fe_dummy_log_ehlo(struct fe_conn *c);
 
 #endif

@@ -21,7 +21,8 @@ the counts so far (every other counter unchanged):
   C 127.0.0.72  talks first: pregreet_fail, dropped (521)
   D 127.0.0.10  listed: pregreet_pass, dnsbl_fail, dropped (521)
   E 127.0.0.73  MAIL+RCPT+DATA in one write: pregreet_pass, dnsbl_pass,
-                pipelining_fail (enforce engine: 550 5.5.1 Protocol error)
+                pipelining_fail (enforce engine: 550 5.5.1 Protocol error,
+                then DATA's 554 ends the session, as postscreen's)
   F 127.0.0.74  "GET / HTTP/1.0": pregreet_pass, dnsbl_pass,
                 non_smtp_command_fail, dropped
   G 127.0.0.75  "EHLO x\\n": pregreet_pass, dnsbl_pass, bare_newline_fail,
@@ -246,9 +247,10 @@ def main():
         c.reply()
         code, text, _ = c.reply()
         check.expect(text == "550 5.5.1 Protocol error", f"E: RCPT rejected: {text!r}")
-        c.reply()  # DATA
-        code, text, _ = c.cmd("QUIT")
-        check.expect(code == "221", f"E: QUIT {text!r}")
+        code, text, _ = c.reply()
+        check.expect(text == "554 5.5.1 Error: no valid recipients", f"E: DATA: {text!r}")
+        code, text, _ = c.reply()  # psc_data_cmd(): DATA ends the session
+        check.expect(code == "closed", f"E: closed after DATA: {code} {text!r}")
         c.close()
         n.add("accepted", "pregreet_pass", "dnsbl_pass", "pipelining_fail")
         n.check_now("E pipelining")

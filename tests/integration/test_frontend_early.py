@@ -57,10 +57,21 @@ smtpd_discard_ehlo_keyword_address_maps entry shapes its EHLO reply, its
 smtpd_soft_error_limit errors each reply waits smtpd_error_sleep_time per
 LINE (a 3-line EHLO reply 3 s), in both.
 
+A session that no worker sees (ended by the enforce engine: QUIT, hangup,
+smtpd_timeout, too many errors; or by the deep tests' HELO rejects) is
+logged as smtpd's: its "connect from", "lost connection / timeout / too
+many errors after ..." and "disconnect from ... commands=N/M" lines equal
+Postfix's, in order, and a session handed to a worker has one connect
+line, not two.
+
+Time: the sessions to mxscreen and to Postfix run at the same time, and so
+do independent clients within a suite, so each error sleep is waited once;
+the two servers of a suite start at the same time.
 Bounded: every wait has a deadline; every process is stopped by pid.
 Exit: 0 pass, 1 fail, 77 not root, no unshare/ip/dnsmasq/Postfix or binary.
 """
 
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -113,6 +124,8 @@ def zones():
     z.addr("ppp44.dyn.test", "127.0.0.44")
     z.ptr("127.0.0.61", "pool61.dyn.test")
     z.addr("pool61.dyn.test", "127.0.0.61")
+    z.ptr("127.0.0.62", "dialup62.dyn.test")
+    z.addr("dialup62.dyn.test", "127.0.0.62")
     return z
 
 
@@ -120,15 +133,52 @@ def zones():
 def pair(args, maps, settings, sink=None, postfix_relay=True):
     """mxscreen (resolving through the dnsmasq on :53) and a private Postfix
     given the same main.cf, maps and settings; both relay to sink when one
-    is given (mxscreen alone with postfix_relay=False)."""
+    is given (mxscreen alone with postfix_relay=False). They start at the
+    same time (each start is bounded by its own timeout); both are stopped
+    by pid whatever happens."""
     relay = (sink.host, sink.port) if sink else None
-    with mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=relay,
+    mx = mxlib.MxscreenInstance(main_cf=MAIN_CF, maps=maps, relay=relay,
                                 settings=dict(settings, dns_resolver="127.0.0.1:53"),
-                                binary=args.binary, keep=args.keep) as mx, \
-            postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps,
-                                         relay=relay if postfix_relay else None,
-                                         settings=settings, keep=args.keep) as pf:
+                                binary=args.binary, keep=args.keep)
+    pf = postfix_peer.PostfixInstance(main_cf=MAIN_CF, maps=maps,
+                                      relay=relay if postfix_relay else None,
+                                      settings=settings, keep=args.keep)
+    try:
+        for f in [POOL.submit(mx.start), POOL.submit(pf.start)]:
+            f.result(timeout=90)
         yield mx, pf
+    finally:
+        mx.stop()
+        pf.stop()
+
+
+# Sessions to mxscreen and to Postfix run at the same time (and groups of
+# sessions from different source addresses too): the error sleeps are
+# waited once, not once per server and session.
+POOL = concurrent.futures.ThreadPoolExecutor(8)
+
+
+def together(*calls):
+    """Run the calls (functions of no argument) at once; their results, in
+    order. Every session has its own socket timeouts, so each call ends."""
+    futs = [POOL.submit(c) for c in calls]
+    return [f.result(timeout=150) for f in futs]
+
+
+def both_each(fn, mx, pf, *runs):
+    """fn(host, port, src, steps) for each (src, steps) run, against
+    mxscreen and Postfix, all at once: [(got, want), ...]."""
+    calls = []
+    for src, steps in runs:
+        calls += [lambda src=src, steps=steps: fn(mx.host, mx.port, src, steps),
+                  lambda src=src, steps=steps: fn(pf.host, pf.port, src, steps)]
+    r = together(*calls)
+    return [(r[i], r[i + 1]) for i in range(0, len(r), 2)]
+
+
+def both(fn, mx, pf, src, steps):
+    """One run against both servers at once: (got, want)."""
+    return both_each(fn, mx, pf, (src, steps))[0]
 
 
 def session(host, port, src, steps):
@@ -156,6 +206,29 @@ STEPS = ["EHLO client.example", "MAIL FROM:<a@client.example>", "RCPT TO:<b@dest
          "DATA", "QUIT"]
 
 
+def smtpd_lines(log, addr):
+    """smtpd's session lines for addr, in order, without the program name
+    and the worker's " id=": connect, "lost connection/timeout/too many
+    errors after", disconnect with its counters."""
+    a = re.escape(addr)
+    pat = (r"((?<!dis)connect from \S+\[%s\])(?: id=\S+)?$|(disconnect from \S+\[%s\].*)$|"
+           r"((?:lost connection|timeout|too many errors) after \S+ from \S+\[%s\])$" % (a, a, a))
+    return ["".join(m) for m in re.findall(pat, log, re.M)]
+
+
+def same_session_lines(check, mx, pf, addr, tag, n):
+    """The n smtpd lines for addr in both logs (waited for), equal."""
+    got = wait_for(lambda: len(smtpd_lines(mx.log(), addr)) >= n and smtpd_lines(mx.log(), addr))
+    want = wait_for(lambda: len(smtpd_lines(pf.log(), addr)) >= n and smtpd_lines(pf.log(), addr))
+    check.expect(got and got == want, f"{tag}: connect/disconnect lines as smtpd's:\n  {got}\n"
+                                      f"  {want}")
+
+
+def worker_saw(log, addr):
+    """A worker (mxscreen/smtpd) logged a session for addr."""
+    return re.search(r"/smtpd\[\d+\]: connect from \S+\[%s\]" % re.escape(addr), log, re.M)
+
+
 def noqueue(log, where, addr):
     """The text after "NOQUEUE: " of smtpd's reject line for addr."""
     m = re.search(r"NOQUEUE: (reject: %s from \S+\[%s\]: .*)$" % (where, re.escape(addr)), log,
@@ -168,8 +241,7 @@ def delay_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
     with Sink() as sink, pair(args, maps, SETTINGS, sink) as (mx, pf):
         # S25R: the whole session against Postfix's.
-        got = session(mx.host, mx.port, "127.0.0.44", STEPS)
-        want = session(pf.host, pf.port, "127.0.0.44", STEPS)
+        got, want = both(session, mx, pf, "127.0.0.44", STEPS)
         check.expect(got[3] == want[3] and got[3][1].startswith(
             "550 5.7.1 <ppp44.dyn.test[127.0.0.44]>: Client host rejected: S25R6 check"),
             f"S25R: RCPT reply as Postfix's: {got[3]!r} vs {want[3]!r}")
@@ -181,8 +253,12 @@ def delay_suite(args, dns, check):
         pline = wait_for(lambda: noqueue(pf.log(), "RCPT", "127.0.0.44"))
         check.expect(line is not None and line == pline,
                      f"S25R: NOQUEUE line as smtpd's:\n  {line}\n  {pline}")
-        check.expect("connect from ppp44.dyn.test[127.0.0.44]" not in mx.log(),
+        check.expect(not worker_saw(mx.log(), "127.0.0.44"),
                      "S25R: no worker saw the rejected client")
+        # The session the enforce engine ended is logged as smtpd's:
+        # "connect from", "disconnect from ... ehlo=1 mail=1 rcpt=0/1
+        # data=0/1 quit=1 commands=3/5".
+        same_session_lines(check, mx, pf, "127.0.0.44", "S25R", 2)
 
         # Confirmed: mail in one session, the worker knows the name.
         before = dns.log().count("41.0.0.127.in-addr.arpa")
@@ -200,8 +276,7 @@ def delay_suite(args, dns, check):
 
         # Forged and no PTR: "unknown" to both, mail accepted by both.
         for addr, tag in (("127.0.0.42", "forged"), ("127.0.0.43", "no PTR")):
-            got = session(mx.host, mx.port, addr, STEPS[:3] + ["QUIT"])
-            want = session(pf.host, pf.port, addr, STEPS[:3] + ["QUIT"])
+            got, want = both(session, mx, pf, addr, STEPS[:3] + ["QUIT"])
             check.expect([g[0] for g in got] == [w[0] for w in want] == ["220", "250", "250",
                                                                         "250", "221"],
                          f"{tag}: accepted as by Postfix: {got!r} vs {want!r}")
@@ -217,14 +292,14 @@ def connect_suite(args, dns, check):
     settings = dict(SETTINGS, smtpd_delay_reject="no")
     with pair(args, maps, settings) as (mx, pf):
         steps = ["EHLO client.example", "MAIL FROM:<a@client.example>", "QUIT"]
-        got = session(mx.host, mx.port, "127.0.0.44", steps)
-        want = session(pf.host, pf.port, "127.0.0.44", steps)
+        got, want = both(session, mx, pf, "127.0.0.44", steps)
         check.expect(got == want and got[0][1].startswith("550 5.7.1 <ppp44.dyn.test"),
                      f"delay_reject=no: replies as Postfix's:\n  {got!r}\n  {want!r}")
         line = wait_for(lambda: noqueue(mx.log(), "CONNECT", "127.0.0.44"))
         pline = wait_for(lambda: noqueue(pf.log(), "CONNECT", "127.0.0.44"))
         check.expect(line is not None and line == pline,
                      f"delay_reject=no: NOQUEUE line as smtpd's:\n  {line}\n  {pline}")
+        same_session_lines(check, mx, pf, "127.0.0.44", "delay_reject=no", 2)
         got = session(mx.host, mx.port, "127.0.0.41", ["QUIT"])
         check.expect(got[0][0] == "220", f"delay_reject=no: a clean client is greeted: {got!r}")
 
@@ -238,11 +313,26 @@ SMTPD_STEPS = ["EHLO client.example", "NOOP", "RSET", "VRFY b@dest.example",
                "MAIL FROM:<bad", "STARTTLS", "QUIT"]
 
 
+def idle_session(host, port, src, steps):
+    """session(), where a None step sends nothing and reads what the
+    server says on its own (its timeout reply)."""
+    out = []
+    c, _ = dc.connect_from(host, port, src)
+    try:
+        out.append(c.reply()[:2])
+        for s in steps:
+            code, text, _ = c.reply() if s is None else c.cmd(s)
+            out.append((code, text))
+    finally:
+        c.close()
+    return out
+
+
 def smtpd_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
-    with Sink() as sink, pair(args, maps, SETTINGS, sink, postfix_relay=False) as (mx, pf):
-        got = session(mx.host, mx.port, "127.0.0.44", SMTPD_STEPS)
-        want = session(pf.host, pf.port, "127.0.0.44", SMTPD_STEPS)
+    settings = dict(SETTINGS, smtpd_timeout="3s")
+    with Sink() as sink, pair(args, maps, settings, sink, postfix_relay=False) as (mx, pf):
+        got, want = both(session, mx, pf, "127.0.0.44", SMTPD_STEPS)
         for i, step in enumerate(["greeting"] + SMTPD_STEPS):
             g = got[i] if i < len(got) else None
             w = want[i] if i < len(want) else None
@@ -263,15 +353,14 @@ def smtpd_suite(args, dns, check):
         steps = ["EHLO client.example", "MAIL FROM:<a@client.example> SIZE=100",
                  "RCPT TO:<b@dest.example>", "RCPT TO:<postmaster>", "VRFY postmaster",
                  "RCPT TO:<c@dest.example>", "DATA", "Subject: pm\r\n\r\nbody\r\n.", "QUIT"]
-        got = session(mx.host, mx.port, "127.0.0.44", steps)
-        want = session(pf.host, pf.port, "127.0.0.44", steps)
+        got, want = both(session, mx, pf, "127.0.0.44", steps)
         for i, step in enumerate(["greeting"] + steps):
             g = got[i] if i < len(got) else None
             w = want[i] if i < len(want) else None
             if step.startswith("Subject"):  # queue ids differ
                 g, w = g and g[0], w and w[0]
             check.expect(g == w, f"postmaster: {step}: {g!r} vs {w!r}")
-        check.expect(dc.wait_log(mx, r"connect from ppp44\.dyn\.test\[127\.0\.0\.44\]" + WID),
+        check.expect(wait_for(lambda: worker_saw(mx.log(), "127.0.0.44")),
                      "postmaster: a worker took the session over")
         check.expect(sink.wait_messages(1, timeout=10), "postmaster: the mail reached the sink")
         # The worker's disconnect line counts what the enforce engine
@@ -283,6 +372,23 @@ def smtpd_suite(args, dns, check):
         pline = wait_for(lambda: len(pat(pf.log())) >= 2 and pat(pf.log()))
         check.expect(line and pline and line[-1] == pline[-1] and "rcpt=1/3" in line[-1],
                      f"postmaster: disconnect line as smtpd's:\n  {line}\n  {pline}")
+        # Both sessions: the engine's (ended by QUIT) and the one a worker
+        # took over: one connect line each (the engine logged nothing
+        # before the handoff), as smtpd's.
+        same_session_lines(check, mx, pf, "127.0.0.44", "smtpd mode", 4)
+
+        # Two more rejected clients at once (S25R): one hangs up ("lost
+        # connection after MAIL"), one goes silent after MAIL: smtpd_timeout
+        # (3 s here), "421 4.4.2 HOST Error: timeout exceeded", "timeout
+        # after MAIL".
+        steps = ["EHLO client.example", "MAIL FROM:<a@client.example>"]
+        _, (got, want) = both_each(idle_session, mx, pf, ("127.0.0.61", steps),
+                                   ("127.0.0.62", steps + [None]))
+        check.expect(got[-1] == want[-1] == ("421", "421 4.4.2 mx.example.test Error: timeout "
+                                                    "exceeded"),
+                     f"timeout: smtpd's reply: {got[-1:]!r} vs {want[-1:]!r}")
+        same_session_lines(check, mx, pf, "127.0.0.61", "hangup", 3)
+        same_session_lines(check, mx, pf, "127.0.0.62", "timeout", 3)
 
 
 LIMIT_SETTINGS = dict(SETTINGS, smtpd_soft_error_limit="2", smtpd_hard_error_limit="4",
@@ -311,12 +417,14 @@ def timed_session(host, port, src, steps):
 def limits_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP}
     with pair(args, maps, LIMIT_SETTINGS) as (mx, pf):
-        # errors: BOGUS 1, RCPT 2 (then every reply sleeps 1 s), DATA 3,
-        # BOGUS 4 -> "421 4.7.0 ... too many errors" and close.
+        # 127.0.0.44, errors: BOGUS 1, RCPT 2 (then every reply sleeps
+        # 1 s), DATA 3, BOGUS 4 -> "421 4.7.0 ... too many errors" and
+        # close. At the same time 127.0.0.61 (S25R too): junk commands.
         steps = ["EHLO client.example", "BOGUS", "MAIL FROM:<a@client.example>",
                  "RCPT TO:<b@dest.example>", "NOOP", "DATA", "BOGUS2", "NOOP"]
-        got = timed_session(mx.host, mx.port, "127.0.0.44", steps)
-        want = timed_session(pf.host, pf.port, "127.0.0.44", steps)
+        junk = ["EHLO client.example"] + ["NOOP"] * 8
+        (got, want), junk_run = both_each(timed_session, mx, pf, ("127.0.0.44", steps),
+                                          ("127.0.0.61", junk))
         check.expect([g[:2] for g in got][1:] == [w[:2] for w in want][1:] and
                      got[-1][0] == "421",
                      f"limits: replies as smtpd's:\n  {got!r}\n  {want!r}")
@@ -330,11 +438,10 @@ def limits_suite(args, dns, check):
         line = wait_for(lambda: pat(mx.log()))
         pline = wait_for(lambda: pat(pf.log()))
         check.expect(line and line == pline, f"limits: log line as smtpd's: {line} {pline}")
+        same_session_lines(check, mx, pf, "127.0.0.44", "limits", 3)
 
         # Junk commands: NOOP past smtpd_junk_command_limit counts errors.
-        steps = ["EHLO client.example"] + ["NOOP"] * 8
-        got = timed_session(mx.host, mx.port, "127.0.0.44", steps)
-        want = timed_session(pf.host, pf.port, "127.0.0.44", steps)
+        got, want = junk_run
         check.expect([g[:2] for g in got][1:] == [w[:2] for w in want][1:],
                      f"junk limit: replies as smtpd's:\n  {got!r}\n  {want!r}")
 
@@ -363,8 +470,7 @@ def helo_suite(args, dns, check):
                  ("127.0.0.48", "EHLO foo", "non-FQDN")]
         for src, helo, tag in cases:
             steps = [helo] + STEPS[1:]
-            got = session(mx.host, mx.port, src, steps)
-            want = session(pf.host, pf.port, src, steps)
+            got, want = both(session, mx, pf, src, steps)
             check.expect(len(got) == len(want) and got[3] == want[3] and
                          want[3][0] in ("554", "550", "501", "504"),
                          f"HELO {tag}: RCPT reply as Postfix's: {got!r} vs {want!r}")
@@ -378,8 +484,9 @@ def helo_suite(args, dns, check):
             pline = wait_for(lambda: pat(pf.log()))
             check.expect(line and line == pline,
                          f"HELO {tag}: NOQUEUE line as smtpd's:\n  {line}\n  {pline}")
-        check.expect(not re.search(r"connect from \S+\[127\.0\.0\.4[5-8]\]" + WID, mx.log(), re.M),
-                     "HELO: no worker saw the rejected clients")
+        for src, _, tag in cases:
+            check.expect(not worker_saw(mx.log(), src), f"HELO {tag}: no worker saw it")
+            same_session_lines(check, mx, pf, src, f"HELO {tag}", 2)
 
         # A bad EHLO replaced by a good one: judged afresh, mail delivered.
         got = session(mx.host, mx.port, "127.0.0.41",
@@ -404,14 +511,20 @@ HELO_NOW_SETTINGS = dict(HELO_SETTINGS, smtpd_delay_reject="no", smtpd_soft_erro
 def helo_now_suite(args, dns, check):
     maps = {"client_restrictions": CLIENT_MAP, "helo_access": HELO_MAP}
     with Sink() as sink, pair(args, maps, HELO_NOW_SETTINGS, sink) as (mx, pf):
-        # Rejected at HELO (no name kept), then a good name: judged
-        # afresh, the mail is delivered in the same session. (HELO, not
-        # EHLO: smtpd sleeps before each line of a reply, and the deep
+        # Three clients at once (their sleeps overlap), checked in turn.
+        # 127.0.0.51: rejected at HELO (no name kept), then a good name:
+        # judged afresh, the mail is delivered in the same session. (HELO,
+        # not EHLO: smtpd sleeps before each line of a reply, and the deep
         # tests' EHLO has no PIPELINING line while that test runs.)
-        steps = ["EHLO localhost", "HELO bad..name", "HELO good.example.test"] + STEPS[1:4] + \
+        steps51 = ["EHLO localhost", "HELO bad..name", "HELO good.example.test"] + STEPS[1:4] + \
             ["Subject: helo now\r\n\r\nbody\r\n."] + ["QUIT"]
-        got = timed_session(mx.host, mx.port, "127.0.0.51", steps)
-        want = timed_session(pf.host, pf.port, "127.0.0.51", steps)
+        steps53 = ["EHLO localhost", "HELO bad..name", "MAIL FROM:<a@client.example>",
+                   "EHLO good.example.test", "QUIT"]
+        steps52 = ["EHLO good.example.test", "EHLO foo", "HELO localhost",
+                   "EHLO mx.example.test", "HELO bad..name", "NOOP"]
+        r51, r53, r52 = both_each(timed_session, mx, pf, ("127.0.0.51", steps51),
+                                  ("127.0.0.53", steps53), ("127.0.0.52", steps52))
+        got, want = r51
         check.expect([g[0] for g in got] == [w[0] for w in want] ==
                      ["220", "554", "501", "250", "250", "250", "354", "250", "221"],
                      f"HELO now: codes as Postfix's: {got!r} vs {want!r}")
@@ -439,12 +552,10 @@ def helo_now_suite(args, dns, check):
         check.expect(dc.wait_log(mx, r"PASS NEW \[127\.0\.0\.51\]:\d+$"),
                      "HELO now: the deep tests passed")
 
-        # The worker takes the count over (MAIL is handed off) and sleeps
-        # as smtpd: before each line of its EHLO reply (10 lines: 10 s).
-        steps = ["EHLO localhost", "HELO bad..name", "MAIL FROM:<a@client.example>",
-                 "EHLO good.example.test", "QUIT"]
-        got = timed_session(mx.host, mx.port, "127.0.0.53", steps)
-        want = timed_session(pf.host, pf.port, "127.0.0.53", steps)
+        # 127.0.0.53: the worker takes the count over (MAIL is handed off)
+        # and sleeps as smtpd: before each line of its EHLO reply (10
+        # lines: 10 s).
+        got, want = r53
         check.expect([g[:2] for g in got] == [w[:2] for w in want],
                      f"HELO now: handed off after errors: replies as smtpd's:\n  {got!r}\n"
                      f"  {want!r}")
@@ -453,13 +564,10 @@ def helo_now_suite(args, dns, check):
                          f"HELO now: {tag}: 1 s before MAIL's reply, 10 before EHLO's: "
                          f"{[round(x[2], 2) for x in r]}")
 
-        # An accepted EHLO, then rejects: the name in force stays
-        # (proto=ESMTP, helo=<the new name> in the log); the 4th error
-        # ends the session with smtpd's 421 after the error sleep.
-        steps = ["EHLO good.example.test", "EHLO foo", "HELO localhost", "EHLO mx.example.test",
-                 "HELO bad..name", "NOOP"]
-        got = timed_session(mx.host, mx.port, "127.0.0.52", steps)
-        want = timed_session(pf.host, pf.port, "127.0.0.52", steps)
+        # 127.0.0.52: an accepted EHLO, then rejects: the name in force
+        # stays (proto=ESMTP, helo=<the new name> in the log); the 4th
+        # error ends the session with smtpd's 421 after the error sleep.
+        got, want = r52
         check.expect([g[:2] for g in got][2:] == [w[:2] for w in want][2:] and
                      got[1][0] == want[1][0] == "250" and got[-1][0] == "421",
                      f"HELO now: hard limit: replies as smtpd's:\n  {got!r}\n  {want!r}")
@@ -474,8 +582,9 @@ def helo_now_suite(args, dns, check):
         plines = wait_for(lambda: len(pat(pf.log())) >= 5 and pat(pf.log()))
         check.expect(lines and lines == plines,
                      f"HELO now: hard limit: log lines as smtpd's:\n  {lines}\n  {plines}")
-        check.expect(not re.search(r"connect from \S+\[127\.0\.0\.52\]" + WID, mx.log(), re.M),
+        check.expect(not worker_saw(mx.log(), "127.0.0.52"),
                      "HELO now: no worker saw the client of the hard limit")
+        same_session_lines(check, mx, pf, "127.0.0.52", "HELO now: hard limit", 3)
 
 # Per-client EHLO keywords in the enforce engine's smtpd mode, and the
 # error sleep before each LINE of a reply (smtpd_chat_reply()).
@@ -494,8 +603,7 @@ def discard_suite(args, dns, check):
         # the 3-line EHLO reply waits 3 x 1 s, the 1-line NOOP reply 1 s.
         steps = ["EHLO client.example", "MAIL FROM:<a@client.example> RET=FULL", "BOGUS",
                  "BOGUS2", "EHLO client.example", "NOOP", "QUIT"]
-        got = timed_session(mx.host, mx.port, "127.0.0.44", steps)
-        want = timed_session(pf.host, pf.port, "127.0.0.44", steps)
+        got, want = both(timed_session, mx, pf, "127.0.0.44", steps)
         check.expect([g[:2] for g in got] == [w[:2] for w in want] and
                      got[1][1] == "250-mx.example.test\n250-SIZE 10240000\n250 ENHANCEDSTATUSCODES"
                      and got[2][1] == "501 5.7.1 DSN support is disabled",
@@ -510,8 +618,7 @@ def discard_suite(args, dns, check):
         check.expect(lines and lines == plines,
                      f"discard: logged as smtpd's, on each EHLO:\n  {lines}\n  {plines}")
         # Another rejected client (S25R) without an entry: the global list.
-        got = session(mx.host, mx.port, "127.0.0.61", ["EHLO client.example", "QUIT"])
-        want = session(pf.host, pf.port, "127.0.0.61", ["EHLO client.example", "QUIT"])
+        got, want = both(session, mx, pf, "127.0.0.61", ["EHLO client.example", "QUIT"])
         check.expect(got == want and "ETRN" not in got[1][1] and "PIPELINING" in got[1][1],
                      f"discard: smtpd_discard_ehlo_keywords for the others:\n  {got!r}\n"
                      f"  {want!r}")
@@ -527,13 +634,12 @@ def inner(args):
         subprocess.run(["mount", "--bind", rc, "/etc/resolv.conf"], check=True, timeout=10)
         check = dc.Checker("frontend_early", args.v)
         with Dns53(zones()) as dns:
-            delay_suite(args, dns, check)
-            connect_suite(args, dns, check)
-            helo_suite(args, dns, check)
-            helo_now_suite(args, dns, check)
-            smtpd_suite(args, dns, check)
-            limits_suite(args, dns, check)
-            discard_suite(args, dns, check)
+            for suite in (delay_suite, connect_suite, helo_suite, helo_now_suite, smtpd_suite,
+                          limits_suite, discard_suite):
+                t0 = time.monotonic()
+                suite(args, dns, check)
+                print(f"frontend_early: {suite.__name__}: {time.monotonic() - t0:.1f} s",
+                      flush=True)
         return check.done()
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""test_frontend_enforce.py - the enforce engine's postscreen mode against postscreen(8).
+
+Usage: test_frontend_enforce.py [MXSCREEN_BINARY] [--postfix] [--keep] [-v]
+
+Every client pregreets (postscreen_greet_action = enforce), so it ends up
+in the enforce engine (frontend/fe_dummy.c), which must answer as Postfix
+3.7's postscreen dummy SMTP engine (psc_smtpd.c) does; with --postfix the
+same sessions run against a private Postfix whose port is served by
+postscreen (tests/lib/postfix_peer.py postscreen=True), which is how these
+expectations were checked (Postfix 3.7.11):
+  - a pregreeter sees the 220- teaser only, never the final 220 line:
+    the reply to its first command comes next;
+  - DATA and BDAT end the session: "DATA/BDAT without valid RCPT from
+    [ADDR]:PORT", the reply, "DISCONNECT [ADDR]:PORT", close (the chunk is
+    not read). DATA: 501 with an argument, 503 before MAIL, else 554;
+  - BDAT for a client whose EHLO keyword mask discards CHUNKING (its
+    postscreen_discard_ehlo_keyword_address_maps entry, else
+    postscreen_discard_ehlo_keywords; set by EHLO only, so nothing is
+    discarded before one): "502 5.5.1 Error: command not implemented";
+    otherwise "501 5.5.4 Syntax: BDAT count [LAST]" without an argument
+    (any word will do), "554 5.5.1 Error: need MAIL command" before MAIL
+    (MAIL FROM:<> counts), else "554 5.5.1 Error: no valid recipients";
+  - the per-client discard is logged "[ADDR]PORT: discarding EHLO
+    keywords: ..." (postscreen's format: no colon before the port), not
+    for silent-discard;
+  - the reject log line says proto=SMTP after HELO, proto=ESMTP after EHLO.
+The sessions run in parallel (one loopback source address each), so the
+greet wait is paid once.
+
+Exit: 0 pass, 1 fail, 77 skipped.
+"""
+
+import concurrent.futures
+import sys
+
+import daemon_common as dc
+import postfix_peer
+
+GLOBAL = "chunking"
+EHLO_MAP = ("127.0.0.6 dsn\n"
+            "127.0.0.8 silent-discard, chunking, dsn\n"
+            "127.0.0.10 dsn\n")
+SETTINGS = {
+    "compatibility_level": "3.6",
+    "myhostname": "mx.example.test",
+    "smtpd_banner": "$myhostname ESMTP",
+    "mynetworks": "127.0.0.1/32",
+    "postscreen_access_list": "",
+    "postscreen_greet_action": "enforce",
+    "postscreen_greet_wait": "2s",
+    "postscreen_discard_ehlo_keywords": GLOBAL,
+    "postscreen_discard_ehlo_keyword_address_maps": "texthash:${config_directory}/ps_ehlo",
+}
+TEASER = "220-mx.example.test ESMTP"
+PROTO_ERR = "550 5.5.1 Protocol error"
+NO_RCPT = "554 5.5.1 Error: no valid recipients"
+NOT_IMPL = "502 5.5.1 Error: command not implemented"
+
+# (source address, [(command, expected reply or a predicate name)]); the
+# first command is the pregreet. "CLOSED": the session must be over.
+SESSIONS = [
+    ("127.0.0.6", [("EHLO six.example", "ehlo+chunking"), ("MAIL FROM:<>", "250 2.1.0 Ok"),
+                   ("BDAT 10 LAST", NO_RCPT), (None, "CLOSED")]),
+    ("127.0.0.7", [("EHLO seven.example", "ehlo-chunking"), ("MAIL FROM:<a@b.example>",
+                                                             "250 2.1.0 Ok"),
+                   ("RCPT TO:<c@d.example>", PROTO_ERR), ("BDAT 10 LAST", NOT_IMPL),
+                   (None, "CLOSED")]),
+    ("127.0.0.8", [("EHLO eight.example", "ehlo-chunking"), ("BDAT 5", NOT_IMPL),
+                   (None, "CLOSED")]),
+    ("127.0.0.9", [("HELO nine.example", "250 mx.example.test"),
+                   ("MAIL FROM:<a@b.example>", "250 2.1.0 Ok"),
+                   ("RCPT TO:<c@d.example>", PROTO_ERR), ("RSET", "250 2.0.0 Ok"),
+                   ("BDAT x y", "554 5.5.1 Error: need MAIL command"), (None, "CLOSED")]),
+    ("127.0.0.10", [("EHLO ten.example", "ehlo+chunking"),
+                    ("BDAT", "501 5.5.4 Syntax: BDAT count [LAST]"), (None, "CLOSED")]),
+    ("127.0.0.11", [("EHLO eleven.example", "ehlo-chunking"), ("MAIL FROM:<a@b.example>",
+                                                               "250 2.1.0 Ok"),
+                    ("DATA", NO_RCPT), (None, "CLOSED")]),
+    ("127.0.0.12", [("NOOP", "250 2.0.0 Ok"), ("DATA", "503 5.5.1 Error: need RCPT command"),
+                    (None, "CLOSED")]),
+    ("127.0.0.13", [("NOOP", "250 2.0.0 Ok"), ("DATA now", "501 5.5.4 Syntax: DATA"),
+                    (None, "CLOSED")]),
+]
+
+
+def judge(want, code, text):
+    if want in ("ehlo+chunking", "ehlo-chunking"):
+        kws = [l[4:] for l in text.split("\n")[1:]]
+        if code != "250" or "PIPELINING" in kws:
+            return False
+        return ("CHUNKING" in kws) == (want == "ehlo+chunking")
+    if want == "CLOSED":
+        return code == "closed"
+    return text == want
+
+
+def session(srv, src, steps):
+    """Run one script; [(what, ok, got)] and the client's port."""
+    c, port = dc.connect_from(srv.host, srv.port, src, timeout=20.0)
+    out = []
+    try:
+        c.send(steps[0][0].encode() + b"\r\n")  # the pregreet
+        first = dc.first_line(c)
+        out.append(("teaser", first == TEASER, first))
+        for i, (cmd, want) in enumerate(steps):
+            if cmd is not None and i > 0:
+                c.send(cmd.encode() + b"\r\n")
+            code, text, _ = c.reply()
+            out.append((f"{cmd!r}", judge(want, code, text), f"{code} {text!r}, want {want!r}"))
+    finally:
+        c.close()
+    return out, port
+
+
+def main():
+    args = dc.parse_args(__doc__)
+    check = dc.Checker("frontend/enforce-ps" + (" (postfix)" if args.postfix else ""), args.v)
+    files = {"ps_ehlo": EHLO_MAP}
+    if args.postfix:
+        srv = postfix_peer.PostfixInstance(main_cf="", maps=files, settings=SETTINGS,
+                                           postscreen=True, keep=args.keep)
+    else:
+        srv = dc.server(args, "", files, settings=SETTINGS)
+    with srv:
+        with concurrent.futures.ThreadPoolExecutor(len(SESSIONS)) as ex:
+            futs = {src: ex.submit(session, srv, src, steps) for src, steps in SESSIONS}
+            results = {src: f.result(timeout=60) for src, f in futs.items()}
+        ports = {}
+        for src, (out, port) in results.items():
+            ports[src] = port
+            for what, ok, got in out:
+                check.expect(ok, f"{src}: {what}: {got}")
+
+        def logged(pattern, what):
+            check.expect(dc.wait_log(srv, pattern, timeout=10), what)
+
+        def ep(src):
+            return r"\[%s\]:%d" % (src.replace(".", r"\."), ports[src])
+
+        for src, verb in (("127.0.0.6", "BDAT"), ("127.0.0.7", "BDAT"), ("127.0.0.8", "BDAT"),
+                          ("127.0.0.9", "BDAT"), ("127.0.0.10", "BDAT"), ("127.0.0.11", "DATA"),
+                          ("127.0.0.12", "DATA"), ("127.0.0.13", "DATA")):
+            logged(r"%s without valid RCPT from %s$" % (verb, ep(src)),
+                   f"{src}: '{verb} without valid RCPT' logged")
+            logged(r"DISCONNECT %s$" % ep(src), f"{src}: DISCONNECT logged")
+        logged(r"\[127\.0\.0\.6\]%d: discarding EHLO keywords: DSN$" % ports["127.0.0.6"],
+               "127.0.0.6: its own discard list logged as postscreen does")
+        log = srv.log()
+        check.expect("[127.0.0.8]%d: discarding" % ports["127.0.0.8"] not in log,
+                     "127.0.0.8: silent-discard is not logged")
+        check.expect("[127.0.0.7]%d: discarding" % ports["127.0.0.7"] not in log,
+                     "127.0.0.7: the global list is not logged")
+        logged(r"NOQUEUE: reject: RCPT from %s: 550 5\.5\.1 Protocol error; from=<a@b\.example>, "
+               r"to=<c@d\.example>, proto=SMTP, helo=<nine\.example>$" % ep("127.0.0.9"),
+               "127.0.0.9: proto=SMTP after HELO")
+        logged(r"NOQUEUE: reject: RCPT from %s: 550 5\.5\.1 Protocol error; from=<a@b\.example>, "
+               r"to=<c@d\.example>, proto=ESMTP, helo=<seven\.example>$" % ep("127.0.0.7"),
+               "127.0.0.7: proto=ESMTP after EHLO")
+        return check.done(srv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
