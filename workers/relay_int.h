@@ -19,6 +19,9 @@ enum session_action relay_open_nexthop(struct conn *c, struct session_verdict *v
 void relay_verdict_from_reply(struct session_verdict *v, const struct smtp_client_event *ev);
 /* Keep an accepted recipient (and its DSN facts) for the log and queue. */
 void relay_rcpt_remember(struct conn *c, const char *rcpt);
+/* Have the client's DATA, if it is the next command already read, go out
+ * with the RCPT just queued (one write: pipelining). */
+void relay_watch_data(struct conn *c);
 /* Give up the next-hop connection without the final dot. */
 void relay_drop_upstream(struct relay_txn *rt);
 /* relay_reply.c: one reply of the next hop; a link lost to TLS/AUTH. */

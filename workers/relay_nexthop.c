@@ -25,6 +25,7 @@ static void start_upstream_txn(struct conn *c)
     smtp_client_mail(&u->cl, rt->sender, strlen(rt->sender), rt->mail_size,
                      (enum smtp_body)rt->body, rt->smtputf8);
     smtp_client_rcpt(&u->cl, rt->rcpt, strlen(rt->rcpt));
+    relay_watch_data(c);
     upstream_pump(u);
 }
 

@@ -219,13 +219,27 @@ void relay_on_reply(struct conn *c, const struct smtp_client_event *ev)
         relay_answer(c, &v);
         return;
     case SMTP_CMD_DATA:
-        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_DATA)
+        if (!ev->ok)
+            rt->data_sent = false; /* the next hop refused DATA: the connection stays usable */
+        if (!rt->waiting || rt->wait_stage != SESSION_STAGE_DATA) {
+            /* A DATA that went ahead of the session (relay.c, pipe_data),
+             * answered before the session got to it: kept for then. When
+             * the session refuses the DATA itself (every recipient was
+             * refused, as Postfix's smtpd answers "554 5.5.1 Error: no
+             * valid recipients"), this reply is never shown. */
+            if (rt->data_piped) {
+                rt->data_early = true;
+                if (ev->ok)
+                    rt->data_v.action = SESSION_PERMIT;
+                else
+                    relay_verdict_from_reply(&rt->data_v, ev);
+            }
             return;
+        }
         if (ev->ok) {
             rt->data_ok = true;
             v.action = SESSION_PERMIT;
         } else {
-            rt->data_sent = false; /* the next hop refused DATA: the connection stays usable */
             relay_verdict_from_reply(&v, ev);
         }
         relay_answer(c, &v);

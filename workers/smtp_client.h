@@ -210,6 +210,9 @@ struct smtp_client {
     char in[SMTP_CLIENT_IN_SIZE];
     char reply[SMTP_REPLY_COPY_MAX];
     char dsn[12];
+    /* smtp_client_on_flush(): called once, then cleared. */
+    void (*flush_fn)(void *arg);
+    void *flush_arg;
 };
 
 void smtp_client_init(struct smtp_client *c, const struct smtp_client_opts *opts);
@@ -256,6 +259,18 @@ int smtp_client_quit(struct smtp_client *c);
 size_t smtp_client_body(struct smtp_client *c, const char *buf, size_t len);
 /* The final dot; -EAGAIN when the output has no room for it yet. */
 int smtp_client_body_end(struct smtp_client *c);
+
+/* Have fn(arg) called once, the next time smtp_client_output() is about to
+ * write queued commands (READY, something unsent), before it does: what fn
+ * queues then goes out in the same group. The proxy relay (relay.c) adds
+ * there the DATA that its own client pipelined behind the RCPT being
+ * sent, which it only sees once the RCPT has left the session, so that
+ * MAIL, RCPT and DATA reach the next hop in one write as Postfix's
+ * smtp(8) sends them. fn NULL: cancel (the owner goes away). */
+void smtp_client_on_flush(struct smtp_client *c, void (*fn)(void *arg), void *arg);
+/* 1 when commands are pipelined (RFC 2920): the next hop announced
+ * PIPELINING and opts.no_pipelining is not set. */
+int smtp_client_pipelining(const struct smtp_client *c);
 
 enum smtp_timer smtp_client_timer(const struct smtp_client *c);
 const char *smtp_timer_name(enum smtp_timer t);

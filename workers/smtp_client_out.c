@@ -44,9 +44,15 @@ int smtp_client_out_printf(struct smtp_client *c, const char *fmt, ...)
     return 0;
 }
 
-static int pipelining(const struct smtp_client *c)
+int smtp_client_pipelining(const struct smtp_client *c)
 {
     return (c->ehlo.ext & SMTP_EXT_PIPELINING) && !c->opts.no_pipelining;
+}
+
+void smtp_client_on_flush(struct smtp_client *c, void (*fn)(void *arg), void *arg)
+{
+    c->flush_fn = fn;
+    c->flush_arg = fn ? arg : NULL;
 }
 
 #define DSN_PARAM_MAX 1000
@@ -171,14 +177,20 @@ static int format_entry(struct smtp_client *c, const struct smtp_client_entry *e
 /* Move queued commands to the output as far as RFC 2920 allows: without
  * PIPELINING one command per reply; with it, DATA, NOOP and QUIT end a
  * group (the content, or nothing, must follow them). The final dot may be
- * followed by the next transaction's commands. */
+ * followed by the next transaction's commands. The owner's flush hook
+ * runs first, so that what it queues joins this group. */
 static void flush_queue(struct smtp_client *c)
 {
     if (c->state != SMTP_CLIENT_READY)
         return;
+    if (c->flush_fn && c->sent != c->tail) {
+        void (*fn)(void *) = c->flush_fn;
+        c->flush_fn = NULL; /* once: fn may queue, and queueing may flush */
+        fn(c->flush_arg);
+    }
     while (c->sent != c->tail) {
         if (c->sent != c->head) {
-            if (!pipelining(c))
+            if (!smtp_client_pipelining(c))
                 break;
             enum smtp_client_cmd last = c->q[QI(c->sent - 1)].cmd;
             if (last == SMTP_CMD_DATA || last == SMTP_CMD_NOOP || last == SMTP_CMD_QUIT)

@@ -135,6 +135,11 @@ struct relay_txn {
     char *rcpt_orcpt;        /* its ORCPT (malloc'd), or NULL */
     bool mail_failed, data_sent, data_ok, end_wanted;
     struct session_verdict mail_v;  /* the next hop's refusal of MAIL */
+    /* DATA went to the next hop with the RCPT its client had pipelined it
+     * behind (relay.c, pipe_data); data_early: its reply came before the
+     * session got to DATA, kept in data_v (action PERMIT for a 354). */
+    bool data_piped, data_early;
+    struct session_verdict data_v;
     struct maillog_client mc;       /* for message.c's log lines */
     uint64_t dot_us;
     char queue_id[24];

@@ -18,7 +18,16 @@ the 354 and after the final dot). Checks:
     the next transaction's MAIL/RCPT/DATA and its content and QUIT behind
     it in one more write: every reply in order, both messages arrive;
   * 8 clients at once, 5 messages of 40 KB each on one connection: all 40
-    arrive intact.
+    arrive intact;
+  * DATA pipelined to the next hop, as Postfix's smtp(8) does it: a client
+    that pipelines MAIL, RCPT and DATA gets them to the next hop in one
+    write (one round trip less per message), and the replies it gets stay
+    what the non-pipelined relay gives: a RCPT refused by the next hop is
+    the client's refusal and the next hop's answer to the DATA behind it
+    ("554 5.5.1" there) is never shown (the client's DATA gets smtpd's
+    "554 5.5.1 Error: no valid recipients"); a next hop that refuses DATA
+    after taking the RCPT gives the client its refusal; a next hop without
+    PIPELINING gets one command per reply.
 With --postfix the same run against Postfix with smtpd_proxy_filter (its
 proxy writes the content as it reads it, so the one-segment check is
 reported, not failed).
@@ -48,10 +57,16 @@ def data_segs_in(sock):
 
 
 class NextHop:
-    """A scripted next hop: ESMTP with PIPELINING, 250 to everything, and
-    per message (sender, recipients, content as received, data segments)."""
+    """A scripted next hop: ESMTP with PIPELINING (unless pipelining=False),
+    250 to everything but RCPT TO:<refused@..> (550) and DATA after no
+    recipient (554) or from a sender datafail@.. (451); per message (sender,
+    recipients, content as received, data segments); per connection every
+    command as (line, number of the recv() that completed it, whether more
+    input was already waiting behind it)."""
 
-    def __init__(self):
+    def __init__(self, pipelining=True):
+        self.pipelining = pipelining
+        self.conns = []
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -80,15 +95,22 @@ class NextHop:
     def _serve(self, s):
         s.settimeout(30)
         buf = b""
+        nrecv = 0
+        cmds = []
+        with self.lock:
+            self.conns.append(cmds)
 
         def line():
-            nonlocal buf
+            nonlocal buf, nrecv
             while b"\r\n" not in buf:
                 chunk = s.recv(65536)
                 if not chunk:
                     return None
+                nrecv += 1
                 buf += chunk
             ln, buf = buf.split(b"\r\n", 1)
+            with self.lock:
+                cmds.append((ln, nrecv, len(buf) > 0))
             return ln
 
         try:
@@ -100,14 +122,21 @@ class NextHop:
                     return
                 verb = ln[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
-                    s.sendall(b"250-nexthop.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
-                              b"250 SIZE 1000000000\r\n")
+                    s.sendall(b"250-nexthop.example\r\n" +
+                              (b"250-PIPELINING\r\n" if self.pipelining else b"") +
+                              b"250-8BITMIME\r\n250 SIZE 1000000000\r\n")
                 elif verb == b"MAIL":
                     sender, rcpts = ln, []
                     s.sendall(b"250 2.1.0 Ok\r\n")
+                elif verb == b"RCPT" and b"refused@" in ln:
+                    s.sendall(b"550 5.1.1 <refused@example.test>: nexthop says no\r\n")
                 elif verb == b"RCPT":
                     rcpts.append(ln)
                     s.sendall(b"250 2.1.5 Ok\r\n")
+                elif verb == b"DATA" and not rcpts:
+                    s.sendall(b"554 5.5.1 nexthop-no-valid-recipients\r\n")
+                elif verb == b"DATA" and sender and b"datafail@" in sender:
+                    s.sendall(b"451 4.3.0 nexthop-data-refused\r\n")
                 elif verb == b"DATA":
                     s.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                     segs0 = data_segs_in(s)
@@ -134,6 +163,21 @@ class NextHop:
             return
         finally:
             s.close()
+
+    def transaction(self, tag):
+        """The commands of the transaction whose MAIL names tag, up to its
+        DATA: [(line, recv number, input waiting behind it)]."""
+        with self.lock:
+            for cmds in self.conns:
+                for i, (ln, _, _) in enumerate(cmds):
+                    if ln.upper().startswith(b"MAIL") and tag in ln:
+                        out = []
+                        for c in cmds[i:]:
+                            out.append(c)
+                            if c[0].upper() == b"DATA":
+                                break
+                        return out
+        return []
 
     def find(self, tag):
         with self.lock:
@@ -312,20 +356,114 @@ def check_concurrent(check, srv, hop):
     check.expect(not bad, f"concurrent: 40 messages of 40 KB intact ({bad[:5]} wrong)")
 
 
+def pipelined_txn(c, sender, rcpt, msg):
+    """MAIL, RCPT and DATA in one write, then the content if DATA got 354:
+    the replies as [(code, text)]."""
+    c.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+    rs = [c.reply()[:2] for _ in range(3)]
+    if rs[2][0] == "354":
+        c.send(stuff(msg) + b".\r\n")
+        rs.append(c.reply()[:2])
+    return rs
+
+
+def check_data_pipelined(check, srv, hop, postfix):
+    """A pipelining client's MAIL, RCPT and DATA reach the next hop in one
+    write; what the client is told is what the lock-step relay tells it."""
+    c, code = session_start(srv)
+    check.expect(code == "250", f"data pipelined: EHLO answered {code}")
+    codes = []
+    for k in range(3):      # a new next-hop connection, then a reused one
+        msg = make_message(f"dpipe{k}", 2000)
+        codes.append([r[0] for r in pipelined_txn(c, f"dpipe{k}@example.org", RCPT, msg)])
+        got = hop.wait(f"dpipe{k}".encode())
+        check.expect(len(got) == 1, f"data pipelined: message {k}: {len(got)} at the next hop")
+        txn = hop.transaction(f"dpipe{k}@".encode())
+        verbs = [ln[:4].upper() for ln, _, _ in txn]
+        check.expect(verbs == [b"MAIL", b"RCPT", b"DATA"],
+                     f"data pipelined: message {k}: next hop got {verbs}")
+        writes = sorted({n for _, n, _ in txn})
+        if postfix:
+            print(f"daemon_batch: Postfix's proxy sent MAIL, RCPT, DATA in {len(writes)} reads")
+        else:
+            check.expect(len(writes) == 1, f"data pipelined: message {k}: MAIL, RCPT and "
+                         f"DATA came in {len(writes)} reads at the next hop (want 1)")
+    check.expect(codes == [["250", "250", "354", "250"]] * 3, f"data pipelined: replies {codes}")
+    check.expect(c.cmd("QUIT")[0] == "221", "data pipelined: QUIT")
+    c.close()
+
+    # Every RCPT refused by the next hop: its refusal is the client's, the
+    # next hop's answer to the DATA that went along is not. (One session
+    # per refusal: smtpd_hard_error_limit of examples/main.cf is 3.)
+    c, code = session_start(srv)
+    rs = pipelined_txn(c, "dnorcpt@example.org", "refused@example.test", b"")
+    check.expect([r[0] for r in rs] == ["250", "550", "554"], f"all refused: replies {rs}")
+    check.expect("nexthop says no" in rs[1][1], f"all refused: RCPT reply {rs[1]}")
+    check.expect("5.5.1 Error: no valid recipients" in rs[2][1] and
+                 "nexthop" not in rs[2][1], f"all refused: DATA reply {rs[2]}")
+    check.expect(c.cmd("RSET")[0] == "250", "all refused: RSET")
+    c.close()
+
+    # The next hop takes the RCPT and refuses DATA: its refusal is the client's.
+    c, code = session_start(srv)
+    rs = pipelined_txn(c, "datafail@example.org", RCPT, b"")
+    check.expect([r[0] for r in rs] == ["250", "250", "451"], f"DATA refused: replies {rs}")
+    check.expect("nexthop-data-refused" in rs[2][1], f"DATA refused: DATA reply {rs[2]}")
+    check.expect(c.cmd("RSET")[0] == "250", "DATA refused: RSET")
+
+    # And the session goes on: another message arrives.
+    msg = make_message("dafter", 2000)
+    rs = [r[0] for r in pipelined_txn(c, "dafter@example.org", RCPT, msg)]
+    check.expect(rs == ["250", "250", "354", "250"], f"after refusals: replies {rs}")
+    check.expect(len(hop.wait(b"dafter")) == 1, "after refusals: message at the next hop")
+    c.close()
+
+
+def check_no_pipelining_hop(check, srv, hop):
+    """A next hop without PIPELINING gets every command after the reply to
+    the one before, however the client pipelines."""
+    c, code = session_start(srv)
+    check.expect(code == "250", f"lock-step next hop: EHLO answered {code}")
+    for k in range(2):
+        msg = make_message(f"lockstep{k}", 2000)
+        rs = [r[0] for r in pipelined_txn(c, f"lockstep{k}@example.org", RCPT, msg)]
+        check.expect(rs == ["250", "250", "354", "250"], f"lock-step next hop: replies {rs}")
+        check.expect(len(hop.wait(f"lockstep{k}".encode())) == 1,
+                     f"lock-step next hop: message {k} arrived")
+    rs = pipelined_txn(c, "lsnorcpt@example.org", "refused@example.test", b"")
+    check.expect([r[0] for r in rs] == ["250", "550", "554"] and "nexthop" not in rs[2][1],
+                 f"lock-step next hop: all refused: {rs}")
+    c.cmd("QUIT")
+    c.close()
+    with hop.lock:
+        early = [ln for cmds in hop.conns for ln, _, more in cmds if more]
+    check.expect(not early, f"lock-step next hop: commands sent before the reply to "
+                 f"the one before: {early[:3]}")
+
+
 def main():
     args = dc.parse_args(__doc__)
     check = dc.Checker("daemon_batch", args.v)
     main_cf, maps = dc.example_config()
-    hop = NextHop()
+    hop, plain = NextHop(), NextHop(pipelining=False)
+    # examples/main.cf sleeps 20 s before each reply after the first error
+    # of a session; the refusals here are the next hop's, not the client's.
+    quick = {"smtpd_error_sleep_time": "0s"}
     try:
-        with dc.server(args, main_cf, maps, relay=(hop.host, hop.port), proxy=True) as srv:
+        with dc.server(args, main_cf, maps, relay=(plain.host, plain.port), proxy=True,
+                       settings=quick) as srv:
+            check_no_pipelining_hop(check, srv, plain)
+        with dc.server(args, main_cf, maps, relay=(hop.host, hop.port), proxy=True,
+                       settings=quick) as srv:
             check_one_segment(check, srv, hop, args.postfix)
             check_large(check, srv, hop)
             check_pipelined(check, srv, hop)
+            check_data_pipelined(check, srv, hop, args.postfix)
             check_concurrent(check, srv, hop)
             return check.done(srv)
     finally:
         hop.stop()
+        plain.stop()
 
 
 if __name__ == "__main__":

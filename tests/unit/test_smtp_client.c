@@ -700,11 +700,80 @@ static void lmtp_failures(void **state)
     free(s);
 }
 
+/* The flush hook (what relay.c uses to send its client's pipelined DATA
+ * with the RCPT): called once, only when queued commands are about to go
+ * out, and what it queues joins their group. Then the replies to a
+ * pipelined DATA: after every RCPT was refused, and after a RCPT was
+ * accepted; either way the connection stays usable. */
+static int hook_calls;
+
+static void hook_add_data(void *arg)
+{
+    struct sim *s = arg;
+    hook_calls++;
+    assert_int_equal(s->c.state, SMTP_CLIENT_READY);
+    assert_int_equal(smtp_client_data(&s->c), 0);
+}
+
+static void flush_hook_and_pipelined_data(void **state)
+{
+    (void)state;
+    for (int bw = 0; bw <= 1; bw++) {
+        hook_calls = 0;
+        struct sim *s = sim_new(bw, NULL);
+        smtp_client_mail(&s->c, "a", 1, 0, SMTP_BODY_NONE, 0);
+        smtp_client_rcpt(&s->c, "x@y", 3);
+        smtp_client_on_flush(&s->c, hook_add_data, s);
+        pump(s);
+        server(s, "220 x\r\n");
+        expect(s, "EHLO mx.test\r\n", "");
+        assert_int_equal(hook_calls, 0);
+        server(s, EHLO_PIPE);
+        expect(s, "MAIL FROM:<a>\r\nRCPT TO:<x@y>\r\nDATA\r\n", "READY;");
+        assert_int_equal(hook_calls, 1);
+        server(s, "250 ok\r\n550 5.1.1 no\r\n503 5.5.1 no valid recipients\r\n");
+        expect(s, "", "MAIL ok[250 ok];RCPT0 no[550 5.1.1 no];"
+                      "DATA no[503 5.5.1 no valid recipients];");
+        assert_true(smtp_client_usable(&s->c));
+        smtp_client_mail(&s->c, "b", 1, 0, SMTP_BODY_NONE, 0);
+        smtp_client_rcpt(&s->c, "z@y", 3);
+        smtp_client_on_flush(&s->c, hook_add_data, s);
+        pump(s);
+        expect(s, "RSET\r\nMAIL FROM:<b>\r\nRCPT TO:<z@y>\r\nDATA\r\n", "");
+        server(s, "250 ok\r\n250 ok\r\n250 ok\r\n451 4.3.0 later\r\n");
+        expect(s, "", "RSET ok[250 ok];MAIL ok[250 ok];RCPT0 ok[250 ok];DATA no[451 4.3.0 later];");
+        assert_true(smtp_client_usable(&s->c));
+        /* cancelled: not called */
+        smtp_client_on_flush(&s->c, hook_add_data, s);
+        smtp_client_on_flush(&s->c, NULL, s);
+        smtp_client_noop(&s->c);
+        pump(s);
+        expect(s, "NOOP\r\n", "");
+        assert_int_equal(hook_calls, 2);
+        free(s);
+        /* Without PIPELINING what the hook queues waits its turn. */
+        s = sim_ready(bw, EHLO_PLAIN);
+        smtp_client_mail(&s->c, "a", 1, 0, SMTP_BODY_NONE, 0);
+        smtp_client_rcpt(&s->c, "x@y", 3);
+        smtp_client_on_flush(&s->c, hook_add_data, s);
+        pump(s);
+        expect(s, "MAIL FROM:<a>\r\n", "");
+        assert_int_equal(hook_calls, 3);
+        server(s, "250 ok\r\n");
+        server(s, "250 ok\r\n");
+        server(s, "354 go\r\n");
+        expect(s, "RCPT TO:<x@y>\r\nDATA\r\n", "MAIL ok[250 ok];RCPT0 ok[250 ok];DATA ok[354 go];");
+        assert_int_equal(s->c.state, SMTP_CLIENT_BODY);
+        free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pipelined_transaction),
         cmocka_unit_test(lockstep_without_pipelining),
+        cmocka_unit_test(flush_hook_and_pipelined_data),
         cmocka_unit_test(pipelining_disabled_by_option),
         cmocka_unit_test(commands_queued_before_ready),
         cmocka_unit_test(helo_fallback),
