@@ -132,21 +132,31 @@ int qdir_find(const struct qdir *q, const char *id)
     return -ENOENT;
 }
 
+/* A directory stream of its own on dirfd's directory (dirfd keeps its
+ * offset for the *at calls and the pool's getdents64). */
+static int dir_open(int dirfd, DIR **out)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    *out = fdopendir(fd);
+    if (!*out) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return 0;
+}
+
 int qdir_scan(const struct qdir *q, enum qdir_queue which,
               int (*fn)(void *ctx, const char *id), void *ctx)
 {
     if ((unsigned)which >= QDIR_COUNT || which == QDIR_FREE)
         return -EINVAL;
-    int fd = openat(q->fd[which], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    int rc = 0;
+    DIR *d;
+    int rc = dir_open(q->fd[which], &d);
+    if (rc < 0)
+        return rc;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (!qf_id_valid(de->d_name))
@@ -158,32 +168,42 @@ int qdir_scan(const struct qdir *q, enum qdir_queue which,
     return rc;
 }
 
-int qdir_clean_tmp(const struct qdir *q, pid_t own_pid)
+/* Remove every entry of dirfd's directory that keep() does not want
+ * (what unlinkat cannot remove, such as a directory, stays): how many,
+ * or -errno. */
+static int clean_dir(int dirfd, bool (*keep)(const char *name, const void *ctx),
+                     const void *ctx)
 {
-    int fd = openat(q->fd[QDIR_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
+    DIR *d;
+    int rc = dir_open(dirfd, &d);
+    if (rc < 0)
+        return rc;
     int removed = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, ".."))
+        if (!strcmp(n, ".") || !strcmp(n, "..") || keep(n, ctx))
             continue;
-        char *end;
-        long pid = strtol(n, &end, 10);
-        bool ours = end != n && *end == '.' && pid > 0 && qf_id_valid(end + 1);
-        if (ours && ((pid_t)pid == own_pid || kill((pid_t)pid, 0) == 0 || errno == EPERM))
-            continue; /* its writer lives */
-        if (unlinkat(q->fd[QDIR_TMP], n, 0) == 0)
+        if (unlinkat(dirfd, n, 0) == 0)
             removed++;
     }
     closedir(d);
+    return removed;
+}
+
+/* "PID.ID" whose writer lives (or is own_pid). */
+static bool tmp_live(const char *n, const void *ctx)
+{
+    pid_t own_pid = *(const pid_t *)ctx;
+    char *end;
+    long pid = strtol(n, &end, 10);
+    bool ours = end != n && *end == '.' && pid > 0 && qf_id_valid(end + 1);
+    return ours && ((pid_t)pid == own_pid || kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int qdir_clean_tmp(const struct qdir *q, pid_t own_pid)
+{
+    int removed = clean_dir(q->fd[QDIR_TMP], tmp_live, &own_pid);
     if (removed > 0)
         qdir_sync(q, QDIR_TMP);
     return removed;
@@ -272,29 +292,13 @@ int qdir_recycle(struct qdir *q, const char *id, enum qdir_queue from, uint64_t 
     return unlinkat(q->fd[from], id, 0) < 0 ? -errno : 0;
 }
 
+static bool pool_keep(const char *n, const void *ctx)
+{
+    (void)ctx;
+    return pool_name(n);
+}
+
 int qdir_clean_pool(const struct qdir *q)
 {
-    if (q->fd[QDIR_FREE] < 0)
-        return 0;
-    int fd = openat(q->fd[QDIR_FREE], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    int removed = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..") || pool_name(n))
-            continue;
-        /* a directory or anything unlinkat cannot remove stays: not ours */
-        if (unlinkat(q->fd[QDIR_FREE], n, 0) == 0)
-            removed++;
-    }
-    closedir(d);
-    return removed;
+    return q->fd[QDIR_FREE] < 0 ? 0 : clean_dir(q->fd[QDIR_FREE], pool_keep, NULL);
 }

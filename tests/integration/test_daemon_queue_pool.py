@@ -23,19 +23,18 @@ no such pool (its queue unlinks every delivered file).
 Usage: test_daemon_queue_pool.py [MXSCREEN] [MXSCREEN_CTL] [-v] [--keep]
 """
 
-import argparse
 import os
 import re
 import shutil
 import signal
 import smtplib
-import subprocess
 import sys
 import tempfile
 import time
 
-from daemon_common import Checker, wait_for, wait_log
-from queue_common import FAST, MAIN_CF
+from daemon_common import wait_for, wait_log
+from queue_common import FAST, MAIN_CF, QChecker, ctl, parse_args, queue_files, run_scenarios
+from test_daemon_queue_io import fill, mount_tmpfs, umount
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -44,46 +43,6 @@ from sink import Sink  # noqa: E402
 
 LONG_MARK = "LONGMESSAGEBYTES"
 POOL_SLOTS = 128  # lib/queue_dir.h QDIR_POOL_SLOTS
-
-
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("binary", nargs="?", help="the mxscreen daemon (master/mxscreen)")
-    ap.add_argument("ctl", nargs="?", help="mxscreen-ctl")
-    ap.add_argument("--keep", action="store_true", help="keep the server's directory")
-    ap.add_argument("-v", action="store_true")
-    args = ap.parse_args()
-    args.binary = args.binary or mxlib.find_binary()
-    if not args.binary or not os.access(args.binary, os.X_OK):
-        print(f"{os.path.basename(sys.argv[0])}: no mxscreen daemon binary: skipped")
-        sys.exit(77)
-    return args
-
-
-class PoolChecker(Checker):
-    """Prints the daemon's log tail at a failure (the server is gone by done())."""
-
-    def expect(self, cond, msg, srv=None):
-        ok = super().expect(cond, msg)
-        if not ok and srv is not None:
-            print("--- log tail:\n" + "\n".join(srv.log().splitlines()[-25:]), flush=True)
-        return ok
-
-
-def queue_files(srv, sub):
-    try:
-        return sorted(f for f in os.listdir(os.path.join(srv.dir, "queue", sub))
-                      if not f.startswith("."))
-    except OSError:
-        return []
-
-
-def ctl(args, srv, *cmd):
-    """mxscreen-ctl -c CONF cmd...: the CompletedProcess, None without a ctl."""
-    if not args.ctl:
-        return None
-    return subprocess.run([args.ctl, "-c", srv.conf_dir, *cmd], capture_output=True,
-                          text=True, timeout=20)
 
 
 def message(tag, body, subject=None):
@@ -258,29 +217,6 @@ def kill_runner(check, args):
         check.expect("corrupt" not in srv.log(), "kill -9: nothing moved to corrupt", srv)
 
 
-def mount_tmpfs(size):
-    if os.getuid() != 0:
-        return None, "mounting a small tmpfs needs root"
-    mnt = tempfile.mkdtemp(prefix="mxq-pool-")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", mnt],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        os.rmdir(mnt)
-        return None, f"mount refused: {r.stderr.strip()}"
-    return mnt, ""
-
-
-def fill(path, leave):
-    """Fill the file system of path up, then give back leave bytes."""
-    with open(path, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"f" * 4096)
-        except OSError:
-            pass
-    os.truncate(path, max(0, os.path.getsize(path) - leave))
-
-
 def full_disk(check, args):
     mnt, why = mount_tmpfs("1m")
     if not mnt:
@@ -316,23 +252,15 @@ def full_disk(check, args):
             check.expect(len(got) == 2 and got[1].data.endswith(body.encode()),
                          "full disk: then delivered whole", srv)
     finally:
-        subprocess.run(["umount", mnt], capture_output=True)
-        os.rmdir(mnt)
+        umount(mnt)
 
 
 def main():
-    args = parse_args()
-    check = PoolChecker("daemon_queue_pool", args.v)
-    only = os.environ.get("POOL_ONLY")  # comma-separated scenario names
-    for name, fn in (("reuse", reuse), ("restart", restart), ("kill_runner", kill_runner),
-                     ("full_disk", full_disk)):
-        if only and name not in only.split(","):
-            continue
-        t0 = time.monotonic()
-        fn(check, args)
-        if args.v:
-            print(f"{name}: {time.monotonic() - t0:.1f}s", flush=True)
-    return check.done()
+    args = parse_args(__doc__, ctl=True)
+    check = QChecker("daemon_queue_pool", args.v)
+    return run_scenarios(check, [("reuse", reuse), ("restart", restart),
+                                 ("kill_runner", kill_runner), ("full_disk", full_disk)],
+                         args, only_env="POOL_ONLY")
 
 
 if __name__ == "__main__":
