@@ -275,6 +275,11 @@ int qdir_pool_next(struct qdir *q, char out[QDIR_POOL_NAME_MAX])
     return 0;
 }
 
+void qdir_pool_stale(struct qdir *q)
+{
+    q->ipool = q->npool;
+}
+
 int qdir_recycle(struct qdir *q, const char *id, enum qdir_queue from, uint64_t size)
 {
     if (!qf_id_valid(id) || (unsigned)from >= QDIR_COUNT || from == QDIR_FREE)

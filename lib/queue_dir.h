@@ -122,6 +122,9 @@ int qdir_clean_tmp(const struct qdir *q, pid_t own_pid);
  * at most one per QDIR_POOL_EMPTY_MS while free/ is empty. 0, or
  * -ENOENT: nothing pooled (or no pool). */
 int qdir_pool_next(struct qdir *q, char out[QDIR_POOL_NAME_MAX]);
+/* A name from qdir_pool_next was gone (another worker took it): the
+ * rest of that read is likely stale too; the next call reads free/. */
+void qdir_pool_stale(struct qdir *q);
 
 /* A finished message leaves queue from: its file (size bytes) goes to
  * an empty slot of the pool (renameat2 RENAME_NOREPLACE, two slots

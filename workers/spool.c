@@ -755,7 +755,9 @@ void spool_event(struct conn *c, int res)
         /* A link after a short write: what it was to do is still to do. */
     } else {
         switch (op) {
-        case SPOOL_OP_CLAIM: /* -ENOENT: an empty slot, the open creates the file */
+        case SPOOL_OP_CLAIM: /* -ENOENT: taken meanwhile, the open creates the file */
+            if (res == -ENOENT && c->w->spool)
+                qdir_pool_stale(&c->w->spool->q);
             break;
         case SPOOL_OP_OPEN:
             if (res < 0) {

@@ -36,8 +36,10 @@
  * asked again from where it stopped (the next attempt reports the error,
  * as pwrite() would).
  *
- * The one blocking call left in the loop, short and rare: unlinkat() of
- * a file whose message failed or was abandoned. The worker refuses queue
+ * The blocking calls left in the loop, short and rare: unlinkat() of a
+ * file whose message failed or was abandoned, and the getdents64 of
+ * free/ that lists the pool (qdir_pool_next: once per up to 128
+ * messages, at most every 10 ms while the pool is empty). The worker refuses queue
  * mail (451) on a kernel whose ring lacks IORING_OP_OPENAT, WRITE, FSYNC
  * or RENAMEAT (Linux < 5.11).
  *

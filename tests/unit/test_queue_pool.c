@@ -137,6 +137,27 @@ static void test_bound(void **state)
     qdir_close(&q);
 }
 
+static void test_stale(void **state)
+{
+    (void)state;
+    struct qdir q;
+    assert_int_equal(qdir_open(top, &q), 0);
+    put(q.fd[QDIR_FREE], "p-1", 1);
+    put(q.fd[QDIR_FREE], "p-2", 1);
+    put(q.fd[QDIR_FREE], "p-3", 1);
+    char name[QDIR_POOL_NAME_MAX];
+    assert_int_equal(qdir_pool_next(&q, name), 0); /* reads the three */
+    /* another worker empties the pool and the runner fills another slot */
+    unlinkat(q.fd[QDIR_FREE], "p-1", 0);
+    unlinkat(q.fd[QDIR_FREE], "p-2", 0);
+    unlinkat(q.fd[QDIR_FREE], "p-3", 0);
+    put(q.fd[QDIR_FREE], "p-50", 1);
+    qdir_pool_stale(&q);
+    assert_int_equal(qdir_pool_next(&q, name), 0);
+    assert_string_equal(name, "p-50");
+    qdir_close(&q);
+}
+
 static void test_clean(void **state)
 {
     (void)state;
@@ -196,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recycle_and_take, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_pool_dir, setup, teardown),
     };
