@@ -601,6 +601,10 @@ static int xclient_proceed(struct session *s, const struct smtp_cmd *c)
         session_reply(s, "%s", buf);
         return -1;
     }
+    /* smtpd's xclient_cmd() goes back to the greeting with a longjmp, past
+     * smtpd_proto()'s tally: a successful XCLIENT is tried, never done
+     * ("xclient=0/1" on the disconnect line, Postfix 3.7.11 checked). */
+    s->cur_cmd = MAILLOG_NCMDS;
     reset_helo(s);
     if (a.attr[XCLIENT_HELO].state == XCLIENT_VALUE) {
         snprintf(s->helo, sizeof(s->helo), "%s", a.attr[XCLIENT_HELO].text);
