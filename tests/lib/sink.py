@@ -354,12 +354,14 @@ class SourceResult:
 
 def run_smtp_source(host, port, sessions=1, messages=1, length=None, recipients=None,
                     sender="sender@example.org", recipient="rcpt@example.test",
-                    disconnect_each=False, extra=(), timeout=120.0):
+                    disconnect_each=False, extra=(), timeout=120.0, program="smtp-source"):
     """Run smtp-source against host:port with a hard timeout (then kill by pid).
 
     sessions -> -s, messages -> -m (total), length -> -l bytes of body,
-    recipients -> -r, disconnect_each -> -d (one message per connection)."""
-    argv = ["smtp-source", "-s", str(sessions), "-m", str(messages),
+    recipients -> -r, disconnect_each -> -d (one message per connection).
+    program: another load generator with smtp-source's options
+    (bench/relay/pipeload)."""
+    argv = [program, "-s", str(sessions), "-m", str(messages),
             "-f", sender, "-t", recipient]
     if length is not None:
         argv += ["-l", str(length)]
