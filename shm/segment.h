@@ -16,7 +16,12 @@
  *    cut literals' tails) and the PCRE2 code their lookups keep (compiled
  *    through a pcre2_general_context whose malloc is the segment), cidr:
  *    rules and index, texthash: records and slots, inline: entries,
- *    static: values.
+ *    static: values;
+ *  - compiled match lists (mynetworks, relay_domains, mydestination, the
+ *    XCLIENT and bare-newline host lists) and restriction lists (items, RBL
+ *    zones, restriction classes), the transport table's tables, and the
+ *    frontend's configuration: the master builds those after
+ *    generation_load() and before generation_seal(), under the same placer.
  * What stays per process: Hyperscan scratch, PCRE2 match data, lookup
  * stamps (maps_regexp.c's struct rx_local), glibc regex_t (malloc'd
  * internals; regexec locks inside it), LMDB environments (the page cache
