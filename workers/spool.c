@@ -1,14 +1,13 @@
 /*
  * spool.c - delivery_mode = queue in the worker (spool.h): the message
- * file, its writes, sync and rename through the ring (one request of a
- * session in flight at a time, each step started by the completion of the
- * previous one: step()), the group commit of directory syncs, and the 250
- * after them.
+ * file (from the inode pool or new), its writes, sync and rename through
+ * the ring (one request of a session in flight at a time, each step
+ * started by the completion of the previous one: step()), the group
+ * commit of directory syncs, and the 250 after them. Set-up: spool_setup.c.
  */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,135 +22,8 @@
 #include "relay_int.h"
 #include "smtp_cmd.h"
 #include "spool.h"
+#include "spool_int.h"
 #include "worker_int.h"
-
-/* io-wq threads for the ring's bounded (file) requests: see spool_worker_init */
-#define SPOOL_IOWQ_BOUNDED 2
-
-/* ---- set-up ---- */
-
-int spool_prepare(const struct config *cfg, char *err, size_t errlen)
-{
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (geteuid() == 0) {
-        struct passwd *pw = getpwnam(cfg->p.mail_owner);
-        if (!pw) {
-            snprintf(err, errlen, "mail_owner: unknown user \"%s\"", cfg->p.mail_owner);
-            return -ENOENT;
-        }
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
-    }
-    int rc = qdir_create(cfg->p.queue_directory, uid, gid);
-    if (rc < 0)
-        snprintf(err, errlen, "queue_directory %s: %s", cfg->p.queue_directory, strerror(-rc));
-    return rc;
-}
-
-struct spool_batch {
-    enum qdir_queue dir;
-    bool inflight;
-    uint64_t *wait, *cover; /* conns as (index << 32 | generation) */
-    unsigned nwait, ncover, cap;
-};
-
-struct spool_worker {
-    bool ok;
-    struct qdir q;
-    struct spool_batch batch[2]; /* incoming, hold */
-    /* cleanup(8)'s duplicate recipient filter (qf_rcpt_dedup) */
-    unsigned long dup_limit; /* duplicate_filter_limit */
-    bool utf8;               /* smtputf8_enable */
-};
-
-const char *spool_param(const struct config *cfg, const char *name, const char *dflt)
-{
-    struct cfg_value v;
-    if (config_get(cfg, name, &v) < 0)
-        return dflt;
-    const char *s = v.expanded ? v.expanded : v.raw;
-    return s ? s : dflt;
-}
-
-void spool_worker_init(struct worker *w)
-{
-    const struct config *cfg = &w->gen->cfg;
-    if (cfg->p.delivery_mode != DELIVERY_QUEUE)
-        return;
-    struct spool_worker *sw = calloc(1, sizeof(*sw));
-    if (!sw) {
-        log_error("queue_directory: out of memory");
-        return;
-    }
-    w->spool = sw;
-    long lim = 1000;
-    if (cfg_value_long(spool_param(cfg, "duplicate_filter_limit", "1000"), &lim) < 0 || lim < 0)
-        lim = 1000;
-    sw->dup_limit = (unsigned long)lim;
-    sw->utf8 = true;
-    (void)cfg_value_bool(spool_param(cfg, "smtputf8_enable", "yes"), &sw->utf8);
-    sw->batch[0].dir = QDIR_INCOMING;
-    sw->batch[1].dir = QDIR_HOLD;
-    const char *path = cfg->p.queue_directory;
-    int rc = qdir_create(path, getuid(), getgid());
-    if (rc == 0)
-        rc = qdir_open(path, &sw->q);
-    if (rc < 0) {
-        log_error("queue_directory %s: %s: mail will be deferred", path, strerror(-rc));
-        return;
-    }
-    /* Every step goes through the ring: a kernel without these opcodes
-     * would leave the worker blocking on disk, or nothing to complete. */
-    struct io_uring_probe *pr = io_uring_get_probe_ring(&w->ring.uring);
-    bool have = pr && io_uring_opcode_supported(pr, IORING_OP_OPENAT) &&
-                io_uring_opcode_supported(pr, IORING_OP_WRITE) &&
-                io_uring_opcode_supported(pr, IORING_OP_FSYNC) &&
-                io_uring_opcode_supported(pr, IORING_OP_RENAMEAT);
-    if (pr)
-        io_uring_free_probe(pr);
-    if (!have) {
-        log_error("queue_directory %s: io_uring lacks IORING_OP_OPENAT/WRITE/FSYNC/RENAMEAT "
-                  "(Linux 5.11 or later needed): mail will be deferred", path);
-        return;
-    }
-    sw->ok = true;
-    /* At most SPOOL_IOWQ_BOUNDED kernel threads run this ring's file
-     * requests (the kernel's default is up to 4 per CPU). Creates and
-     * renames in tmp/ and incoming/ serialize on the directory's lock, and
-     * on ext4 without a journal each create walks the inodes freed in the
-     * last seconds (recently_deleted) under it: the extra threads only
-     * spun on that lock. bench/queue: 1.2 -> 0.76 CPU ms/msg with 2; 4
-     * was as bad as the default. Not fatal where unsupported (Linux < 5.15):
-     * the old default stays. */
-    unsigned iowq[2] = {SPOOL_IOWQ_BOUNDED, 0};
-    (void)io_uring_register_iowq_max_workers(&w->ring.uring, iowq);
-    rc = qdir_clean_tmp(&sw->q, getpid());
-    if (rc > 0)
-        log_info("queue_directory %s: removed %d unfinished file(s) from tmp", path, rc);
-    else if (rc < 0)
-        log_warn("queue_directory %s/tmp: %s", path, strerror(-rc));
-}
-
-void spool_worker_close(struct worker *w)
-{
-    struct spool_worker *sw = w->spool;
-    if (!sw)
-        return;
-    if (sw->ok)
-        qdir_close(&sw->q);
-    for (int i = 0; i < 2; i++) {
-        free(sw->batch[i].wait);
-        free(sw->batch[i].cover);
-    }
-    free(sw);
-    w->spool = NULL;
-}
-
-bool spool_enabled(const struct conn *c)
-{
-    return c->gen->cfg.p.delivery_mode == DELIVERY_QUEUE;
-}
 
 /* ---- writing ---- */
 
@@ -183,7 +55,7 @@ static struct io_uring_sqe *submit(struct conn *c, enum spool_op op)
 {
     struct spool_io *io = &c->sp.io;
     struct io_uring_sqe *sqe = worker_sqe(c->w);
-    assert(io->nops < SPOOL_CHAIN_MAX); /* step(): open, or write+patch+sync+rename */
+    assert(io->nops < SPOOL_CHAIN_MAX); /* step(): claim+open, or write+patch+trim+sync+rename */
     io->ops[io->nops++] = (unsigned char)op;
     io->owner = c->sp.id;
     io_uring_sqe_set_data64(sqe, ring_ud_for(OP_CONN_SPOOL, &c->w->conns, c));
@@ -252,9 +124,12 @@ static void step(struct conn *c)
         /* The kernel may read the names after this dispatch: io keeps
          * them. A file from the inode pool (queue_dir.h) is renamed to
          * the tmp name first; the open runs after it whatever it did
-         * (IOSQE_IO_HARDLINK): it creates the file when the slot was
-         * empty and empties a pooled one (O_TRUNC), so no byte of the
-         * message it held survives. Both block: straight to a thread. */
+         * (IOSQE_IO_HARDLINK) and creates the file when the slot was
+         * empty. A pooled file is overwritten in place from offset 0 and
+         * cut to the new length before its sync (SPOOL_OP_TRIM): no block
+         * is freed and allocated again, and no byte of the message it
+         * held survives. Without IORING_OP_FTRUNCATE, O_TRUNC empties it
+         * here instead. Both block: straight to a thread. */
         snprintf(io->from, sizeof(io->from), "%s", sp->tmp_name);
         if (qdir_pool_next(&sw->q, io->to) == 0) {
             sqe = submit(c, SPOOL_OP_CLAIM);
@@ -264,7 +139,7 @@ static void step(struct conn *c)
         }
         sqe = submit(c, SPOOL_OP_OPEN);
         io_uring_prep_openat(sqe, sw->q.fd[QDIR_TMP], io->from,
-                             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                             O_WRONLY | O_CREAT | (sw->trim ? 0 : O_TRUNC) | O_CLOEXEC, 0600);
         sqe->flags |= IOSQE_ASYNC;
         return;
     }
@@ -280,6 +155,11 @@ static void step(struct conn *c)
         chain_after(sqe);
         sqe = submit(c, SPOOL_OP_PATCH);
         io_uring_prep_write(sqe, sp->fd, io->digits, QF_LENGTH_LEN, sp->length_off);
+    }
+    if (sw->trim && !sp->trimmed) {
+        chain_after(sqe);
+        sqe = submit(c, SPOOL_OP_TRIM);
+        io_uring_prep_rw(SPOOL_OP_FTRUNCATE_NR, sqe, sp->fd, NULL, 0, sp->off);
     }
     if (!sp->synced) {
         chain_after(sqe);
@@ -778,6 +658,12 @@ void spool_event(struct conn *c, int res)
                 fail(c, res, "write");
             else if (res == QF_LENGTH_LEN)
                 sp->patched = true; /* short: written again whole */
+            break;
+        case SPOOL_OP_TRIM:
+            if (res < 0)
+                fail(c, res, "ftruncate");
+            else
+                sp->trimmed = true;
             break;
         case SPOOL_OP_SYNC:
             if (res < 0)

@@ -6,8 +6,8 @@
  *
  * One message: at the start of the content a file "tmp/PID.ID" is taken
  * from the inode pool (IORING_OP_RENAMEAT of a free/ slot, queue_dir.h)
- * or, the slot being empty, created (IORING_OP_OPENAT, O_TRUNC for a
- * pooled one) and its envelope put in the session's buffer (the
+ * or, the slot being empty, created (IORING_OP_OPENAT), and its envelope
+ * put in the session's buffer (the
  * content length left to patch); the content, as message.c passes it on (our Received: first,
  * after the header/body checks, exactly the bytes the proxy path would
  * send), follows. Every write goes through the worker's ring: a full
@@ -19,7 +19,10 @@
  * still there, as for any message under SPOOL_BUF_SIZE, else by one more
  * write), and, as one linked chain (IOSQE_IO_LINK: each starts when the
  *   one before completed in full; one loop round, one kernel thread):
- *   1. the last write(s) and the length patch;
+ *   1. the last write(s) and the length patch, then the file cut to the
+ *      message's length (IORING_OP_FTRUNCATE, Linux 6.9: a pooled file
+ *      is overwritten in place and what is left of its old content cut
+ *      off here; without that opcode the open empties it, O_TRUNC);
  *   2. fdatasync of the file (IORING_OP_FSYNC, DATASYNC);
  *   3. rename tmp/PID.ID -> incoming/ID (hold/ID for a HOLD action)
  *      (IORING_OP_RENAMEAT);
@@ -77,9 +80,10 @@ enum spool_op {
     SPOOL_OP_SYNC,
     SPOOL_OP_RENAME,
     SPOOL_OP_CLAIM, /* free/ slot -> tmp/ name, before the open */
+    SPOOL_OP_TRIM,  /* ftruncate to the message's length, before the sync */
 };
 
-#define SPOOL_CHAIN_MAX 4
+#define SPOOL_CHAIN_MAX 5
 
 struct spool_io {
     /* In flight: one request, or a linked chain whose completions come
@@ -114,7 +118,7 @@ struct spool_txn {
     const char *err_step;    /* what failed ("write", "fsync"...) */
     bool open;               /* a message is being written */
     bool ending;             /* spool_end accepted it: the steps run, the client waits */
-    bool patched, synced;    /* steps done */
+    bool patched, trimmed, synced; /* steps done */
     bool renamed;            /* in its queue: waiting for the directory sync */
     bool held;               /* target is hold/ */
     uint64_t size;           /* the content pipeline's count, for logs and BDAT */
