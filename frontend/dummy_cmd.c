@@ -328,6 +328,15 @@ void dummy_smtpd_command(struct dummy_smtpd *st, const struct dummy_smtpd_conf *
         st->errors++;
         return;
     }
+    if (c.verb == SMTP_VERB_BDAT && (st->ehlo_discard & EHLO_KW_CHUNKING)) {
+        /* bdat_cmd(): CHUNKING not announced to this client: refused
+         * before its syntax or state is looked at, and the session ends
+         * (the chunk is never read). */
+        out->what = DUMMY_DO_CLOSE;
+        snprintf(out->text, sizeof(out->text), "521 5.5.1 Error: command not implemented");
+        st->errors++;
+        return;
+    }
     bool ok;
     bool syntax_first = c.verb == SMTP_VERB_BDAT;
     if (!(syntax_first && r == SMTP_PARSE_ERROR) && !smtpd_check(st, cf, &c, out)) {

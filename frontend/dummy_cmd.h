@@ -58,7 +58,9 @@ const char *dummy_cmd_name(enum dummy_verb v);
  * "postmaster" (see DUMMY_DO_POSTMASTER); VRFY and ETRN get the reject
  * (smtpd_delay_reject: the client and HELO restrictions run there too);
  * DATA/BDAT: "503 5.5.1 Error: need RCPT command" / "554 5.5.1 Error: no
- * valid recipients" (a BDAT chunk is skipped: out->skip); RSET, NOOP,
+ * valid recipients" (a BDAT chunk is skipped: out->skip), but BDAT from a
+ * client whose mask discards CHUNKING is "521 5.5.1 Error: command not
+ * implemented" and close, whatever its syntax or the state; RSET, NOOP,
  * QUIT as smtpd; STARTTLS "502 5.5.1 Error: command not implemented" when
  * no TLS is offered; AUTH "503 5.5.1 Error: authentication not enabled";
  * XCLIENT as to an unauthorized client.

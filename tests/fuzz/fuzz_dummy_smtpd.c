@@ -1,12 +1,13 @@
 /*
  * fuzz_dummy_smtpd.c - the enforce engine's smtpd mode over arbitrary
  * input: the first byte picks the switches (denied, HELO required, VRFY
- * off, strict, SMTPUTF8, TLS offered, DSN discarded for this client, and
- * whether RCPT TO:<postmaster> is handed to a worker or rejected), the
- * rest is split at LF into command lines fed to one session. Every reply
- * must be a complete "DDD ..." line without CR/LF; the disconnect-line
- * counters never count more successes than tries, and a handoff leaves
- * the MAIL and that RCPT to the worker (one fewer of each).
+ * off, strict, SMTPUTF8, TLS offered, DSN and CHUNKING discarded for this
+ * client, and whether RCPT TO:<postmaster> is handed to a worker or
+ * rejected), the rest is split at LF into command lines fed to one
+ * session. Every reply must be a complete "DDD ..." line without CR/LF;
+ * the disconnect-line counters never count more successes than tries, and
+ * a handoff leaves the MAIL and that RCPT to the worker (one fewer of
+ * each).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                   .soft_limit = 10, .hard_limit = 20, .junk_limit = 5,
                                   .helo_required = sw & 2, .disable_vrfy = sw & 4,
                                   .strict = sw & 8, .smtputf8 = sw & 16, .tls_offered = sw & 32};
-    struct dummy_smtpd st = {.denied = sw & 1, .ehlo_discard = (sw & 64) ? EHLO_KW_DSN : 0};
+    struct dummy_smtpd st = {.denied = sw & 1,
+                             .ehlo_discard = (sw & 64) ? EHLO_KW_DSN | EHLO_KW_CHUNKING : 0};
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
     char *scratch = malloc(SMTP_SCRATCH_NEED(size));
     if (!scratch)

@@ -191,6 +191,13 @@ static const struct {
     {"DSN offered", false, EHLO_KW_PIPELINING | EHLO_KW_SMTPUTF8,
      {"EHLO x.example", "MAIL FROM:<a@b.example> RET=FULL ENVID=x", NULL}, "ehlo=1 mail=1",
      "250 2.1.0 Ok"},
+    {"CHUNKING discarded: BDAT refused before its syntax", false, EHLO_KW_CHUNKING,
+     {"HELO x.example", "BDAT", NULL}, "helo=1 bdat=0/1",
+     "521 5.5.1 Error: command not implemented"},
+    {"CHUNKING discarded: BDAT refused before the state", false, EHLO_KW_CHUNKING,
+     {"BDAT 4 LAST", NULL}, "bdat=0/1", "521 5.5.1 Error: command not implemented"},
+    {"CHUNKING offered: BDAT judged by the state", false, EHLO_KW_DSN,
+     {"EHLO x.example", "BDAT 4", NULL}, "ehlo=1 bdat=0/1", "503 5.5.1 Error: need RCPT command"},
 };
 
 static void test_counts(void **state)
@@ -218,6 +225,9 @@ static void test_counts(void **state)
         if (count_cases[k].last && strcmp(o.text, count_cases[k].last) != 0)
             fail_msg("%s: last reply '%s', want '%s'", count_cases[k].name, o.text,
                      count_cases[k].last);
+        if (count_cases[k].last && !strncmp(count_cases[k].last, "521 ", 4) &&
+            o.what != DUMMY_DO_CLOSE)
+            fail_msg("%s: a 521 ends the session", count_cases[k].name);
     }
 }
 
