@@ -27,7 +27,9 @@ the 354 and after the final dot). Checks:
     ("554 5.5.1" there) is never shown (the client's DATA gets smtpd's
     "554 5.5.1 Error: no valid recipients"); a next hop that refuses DATA
     after taking the RCPT gives the client its refusal; a next hop without
-    PIPELINING gets one command per reply.
+    PIPELINING gets one command per reply; and when the session is slow to
+    get to DATA (its error sleep), the next hop's earlier answer to the DATA
+    is kept for it.
 With --postfix the same run against Postfix with smtpd_proxy_filter (its
 proxy writes the content as it reads it, so the one-segment check is
 reported, not failed).
@@ -419,6 +421,29 @@ def check_data_pipelined(check, srv, hop, postfix):
     c.close()
 
 
+def check_data_reply_first(check, srv, hop, postfix):
+    """After two errors the session holds each reply for
+    smtpd_error_sleep_time (1 s here) and reads nothing meanwhile, so the
+    next hop's answer to the DATA that went with the RCPT comes before the
+    session gets to the client's DATA: kept for it, 354 or refusal."""
+    for sender, want, text in (("dearly@example.org", ["250", "250", "354", "250"], ""),
+                               ("datafail@example.org", ["250", "250", "451"],
+                                "nexthop-data-refused")):
+        c, code = session_start(srv)
+        errs = [c.cmd(bad)[0] for bad in ("FOO", "BAR")]
+        msg = make_message(sender.split("@")[0], 2000)
+        rs = pipelined_txn(c, sender, RCPT, msg)
+        c.close()
+        check.expect(errs == ["500", "500"] and [r[0] for r in rs] == want,
+                     f"reply first: {sender}: {errs} {rs}")
+        check.expect(text in rs[-1][1], f"reply first: {sender}: last reply {rs[-1]}")
+        txn = hop.transaction(sender.encode())
+        if not postfix:
+            check.expect(len({n for _, n, _ in txn}) == 1 and len(txn) == 3,
+                         f"reply first: {sender}: MAIL, RCPT, DATA in one read ({txn})")
+    check.expect(len(hop.wait(b"dearly")) == 1, "reply first: the message arrived")
+
+
 def check_no_pipelining_hop(check, srv, hop):
     """A next hop without PIPELINING gets every command after the reply to
     the one before, however the client pipelines."""
@@ -454,11 +479,12 @@ def main():
                        settings=quick) as srv:
             check_no_pipelining_hop(check, srv, plain)
         with dc.server(args, main_cf, maps, relay=(hop.host, hop.port), proxy=True,
-                       settings=quick) as srv:
+                       settings={"smtpd_error_sleep_time": "1s"}) as srv:
             check_one_segment(check, srv, hop, args.postfix)
             check_large(check, srv, hop)
             check_pipelined(check, srv, hop)
             check_data_pipelined(check, srv, hop, args.postfix)
+            check_data_reply_first(check, srv, hop, args.postfix)
             check_concurrent(check, srv, hop)
             return check.done(srv)
     finally:
