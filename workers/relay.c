@@ -14,7 +14,11 @@
  * client sends it again in another transaction), so nothing is ever half
  * delivered.
  * DATA (or the first BDAT): DATA to the next hop; its 354 lets the
- * client's DATA through, anything else is the client's reply.
+ * client's DATA through, anything else is the client's reply. A client
+ * that pipelines DATA behind its RCPT has the DATA go to the next hop in
+ * the same write as that RCPT (pipe_data, as Postfix's smtp(8) sends MAIL,
+ * RCPT and DATA together); the reply waits for the session to get there,
+ * and is never shown when the session refuses DATA itself.
  * Content: raw bytes -> message.c (framing, header/body checks, our
  * Received: first) -> smtp_client_body() -> next hop. What the client's
  * output buffer cannot take waits in rt->pend; past RELAY_PEND_HIGH the
