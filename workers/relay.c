@@ -338,7 +338,10 @@ enum session_action relay_rcpt(struct conn *c, struct session_verdict *v)
  * and DATA (RFC 2920): one round trip less per message for a pipelining
  * client. The session is waiting for this RCPT's answer, so the input not
  * yet given to it starts right after the RCPT line. Only the exact line
- * "DATA" CRLF, which the session takes as DATA. What the DATA's reply
+ * "DATA" CRLF, which the session takes as DATA, and only from a client
+ * that said EHLO: one that pipelines without having been offered
+ * PIPELINING is what reject_unauth_pipelining refuses at DATA, and a
+ * next hop left in DATA cannot be used again. What the DATA's reply
  * becomes: relay_data() and relay_on_reply(). */
 static void pipe_data(void *arg)
 {
@@ -346,6 +349,9 @@ static void pipe_data(void *arg)
     struct relay_txn *rt = &c->rt;
     if (!rt->up || rt->data_sent || !rt->waiting || rt->wait_stage != SESSION_STAGE_RCPT ||
         c->phase != CONN_SMTP || !smtp_client_pipelining(&rt->up->cl))
+        return;
+    const struct maillog_cmd_stats *st = session_stats(c->s);
+    if (!st || st->ok[MAILLOG_EHLO] == 0)
         return;
     const char *p = c->in + c->in_off;
     if (c->in_len - c->in_off < 6 || strncasecmp(p, "DATA", 4) != 0 || p[4] != '\r' ||

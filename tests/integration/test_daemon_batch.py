@@ -29,7 +29,9 @@ the 354 and after the final dot). Checks:
     after taking the RCPT gives the client its refusal; a next hop without
     PIPELINING gets one command per reply; and when the session is slow to
     get to DATA (its error sleep), the next hop's earlier answer to the DATA
-    is kept for it.
+    is kept for it; a HELO client's pipelined DATA (refused by
+    reject_unauth_pipelining) does not go ahead, and a RCPT after a DATA
+    that the server refused itself while the next hop took it gets 452.
 With --postfix the same run against Postfix with smtpd_proxy_filter (its
 proxy writes the content as it reads it, so the one-segment check is
 reported, not failed).
@@ -444,6 +446,47 @@ def check_data_reply_first(check, srv, hop, postfix):
     check.expect(len(hop.wait(b"dearly")) == 1, "reply first: the message arrived")
 
 
+def check_helo_client(check, srv, hop, postfix):
+    """A HELO client that pipelines anyway: its DATA is refused
+    (reject_unauth_pipelining in examples/main.cf's smtpd_data_restrictions),
+    so the DATA does not go ahead to the next hop."""
+    c = dc.Raw(srv.host, srv.port)
+    c.reply()
+    code = c.cmd(f"HELO {HELO}")[0]
+    rs = pipelined_txn(c, "heloclient@example.org", RCPT, b"")
+    c.cmd("QUIT")
+    c.close()
+    check.expect(code == "250" and [r[0] for r in rs] == ["250", "250", "503"],
+                 f"HELO client: replies {code} {rs}")
+    verbs = [ln[:4].upper() for ln, _, _ in hop.transaction(b"heloclient@")]
+    if not postfix:
+        check.expect(verbs[:2] == [b"MAIL", b"RCPT"] and b"DATA" not in verbs,
+                     f"HELO client: the next hop got {verbs}")
+
+
+def check_data_refused_here(check, srv, hop, postfix):
+    """smtpd_data_restrictions = reject: the DATA that went ahead found the
+    next hop's 354, and the session refuses the client's DATA. A RCPT after
+    that cannot join the next hop's transaction, which is in DATA: 452
+    4.5.3, sent again in another transaction (Postfix, which never sends
+    DATA ahead, takes it). Nothing is delivered: the next hop never gets
+    a final dot."""
+    c, code = session_start(srv)
+    rs = pipelined_txn(c, "hererefused@example.org", RCPT, b"")
+    more = c.cmd("RCPT TO:<second@example.test>")
+    c.cmd("RSET")
+    c.cmd("QUIT")
+    c.close()
+    check.expect([r[0] for r in rs] == ["250", "250", "554"], f"DATA refused here: {rs}")
+    if postfix:
+        print(f"daemon_batch: Postfix's reply to a RCPT after its refused DATA: {more[1]}")
+    else:
+        check.expect(more[0] == "452" and "4.5.3" in more[1],
+                     f"DATA refused here: the next RCPT got {more[:2]}")
+    time.sleep(0.5)
+    check.expect(not hop.find(b"hererefused"), "DATA refused here: nothing delivered")
+
+
 def check_no_pipelining_hop(check, srv, hop):
     """A next hop without PIPELINING gets every command after the reply to
     the one before, however the client pipelines."""
@@ -479,12 +522,16 @@ def main():
                        settings=quick) as srv:
             check_no_pipelining_hop(check, srv, plain)
         with dc.server(args, main_cf, maps, relay=(hop.host, hop.port), proxy=True,
+                       settings=dict(quick, smtpd_data_restrictions="reject")) as srv:
+            check_data_refused_here(check, srv, hop, args.postfix)
+        with dc.server(args, main_cf, maps, relay=(hop.host, hop.port), proxy=True,
                        settings={"smtpd_error_sleep_time": "1s"}) as srv:
             check_one_segment(check, srv, hop, args.postfix)
             check_large(check, srv, hop)
             check_pipelined(check, srv, hop)
             check_data_pipelined(check, srv, hop, args.postfix)
             check_data_reply_first(check, srv, hop, args.postfix)
+            check_helo_client(check, srv, hop, args.postfix)
             check_concurrent(check, srv, hop)
             return check.done(srv)
     finally:
