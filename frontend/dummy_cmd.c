@@ -13,14 +13,16 @@
 #include "smtp_cmd.h"
 #include "xclient.h"
 
+/* psc_smtpd.c's command_table names, which are also its state->where. */
 static const struct {
     const char *name;
-    size_t len;
     enum dummy_verb v;
 } verbs[] = {
-    {"HELO", 4, DUMMY_HELO}, {"EHLO", 4, DUMMY_EHLO}, {"MAIL", 4, DUMMY_MAIL},
-    {"RCPT", 4, DUMMY_RCPT}, {"DATA", 4, DUMMY_DATA}, {"RSET", 4, DUMMY_RSET},
-    {"NOOP", 4, DUMMY_NOOP}, {"QUIT", 4, DUMMY_QUIT}, {"BDAT", 4, DUMMY_BDAT},
+    {"HELO", DUMMY_HELO},         {"EHLO", DUMMY_EHLO},         {"STARTTLS", DUMMY_STARTTLS},
+    {"XCLIENT", DUMMY_XCLIENT},   {"XFORWARD", DUMMY_XFORWARD}, {"AUTH", DUMMY_AUTH},
+    {"MAIL", DUMMY_MAIL},         {"RCPT", DUMMY_RCPT},         {"DATA", DUMMY_DATA},
+    {"BDAT", DUMMY_BDAT},         {"RSET", DUMMY_RSET},         {"NOOP", DUMMY_NOOP},
+    {"VRFY", DUMMY_VRFY},         {"ETRN", DUMMY_ETRN},         {"QUIT", DUMMY_QUIT},
 };
 
 static int is_space(char ch)
@@ -33,69 +35,85 @@ const char *dummy_cmd_name(enum dummy_verb v)
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         if (verbs[i].v == v)
             return verbs[i].name;
-    return v == DUMMY_EMPTY ? "" : "UNKNOWN";
+    return "UNIMPLEMENTED";
 }
 
 enum dummy_verb dummy_cmd_parse(const char *line, size_t len, const char **arg, size_t *arglen)
 {
-    *arg = line + len;
-    *arglen = 0;
-    while (len > 0 && (line[len - 1] == '\r' || is_space(line[len - 1])))
+    const char *nul = memchr(line, '\0', len);
+    if (nul)
+        len = (size_t)(nul - line);
+    if (len > 0 && line[len - 1] == '\r')
         len--;
     size_t i = 0;
-    while (i < len && is_space(line[i]))
+    while (i < len && line[i] == ' ')
         i++;
+    *arg = line + len;
+    *arglen = 0;
     if (i == len)
         return DUMMY_EMPTY;
     size_t w = i;
-    while (i < len && !is_space(line[i]))
+    while (i < len && line[i] != ' ')
         i++;
     size_t wl = i - w;
-    enum dummy_verb v = DUMMY_UNKNOWN;
-    for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
-        if (wl >= 4 && strncasecmp(line + w, verbs[k].name, 4) == 0 &&
-            (wl == 4 || verbs[k].v == DUMMY_MAIL || verbs[k].v == DUMMY_RCPT))
-            v = verbs[k].v;
-    if (v == DUMMY_UNKNOWN)
-        return v;
-    /* MAIL FROM: / RCPT TO: the keyword may follow the verb after spaces,
-     * or be glued to it ("MAIL FROM:<a>"). */
-    if (v == DUMMY_MAIL || v == DUMMY_RCPT) {
-        const char *kw = v == DUMMY_MAIL ? "FROM:" : "TO:";
-        size_t kl = v == DUMMY_MAIL ? 5 : 3;
-        size_t p = w + 4;
-        if (wl == 4) {
-            while (p < len && is_space(line[p]))
-                p++;
-        }
-        if (len - p < kl || strncasecmp(line + p, kw, kl) != 0)
-            return DUMMY_UNKNOWN;
-        p += kl;
-        while (p < len && is_space(line[p]))
-            p++;
-        const char *a = line + p;
-        size_t al = len - p;
-        if (al > 0 && a[0] == '<') {
-            size_t e = 1;
-            while (e < al && a[e] != '>')
-                e++;
-            if (e < al) {
-                *arg = a + 1;
-                *arglen = e - 1;
-                return v;
-            }
-        }
-        *arg = a;
-        *arglen = al;
-        return v;
-    }
-    if (wl != 4)
-        return DUMMY_UNKNOWN;
-    while (i < len && is_space(line[i]))
+    if (i < len) /* mystrtok() ends the word at one space */
         i++;
     *arg = line + i;
     *arglen = len - i;
-    return v;
+    for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+        if (strlen(verbs[k].name) == wl && strncasecmp(line + w, verbs[k].name, wl) == 0)
+            return verbs[k].v;
+    return DUMMY_UNKNOWN;
+}
+
+bool dummy_cmd_word(const char *arg, size_t len, const char **w, size_t *wlen)
+{
+    size_t i = 0;
+    while (i < len && arg[i] == ' ')
+        i++;
+    size_t b = i;
+    while (i < len && arg[i] != ' ')
+        i++;
+    *w = arg + b;
+    *wlen = i - b;
+    return i > b;
+}
+
+int dummy_cmd_addr(const char *arg, size_t len, char *out, size_t size)
+{
+    const char *colon = memchr(arg, ':', len);
+    if (!colon || size == 0)
+        return -1;
+    const char *cp = colon + 1, *end = arg + len;
+    while (cp < end && *cp == ' ')
+        cp++;
+    char stop = ' ';
+    if (cp < end && *cp == '<') {
+        cp++;
+        stop = '>';
+    }
+    size_t n = 0;
+    bool quoted = false;
+    for (; cp < end; cp++) {
+        if (!quoted && *cp == stop)
+            break;
+        if (*cp == '"') {
+            quoted = !quoted;
+            continue;
+        }
+        if (*cp == '\\' && ++cp == end)
+            break;
+        if (n + 1 < size)
+            out[n++] = *cp;
+    }
+    out[n] = '\0';
+    /* The deprecated route form is cut "to simplify logfile analysis". */
+    char *c2;
+    if (out[0] == '@' && (c2 = strchr(out, ':')) != NULL) {
+        n = strlen(c2 + 1);
+        memmove(out, c2 + 1, n + 1);
+    }
+    return (int)n;
 }
 
 /* ---- smtpd mode ---- */

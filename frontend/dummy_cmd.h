@@ -2,15 +2,19 @@
  * dummy_cmd.h - the command reader of the enforce engine (fe_dummy.c):
  * which SMTP verb a line holds and its argument. Pure: no I/O.
  *
- * A line is what the client sent up to (not including) its LF, with an
- * optional CR before it. The verb is the first word, case-insensitive;
- * "MAIL FROM:" and "RCPT TO:" must carry their keyword (else
- * DUMMY_UNKNOWN: a syntax error answers the same as an unknown command
- * here). The argument is the rest after one or more spaces, trailing
- * spaces and the CR removed; for MAIL/RCPT the address between < and >
- * when there is one, else the whole rest. That is postscreen's reader
- * (psc_smtpd.c); smtpd mode below reads as smtpd does. BDAT's argument is
- * taken as it comes: postscreen only asks whether there is one.
+ * postscreen mode reads as postscreen's psc_smtpd_read_event() does
+ * (Postfix 3.7): a line is what the client sent up to (not including) its
+ * LF, a CR before the LF dropped; a NUL ends it (postscreen works on C
+ * strings). The verb is the first word (words are separated by spaces
+ * only, not tabs), compared case-insensitively with the whole word; the
+ * argument is everything after that word and one space, as mystrtok()
+ * leaves it. dummy_cmd_word() then takes the next word (HELO name, VRFY,
+ * ETRN, "is there an argument"), dummy_cmd_addr() the MAIL/RCPT address
+ * the way psc_extract_addr() does: after the first ':' anywhere in the
+ * argument (no FROM:/TO: keyword is checked), spaces skipped, "<...>" or
+ * up to a space, double quotes dropped, a backslash taking the next byte
+ * literally, and a source route ("@a,@b:") cut off. smtpd mode below
+ * reads as smtpd does.
  */
 #ifndef MX_FE_DUMMY_CMD_H
 #define MX_FE_DUMMY_CMD_H
@@ -32,12 +36,26 @@ enum dummy_verb {
     DUMMY_NOOP,
     DUMMY_QUIT,
     DUMMY_BDAT,
-    DUMMY_EMPTY, /* nothing but white space */
+    DUMMY_VRFY,
+    DUMMY_ETRN,
+    DUMMY_STARTTLS,
+    DUMMY_XCLIENT,  /* known to postscreen, never enabled */
+    DUMMY_XFORWARD, /* likewise */
+    DUMMY_AUTH,     /* likewise */
+    DUMMY_EMPTY,    /* nothing but spaces */
 };
 
 enum dummy_verb dummy_cmd_parse(const char *line, size_t len, const char **arg, size_t *arglen);
-/* "HELO", ... for logs ("CONNECT" for DUMMY_EMPTY is the caller's). */
+/* postscreen's state->where for a verb: "HELO", ...; "UNIMPLEMENTED" for
+ * an unknown verb or an empty line. */
 const char *dummy_cmd_name(enum dummy_verb v);
+/* The first space-separated word of arg[0..len): true and *w, *wlen when
+ * there is one (PSC_SMTPD_NEXT_TOKEN). */
+bool dummy_cmd_word(const char *arg, size_t len, const char **w, size_t *wlen);
+/* The MAIL/RCPT address in arg[0..len) as psc_extract_addr(), into out
+ * (NUL-terminated, cut to size - 1 bytes). -1: no ':' in arg (postscreen's
+ * "501 5.5.4 Syntax: MAIL FROM:<address>"); else the address length. */
+int dummy_cmd_addr(const char *arg, size_t len, char *out, size_t size);
 
 /*
  * smtpd mode (fe_dummy.c with FE_F_SMTPD): what Postfix 3.7's smtpd says

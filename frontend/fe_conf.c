@@ -93,6 +93,8 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
     c->smtpd_timeout_ms = (uint64_t)p->smtpd_timeout * 1000u;
     c->smtpd_timeout_stress_ms = stress_time_ms(cfg, "smtpd_timeout", 's', p->smtpd_timeout);
     c->command_count_limit = p->postscreen_command_count_limit;
+    c->helo_required = p->postscreen_helo_required;
+    c->disable_vrfy = p->postscreen_disable_vrfy_command;
     const char *banner = p->postscreen_greet_banner ? p->postscreen_greet_banner : "";
     if (banner[0])
         c->teaser = line("220-", banner, &c->teaser_len);

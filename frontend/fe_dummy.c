@@ -8,9 +8,10 @@
  * the sender learns why, drops a client that sends DATA or BDAT ("DATA
  * without valid RCPT from [addr]:port"; BDAT is "not implemented" when
  * the client's EHLO discarded CHUNKING) and never passes the connection
- * on. postscreen_command_count_limit and
- * postscreen_command_time_limit bound the session ("COMMAND COUNT LIMIT"
- * / "COMMAND TIME LIMIT from [addr]:port after VERB", then 421).
+ * on; the other commands as psc_smtpd.c's handlers (doc/enforce.md).
+ * postscreen_command_count_limit, postscreen_command_time_limit (per
+ * command) and a line of 2048 bytes end the session ("COMMAND COUNT /
+ * TIME / LENGTH LIMIT from [addr]:port after VERB", then 421).
  *
  * Memory: the line buffer and the HELO/sender of this session come from
  * a second pool (struct fe_dummy_state), so only enforced clients pay for
@@ -58,7 +59,6 @@
  */
 #include "fe_int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,19 +73,6 @@
 #include "smtp_cmd.h"
 
 #define S(x) x, sizeof(x) - 1
-static const char r_ok[] = "250 2.0.0 Ok\r\n";
-static const char r_mail[] = "250 2.1.0 Ok\r\n";
-static const char r_data[] = "554 5.5.1 Error: no valid recipients\r\n";
-static const char r_data_syntax[] = "501 5.5.4 Syntax: DATA\r\n";
-static const char r_need_rcpt[] = "503 5.5.1 Error: need RCPT command\r\n";
-static const char r_bdat_off[] = "502 5.5.1 Error: command not implemented\r\n";
-static const char r_bdat_syntax[] = "501 5.5.4 Syntax: BDAT count [LAST]\r\n";
-static const char r_bdat_mail[] = "554 5.5.1 Error: need MAIL command\r\n";
-static const char r_bye[] = "221 2.0.0 Bye\r\n";
-static const char r_unknown[] = "502 5.5.2 Error: command not recognized\r\n";
-static const char r_count[] = "421 4.7.0 Error: too many commands\r\n";
-static const char r_time[] = "421 4.4.2 Error: timeout exceeded\r\n";
-static const char r_long[] = "500 5.5.2 Error: line too long\r\n";
 /* postscreen's defaults when no test failed (an allowlist veto):
  * rcpt_reply, and final_reply when even the engine is full. */
 static const char r_unavail_rcpt[] = "450 4.3.2 Service currently unavailable\r\n";
@@ -353,143 +340,6 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
     arm(fe, c);
 }
 
-/* psc_ehlo_cmd(): the client's postscreen_discard_ehlo_keyword_address_maps
- * entry, looked up on each EHLO by address alone, replaces
- * postscreen_discard_ehlo_keywords when its mask differs; it is logged
- * unless empty or "silent-discard". The mask in force is kept (BDAT). A
- * lookup error is fatal in postscreen; here it is logged and the global
- * list kept, as the worker does. */
-static void ps_ehlo(struct fe *fe, struct fe_conn *c)
-{
-    const struct fe_conf *cf = fe->conf;
-    char addr[INET6_ADDRSTRLEN], buf[1024];
-    struct map_value v = {.buf = buf, .cap = sizeof(buf)};
-    unsigned mask = cf->ehlo_discard;
-    bool found = false;
-    if (cf->n_ehlo_maps && inet_ntop(c->client.family, c->client.addr, addr, sizeof(addr))) {
-        for (size_t i = 0; i < cf->n_ehlo_maps && !found; i++) {
-            int r = map_lookup(cf->ehlo_maps[i], addr, strlen(addr), &v);
-            if (r < 0) {
-                log_warn("postscreen_discard_ehlo_keyword_address_maps lookup error for %s: %s",
-                         addr, strerror(-r));
-                break;
-            }
-            if (r > 0) {
-                found = true;
-                mask = ehlo_reply_mask_text(v.buf, v.len);
-            }
-        }
-    }
-    c->dummy->sm.ehlo_discard = found ? mask : cf->ehlo_discard; /* for BDAT */
-    if (!found || mask == cf->ehlo_discard) {
-        fe_conn_say(c, cf->ehlo_reply, cf->ehlo_len);
-        return;
-    }
-    char names[256];
-    /* Postfix 3.7.11's own format, "[ADDR]PORT: ..." with no colon before
-     * the port (seen in its log), so that a pattern written for it matches. */
-    if (mask && !(mask & EHLO_KW_SILENT) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0)
-        log_info("[%s]%u: discarding EHLO keywords: %s", addr, (unsigned)c->client.port, names);
-    struct ehlo_opts o = cf->ehlo_opts;
-    o.discard = EHLO_KW_PIPELINING | mask;
-    char e[EHLO_REPLY_MAX];
-    int n = ehlo_reply_format(&o, e, sizeof(e) - 2);
-    if (n < 0) {
-        fe_conn_say(c, cf->ehlo_reply, cf->ehlo_len);
-        return;
-    }
-    memcpy(e + n, "\r\n", 2);
-    fe_conn_say(c, e, (size_t)n + 2);
-}
-
-/* psc_data_cmd() / psc_bdat_cmd(): no recipient is ever accepted here,
- * so a client that sends DATA or BDAT is not a legitimate one (it did not
- * wait for the RCPT reply, or ignored it): it is told why and dropped,
- * the chunk unread. BDAT is "not implemented" for a client whose EHLO
- * keyword mask (its last EHLO's: none before one) discards CHUNKING. */
-static void payload(struct fe *fe, struct fe_conn *c, enum dummy_verb v, bool has_arg)
-{
-    const struct fe_dummy_state *d = c->dummy;
-    char a[80];
-    fe_ep_format(&c->client, a, sizeof(a));
-    log_info("%s without valid RCPT from %s", dummy_cmd_name(v), a);
-    if (v == DUMMY_DATA) {
-        if (has_arg)
-            end(fe, c, S(r_data_syntax));
-        else if (!d->mail)
-            end(fe, c, S(r_need_rcpt));
-        else
-            end(fe, c, S(r_data));
-    } else if (d->sm.ehlo_discard & EHLO_KW_CHUNKING) {
-        end(fe, c, S(r_bdat_off));
-    } else if (!has_arg) {
-        end(fe, c, S(r_bdat_syntax));
-    } else if (!d->mail) {
-        end(fe, c, S(r_bdat_mail));
-    } else {
-        end(fe, c, S(r_data));
-    }
-}
-
-static void limit(struct fe *fe, struct fe_conn *c, const char *what, const char *after,
-                  const char *reply, size_t len)
-{
-    char a[80];
-    fe_ep_format(&c->client, a, sizeof(a));
-    log_info("%s from %s after %s", what, a, after);
-    end(fe, c, reply, len);
-}
-
-/* One command line; false when the session ended. */
-static bool command(struct fe *fe, struct fe_conn *c, const char *line, size_t len)
-{
-    struct fe_dummy_state *d = c->dummy;
-    const struct fe_conf *cf = fe->conf;
-    const char *arg;
-    size_t alen;
-    enum dummy_verb v = dummy_cmd_parse(line, len, &arg, &alen);
-    if (v == DUMMY_EMPTY)
-        v = DUMMY_UNKNOWN;
-    if (++c->ncommands > cf->command_count_limit) {
-        limit(fe, c, "COMMAND COUNT LIMIT", dummy_cmd_name(v), S(r_count));
-        return false;
-    }
-    switch (v) {
-    case DUMMY_HELO:
-    case DUMMY_EHLO:
-        snprintf(d->helo, sizeof(d->helo), "%.*s", (int)alen, arg);
-        d->from[0] = '\0'; /* psc_helo_cmd(): the sender is reset */
-        d->mail = false;
-        d->esmtp |= v == DUMMY_EHLO; /* a later HELO does not downgrade */
-        if (v == DUMMY_EHLO)
-            ps_ehlo(fe, c);
-        else
-            fe_conn_say(c, cf->helo_reply, cf->helo_len);
-        return true;
-    case DUMMY_MAIL:
-        snprintf(d->from, sizeof(d->from), "%.*s", (int)alen, arg);
-        d->mail = true;
-        fe_conn_say(c, S(r_mail));
-        return true;
-    case DUMMY_RCPT: {
-        char a[80];
-        fe_ep_format(&c->client, a, sizeof(a));
-        /* final holds "CODE X.Y.Z text\r\n": logged without the CRLF. */
-        log_info("NOQUEUE: reject: RCPT from %s: %.*s; from=<%s>, to=<%.*s>, proto=%s, helo=<%s>",
-                 a, (int)(c->final_len - 2), c->final, d->from, (int)(alen > 300 ? 300 : alen),
-                 arg, d->esmtp ? "ESMTP" : "SMTP", d->helo);
-        fe_conn_say(c, c->final, c->final_len);
-        return true;
-    }
-    case DUMMY_DATA:
-    case DUMMY_BDAT: payload(fe, c, v, alen > 0); return false;
-    case DUMMY_RSET: d->from[0] = '\0'; d->mail = false; fe_conn_say(c, S(r_ok)); return true;
-    case DUMMY_NOOP: fe_conn_say(c, S(r_ok)); return true;
-    case DUMMY_QUIT: end(fe, c, S(r_bye)); return false;
-    default: fe_conn_say(c, S(r_unknown)); return true;
-    }
-}
-
 /* Input bytes buf[0..n): postscreen mode takes every byte; smtpd mode
  * stops after the line whose reply must first wait out the error sleep.
  * *used: the bytes taken. false: the session ended (c is gone). */
@@ -508,6 +358,13 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
             continue;
         }
         char ch = buf[i];
+        /* psc_smtpd_read_event(): a byte that comes with line_length_limit
+         * bytes already read (not the LF of a CRLF) ends the session. */
+        if (!smtpd && d->line_len >= FE_LINE_MAX &&
+            !(ch == '\n' && d->line[d->line_len - 1] == '\r')) {
+            fe_dummy_ps_drop(fe, c, "COMMAND LENGTH LIMIT", false);
+            return false;
+        }
         if (ch != '\n') {
             if (d->line_len < FE_LINE_MAX)
                 d->line[d->line_len++] = ch;
@@ -516,17 +373,12 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
             *used = ++i;
             continue;
         }
-        bool was_long = d->line_long;
         size_t len = d->line_len;
         if (!smtpd) {
             *used = ++i;
             d->line_len = 0;
             d->line_long = false;
-            if (was_long) {
-                fe_conn_say(c, S(r_long));
-                continue;
-            }
-            if (!command(fe, c, d->line, len))
+            if (!fe_dummy_ps_command(fe, c, d->line, len))
                 return false;
             read_timer(fe, c);
             continue;
@@ -738,5 +590,5 @@ void fe_dummy_timeout(struct fe *fe, struct fe_conn *c)
         fe_conn_close(fe, c);
         return;
     }
-    limit(fe, c, "COMMAND TIME LIMIT", c->ncommands ? "a command" : "CONNECT", S(r_time));
+    fe_dummy_ps_drop(fe, c, "COMMAND TIME LIMIT", true);
 }

@@ -74,6 +74,9 @@ struct fe_conf {
     struct fe_deep_conf *deep;     /* fe_deep.c: the deep protocol tests */
     struct fe_early_conf *early;   /* fe_early*.c: PTR, smtpd_client_restrictions */
     uint64_t command_time_ms, command_time_stress_ms;
+    /* postscreen_helo_required, postscreen_disable_vrfy_command: the
+     * enforce engine's postscreen mode (MAIL/ETRN, VRFY). */
+    bool helo_required, disable_vrfy;
     /* smtpd_timeout: the enforce engine's smtpd mode reads as smtpd. */
     uint64_t smtpd_timeout_ms, smtpd_timeout_stress_ms;
     char myhostname[256];
@@ -352,6 +355,14 @@ void fe_dummy_input(struct fe *fe, struct fe_conn *c);
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
 /* A connection the enforce engine hands off mid-transaction: its record. */
 void fe_dummy_fill(const struct fe_conn *c, struct handoff *h);
+
+/* fe_dummy_ps.c: postscreen mode. One command line; false when the
+ * session ended. */
+bool fe_dummy_ps_command(struct fe *fe, struct fe_conn *c, const char *line, size_t len);
+/* "WHAT from [ADDR]:PORT after VERB", the 421 (timeout: "421 4.4.2 HOST
+ * Error: timeout exceeded", else "421 HOST Service unavailable - try again
+ * later"), the end. */
+void fe_dummy_ps_drop(struct fe *fe, struct fe_conn *c, const char *what, bool timeout);
 
 /* fe_dummy_log.c: smtpd's session lines for a session that no worker
  * sees: "connect from NAME[ADDR] id=ID", "WHAT after WHERE from

@@ -24,7 +24,17 @@ expectations were checked (Postfix 3.7.11):
   - the per-client discard is logged "[ADDR]PORT: discarding EHLO
     keywords: ..." (postscreen's format: no colon before the port), not
     for silent-discard;
-  - the reject log line says proto=SMTP after HELO, proto=ESMTP after EHLO.
+  - the reject log line says proto=SMTP after HELO, proto=ESMTP after EHLO;
+  - the other commands as psc_smtpd.c's handlers: HELO/EHLO/VRFY/ETRN
+    without an argument, VRFY (the RCPT reply, not logged), ETRN ("458
+    Unable to queue messages"), MAIL/RCPT state and syntax (any ':' will
+    do, the address as psc_extract_addr() takes it, a source route cut),
+    STARTTLS without TLS, XCLIENT/AUTH unknown;
+  - postscreen_command_count_limit ("COMMAND COUNT LIMIT ... after" the
+    command before, "421 HOST Service unavailable - try again later"),
+    postscreen_command_time_limit per command ("COMMAND TIME LIMIT", "421
+    4.4.2 HOST Error: timeout exceeded"), a line of line_length_limit
+    bytes ("COMMAND LENGTH LIMIT"): each ends the session.
 The sessions run in parallel (one loopback source address each), so the
 greet wait is paid once.
 
@@ -51,6 +61,8 @@ SETTINGS = {
     "postscreen_greet_wait": "2s",
     "postscreen_discard_ehlo_keywords": GLOBAL,
     "postscreen_discard_ehlo_keyword_address_maps": "texthash:${config_directory}/ps_ehlo",
+    "postscreen_command_count_limit": "6",
+    "postscreen_command_time_limit": "3s",
 }
 TEASER = "220-mx.example.test ESMTP"
 PROTO_ERR = "550 5.5.1 Protocol error"
@@ -80,6 +92,40 @@ SESSIONS = [
     ("127.0.0.12", [("NOOP", "250 2.0.0 Ok"), ("DATA", "503 5.5.1 Error: need RCPT command"),
                     (None, "CLOSED")]),
     ("127.0.0.13", [("NOOP", "250 2.0.0 Ok"), ("DATA now", "501 5.5.4 Syntax: DATA"),
+                    (None, "CLOSED")]),
+    # The other commands, as psc_smtpd.c's handlers answer them.
+    ("127.0.0.20", [("NOOP", "250 2.0.0 Ok"), ("HELO", "501 Syntax: HELO hostname"),
+                    ("EHLO", "501 Syntax: EHLO hostname"),
+                    ("VRFY", "501 5.5.4 Syntax: VRFY address"), ("VRFY a@b.example", PROTO_ERR),
+                    ("QUIT", "221 2.0.0 Bye"), (None, "CLOSED")]),
+    ("127.0.0.21", [("NOOP", "250 2.0.0 Ok"), ("ETRN", "500 Syntax: ETRN domain"),
+                    ("ETRN x.example", "458 Unable to queue messages"),
+                    ("RCPT TO:<a@b.example>", "503 5.5.1 Error: need MAIL command"),
+                    ("MAIL FROM", "501 5.5.4 Syntax: MAIL FROM:<address>"),
+                    ("QUIT", "221 2.0.0 Bye")]),
+    ("127.0.0.22", [("NOOP", "250 2.0.0 Ok"), ("MAIL TO:<x@y.example>", "250 2.1.0 Ok"),
+                    ("MAIL FROM:<a@b.example>", "503 5.5.1 Error: nested MAIL command"),
+                    ("RCPT FROM:<@r.example:c@d.example>", PROTO_ERR),
+                    ("RCPT TO", "501 5.5.4 Syntax: RCPT TO:<address>"),
+                    ("QUIT", "221 2.0.0 Bye")]),
+    ("127.0.0.23", [("NOOP", "250 2.0.0 Ok"),
+                    ("STARTTLS", "502 5.5.1 Error: command not implemented"),
+                    ("XCLIENT ADDR=192.0.2.1", "502 5.5.2 Error: command not recognized"),
+                    ("AUTH PLAIN", "502 5.5.2 Error: command not recognized"),
+                    ("QUIT", "221 2.0.0 Bye")]),
+    # postscreen_command_count_limit (6): the 7th command, QUIT excepted.
+    ("127.0.0.24", [("NOOP", "250 2.0.0 Ok"), ("NOOP", "250 2.0.0 Ok"), ("NOOP", "250 2.0.0 Ok"),
+                    ("RSET", "250 2.0.0 Ok"), ("NOOP", "250 2.0.0 Ok"),
+                    ("BOGUS", "502 5.5.2 Error: command not recognized"),
+                    ("NOOP", "421 mx.example.test Service unavailable - try again later"),
+                    (None, "CLOSED")]),
+    # postscreen_command_time_limit (3 s) per command.
+    ("127.0.0.25", [("NOOP", "250 2.0.0 Ok"), ("EHLO x.example", "ehlo-chunking"),
+                    (None, "421 4.4.2 mx.example.test Error: timeout exceeded"),
+                    (None, "CLOSED")]),
+    # line_length_limit (2048): the session ends.
+    ("127.0.0.27", [("NOOP", "250 2.0.0 Ok"),
+                    ("X" * 2100, "421 mx.example.test Service unavailable - try again later"),
                     (None, "CLOSED")]),
 ]
 
@@ -157,6 +203,16 @@ def main():
         logged(r"NOQUEUE: reject: RCPT from %s: 550 5\.5\.1 Protocol error; from=<a@b\.example>, "
                r"to=<c@d\.example>, proto=ESMTP, helo=<seven\.example>$" % ep("127.0.0.7"),
                "127.0.0.7: proto=ESMTP after EHLO")
+        logged(r"NOQUEUE: reject: RCPT from %s: 550 5\.5\.1 Protocol error; from=<x@y\.example>, "
+               r"to=<c@d\.example>, proto=SMTP, helo=<>$" % ep("127.0.0.22"),
+               "127.0.0.22: the address after any colon, its source route cut")
+        for src, what, after in (("127.0.0.24", "COUNT", "UNIMPLEMENTED"),
+                                 ("127.0.0.25", "TIME", "EHLO"), ("127.0.0.27", "LENGTH", "NOOP")):
+            logged(r"COMMAND %s LIMIT from %s after %s$" % (what, ep(src), after),
+                   f"{src}: COMMAND {what} LIMIT after {after} logged")
+            logged(r"DISCONNECT %s$" % ep(src), f"{src}: DISCONNECT logged")
+        check.expect(not dc.wait_log(srv, r"RCPT from %s" % ep("127.0.0.20"), timeout=0.2),
+                     "127.0.0.20: VRFY is not logged")
         return check.done(srv)
 
 

@@ -80,46 +80,94 @@ static void pregreet_text(void **state)
     assert_string_equal(small, "abcdefg");
 }
 
+/* postscreen mode's reader (psc_smtpd_read_event()): the verb is the
+ * whole first word (spaces only separate words), the argument the rest
+ * after one space; then the next word, and the MAIL/RCPT address as
+ * psc_extract_addr() takes it. Each row: line, verb, raw argument, the
+ * next word (NULL: none), the address (NULL: no ':', a syntax error). */
 static void enforce_commands(void **state)
 {
     (void)state;
     struct {
         const char *line;
         enum dummy_verb v;
-        const char *arg;
+        const char *arg, *word, *addr;
     } t[] = {
-        {"HELO host.example\r", DUMMY_HELO, "host.example"},
-        {"ehlo   x  \r", DUMMY_EHLO, "x"},
-        {"MAIL FROM:<a@b.example> SIZE=10", DUMMY_MAIL, "a@b.example"},
-        {"mail from: <>", DUMMY_MAIL, ""},
-        {"MAIL FROM:a@b", DUMMY_MAIL, "a@b"},
-        {"MAIL TO:<a@b>", DUMMY_UNKNOWN, ""},
-        {"MAIL", DUMMY_UNKNOWN, ""},
-        {"RCPT TO:<c@d>", DUMMY_RCPT, "c@d"},
-        {"RCPT TO:<unclosed", DUMMY_RCPT, "<unclosed"},
-        {"DATA", DUMMY_DATA, ""},
-        {"DATAX", DUMMY_UNKNOWN, ""},
-        {"BDAT 10 LAST\r", DUMMY_BDAT, "10 LAST"},
-        {"bdat\t x y ", DUMMY_BDAT, "x y"},
-        {"BDAT", DUMMY_BDAT, ""},
-        {"BDAT10", DUMMY_UNKNOWN, ""},
-        {"QUIT\r", DUMMY_QUIT, ""},
-        {"  \r", DUMMY_EMPTY, ""},
-        {"", DUMMY_EMPTY, ""},
-        {"GET / HTTP/1.0\r", DUMMY_UNKNOWN, ""},
-        {"noop", DUMMY_NOOP, ""},
-        {"RSET", DUMMY_RSET, ""},
+        {"HELO host.example\r", DUMMY_HELO, "host.example", "host.example", NULL},
+        {"ehlo   x  \r", DUMMY_EHLO, "  x  ", "x", NULL},
+        {"HELO", DUMMY_HELO, "", NULL, NULL},
+        {"HELO   ", DUMMY_HELO, "  ", NULL, NULL},
+        {"MAIL FROM:<a@b.example> SIZE=10", DUMMY_MAIL, "FROM:<a@b.example> SIZE=10", "FROM:<a@b.example>",
+         "a@b.example"},
+        {"mail from: <>", DUMMY_MAIL, "from: <>", "from:", ""},
+        {"MAIL FROM:a@b SIZE=1", DUMMY_MAIL, "FROM:a@b SIZE=1", "FROM:a@b", "a@b"},
+        /* no keyword is checked: any colon will do */
+        {"MAIL TO:<a@b>", DUMMY_MAIL, "TO:<a@b>", "TO:<a@b>", "a@b"},
+        {"MAIL FROM", DUMMY_MAIL, "FROM", "FROM", NULL},
+        {"MAIL", DUMMY_MAIL, "", NULL, NULL},
+        {"RCPT TO:<c@d>", DUMMY_RCPT, "TO:<c@d>", "TO:<c@d>", "c@d"},
+        {"RCPT TO:<unclosed", DUMMY_RCPT, "TO:<unclosed", "TO:<unclosed", "unclosed"},
+        {"RCPT TO:<@r1,@r2:c@d>", DUMMY_RCPT, "TO:<@r1,@r2:c@d>", "TO:<@r1,@r2:c@d>", "c@d"},
+        {"RCPT TO:<\"a b\"@d>", DUMMY_RCPT, "TO:<\"a b\"@d>", "TO:<\"a", "a b@d"},
+        {"RCPT TO:<a\\>b@d>", DUMMY_RCPT, "TO:<a\\>b@d>", "TO:<a\\>b@d>", "a>b@d"},
+        {"RCPT TO:a\\", DUMMY_RCPT, "TO:a\\", "TO:a\\", "a"},
+        {"RCPT TO:  <x@y>", DUMMY_RCPT, "TO:  <x@y>", "TO:", "x@y"},
+        {"RCPT TO:", DUMMY_RCPT, "TO:", "TO:", ""},
+        {"DATA", DUMMY_DATA, "", NULL, NULL},
+        {"DATA x", DUMMY_DATA, "x", "x", NULL},
+        {"DATAX", DUMMY_UNKNOWN, "", NULL, NULL},
+        {"BDAT 10 LAST\r", DUMMY_BDAT, "10 LAST", "10", NULL},
+        {"BDAT", DUMMY_BDAT, "", NULL, NULL},
+        {"BDAT10", DUMMY_UNKNOWN, "", NULL, NULL},
+        /* a tab is part of a word, not a separator */
+        {"bdat\t x y ", DUMMY_UNKNOWN, "x y ", "x", NULL},
+        {"NOOP\t", DUMMY_UNKNOWN, "", NULL, NULL},
+        {"VRFY a@b", DUMMY_VRFY, "a@b", "a@b", NULL},
+        {"etrn  ", DUMMY_ETRN, " ", NULL, NULL},
+        {"STARTTLS", DUMMY_STARTTLS, "", NULL, NULL},
+        {"xclient ADDR=1.2.3.4", DUMMY_XCLIENT, "ADDR=1.2.3.4", "ADDR=1.2.3.4", NULL},
+        {"AUTH PLAIN", DUMMY_AUTH, "PLAIN", "PLAIN", NULL},
+        {"XFORWARD NAME=x", DUMMY_XFORWARD, "NAME=x", "NAME=x", NULL},
+        {"QUIT\r", DUMMY_QUIT, "", NULL, NULL},
+        {"QUIT\r\r", DUMMY_UNKNOWN, "", NULL, NULL},
+        {"  \r", DUMMY_EMPTY, "", NULL, NULL},
+        {"", DUMMY_EMPTY, "", NULL, NULL},
+        {"GET / HTTP/1.0\r", DUMMY_UNKNOWN, "/ HTTP/1.0", "/", NULL},
+        {"noop", DUMMY_NOOP, "", NULL, NULL},
+        {"  RSET", DUMMY_RSET, "", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        const char *arg;
-        size_t alen;
+        const char *arg, *w;
+        size_t alen, wl;
+        char addr[64];
         enum dummy_verb v = dummy_cmd_parse(t[i].line, strlen(t[i].line), &arg, &alen);
-        assert_int_equal(v, t[i].v);
-        if (v != DUMMY_UNKNOWN && v != DUMMY_EMPTY) {
-            assert_int_equal(alen, strlen(t[i].arg));
-            assert_memory_equal(arg, t[i].arg, alen);
-        }
+        if (v != t[i].v)
+            fail_msg("%s: verb %d, want %d", t[i].line, (int)v, (int)t[i].v);
+        if (v == DUMMY_UNKNOWN || v == DUMMY_EMPTY)
+            continue;
+        if (alen != strlen(t[i].arg) || memcmp(arg, t[i].arg, alen) != 0)
+            fail_msg("%s: argument '%.*s', want '%s'", t[i].line, (int)alen, arg, t[i].arg);
+        bool has = dummy_cmd_word(arg, alen, &w, &wl);
+        if (has != (t[i].word != NULL) ||
+            (has && (wl != strlen(t[i].word) || memcmp(w, t[i].word, wl) != 0)))
+            fail_msg("%s: word '%.*s', want '%s'", t[i].line, has ? (int)wl : 0, w,
+                     t[i].word ? t[i].word : "(none)");
+        int n = dummy_cmd_addr(arg, alen, addr, sizeof(addr));
+        if ((n < 0) != (t[i].addr == NULL) || (n >= 0 && strcmp(addr, t[i].addr) != 0))
+            fail_msg("%s: address %d '%s', want '%s'", t[i].line, n, n >= 0 ? addr : "",
+                     t[i].addr ? t[i].addr : "(none)");
     }
+    /* a NUL ends the line, as postscreen's C string does */
+    const char *arg;
+    size_t alen;
+    assert_int_equal(dummy_cmd_parse("NOOP\0QUIT", 9, &arg, &alen), DUMMY_NOOP);
+    assert_int_equal(alen, 0);
+    /* the address is cut to the buffer, still NUL-terminated */
+    char small[4];
+    assert_int_equal(dummy_cmd_addr("TO:<abcdef>", 11, small, sizeof(small)), 3);
+    assert_string_equal(small, "abc");
+    assert_string_equal(dummy_cmd_name(DUMMY_EMPTY), "UNIMPLEMENTED");
+    assert_string_equal(dummy_cmd_name(DUMMY_STARTTLS), "STARTTLS");
 }
 
 static void access_table_values(void **state)
