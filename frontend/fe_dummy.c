@@ -78,7 +78,7 @@
 static const char r_unavail_rcpt[] = "450 4.3.2 Service currently unavailable\r\n";
 static const char r_unavail[] = "421 4.3.2 Service currently unavailable\r\n";
 
-static void end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
+void fe_dummy_end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
 {
     fe_conn_say(c, reply, len);
     fe_dummy_log_end(c);
@@ -306,7 +306,7 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
     const struct fe_conf *cf = fe->conf;
     c->dummy = pool_get(&fe->dummies);
     if (!c->final && !c->dummy) {
-        end(fe, c, S(r_unavail));
+        fe_dummy_end(fe, c, S(r_unavail));
         return;
     }
     if (!c->final) {
@@ -314,7 +314,7 @@ void fe_dummy_start(struct fe *fe, struct fe_conn *c)
         c->final_len = (uint16_t)(sizeof(r_unavail_rcpt) - 1);
     }
     if (!c->dummy) {
-        end(fe, c, c->final, c->final_len);
+        fe_dummy_end(fe, c, c->final, c->final_len);
         return;
     }
     memset(c->dummy, 0, offsetof(struct fe_dummy_state, helo));
@@ -542,7 +542,7 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
 {
     c->dummy = pool_get(&fe->dummies);
     if (!c->dummy) {
-        end(fe, c, c->final, c->final_len);
+        fe_dummy_end(fe, c, c->final, c->final_len);
         return;
     }
     struct fe_dummy_state *d = c->dummy;

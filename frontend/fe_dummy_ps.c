@@ -46,14 +46,6 @@ static const char r_etrn[] = "458 Unable to queue messages\r\n";
 static const char r_starttls_syntax[] = "501 5.5.4 Syntax: STARTTLS\r\n";
 static const char r_not_impl[] = "502 5.5.1 Error: command not implemented\r\n";
 
-/* The reply, the end's log line, close. */
-static void finish(struct fe *fe, struct fe_conn *c, const char *reply, size_t len)
-{
-    fe_conn_say(c, reply, len);
-    fe_dummy_log_end(c);
-    fe_conn_close(fe, c);
-}
-
 /* psc_ehlo_cmd(): the client's postscreen_discard_ehlo_keyword_address_maps
  * entry, looked up on each EHLO by address alone, replaces
  * postscreen_discard_ehlo_keywords when its mask differs; it is logged
@@ -116,19 +108,19 @@ static void payload(struct fe *fe, struct fe_conn *c, enum dummy_verb v, bool ha
     log_info("%s without valid RCPT from %s", dummy_cmd_name(v), a);
     if (v == DUMMY_DATA) {
         if (has_arg)
-            finish(fe, c, S(r_data_syntax));
+            fe_dummy_end(fe, c, S(r_data_syntax));
         else if (!d->mail)
-            finish(fe, c, S(r_need_rcpt));
+            fe_dummy_end(fe, c, S(r_need_rcpt));
         else
-            finish(fe, c, S(r_data));
+            fe_dummy_end(fe, c, S(r_data));
     } else if (d->sm.ehlo_discard & EHLO_KW_CHUNKING) {
-        finish(fe, c, S(r_not_impl));
+        fe_dummy_end(fe, c, S(r_not_impl));
     } else if (!has_arg) {
-        finish(fe, c, S(r_bdat_syntax));
+        fe_dummy_end(fe, c, S(r_bdat_syntax));
     } else if (!d->mail) {
-        finish(fe, c, S(r_bdat_mail));
+        fe_dummy_end(fe, c, S(r_bdat_mail));
     } else {
-        finish(fe, c, S(r_data));
+        fe_dummy_end(fe, c, S(r_data));
     }
 }
 
@@ -145,7 +137,7 @@ void fe_dummy_ps_drop(struct fe *fe, struct fe_conn *c, const char *what, bool t
     else
         snprintf(r, sizeof(r), "421 %s Service unavailable - try again later\r\n",
                  fe->conf->myhostname);
-    finish(fe, c, r, strlen(r));
+    fe_dummy_end(fe, c, r, strlen(r));
 }
 
 /* One command line, as psc_smtpd_read_event() and its command handlers;
@@ -245,7 +237,7 @@ bool fe_dummy_ps_command(struct fe *fe, struct fe_conn *c, const char *line, siz
         else
             fe_conn_say(c, S(r_not_impl));
         return true;
-    case DUMMY_QUIT: finish(fe, c, S(r_bye)); return false;
+    case DUMMY_QUIT: fe_dummy_end(fe, c, S(r_bye)); return false;
     default: fe_conn_say(c, S(r_unknown)); return true; /* XCLIENT, AUTH, ... too */
     }
 }

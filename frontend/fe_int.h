@@ -353,6 +353,8 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
                        const char *pending, size_t len);
 void fe_dummy_input(struct fe *fe, struct fe_conn *c);
 void fe_dummy_timeout(struct fe *fe, struct fe_conn *c);
+/* The reply, the session's end line (fe_dummy_log_end), close. */
+void fe_dummy_end(struct fe *fe, struct fe_conn *c, const char *reply, size_t len);
 /* A connection the enforce engine hands off mid-transaction: its record. */
 void fe_dummy_fill(const struct fe_conn *c, struct handoff *h);
 
