@@ -15,6 +15,9 @@
  * liburing 2.3's headers stop at IORING_OP_SENDMSG_ZC (48). Used only
  * where the ring's probe says the kernel has it (spool_worker.trim). */
 #define SPOOL_OP_FTRUNCATE_NR 55
+/* Set to "1" in the daemon's environment, for tests only: the worker
+ * acts as if the ring lacked IORING_OP_FTRUNCATE (doc/delivery.md). */
+#define SPOOL_ENV_NO_FTRUNCATE "MXSCREEN_SPOOL_NO_FTRUNCATE"
 
 struct spool_batch {
     enum qdir_queue dir;

@@ -1,7 +1,8 @@
 /*
  * spool_setup.c - delivery_mode = queue in the worker (spool.h), its
  * set-up: queue_directory created (master) and opened (worker), the
- * ring's file opcodes checked, the io-wq thread limit, tmp/ cleaned, and
+ * ring's file opcodes checked (IORING_OP_FTRUNCATE can be turned off for
+ * tests: SPOOL_ENV_NO_FTRUNCATE), the io-wq thread limit, tmp/ cleaned, and
  * the queue parameters without a typed field. A failure is logged and
  * leaves the spool off: every message then gets 451 (spool.c).
  */
@@ -84,6 +85,15 @@ void spool_worker_init(struct worker *w)
                 io_uring_opcode_supported(pr, IORING_OP_RENAMEAT);
     sw->trim = pr && pr->last_op >= SPOOL_OP_FTRUNCATE_NR &&
                io_uring_opcode_supported(pr, SPOOL_OP_FTRUNCATE_NR);
+    /* For tests only (doc/delivery.md): the O_TRUNC path that kernels
+     * before 6.9 take, run where the ring has IORING_OP_FTRUNCATE. Read
+     * once here, logged so that a test can tell the mode took effect. */
+    const char *no_trim = getenv(SPOOL_ENV_NO_FTRUNCATE);
+    if (sw->trim && no_trim && strcmp(no_trim, "1") == 0) {
+        sw->trim = false;
+        log_info("queue_directory %s: %s=1: pooled files emptied by O_TRUNC at open "
+                 "(test mode)", path, SPOOL_ENV_NO_FTRUNCATE);
+    }
     if (pr)
         io_uring_free_probe(pr);
     if (!have) {

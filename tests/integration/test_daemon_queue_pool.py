@@ -20,6 +20,13 @@ no such pool (its queue unlinks every delivered file).
     incoming/, and the next one is queued and delivered once the space is
     back.
 
+Each scenario runs twice: as this kernel has it (the pooled file cut by
+IORING_OP_FTRUNCATE before its sync), and as a kernel before 6.9 does it
+(emptied by O_TRUNC at the open), forced by MXSCREEN_SPOOL_NO_FTRUNCATE=1
+(workers/spool_int.h; the reuse scenario checks the worker logged that
+mode). Their check messages start "ftruncate:" and "o_trunc:"; POOL_ONLY
+takes names such as "reuse" or "o_trunc:reuse".
+
 Usage: test_daemon_queue_pool.py [MXSCREEN] [MXSCREEN_CTL] [-v] [--keep]
 """
 
@@ -33,16 +40,25 @@ import tempfile
 import time
 
 from daemon_common import wait_for, wait_log
-from queue_common import FAST, MAIN_CF, QChecker, ctl, parse_args, queue_files, run_scenarios
+from queue_common import MAIN_CF, QChecker, ctl, parse_args, queue_files, run_scenarios, server
 from test_daemon_queue_io import fill, mount_tmpfs, umount
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
-import mxscreen as mxlib  # noqa: E402
 from sink import Sink  # noqa: E402
 
 LONG_MARK = "LONGMESSAGEBYTES"
 POOL_SLOTS = 128  # lib/queue_dir.h QDIR_POOL_SLOTS
+NO_FTRUNCATE = "MXSCREEN_SPOOL_NO_FTRUNCATE"  # workers/spool_int.h SPOOL_ENV_NO_FTRUNCATE
+TEST_MODE_LOG = "pooled files emptied by O_TRUNC at open (test mode)"
+
+
+class PoolChecker(QChecker):
+    """QChecker whose messages name the truncation mode being run."""
+    mode = ""
+
+    def expect(self, cond, msg, srv=None):
+        return super().expect(cond, f"{self.mode}: {msg}", srv)
 
 
 def message(tag, body, subject=None):
@@ -86,12 +102,13 @@ def long_body():
 def reuse(check, args):
     maps = {"header_checks": "/^Subject: hold me/ HOLD held by the test\n"}
     main_cf = MAIN_CF + "header_checks = regexp:${config_directory}/header_checks\n"
-    with Sink() as sink, mxlib.MxscreenInstance(main_cf=main_cf, maps=maps,
-                                                relay=(sink.host, sink.port),
-                                                settings=FAST, binary=args.binary,
-                                                keep=args.keep) as srv:
+    with Sink() as sink, server(args, relay=(sink.host, sink.port), main_cf=main_cf,
+                                maps=maps) as srv:
         code, text = send(srv.host, srv.port, message("long", long_body()))
         check.expect(code == 250, f"reuse: long message: {code} {text}", srv)
+        otrunc = os.environ.get(NO_FTRUNCATE) == "1"
+        check.expect((TEST_MODE_LOG in srv.log()) == otrunc,
+                     f"reuse: the worker logged the O_TRUNC test mode: {otrunc}", srv)
         check.expect(len(sink.wait_messages(1, timeout=20)) == 1, "reuse: long one delivered", srv)
         check.expect(wait_for(lambda: len(queue_files(srv, "free")) == 1, timeout=10),
                      f"reuse: its file went to free/: {queue_files(srv, 'free')}", srv)
@@ -145,12 +162,10 @@ def restart(check, args):
     os.chmod(qdir, 0o755)
     if os.getuid() == 0:
         shutil.chown(qdir, "postfix", "postfix")
-    settings = dict(FAST, queue_directory=qdir)
+    settings = {"queue_directory": qdir}
     try:
         with Sink() as sink:
-            with mxlib.MxscreenInstance(main_cf=MAIN_CF, relay=(sink.host, sink.port),
-                                        settings=settings, binary=args.binary,
-                                        keep=args.keep) as srv:
+            with server(args, settings, relay=(sink.host, sink.port)) as srv:
                 for i in range(3):
                     code, text = send(srv.host, srv.port, message(f"r{i}", f"body {i}\r\n"))
                     check.expect(code == 250, f"restart: message {i}: {code} {text}", srv)
@@ -165,9 +180,7 @@ def restart(check, args):
                     f.write("MXQ1\nnot a message\n")
             pooled = sorted(n for n in os.listdir(os.path.join(qdir, "free"))
                             if re.fullmatch(r"p-\d+", n) and int(n[2:]) < POOL_SLOTS)
-            with mxlib.MxscreenInstance(main_cf=MAIN_CF, relay=(sink.host, sink.port),
-                                        settings=settings, binary=args.binary,
-                                        keep=args.keep) as srv:
+            with server(args, settings, relay=(sink.host, sink.port)) as srv:
                 left = lambda: sorted(os.listdir(os.path.join(qdir, "free")))  # noqa: E731
                 check.expect(wait_for(lambda: not {"junk", "p-999", "ABCDEF"} & set(left()),
                                       timeout=10),
@@ -186,9 +199,8 @@ def restart(check, args):
 
 
 def kill_runner(check, args):
-    with Sink() as sink, mxlib.MxscreenInstance(main_cf=MAIN_CF, relay=(sink.host, sink.port),
-                                                settings=FAST, binary=args.binary, workers=2,
-                                                keep=args.keep) as srv:
+    with Sink() as sink, server(args, {"worker_processes": "2"},
+                                relay=(sink.host, sink.port)) as srv:
         ok = []
         killed = set()
         for i in range(60):
@@ -224,10 +236,8 @@ def full_disk(check, args):
         return
     try:
         qdir = os.path.join(mnt, "queue")
-        with Sink() as sink, mxlib.MxscreenInstance(
-                main_cf=MAIN_CF, relay=(sink.host, sink.port),
-                settings=dict(FAST, queue_directory=qdir), binary=args.binary,
-                keep=args.keep) as srv:
+        with Sink() as sink, server(args, {"queue_directory": qdir},
+                                    relay=(sink.host, sink.port)) as srv:
             code, _ = send(srv.host, srv.port, message("warm", "x" * 20000 + "\r\n"))
             check.expect(code == 250 and len(sink.wait_messages(1, timeout=20)) == 1,
                          "full disk: a message delivered", srv)
@@ -255,12 +265,32 @@ def full_disk(check, args):
         umount(mnt)
 
 
+def in_mode(check, mode, fn):
+    """fn run with the daemon's truncation mode set: mode "o_trunc"
+    puts NO_FTRUNCATE=1 in the environment the daemon inherits."""
+    def run(check_, args):
+        check.mode = mode
+        if mode == "o_trunc":
+            os.environ[NO_FTRUNCATE] = "1"
+        else:
+            os.environ.pop(NO_FTRUNCATE, None)
+        try:
+            fn(check_, args)
+        finally:
+            os.environ.pop(NO_FTRUNCATE, None)
+    return run
+
+
 def main():
     args = parse_args(__doc__, ctl=True)
-    check = QChecker("daemon_queue_pool", args.v)
-    return run_scenarios(check, [("reuse", reuse), ("restart", restart),
-                                 ("kill_runner", kill_runner), ("full_disk", full_disk)],
-                         args, only_env="POOL_ONLY")
+    check = PoolChecker("daemon_queue_pool", args.v)
+    scenarios = [("reuse", reuse), ("restart", restart), ("kill_runner", kill_runner),
+                 ("full_disk", full_disk)]
+    only = os.environ.get("POOL_ONLY")
+    runs = [(f"{mode}:{name}", in_mode(check, mode, fn))
+            for mode in ("ftruncate", "o_trunc") for name, fn in scenarios
+            if not only or name in only.split(",") or f"{mode}:{name}" in only.split(",")]
+    return run_scenarios(check, runs, args)
 
 
 if __name__ == "__main__":
