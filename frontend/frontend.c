@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "maps_lmdb.h"
 #include "util.h"
 
 #define FE_RING_ENTRIES 1024
@@ -365,10 +366,15 @@ static void expire_timers(struct fe *fe)
             fe_conn_timer(fe, TIMER_OWNER(n, struct fe_conn, timer));
 }
 
+/* Also runs the LMDB tables' refresh when it is due (maps_lmdb.h): the
+ * frontend inherits the master's tables (the workers' configuration) and
+ * never looks them up, so they would keep a rebuilt file's old inode
+ * mapped; an idle frontend must wake for it. */
 static int64_t next_wait(struct fe *fe)
 {
     uint64_t now = timer_clock_ms();
     int64_t t = fe_screen_next_ms(fe, timer_wheel_next_ms(&fe->tw, now));
+    t = map_lmdb_refresh_wait((int64_t)now, t);
     if (fe->stats_dirty && (t < 0 || t > (int64_t)FE_STATS_MS))
         t = FE_STATS_MS;
     if (fe->accept_pause_until && (t < 0 || t > (int64_t)FE_ACCEPT_PAUSE_MS))

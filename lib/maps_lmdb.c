@@ -252,6 +252,29 @@ size_t map_lmdb_refresh_all(void)
     return reopened;
 }
 
+void map_lmdb_refresh_due(int64_t now, int64_t *next)
+{
+    static int64_t due; /* inherited across fork: same clock, same schedule */
+    if (n_open_maps == 0)
+        return;
+    if (now >= due) {
+        map_lmdb_refresh_all();
+        due = now + MAP_REFRESH_INTERVAL_MS;
+    }
+    if (*next < 0 || due < *next)
+        *next = due;
+}
+
+int64_t map_lmdb_refresh_wait(int64_t now, int64_t wait_ms)
+{
+    int64_t next = -1;
+    map_lmdb_refresh_due(now, &next);
+    if (next < 0)
+        return wait_ms;
+    int64_t left = next > now ? next - now : 0;
+    return wait_ms < 0 || left < wait_ms ? left : wait_ms;
+}
+
 static void lmdb_close(struct map *m)
 {
     struct lmdb_map *l = m->priv;

@@ -16,6 +16,7 @@
 #define MX_MAPS_LMDB_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "maps.h"
@@ -35,6 +36,19 @@ size_t map_lmdb_fds(int *out, size_t max);
  * process that never looks its tables up (map_lookup() is where tables
  * refresh otherwise): the master. Returns how many were reopened. */
 size_t map_lmdb_refresh_all(void);
+
+/* For an event loop: map_lmdb_refresh_all() when one is due, at most every
+ * MAP_REFRESH_INTERVAL_MS (once per process, whatever the caller), and
+ * *next lowered to when the next one is due (absolute, the CLOCK_MONOTONIC
+ * milliseconds of now; -1 in *next means none yet). Nothing at all while
+ * no such table is open. Every process that holds tables calls it from its
+ * loop (master, workers, frontends, queue runner): one that never looks a
+ * table up would otherwise keep a rebuilt file's old inode mapped. */
+void map_lmdb_refresh_due(int64_t now, int64_t *next);
+
+/* The same for a loop that waits up to wait_ms (-1: no limit): returns
+ * wait_ms, lowered to the time left until the next refresh is due. */
+int64_t map_lmdb_refresh_wait(int64_t now, int64_t wait_ms);
 
 /* What to do with a key that is already present (postmap -w / -r). */
 enum map_lmdb_dup {

@@ -210,23 +210,6 @@ static void read_signals(struct master *m)
         supervisor_reap(m);
 }
 
-/* The master opened every generation's tables first and never looks one
- * up, so map_lookup()'s refresh never runs here: a rebuilt hash:/lmdb:
- * file's old inode (its disk blocks and cached pages) stayed pinned by the
- * master's copy until the next reload, and every child forked later
- * inherited it. Check them as often as a worker does. */
-static void lmdb_refresh_due(struct master *m, int64_t now, int64_t *next)
-{
-    if (map_lmdb_fds(NULL, 0) == 0)
-        return;
-    if (now >= m->lmdb_refresh_ms) {
-        map_lmdb_refresh_all();
-        m->lmdb_refresh_ms = now + MAP_REFRESH_INTERVAL_MS;
-    }
-    if (*next < 0 || m->lmdb_refresh_ms < *next)
-        *next = m->lmdb_refresh_ms;
-}
-
 enum { PFD_SIG, PFD_CTL, PFD_FIXED };
 
 static int loop(struct master *m)
@@ -252,7 +235,11 @@ static int loop(struct master *m)
 
         fe_link_restart_due(m, now, &next);
         qrun_link_restart_due(m, now, &next);
-        lmdb_refresh_due(m, now, &next);
+        /* The master opened every generation's tables first and never
+         * looks one up, so map_lookup()'s refresh never runs here: without
+         * this a rebuilt hash:/lmdb: file's old inode stayed pinned here
+         * (and in every child forked later) until the next reload. */
+        map_lmdb_refresh_due(now, &next);
 
         size_t want = PFD_FIXED + MASTER_MAX_GENS * MASTER_MAX_FE + MASTER_MAX_CTL +
                       m->nw * MASTER_MAX_FE;

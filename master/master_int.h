@@ -130,7 +130,6 @@ struct master {
 
     bool stopping;
     int64_t stop_deadline_ms;
-    int64_t lmdb_refresh_ms; /* next map_lmdb_refresh_all() (master.c) */
 };
 
 int64_t master_now_ms(void);

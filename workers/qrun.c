@@ -30,6 +30,7 @@
 
 #include "dsn.h"
 #include "log.h"
+#include "maps_lmdb.h"
 #include "qrun_int.h"
 #include "util.h"
 
@@ -614,6 +615,9 @@ static void loop(struct qrun *r, int sfd)
         n += dns_fds(r->dns, pfd + n, 32);
         size_t job0 = n;
         n += qjob_pollfds(r, pfd + n, who + n, QRUN_POLL_MAX - n, &next);
+        /* tables the runner never looks up (inherited from the master)
+         * must not keep a rebuilt file's old inode mapped (maps_lmdb.h) */
+        map_lmdb_refresh_due(qrun_now_ms(), &next);
         int dt = dns_next_timeout_ms(r->dns);
         int64_t timeout = next - qrun_now_ms();
         int64_t scan_ms = ((int64_t)r->next_deferred_scan - (int64_t)time(NULL)) * 1000;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "maps_lmdb.h"
 #include "worker.h"
 #include "worker_int.h"
 #include "util.h"
@@ -287,9 +288,13 @@ static void dispatch(struct worker *w, const struct io_uring_cqe *cqe)
     }
 }
 
+/* Also runs the LMDB tables' refresh when it is due (maps_lmdb.h): a
+ * table this worker never looks up would keep a rebuilt file's old inode
+ * mapped, and an idle worker must wake for it. */
 static int64_t next_wait_ms(struct worker *w)
 {
-    int64_t t = timer_wheel_next_ms(&w->tw, timer_clock_ms());
+    uint64_t now0 = timer_clock_ms();
+    int64_t t = map_lmdb_refresh_wait((int64_t)now0, timer_wheel_next_ms(&w->tw, now0));
     int d = w->dns ? dns_next_timeout_ms(w->dns) : -1;
     if (d >= 0 && (t < 0 || d < t))
         t = d;

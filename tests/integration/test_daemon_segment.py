@@ -34,16 +34,17 @@ of that (the lists on the heap: 3.1 MiB in every worker, 1.0 MiB of it
 the frontend configuration's copies, built by the master after the seal).
 With --postfix only these list sessions run, against a private Postfix
 3.7 with the same 5,000-entry settings: the same replies (checked).
-Last, the master's copy of an LMDB table: a daemon with
+Last, the copies of an LMDB table that nobody looks up: a daemon with
 check_recipient_access hash:DIR/rcpt (built by mxscreen-map, beside
 mxscreen-ctl) answers from it; the table is rebuilt (a new file renamed over
-the old) and, once a worker answers from the new one, the master must drop
-the old file within a few seconds: no "rcpt.lmdb (deleted)" in its
-/proc/PID/maps nor among its descriptors. (The master never looks a table
-up, so only map_lmdb_refresh_all() in its loop reopens it; without that it
-pinned the first file's blocks and pages until a reload. A frontend that
-never looks the table up still keeps the copy it inherited, until it is
-replaced: not checked here.)
+the old) and, once a worker answers from the new one, every process must
+drop the old file within a few seconds: no "rcpt.lmdb (deleted)" in the
+/proc/PID/maps nor among the descriptors of the master, of each worker
+(with two workers one of them may never have had a session since) and of
+each frontend and queue runner (both inherit the master's tables and
+never look them up). Each calls map_lmdb_refresh_due() from its loop, at
+most once a second; without it the old file's blocks and pages stayed
+pinned until a reload.
 Memory is counted, not timed: a loaded machine changes nothing. Figures are
 printed with -v. Under AddressSanitizer (its quarantine keeps freed memory,
 its shadow maps more) only the lookups and the log line are checked.
@@ -196,6 +197,15 @@ def stale_lmdb(pid):
     return stale
 
 
+def children(pid):
+    """The pids of pid's children (every role: workers, frontends, runner)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
 def rcpt_reply(srv, rcpt):
     c = dc.Raw(srv.host, srv.port, timeout=15)
     try:
@@ -223,12 +233,17 @@ def lmdb_rebuild(args, check):
 
     try:
         build("old@dest.example REJECT old rule\n")
+        # queue mode: the queue runner is one more process holding the tables
         settings = dict(SETTINGS, smtpd_recipient_restrictions=f"check_recipient_access "
-                        f"hash:{path}, permit_mynetworks, reject")
+                        f"hash:{path}, permit_mynetworks, reject", delivery_mode="queue")
         del settings["header_checks"]
         with Sink() as sink, mxlib.MxscreenInstance(
                 main_cf="", relay=(sink.host, sink.port), settings=settings,
-                binary=args.binary, keep=args.keep) as srv:
+                binary=args.binary, keep=args.keep, workers=2) as srv:
+            pids = worker_pids(args.ctl, srv.conf_dir)
+            kids = children(srv.pid)
+            check.expect(len(pids) == 2 and set(pids) < set(kids) and len(kids) >= 4,
+                         f"lmdb: two workers, a frontend and a queue runner: {kids}")
             old = "554 5.7.1 <old@dest.example>: Recipient address rejected: old rule"
             check.expect(rcpt_reply(srv, "old@dest.example") == old, "lmdb: the first table")
             build("new@dest.example REJECT new rule\n")
@@ -238,11 +253,14 @@ def lmdb_rebuild(args, check):
                          "lmdb: a worker answers from the rebuilt table")
             stale = []
 
-            def dropped():
-                stale[:] = stale_lmdb(srv.pid)
-                return not stale
-            check.expect(dc.wait_for(dropped, timeout=10, step=0.2),
-                         f"lmdb: the master let the old file go: {stale}")
+            procs = [("master", srv.pid)] + [
+                ("worker" if pid in pids else "frontend or queue runner", pid) for pid in kids]
+            for role, pid in procs:
+                def dropped(pid=pid):
+                    stale[:] = stale_lmdb(pid)
+                    return not stale
+                check.expect(dc.wait_for(dropped, timeout=10, step=0.2),
+                             f"lmdb: the {role} (pid {pid}) let the old file go: {stale}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
