@@ -750,6 +750,14 @@ int session_dispatch(struct session *s, const char *line, size_t len)
      * or any client after a LAST command, sent more before our reply. */
     if (s->more_input && (strcmp(s->proto, "ESMTP") != 0 || (row->flags & F_LAST)))
         s->ill_pipelining = 1;
+    if (row->verb == SMTP_VERB_BDAT && (session_ehlo_discard(s) & EHLO_KW_CHUNKING)) {
+        /* bdat_cmd(): CHUNKING was not offered to this client, so BDAT is
+         * refused before its syntax or the state is looked at; the 521
+         * ends the session (session_reply), the chunk is never read. */
+        session_reply(s, "521 5.5.1 Error: command not implemented");
+        rc = -1;
+        goto done;
+    }
     if (row->check && !(r == SMTP_PARSE_ERROR && (row->flags & F_SYNTAX))
         && (rc = row->check(s, &c)) < 0)
         goto done;

@@ -20,6 +20,11 @@ Expectations, each seen with a private Postfix 3.7.11 (--postfix):
      entry does: VRFY not announced, ETRN announced, "discarding EHLO
      keywords: VRFY", DSN parameters accepted.
   3. 127.0.0.3: "dsn silent-discard": no DSN, no log line.
+  4. BDAT from 127.0.0.1 (CHUNKING discarded): "521 5.5.1 Error: command
+     not implemented" and the session ends, before the syntax or the state
+     is looked at (after HELO alone; after MAIL, no RCPT, a bad chunk size); the
+     disconnect line counts it as tried: "helo=1 bdat=0/1 commands=1/2".
+     127.0.0.2 (CHUNKING offered) still gets the state error and goes on.
 Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
 """
 
@@ -72,6 +77,40 @@ def session(srv, src, check, want_ehlo, dsn_ok):
         c.close()
 
 
+def bdat_session(srv, src, cmds, chunk):
+    """The replies to cmds, then to a pipelined "BDAT 4 LAST" + chunk,
+    then to NOOP: a list of (code, text)."""
+    c, _ = dc.connect_from(srv.host, srv.port, src, timeout=15)
+    try:
+        got = [c.reply()[:2]]
+        got += [c.cmd(x)[:2] for x in cmds]
+        c.send(chunk)
+        got.append(c.reply()[:2])
+        got.append(c.cmd("NOOP")[:2])
+        return got
+    finally:
+        c.close()
+
+
+def bdat_suite(srv, check):
+    not_impl = ("521", "521 5.5.1 Error: command not implemented")
+    got = bdat_session(srv, "127.0.0.1", ["HELO client.example.org"], b"BDAT 4 LAST\r\nabcd")
+    check.expect(got[2] == not_impl and got[3][0] == "closed",
+                 f"127.0.0.1: BDAT after HELO alone: 521 and the end: {got!r}")
+    got = bdat_session(srv, "127.0.0.1", ["EHLO client.example.org", "MAIL FROM:<a@example.org>"],
+                      b"BDAT x LAST\r\n")
+    check.expect(got[3] == not_impl and got[4][0] == "closed",
+                 f"127.0.0.1: BDAT with a bad size after MAIL, no RCPT: 521 and the end: {got!r}")
+    for want in (r"helo=1 bdat=0/1 commands=1/2$", r"ehlo=1 mail=1 bdat=0/1 commands=2/3$"):
+        pat = r"disconnect from \S+\[127\.0\.0\.1\] " + want
+        check.expect(dc.wait_log(srv, pat), f"127.0.0.1: a line matching {pat!r}")
+    check.expect(not re.search(r"lost connection after BDAT", srv.log()),
+                 "127.0.0.1: no 'lost connection after BDAT' line")
+    got = bdat_session(srv, "127.0.0.2", ["HELO client.example.org"], b"BDAT 4 LAST\r\nabcd")
+    check.expect(got[2] == ("503", "503 5.5.1 Error: need RCPT command") and got[3][0] == "250",
+                 f"127.0.0.2: CHUNKING offered: the state error, the session goes on: {got!r}")
+
+
 def discard_lines(srv, n, timeout=10.0):
     """The "discarding EHLO keywords" texts logged so far, waiting up to
     timeout for at least n of them."""
@@ -99,6 +138,7 @@ def main():
         time.sleep(0.5)
         got = discard_lines(srv, 5, timeout=0)
         check.expect(len(got) == 4, f"127.0.0.3: silent-discard logs nothing: {got[4:]}")
+        bdat_suite(srv, check)
         sys.exit(check.done(srv))
 
 
