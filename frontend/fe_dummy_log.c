@@ -7,6 +7,8 @@
  * keywords: ...", "lost connection / timeout / too many errors after VERB
  * from NAME[ADDR]", and "disconnect from NAME[ADDR] ehlo=1 ...
  * commands=N/M" with smtpd's counters. Interface: fe_int.h (fe_dummy_log_*).
+ * They go under the workers' program name (log_msg_as), as Postfix's smtpd
+ * writes them as postfix/smtpd, not postfix/postscreen.
  *
  * Failure: a line that does not fit its buffer is not logged (maillog.h
  * builders refuse it); nothing else can fail.
@@ -20,6 +22,10 @@
 #include "log.h"
 #include "maillog.h"
 
+/* The workers' name (master/supervisor.c's log_init()). */
+#define SMTPD_PROG "mxscreen/smtpd"
+#define smtpd_info(...) log_msg_as(SMTPD_PROG, LOG_LVL_INFO, __VA_ARGS__)
+
 void fe_smtpd_log_connect(const struct fe_conn *c)
 {
     char name[256], addr[64], line[600];
@@ -29,9 +35,9 @@ void fe_smtpd_log_connect(const struct fe_conn *c)
         return;
     /* The id after the "]", where parsers stop reading (workers/conn.c). */
     if (c->id[0])
-        log_info("%s id=%s", line, c->id);
+        smtpd_info("%s id=%s", line, c->id);
     else
-        log_info("%s", line);
+        smtpd_info("%s", line);
 }
 
 void fe_smtpd_log_after(const struct fe_conn *c, const char *what, const char *where)
@@ -40,7 +46,7 @@ void fe_smtpd_log_after(const struct fe_conn *c, const char *what, const char *w
     fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
     struct maillog_client mc = {.name = name, .addr = addr};
     if (maillog_lost(line, sizeof(line), what, where ? where : "CONNECT", -1, &mc) >= 0)
-        log_info("%s", line);
+        smtpd_info("%s", line);
 }
 
 void fe_smtpd_log_disconnect(const struct fe_conn *c, const struct maillog_cmd_stats *st)
@@ -49,7 +55,7 @@ void fe_smtpd_log_disconnect(const struct fe_conn *c, const struct maillog_cmd_s
     fe_early_namaddr(c, name, sizeof(name), addr, sizeof(addr));
     struct maillog_client mc = {.name = name, .addr = addr};
     if (maillog_disconnect(line, sizeof(line), &mc, st) >= 0)
-        log_info("%s", line);
+        smtpd_info("%s", line);
 }
 
 /* The engine's connect line: once, when the engine ends the session (its
@@ -101,7 +107,7 @@ void fe_dummy_log_reject(struct fe_conn *c, const char *where, const char *sende
         mc.proto = "SMTP";
     }
     if (maillog_reject(line, sizeof(line), "NOQUEUE", "reject", where, &mc, text, sender, rcpt) >= 0)
-        log_info("%s", line);
+        smtpd_info("%s", line);
 }
 
 /* ehlo_cmd()'s "discarding EHLO keywords: ..." line, on every EHLO. */
@@ -110,5 +116,5 @@ void fe_dummy_log_ehlo(struct fe_conn *c)
     unsigned mask = c->dummy->sm.ehlo_discard;
     char names[256];
     if (ehlo_reply_logged(mask) && ehlo_reply_mask_str(mask, names, sizeof(names)) >= 0)
-        log_info("discarding EHLO keywords: %s", names);
+        smtpd_info("discarding EHLO keywords: %s", names);
 }

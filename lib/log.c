@@ -131,14 +131,18 @@ static char syslog_ident[160];
 
 /* Postfix's ident is "syslog_name/service": our program names are
  * "mxscreen/service", so the part after the first '/' is the service. */
+static void syslog_ident_for(const char *prog, char *buf, size_t len)
+{
+    const char *svc = strchr(prog, '/');
+    if (syslog_prefix[0] && svc)
+        snprintf(buf, len, "%s%s", syslog_prefix, svc);
+    else
+        snprintf(buf, len, "%s", syslog_prefix[0] ? syslog_prefix : prog);
+}
+
 static void syslog_reopen(void)
 {
-    const char *svc = strchr(log_prog, '/');
-    if (syslog_prefix[0] && svc)
-        snprintf(syslog_ident, sizeof(syslog_ident), "%s%s", syslog_prefix, svc);
-    else
-        snprintf(syslog_ident, sizeof(syslog_ident), "%s",
-                 syslog_prefix[0] ? syslog_prefix : log_prog);
+    syslog_ident_for(log_prog, syslog_ident, sizeof(syslog_ident));
     closelog();
     openlog(syslog_ident, LOG_PID, syslog_facility);
 }
@@ -339,6 +343,31 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     log_vmsg(lvl, fmt, ap);
     va_end(ap);
+}
+
+void log_msg_as(const char *progname, enum log_level lvl, const char *fmt, ...)
+{
+    static char ident_as[160]; /* openlog() keeps the pointer */
+    const char *own = log_prog;
+    va_list ap;
+
+    if (lvl < log_min)
+        return;
+    log_prog = progname;
+    pre_len = 0; /* the cached prefix carries the own name: rebuilt */
+    if (log_sink == SINK_SYSLOG) {
+        /* openlog() without closelog(): glibc only swaps the ident and
+         * keeps its connection, so this costs no reconnect. */
+        syslog_ident_for(progname, ident_as, sizeof(ident_as));
+        openlog(ident_as, LOG_PID, syslog_facility);
+    }
+    va_start(ap, fmt);
+    emit(lvl, fmt, ap, true);
+    va_end(ap);
+    log_prog = own;
+    pre_len = 0;
+    if (log_sink == SINK_SYSLOG)
+        openlog(syslog_ident, LOG_PID, syslog_facility);
 }
 
 noreturn void log_fatal(const char *fmt, ...)

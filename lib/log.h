@@ -89,6 +89,13 @@ void log_flush(void);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* One line under another program name (its "[pid]" stays this
+ * process's): the frontend writes the smtpd lines of the sessions it ends
+ * itself as "mxscreen/smtpd", the name Postfix's smtpd logs them under, so
+ * log tools count them with the workers' (lib/log.c swaps the cached
+ * prefix, or syslog's ident, for this one line). */
+void log_msg_as(const char *progname, enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -222,11 +222,24 @@ def same_session_lines(check, mx, pf, addr, tag, n):
     want = wait_for(lambda: len(smtpd_lines(pf.log(), addr)) >= n and smtpd_lines(pf.log(), addr))
     check.expect(got and got == want, f"{tag}: connect/disconnect lines as smtpd's:\n  {got}\n"
                                       f"  {want}")
+    # ... and under smtpd's name, as Postfix writes them (postfix/smtpd),
+    # although the frontend (mxscreen/postscreen) wrote them.
+    a = re.escape(addr)
+    named = re.findall(r"^.* (\S+)\[\d+\]: (?:(?:dis)?connect from|"
+                       r"(?:lost connection|timeout|too many errors) after \S+ from) \S+\[%s\]" % a,
+                       mx.log(), re.M)
+    check.expect(len(named) >= n and set(named) == {"mxscreen/smtpd"},
+                 f"{tag}: the smtpd lines are mxscreen/smtpd's: {named}")
 
 
 def worker_saw(log, addr):
-    """A worker (mxscreen/smtpd) logged a session for addr."""
-    return re.search(r"/smtpd\[\d+\]: connect from \S+\[%s\]" % re.escape(addr), log, re.M)
+    """A worker logged a session for addr: a connect line under
+    mxscreen/smtpd from a pid that is not a frontend's (the frontend writes
+    the smtpd lines of the sessions it ends under mxscreen/smtpd too, with
+    its own pid; its other lines are mxscreen/postscreen's)."""
+    frontends = set(re.findall(r"/postscreen\[(\d+)\]:", log))
+    pids = re.findall(r"/smtpd\[(\d+)\]: connect from \S+\[%s\]" % re.escape(addr), log, re.M)
+    return any(p not in frontends for p in pids)
 
 
 def noqueue(log, where, addr):

@@ -484,6 +484,49 @@ static void tee_is_not_held(void **state)
     free(fb);
 }
 
+/* log_msg_as(): that one line under the other name with this process's
+ * pid, held in order with the others; the lines after it under the own
+ * name again (the cached prefix must not keep either name). */
+static void line_as_another_program(void **state)
+{
+    (void)state;
+    const char *p = open_log("mxscreen/postscreen", "as.log", "h");
+    log_info("one");
+    log_hold(1);
+    log_msg_as("mxscreen/smtpd", LOG_LVL_INFO, "connect from %s", "x[192.0.2.1]");
+    log_warn("two");
+    log_msg_as("mxscreen/smtpd", LOG_LVL_WARN, "three");
+    log_msg_as("mxscreen/smtpd", LOG_LVL_DEBUG, "dropped: below the level");
+    log_hold(0);
+    log_info("four");
+    log_close();
+    size_t len;
+    char *buf = slurp(p, &len);
+    char want[512];
+    long pid = (long)getpid();
+    snprintf(want, sizeof(want),
+             " mxscreen/postscreen[%ld]: one\n"
+             "%%s mxscreen/smtpd[%ld]: connect from x[192.0.2.1]\n"
+             "%%s mxscreen/postscreen[%ld]: warning: two\n"
+             "%%s mxscreen/smtpd[%ld]: warning: three\n"
+             "%%s mxscreen/postscreen[%ld]: four\n", pid, pid, pid, pid, pid);
+    /* Compare without the time and host in front of each line. */
+    char got[512];
+    size_t n = 0;
+    for (const char *l = buf; *l && n < sizeof(got) - 1;) {
+        const char *sp = strstr(l, " mxscreen/");
+        const char *nl = strchr(l, '\n');
+        assert_true(sp && nl && sp < nl);
+        if (l != buf)
+            n += (size_t)snprintf(got + n, sizeof(got) - n, "%%s");
+        n += (size_t)snprintf(got + n, sizeof(got) - n, "%.*s", (int)(nl + 1 - sp), sp);
+        l = nl + 1;
+    }
+    assert_string_equal(got, want);
+    assert_int_equal(count_of(buf, "\n"), 5);
+    free(buf);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -515,6 +558,7 @@ int main(void)
         {"held_batches_from_many_processes_stay_whole", many_writers, NULL, NULL,
          (void *)&held},
         cmocka_unit_test(tee_is_not_held),
+        cmocka_unit_test(line_as_another_program),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
