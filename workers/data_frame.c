@@ -151,6 +151,23 @@ static enum data_frame_status run(struct data_frame *f, const char *buf, size_t 
         return DATA_FRAME_END;
     }
     for (size_t i = 0; i < len; i++) {
+        if (spanning && f->held == 0 && f->rec_len > 0 && !f->cr_wait && f->rec_len + 1 < limit) {
+            /* Inside a record with nothing kept back, only an LF or the
+             * line_length_limit can end it: skip to the byte before either
+             * (memchr), keeping rec_len and trail_cr as the byte loop
+             * would. Most of a message goes here, not byte by byte. */
+            size_t n = len - i, room = limit - f->rec_len - 1;
+            const char *lf = memchr(buf + i, '\n', n < room ? n : room);
+            size_t take = lf ? (size_t)(lf - (buf + i)) : (n < room ? n : room);
+            size_t k = take;
+            while (k > 0 && buf[i + k - 1] == '\r')
+                k--;
+            f->trail_cr = k == 0 ? f->trail_cr + take : take - k;
+            f->rec_len += take;
+            i += take;
+            if (i == len)
+                break;
+        }
         char c = buf[i];
         if (f->cr_wait) {
             f->cr_wait = 0;
