@@ -42,7 +42,7 @@ static void helo_reject_log(const struct fe_conn *c, const char *name, const cha
     };
     if (maillog_reject(line, sizeof(line), "NOQUEUE", "reject",
                        s->where, &mc, text, NULL, NULL) >= 0)
-        log_info("%s", line);
+        log_msg_as("mxscreen/smtpd", LOG_LVL_INFO, "%s", line); /* smtpd's line, smtpd's name */
 }
 
 /*

@@ -557,6 +557,10 @@ def helo_now_suite(args, dns, check):
         plines = wait_for(lambda: len(pat(pf.log())) >= 2 and pat(pf.log()))
         check.expect(lines and lines == plines,
                      f"HELO now: NOQUEUE lines as smtpd's:\n  {lines}\n  {plines}")
+        progs = re.findall(r"(\S+)\[\d+\]: NOQUEUE: reject: [EH][EH]LO from \S+\[127\.0\.0\.51\]",
+                           mx.log())
+        check.expect(bool(progs) and set(progs) == {"mxscreen/smtpd"},
+                     f"HELO now: the deep test's NOQUEUE lines under smtpd's name: {progs}")
         # The worker's disconnect line counts the HELO/EHLO the deep tests
         # answered or rejected too: "helo=1/2 ehlo=0/1 mail=1 ...", as smtpd.
         pat = lambda log: re.findall(r"(disconnect from \S+\[127\.0\.0\.51\] .*)$", log, re.M)
