@@ -113,7 +113,9 @@ static void elapsed(const struct fe_conn *c, char *buf, size_t len)
 void fe_conn_say(struct fe_conn *c, const char *text, size_t len)
 {
     /* Short replies on a socket whose buffer we never fill: never blocks;
-     * MSG_DONTWAIT anyway, a client must not stall the frontend. */
+     * MSG_DONTWAIT anyway, a client must not stall the frontend. Held log
+     * lines first (frontend.c). */
+    log_flush();
     ssize_t n = send(c->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)n;
 }
@@ -161,6 +163,7 @@ void fe_conn_close(struct fe *fe, struct fe_conn *c)
         pool_put(&fe->dummies, c->dummy);
     if (c->deep)
         pool_put(&fe->deeps, c->deep);
+    log_flush(); /* the client sees the close: its lines first (frontend.c) */
     if (!(c->flags & FE_F_HANDED)) {
         /* Unread input at close(2) makes a reset that can destroy our
          * last reply at the client: end our side, then discard input. */
@@ -319,6 +322,7 @@ static enum step_res step_early(struct fe *fe, struct fe_conn *c)
     if (pregr)
         c->tests_done |= HANDOFF_TEST_PREGREET;
     if (pregr && cf->teaser) {
+        log_flush();
         ssize_t n = send(c->fd, cf->teaser, cf->teaser_len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n != (ssize_t)cf->teaser_len) {
             hangup(fe, c, "tests before SMTP handshake");
@@ -521,6 +525,7 @@ void fe_conn_accepted(struct fe *fe, int fd, const struct sockaddr_storage *peer
         /* postscreen's words when its pre-queue is full. */
         log_info("reject: connect from %s: all screening ports busy", a);
         fe->st.refused_pool++;
+        log_flush();
         ssize_t n = send(fd, busy_screen, sizeof(busy_screen) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         (void)n;
         close(fd);

@@ -250,6 +250,7 @@ int fe_workers_handoff(struct fe *fe, struct fe_conn *c)
         w->tried = h.seq;
         clock_gettime(CLOCK_MONOTONIC, &h.handoff_mono);
         clock_gettime(CLOCK_REALTIME, &h.handoff_real);
+        log_flush(); /* the worker greets the client at once: our lines first */
         int r = handoff_send(w->chan, c->fd, &h);
         if (r == 0) {
             w->sent++;

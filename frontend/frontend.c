@@ -12,6 +12,13 @@
  * and those are asked per connection (fe_conn_accepted). strace -c over
  * 2,000 connections: bench/storm/README.md.
  *
+ * Log lines are held (log.h) and written once per loop pass, before the
+ * pass's I/O is submitted, and before any system call the client sees at
+ * once: a reply or teaser sent directly, a close (fe_conn.c) and the
+ * handoff, after which the worker greets the client (fe_workers.c). A
+ * connection that passes costs one write(2) for its CONNECT and PASS
+ * lines instead of two.
+ *
  * Counters go to the master as STATS when they changed, at most every
  * FE_STATS_MS, so that status is at most that stale and a storm does not
  * cost a message per connection.
@@ -47,6 +54,7 @@ struct io_uring_sqe *fe_sqe(struct fe *fe)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&fe->ring.uring);
     while (!sqe) {
+        log_flush(); /* what goes out now may be a reply: its lines first */
         io_uring_submit(&fe->ring.uring);
         sqe = io_uring_get_sqe(&fe->ring.uring);
     }
@@ -150,6 +158,7 @@ static void accept_event(struct fe *fe, uint32_t i, int res, unsigned flags)
         if (fe->retiring || fe->stopping) {
             /* Raced with the stop: a busy 421 is better than a silent close. */
             static const char bye[] = "421 4.3.2 Service shutting down\r\n";
+            log_flush();
             ssize_t n = send(res, bye, sizeof(bye) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             (void)n;
             close(res);
@@ -393,6 +402,7 @@ static int loop(struct fe *fe)
     ctl_arm(fe);
     for (;;) {
         struct io_uring_cqe *cqe;
+        log_flush(); /* this pass's lines, in one write, before its I/O goes out */
         int rc = ring_submit_and_wait_timeout(&fe->ring, &cqe, next_wait(fe));
         if (rc < 0 && rc != -ETIME && rc != -EINTR) {
             log_error("io_uring wait: %s", strerror(-rc));
@@ -462,7 +472,9 @@ int frontend_run(const struct frontend_args *a)
              "states of %zu bytes",
              a->index ? a->index : 1, a->count ? a->count : 1, a->gen_id, a->nl,
              fe->conf->pool_size, pool_bytes_per_object(&fe->conns));
+    log_hold(1); /* see the file header */
     rc = loop(fe);
+    log_hold(0);
     fe_workers_close(fe);
     fe_screen_close(fe);
     ring_exit(&fe->ring);

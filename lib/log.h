@@ -25,8 +25,8 @@
  * and waits, so a line is still written before the reply it goes with
  * reaches the client (tests and people read the log right after a reply;
  * a hold of even 10 ms broke that), and before any syscall the peer sees
- * at once (the worker's shutdown/close of a client; the frontend, which
- * hands connections over with sendmsg mid-pass, does not hold). Lines
+ * at once (the worker's shutdown/close of a client; the frontend's direct
+ * sends, closes and the handoff after which a worker greets). Lines
  * are whole in the buffer and a write is at most PIPE_BUF
  * bytes (stderr) or 16 KiB (a regular file, O_APPEND), so lines of
  * several processes still never interleave mid-line. Held lines are

@@ -52,6 +52,7 @@ enum worker_op {
     OP_IGNORE,      /* cancellations, shutdowns: nothing to do */
     OP_CONN_SPOOL,  /* delivery_mode = queue: the message file's fsync (spool.c) */
     OP_SPOOL_DIRSYNC, /* index: which group-commit batch (spool.c) */
+    OP_CHAN_ACK,    /* an ack's send: index channel, gen its buffer (worker.c) */
 };
 
 #define CONN_IN_SIZE 8192
