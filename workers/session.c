@@ -481,10 +481,18 @@ static size_t take_data(struct session *s, const char *buf, size_t len)
             }
             s->dstate = c == '\r' ? D_CR : D_MID;
             continue;
-        case D_MID:
-            if (c == '\r')
-                s->dstate = D_CR;
+        case D_MID: {
+            /* Mid-line only a CR can change the state: skip to it. The
+             * byte loop is for line starts; most of a message goes here. */
+            const char *cr = memchr(buf + i, '\r', len - i);
+            if (!cr) {
+                i = len - 1;
+                continue;
+            }
+            i = (size_t)(cr - buf);
+            s->dstate = D_CR;
             continue;
+        }
         case D_CR:
             s->dstate = c == '\n' ? D_BOL : c == '\r' ? D_CR : D_MID;
             continue;
