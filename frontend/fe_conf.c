@@ -135,6 +135,28 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
         }
         c->n_ehlo_maps++;
     }
+    /* psc_smtpd_pre_jail_init(): postscreen_command_filter is one table
+     * (dict_open() of the whole value: a list does not open in Postfix). */
+    const struct cfg_list *cl = &p->postscreen_command_filter;
+    if (cl->n > 1) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_command_filter: one table only",
+                     cfg->path);
+        fe_conf_free(c);
+        return -EINVAL;
+    }
+    if (cl->n == 1) {
+        struct map_err merr;
+        if (map_open(cl->v[0], 0, &c->cmd_filter, &merr) < 0) {
+            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_command_filter: %s", cfg->path,
+                         merr.msg);
+            fe_conf_free(c);
+            return -EINVAL;
+        }
+    }
+    c->smtputf8 = p->smtputf8_enable;
+    c->line_limit = p->line_length_limit <= 0           ? 1
+                    : p->line_length_limit > UINT32_MAX ? UINT32_MAX
+                                                        : (uint32_t)p->line_length_limit;
 
     /* respectful_logging (Postfix 3.6+, default yes at compatibility 3.6). */
     struct cfg_value rv;
@@ -181,6 +203,8 @@ void fe_conf_free(struct fe_conf *c)
     for (size_t i = 0; i < c->n_ehlo_maps; i++)
         map_close(c->ehlo_maps[i]);
     free(c->ehlo_maps);
+    if (c->cmd_filter)
+        map_close(c->cmd_filter);
     free(c->tarpit_drip);
     free(c->tarpit_reply);
     fe_acl_free(c->acl);

@@ -10,7 +10,7 @@
  * the client's EHLO discarded CHUNKING) and never passes the connection
  * on; the other commands as psc_smtpd.c's handlers (doc/enforce.md).
  * postscreen_command_count_limit, postscreen_command_time_limit (per
- * command) and a line of 2048 bytes end the session ("COMMAND COUNT /
+ * command) and a line of line_length_limit bytes end the session ("COMMAND COUNT /
  * TIME / LENGTH LIMIT from [addr]:port after VERB", then 421).
  *
  * Memory: the line buffer and the HELO/sender of this session come from
@@ -53,7 +53,8 @@
  * and "disconnect from NAME[ADDR] ehlo=1 ... commands=N/M" with these
  * counters (postscreen's DISCONNECT is postscreen mode's).
  * doc/enforce.md tells the whole story.
- * Command lines are cut at FE_LINE_MAX (smtpd: 2048).
+ * Command lines are kept up to FE_LINE_MAX bytes (the rest is read and
+ * dropped); postscreen mode ends the session at line_length_limit.
  *
  * Failure: that pool empty: the failed test's reply at once, and close.
  */
@@ -359,9 +360,10 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
         }
         char ch = buf[i];
         /* psc_smtpd_read_event(): a byte that comes with line_length_limit
-         * bytes already read (not the LF of a CRLF) ends the session. */
-        if (!smtpd && d->line_len >= FE_LINE_MAX &&
-            !(ch == '\n' && d->line[d->line_len - 1] == '\r')) {
+         * bytes of the line already read ends the session, unless the byte
+         * before it was a CR (read_state CR: it may be a CRLF's LF). Only
+         * the first FE_LINE_MAX bytes are kept. */
+        if (!smtpd && d->line_total >= fe->conf->line_limit && !d->cr) {
             fe_dummy_ps_drop(fe, c, "COMMAND LENGTH LIMIT", false);
             return false;
         }
@@ -370,6 +372,9 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
                 d->line[d->line_len++] = ch;
             else
                 d->line_long = true;
+            if (d->line_total < UINT32_MAX) /* smtpd mode never resets it */
+                d->line_total++;
+            d->cr = ch == '\r';
             *used = ++i;
             continue;
         }
@@ -378,6 +383,8 @@ static bool feed(struct fe *fe, struct fe_conn *c, const char *buf, size_t n, si
             *used = ++i;
             d->line_len = 0;
             d->line_long = false;
+            d->line_total = 0;
+            d->cr = false;
             if (!fe_dummy_ps_command(fe, c, d->line, len))
                 return false;
             read_timer(fe, c);
@@ -556,6 +563,13 @@ void fe_dummy_continue(struct fe *fe, struct fe_conn *c, const char *helo, bool 
     if (c->flags & FE_F_SMTPD) {
         d->sm.ehlo_discard = fe_early_ehlo_discard(fe, c);
         fe_deep_counts(c, &d->sm.counts); /* what the deep tests answered */
+    } else if (esmtp) {
+        /* postscreen keeps the mask of the EHLO reply the client got
+         * (psc_ehlo_cmd(): state->ehlo_discard_mask) for a later BDAT. The
+         * deep tests answered EHLO with smtpd's reply (fe_deep.c: its
+         * smtpd_discard_ehlo_keywords; a client with a per-address entry
+         * never gets an EHLO answer from them), so that mask is in force. */
+        d->sm.ehlo_discard = fe_early_ehlo_discard(fe, c);
     }
     c->state = FE_S_DUMMY;
     c->phase_ms = timer_clock_ms();

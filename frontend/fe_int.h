@@ -59,6 +59,14 @@ struct fe_conf {
     struct ehlo_opts ehlo_opts;
     struct map **ehlo_maps; /* postscreen_discard_ehlo_keyword_address_maps */
     size_t n_ehlo_maps;
+    /* postscreen_command_filter (NULL: none): the enforce engine's
+     * postscreen mode rewrites each command line with it, not for invalid
+     * UTF-8 with smtputf8_enable (psc_smtpd_read_event()). */
+    struct map *cmd_filter;
+    bool smtputf8;
+    /* line_length_limit: a postscreen-mode command line that reaches it
+     * ends the session (COMMAND LENGTH LIMIT). */
+    uint32_t line_limit;
     struct fe_acl *acl; /* NULL when postscreen_access_list is empty */
     bool respectful;    /* respectful_logging: ALLOW/DENY, else WHITE/BLACK */
     unsigned tarpit_rate; /* bytes per second */
@@ -154,6 +162,11 @@ struct fe_ep {
 struct fe_dummy_state {
     uint16_t line_len;
     bool line_long;    /* the current line overflowed: the rest is skipped */
+    /* postscreen mode: the bytes of the current line read (kept or not:
+     * only FE_LINE_MAX are), and whether the last one was a CR - the
+     * length limit is not checked right after a CR (psc's read_state). */
+    bool cr;
+    uint32_t line_total;
     bool mail, esmtp;  /* postscreen mode: MAIL given (psc's sender); EHLO used */
     /* smtpd mode (fe_dummy.c): smtpd's session state and error counts; a
      * BDAT chunk being skipped; input carried over from the deep tests

@@ -34,7 +34,14 @@ expectations were checked (Postfix 3.7.11):
     command before, "421 HOST Service unavailable - try again later"),
     postscreen_command_time_limit per command ("COMMAND TIME LIMIT", "421
     4.4.2 HOST Error: timeout exceeded"), a line of line_length_limit
-    bytes ("COMMAND LENGTH LIMIT"): each ends the session.
+    bytes ("COMMAND LENGTH LIMIT"): each ends the session; a shorter line,
+    even one of line_length_limit - 1 bytes, is read and answered;
+  - postscreen_command_filter rewrites each command line (its leading
+    spaces and tabs are not part of the key), logged "[ADDR]:PORT:
+    replacing command "OLD" with "NEW"";
+  - a client that failed a deep test (here pipelining, action enforce)
+    keeps the EHLO keyword mask of the EHLO reply it got before: BDAT is
+    "502 5.5.1 Error: command not implemented" when CHUNKING was discarded.
 The sessions run in parallel (one loopback source address each), so the
 greet wait is paid once.
 
@@ -63,11 +70,19 @@ SETTINGS = {
     "postscreen_discard_ehlo_keyword_address_maps": "texthash:${config_directory}/ps_ehlo",
     "postscreen_command_count_limit": "6",
     "postscreen_command_time_limit": "3s",
+    "postscreen_command_filter": "regexp:${config_directory}/ps_filter",
+    # the deep tests answer EHLO with smtpd's reply (the same list here)
+    "smtpd_discard_ehlo_keywords": GLOBAL,
+    "postscreen_pipelining_enable": "yes",
+    "postscreen_pipelining_action": "enforce",
 }
+CMD_FILTER = ("/^FOO$/ NOOP\n"
+              "/^HELLO (.*)/ HELO $1\n")
 TEASER = "220-mx.example.test ESMTP"
 PROTO_ERR = "550 5.5.1 Protocol error"
 NO_RCPT = "554 5.5.1 Error: no valid recipients"
 NOT_IMPL = "502 5.5.1 Error: command not implemented"
+DEEP = "127.0.0.30"
 
 # (source address, [(command, expected reply or a predicate name)]); the
 # first command is the pregreet. "CLOSED": the session must be over.
@@ -123,6 +138,18 @@ SESSIONS = [
     ("127.0.0.25", [("NOOP", "250 2.0.0 Ok"), ("EHLO x.example", "ehlo-chunking"),
                     (None, "421 4.4.2 mx.example.test Error: timeout exceeded"),
                     (None, "CLOSED")]),
+    # postscreen_command_filter.
+    ("127.0.0.28", [("NOOP", "250 2.0.0 Ok"), (" \tFOO", "250 2.0.0 Ok"),
+                    ("HELLO filt.example", "250 mx.example.test"),
+                    ("MAIL FROM:<a@b.example>", "250 2.1.0 Ok"),
+                    ("RCPT TO:<c@d.example>", PROTO_ERR), ("QUIT", "221 2.0.0 Bye")]),
+    # line_length_limit (2048) bytes read, not ended by CRLF: the end; fewer
+    # are a command (past what the engine keeps of a line, 512 bytes).
+    ("127.0.0.29", [("NOOP", "250 2.0.0 Ok"),
+                    ("X" * 1500, "502 5.5.2 Error: command not recognized"),
+                    ("X" * 2047, "502 5.5.2 Error: command not recognized"),
+                    ("X" * 2048, "421 mx.example.test Service unavailable - try again later"),
+                    (None, "CLOSED")]),
     # line_length_limit (2048): the session ends.
     ("127.0.0.27", [("NOOP", "250 2.0.0 Ok"),
                     ("X" * 2100, "421 mx.example.test Service unavailable - try again later"),
@@ -153,7 +180,30 @@ def session(srv, src, steps):
             if cmd is not None and i > 0:
                 c.send(cmd.encode() + b"\r\n")
             code, text, _ = c.reply()
-            out.append((f"{cmd!r}", judge(want, code, text), f"{code} {text!r}, want {want!r}"))
+            out.append((f"{cmd[:40] if cmd else cmd!r}", judge(want, code, text),
+                        f"{code} {text!r}, want {want!r}"))
+    finally:
+        c.close()
+    return out, port
+
+
+def deep_session(srv, src):
+    """No pregreet: the deep tests run; a pipelined NOOP fails the
+    pipelining test (enforce) after an EHLO without CHUNKING."""
+    c, port = dc.connect_from(srv.host, srv.port, src, timeout=20.0)
+    out = []
+    try:
+        code, text, _ = c.reply()  # teaser, then the 220 after the greet wait
+        out.append(("greeting", code == "220", f"{code} {text!r}"))
+        steps = [("EHLO deep.example", "ehlo-chunking"), ("NOOP\r\nNOOP", "250 2.0.0 Ok"),
+                 (None, "250 2.0.0 Ok"), ("MAIL FROM:<a@b.example>", "250 2.1.0 Ok"),
+                 ("BDAT 10 LAST", NOT_IMPL), (None, "CLOSED")]
+        for cmd, want in steps:
+            if cmd is not None:
+                c.send(cmd.encode() + b"\r\n")
+            code, text, _ = c.reply()
+            out.append((f"{cmd[:40] if cmd else cmd!r}", judge(want, code, text),
+                        f"{code} {text!r}, want {want!r}"))
     finally:
         c.close()
     return out, port
@@ -162,15 +212,16 @@ def session(srv, src, steps):
 def main():
     args = dc.parse_args(__doc__)
     check = dc.Checker("frontend/enforce-ps" + (" (postfix)" if args.postfix else ""), args.v)
-    files = {"ps_ehlo": EHLO_MAP}
+    files = {"ps_ehlo": EHLO_MAP, "ps_filter": CMD_FILTER}
     if args.postfix:
         srv = postfix_peer.PostfixInstance(main_cf="", maps=files, settings=SETTINGS,
                                            postscreen=True, keep=args.keep)
     else:
         srv = dc.server(args, "", files, settings=SETTINGS)
     with srv:
-        with concurrent.futures.ThreadPoolExecutor(len(SESSIONS)) as ex:
+        with concurrent.futures.ThreadPoolExecutor(len(SESSIONS) + 1) as ex:
             futs = {src: ex.submit(session, srv, src, steps) for src, steps in SESSIONS}
+            futs[DEEP] = ex.submit(deep_session, srv, DEEP)
             results = {src: f.result(timeout=60) for src, f in futs.items()}
         ports = {}
         for src, (out, port) in results.items():
@@ -211,6 +262,18 @@ def main():
             logged(r"COMMAND %s LIMIT from %s after %s$" % (what, ep(src), after),
                    f"{src}: COMMAND {what} LIMIT after {after} logged")
             logged(r"DISCONNECT %s$" % ep(src), f"{src}: DISCONNECT logged")
+        logged(r"%s: replacing command \" \?FOO\" with \"NOOP\"$" % ep("127.0.0.28"),
+               "127.0.0.28: the filter's rewrite logged as postscreen logs it (TAB as ?)")
+        logged(r"%s: replacing command \"HELLO filt\.example\" with \"HELO filt\.example\"$"
+               % ep("127.0.0.28"), "127.0.0.28: a regexp's $1 in the rewrite")
+        logged(r"NOQUEUE: reject: RCPT from %s: 550 5\.5\.1 Protocol error; from=<a@b\.example>, "
+               r"to=<c@d\.example>, proto=SMTP, helo=<filt\.example>$" % ep("127.0.0.28"),
+               "127.0.0.28: the rewritten HELO is the one in force")
+        logged(r"COMMAND LENGTH LIMIT from %s after UNIMPLEMENTED$" % ep("127.0.0.29"),
+               "127.0.0.29: COMMAND LENGTH LIMIT at line_length_limit, not before")
+        logged(r"COMMAND PIPELINING from %s after NOOP: " % ep(DEEP),
+               f"{DEEP}: the deep pipelining test failed")
+        logged(r"BDAT without valid RCPT from %s$" % ep(DEEP), f"{DEEP}: BDAT logged")
         check.expect(not dc.wait_log(srv, r"RCPT from %s" % ep("127.0.0.20"), timeout=0.2),
                      "127.0.0.20: VRFY is not logged")
         return check.done(srv)
