@@ -15,7 +15,14 @@ Usage: test_daemon_queue_ops.py [MXSCREEN] [MXSCREEN_CTL] [-v] [--keep]
     deferred/ scan (queue_run_delay = 2s here), not before the release;
   * requeue: messages deferred with a backoff of an hour go out within
     seconds of `mxscreen-ctl requeue` (postsuper -r ALL), logged
-    "requeue: N messages", and the queue is empty afterwards.
+    "requeue: N messages", and the queue is empty afterwards;
+  * requeue reset: what the schedule reset in the runner's requeue is for.
+    A requeued message is taken from incoming/ whatever its schedule says,
+    but one that goes back to deferred/ without a new schedule (its
+    NOTIFY=SUCCESS report could not be queued: a full disk, a small tmpfs
+    mounted here as root, skipped otherwise) must be retried at the next
+    deferred/ scan once there is room, not at the hour its old backoff
+    set. Fails with qf_set_schedule removed from requeue().
 
 Postfix comparison: postsuper -H moves hold -> deferred (src/postsuper
 release_one); cleanup triggers qmgr once per message (mail_trigger 'W').
@@ -24,7 +31,10 @@ No private Postfix runs here.
 
 import os
 import re
+import smtplib
+import subprocess
 import sys
+import tempfile
 import time
 
 import queue_common
@@ -140,11 +150,92 @@ def test_requeue(check, args):
                          "the queue is empty", srv)
 
 
+def fill(path):
+    """Fill the file system of path up."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"f" * 4096)
+        except OSError:
+            pass
+
+
+def test_requeue_reset(check, args):
+    if not args.ctl:
+        print("requeue reset: skipped (no mxscreen-ctl)")
+        return
+    if os.getuid() != 0:
+        print("requeue reset: skipped (mounting a small tmpfs needs root)")
+        return
+    mnt = tempfile.mkdtemp(prefix="mxq-ops-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt],
+                       capture_output=True, text=True, timeout=20)
+    if r.returncode != 0:
+        os.rmdir(mnt)
+        print(f"requeue reset: skipped (mount refused: {r.stderr.strip()})")
+        return
+    try:
+        requeue_reset(check, args, mnt)
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True, timeout=20)
+        os.rmdir(mnt)
+
+
+def requeue_reset(check, args, mnt):
+    qdir = os.path.join(mnt, "queue")
+
+    def deferred():
+        return sorted(os.listdir(os.path.join(qdir, "deferred")))
+
+    def queued():
+        return [f for d in ("incoming", "active", "deferred")
+                for f in os.listdir(os.path.join(qdir, d))]
+
+    port = free_port()  # the next hop is down until the sink takes this port
+    settings = {"queue_run_delay": "1s", "minimal_backoff_time": "1h",
+                "maximal_backoff_time": "2h", "queue_directory": qdir}
+    with server(args, settings, relay=("127.0.0.1", port)) as srv:
+        with smtplib.SMTP(srv.host, srv.port, timeout=20) as s:
+            s.ehlo("client.example.org")
+            s.mail("a@example.org")
+            s.rcpt("b@example.test", options=["NOTIFY=SUCCESS"])
+            code, text = s.data("Subject: requeue reset\r\n\r\nbody\r\n")
+        m = re.search(rb"queued as (\w+)", text)
+        qid = m.group(1).decode() if code == 250 and m else None
+        check.expect(qid, f"queued with NOTIFY=SUCCESS: {code} {text}")
+        check.expect(wait_for(lambda: deferred() == [qid], 15),
+                     f"deferred (backoff 1h): {deferred()}", srv)
+        filler = os.path.join(mnt, "filler")
+        fill(filler)
+        with Sink(port=port) as sink:
+            r = ctl(args, srv, "requeue")
+            check.expect(r.returncode == 0, f"mxscreen-ctl requeue: {r.stdout} {r.stderr}")
+            got = sink.wait_messages(1, timeout=15)
+            check.expect(len(got) == 1, f"delivered after the requeue ({len(got)})", srv)
+            check.expect(wait_for(lambda: f"{qid}: cannot queue the delivery status "
+                                  "notification" in srv.log(), 10),
+                         "the success report could not be queued (disk full)", srv)
+            check.expect(wait_for(lambda: deferred() == [qid], 10),
+                         f"back in deferred/: {deferred()}", srv)
+            os.unlink(filler)
+            # with its schedule reset it is due at the next deferred/ scan
+            # (queue_run_delay 1s); with the old one, in an hour
+            got = sink.wait_messages(2, timeout=15)
+            check.expect(len(got) == 2 and b"Successful Mail Delivery Report" in got[-1].data,
+                         "the success report went out once there was room", srv)
+            check.expect(len([g for g in got if b"Subject: requeue reset" in g.data
+                              and b"Delivery Report" not in g.data]) == 1,
+                         "the message itself was delivered once", srv)
+            check.expect(wait_for(lambda: not queued(), 10), f"the queue is empty: {queued()}",
+                         srv)
+
+
 def main():
     args = parse_args(__doc__, ctl=True)
     check = QChecker("daemon_queue_ops", args.v)
     return run_scenarios(check, [("wake", test_wake), ("release", test_release),
-                                 ("requeue", test_requeue)], args)
+                                 ("requeue", test_requeue),
+                                 ("requeue_reset", test_requeue_reset)], args)
 
 
 if __name__ == "__main__":
