@@ -142,6 +142,13 @@ void fe_dummy_ps_drop(struct fe *fe, struct fe_conn *c, const char *what, bool t
     fe_dummy_end(fe, c, r, strlen(r));
 }
 
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 /* psc_smtpd_read_event()'s "last-resort command editing": the line (its
  * CRLF or LF already gone; it ends at a NUL, a C string in postscreen)
  * without its leading spaces and tabs is looked up in
@@ -178,10 +185,8 @@ static long ps_filter(const struct fe_conf *cf, const struct fe_conn *c, const c
     char was[101], now[101];
     snprintf(was, sizeof(was), "%.*s", (int)(n > 100 ? 100 : n), line);
     snprintf(now, sizeof(now), "%.100s", out);
-    for (char *p = was; *p; p++)
-        *p = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
-    for (char *p = now; *p; p++)
-        *p = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    printable(was);
+    printable(now);
     log_info("%s: replacing command \"%s\" with \"%s\"", a, was, now);
     return (long)v.len;
 }

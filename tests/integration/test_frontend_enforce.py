@@ -144,10 +144,13 @@ SESSIONS = [
                     ("MAIL FROM:<a@b.example>", "250 2.1.0 Ok"),
                     ("RCPT TO:<c@d.example>", PROTO_ERR), ("QUIT", "221 2.0.0 Bye")]),
     # line_length_limit (2048) bytes read, not ended by CRLF: the end; fewer
-    # are a command (past what the engine keeps of a line, 512 bytes).
+    # are a command (past what the engine keeps of a line, 512 bytes), and
+    # so are more when each byte past the limit follows a CR.
     ("127.0.0.29", [("NOOP", "250 2.0.0 Ok"),
                     ("X" * 1500, "502 5.5.2 Error: command not recognized"),
                     ("X" * 2047, "502 5.5.2 Error: command not recognized"),
+                    # not checked right after a CR: 2047 bytes, CR, CR, LF is a line
+                    ("X" * 2047 + "\r\r", "502 5.5.2 Error: command not recognized"),
                     ("X" * 2048, "421 mx.example.test Service unavailable - try again later"),
                     (None, "CLOSED")]),
     # line_length_limit (2048): the session ends.
