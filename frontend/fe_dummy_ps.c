@@ -163,6 +163,8 @@ static long ps_filter(const struct fe_conf *cf, const struct fe_conn *c, const c
 {
     const char *nul = memchr(line, '\0', len);
     size_t n = nul ? (size_t)(nul - line) : len;
+    /* PSC_BAD_UTF8: such a key would only get the table's "non-UTF-8
+     * key" warning (maps.c, as Postfix's dict_utf8) and no match. */
     if (cf->smtputf8 && !utf8_valid(line, len))
         return -1;
     size_t k = 0;

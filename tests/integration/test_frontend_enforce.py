@@ -38,7 +38,8 @@ expectations were checked (Postfix 3.7.11):
     even one of line_length_limit - 1 bytes, is read and answered;
   - postscreen_command_filter rewrites each command line (its leading
     spaces and tabs are not part of the key), logged "[ADDR]:PORT:
-    replacing command "OLD" with "NEW"";
+    replacing command "OLD" with "NEW""; not a line that is not valid
+    UTF-8 (smtputf8_enable);
   - a client that failed a deep test (here pipelining, action enforce)
     keeps the EHLO keyword mask of the EHLO reply it got before: BDAT is
     "502 5.5.1 Error: command not implemented" when CHUNKING was discarded.
@@ -77,7 +78,8 @@ SETTINGS = {
     "postscreen_pipelining_action": "enforce",
 }
 CMD_FILTER = ("/^FOO$/ NOOP\n"
-              "/^HELLO (.*)/ HELO $1\n")
+              "/^HELLO (.*)/ HELO $1\n"
+              "/^BAR/ NOOP\n")
 TEASER = "220-mx.example.test ESMTP"
 PROTO_ERR = "550 5.5.1 Protocol error"
 NO_RCPT = "554 5.5.1 Error: no valid recipients"
@@ -143,6 +145,9 @@ SESSIONS = [
                     ("HELLO filt.example", "250 mx.example.test"),
                     ("MAIL FROM:<a@b.example>", "250 2.1.0 Ok"),
                     ("RCPT TO:<c@d.example>", PROTO_ERR), ("QUIT", "221 2.0.0 Bye")]),
+    # not for a line that is not valid UTF-8 (smtputf8_enable = yes)
+    ("127.0.0.31", [("NOOP", "250 2.0.0 Ok"), (b"BAR \xff", "502 5.5.2 Error: command not recognized"),
+                    ("BAR \u00e9", "250 2.0.0 Ok"), ("QUIT", "221 2.0.0 Bye")]),
     # line_length_limit (2048) bytes read, not ended by CRLF: the end; fewer
     # are a command (past what the engine keeps of a line, 512 bytes), and
     # so are more when each byte past the limit follows a CR.
@@ -181,7 +186,7 @@ def session(srv, src, steps):
         out.append(("teaser", first == TEASER, first))
         for i, (cmd, want) in enumerate(steps):
             if cmd is not None and i > 0:
-                c.send(cmd.encode() + b"\r\n")
+                c.send((cmd if isinstance(cmd, bytes) else cmd.encode()) + b"\r\n")
             code, text, _ = c.reply()
             out.append((f"{cmd[:40] if cmd else cmd!r}", judge(want, code, text),
                         f"{code} {text!r}, want {want!r}"))
@@ -272,6 +277,8 @@ def main():
         logged(r"NOQUEUE: reject: RCPT from %s: 550 5\.5\.1 Protocol error; from=<a@b\.example>, "
                r"to=<c@d\.example>, proto=SMTP, helo=<filt\.example>$" % ep("127.0.0.28"),
                "127.0.0.28: the rewritten HELO is the one in force")
+        check.expect("non-UTF-8 key" not in srv.log(),
+                     "127.0.0.31: a line that is not UTF-8 is not looked up (no table warning)")
         logged(r"COMMAND LENGTH LIMIT from %s after UNIMPLEMENTED$" % ep("127.0.0.29"),
                "127.0.0.29: COMMAND LENGTH LIMIT at line_length_limit, not before")
         logged(r"COMMAND PIPELINING from %s after NOOP: " % ep(DEEP),
