@@ -176,6 +176,17 @@ def judge(want, code, text):
     return text == want
 
 
+def run_steps(c, steps, out):
+    """Send each command (None: nothing, read the next reply) and judge
+    its reply into out."""
+    for cmd, want in steps:
+        if cmd is not None:
+            c.send((cmd if isinstance(cmd, bytes) else cmd.encode()) + b"\r\n")
+        code, text, _ = c.reply()
+        out.append((f"{cmd[:40] if cmd else cmd!r}", judge(want, code, text),
+                    f"{code} {text!r}, want {want!r}"))
+
+
 def session(srv, src, steps):
     """Run one script; [(what, ok, got)] and the client's port."""
     c, port = dc.connect_from(srv.host, srv.port, src, timeout=20.0)
@@ -184,12 +195,7 @@ def session(srv, src, steps):
         c.send(steps[0][0].encode() + b"\r\n")  # the pregreet
         first = dc.first_line(c)
         out.append(("teaser", first == TEASER, first))
-        for i, (cmd, want) in enumerate(steps):
-            if cmd is not None and i > 0:
-                c.send((cmd if isinstance(cmd, bytes) else cmd.encode()) + b"\r\n")
-            code, text, _ = c.reply()
-            out.append((f"{cmd[:40] if cmd else cmd!r}", judge(want, code, text),
-                        f"{code} {text!r}, want {want!r}"))
+        run_steps(c, [(None, steps[0][1])] + steps[1:], out)
     finally:
         c.close()
     return out, port
@@ -206,12 +212,7 @@ def deep_session(srv, src):
         steps = [("EHLO deep.example", "ehlo-chunking"), ("NOOP\r\nNOOP", "250 2.0.0 Ok"),
                  (None, "250 2.0.0 Ok"), ("MAIL FROM:<a@b.example>", "250 2.1.0 Ok"),
                  ("BDAT 10 LAST", NOT_IMPL), (None, "CLOSED")]
-        for cmd, want in steps:
-            if cmd is not None:
-                c.send(cmd.encode() + b"\r\n")
-            code, text, _ = c.reply()
-            out.append((f"{cmd[:40] if cmd else cmd!r}", judge(want, code, text),
-                        f"{code} {text!r}, want {want!r}"))
+        run_steps(c, steps, out)
     finally:
         c.close()
     return out, port
