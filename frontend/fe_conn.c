@@ -163,16 +163,29 @@ void fe_conn_close(struct fe *fe, struct fe_conn *c)
         pool_put(&fe->dummies, c->dummy);
     if (c->deep)
         pool_put(&fe->deeps, c->deep);
-    log_flush(); /* the client sees the close: its lines first (frontend.c) */
-    if (!(c->flags & FE_F_HANDED)) {
+    if ((c->flags & FE_F_HANDED) && (fe->ring.uring.features & IORING_FEAT_CQE_SKIP)) {
+        /* The worker holds the socket now: closing our copy is nothing
+         * the client sees, so it goes as an io_uring close with the loop
+         * pass's other I/O instead of a system call of its own, and posts
+         * no completion when it succeeds (a kernel without CQE_SKIP takes
+         * close(2) below: a failed SQE there would leak the descriptor).
+         * A/B: bench/relay/README.md, wave 11. */
+        struct io_uring_sqe *sqe = fe_sqe(fe);
+        io_uring_prep_close(sqe, c->fd);
+        io_uring_sqe_set_data64(sqe, ring_ud(FE_OP_IGNORE, 0, 0));
+        io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    } else if (c->flags & FE_F_HANDED) {
+        close(c->fd);
+    } else {
+        log_flush(); /* the client sees the close: its lines first (frontend.c) */
         /* Unread input at close(2) makes a reset that can destroy our
          * last reply at the client: end our side, then discard input. */
         shutdown(c->fd, SHUT_WR);
         char sink[2048];
         for (int i = 0; i < 4 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
             ;
+        close(c->fd);
     }
-    close(c->fd);
     pool_put(&fe->conns, c);
     fe_stats_changed(fe);
     uint32_t n = pool_in_use(&fe->conns);
