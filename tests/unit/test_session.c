@@ -351,6 +351,56 @@ static void test_async_policy_holds_pipeline(void **state)
     session_free(s);
 }
 
+/* 62d006d: BDAT from a client whose EHLO mask discards CHUNKING is "521
+ * 5.5.1 Error: command not implemented" and the end of the session, before
+ * its syntax or the state is looked at (Postfix 3.7.11's bdat_cmd(), seen
+ * with test_daemon_ehlo_discard --postfix); the chunk is never read. A
+ * client offered CHUNKING gets the state error (503 before MAIL, 554 after
+ * MAIL without RCPT, as bdat_cmd() words them) and goes on, whatever else
+ * is discarded. */
+#define EHLO_NO_CHUNKING                                                                   \
+    "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n" \
+    "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n"
+#define NOT_IMPL "521 5.5.1 Error: command not implemented\r\n[CLOSE]"
+static const struct {
+    unsigned discard;
+    const char *in, *out;
+} bdat_rows[] = {
+    /* CHUNKING discarded: after HELO alone, a valid BDAT */
+    {EHLO_KW_CHUNKING, "HELO x\r\nBDAT 4 LAST\r\nabcdNOOP\r\n",
+     GREET "250 mx.example.test\r\n" NOT_IMPL},
+    /* after MAIL, no RCPT, a bad size */
+    {EHLO_KW_CHUNKING, "EHLO x\r\nMAIL FROM:<a@b>\r\nBDAT x LAST\r\nNOOP\r\n",
+     GREET EHLO_NO_CHUNKING "250 2.1.0 Ok\r\n" NOT_IMPL},
+    /* a BDAT the state would take: still refused */
+    {EHLO_KW_CHUNKING | EHLO_KW_DSN,
+     "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 4 LAST\r\nabcdQUIT\r\n",
+     GREET "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n"
+           "250-ETRN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+           "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" NOT_IMPL},
+    /* no command at all before it */
+    {EHLO_KW_CHUNKING, "BDAT\r\nQUIT\r\n", GREET NOT_IMPL},
+    /* CHUNKING kept: the state error, the chunk skipped, the session goes on */
+    {0, "HELO x\r\nBDAT 4 LAST\r\nabcdNOOP\r\nQUIT\r\n",
+     GREET "250 mx.example.test\r\n503 5.5.1 Error: need RCPT command\r\n250 2.0.0 Ok\r\n"
+           "221 2.0.0 Bye\r\n[CLOSE]"},
+    {EHLO_KW_DSN | EHLO_KW_PIPELINING, "EHLO x\r\nMAIL FROM:<a@b>\r\nBDAT 4 LAST\r\nabcdQUIT\r\n",
+     GREET "250-mx.example.test\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+           "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+           "250 2.1.0 Ok\r\n554 5.5.1 Error: no valid recipients\r\n221 2.0.0 Bye\r\n[CLOSE]"},
+};
+
+static void test_bdat_chunking_discarded(void **state)
+{
+    struct session_cfg cfg;
+    (void)state;
+    for (size_t i = 0; i < sizeof(bdat_rows) / sizeof(bdat_rows[0]); i++) {
+        script_cfg_init(&cfg);
+        cfg.ehlo_discard = bdat_rows[i].discard;
+        script_expect(&cfg, script_no_rules, bdat_rows[i].in, bdat_rows[i].out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_delay_reject),
         cmocka_unit_test(test_connect_reject),
         cmocka_unit_test(test_async_policy_holds_pipeline),
+        cmocka_unit_test(test_bdat_chunking_discarded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
