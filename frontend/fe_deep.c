@@ -423,10 +423,23 @@ static enum line_res line(struct fe *fe, struct fe_conn *c, size_t off, const st
         .forbidden = d->nwords || d->nmaps ? fe_deep_forbidden : NULL,
         .ctx = (void *)d,
     };
+    /* psc_smtpd_read_event() applies postscreen_command_filter before the
+     * tests look at a command (the deep tests are postscreen's command
+     * reader). A line handed on stays as the client sent it: the worker
+     * reads it with smtpd_command_filter, as Postfix's smtpd would. */
+    char edited[FE_LINE_MAX + 1];
+    size_t tlen = ln->len;
+    if (cf->cmd_filter) {
+        long e = fe_ps_filter(cf, c, text, tlen, edited, sizeof(edited));
+        if (e >= 0) {
+            text = edited;
+            tlen = (size_t)e;
+        }
+    }
     struct deep_verdict v;
-    deep_judge(text, ln->len, &in, &v);
+    deep_judge(text, tlen, &in, &v);
     const char *where = s->where;
-    if (v.failed && failures(fe, c, &v, text, ln->len, s->buf + after, s->have - after) ==
+    if (v.failed && failures(fe, c, &v, text, tlen, s->buf + after, s->have - after) ==
                         STEP_END)
         return LINE_GONE;
     s->where = deep_verb_name(v.verb);

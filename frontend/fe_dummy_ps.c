@@ -5,7 +5,7 @@
  * handlers, with dummy_cmd.h's reader): HELO/EHLO (psc_ehlo_cmd()'s
  * per-client keyword list), MAIL, RCPT (the failed test's reply and
  * postscreen's NOQUEUE line), DATA and BDAT (the end), RSET, NOOP, VRFY,
- * ETRN, STARTTLS, QUIT; postscreen_command_filter (ps_filter);
+ * ETRN, STARTTLS, QUIT; postscreen_command_filter (fe_ps_filter);
  * postscreen_command_count_limit; and the 421 ends
  * (count, time, length limits). Interface: fe_int.h (fe_dummy_ps_*).
  * doc/enforce.md has the replies.
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "dummy_cmd.h"
-#include "casefold.h"
+#include "cmd_filter.h"
 #include "ehlo_reply.h"
 #include "log.h"
 
@@ -142,55 +142,31 @@ void fe_dummy_ps_drop(struct fe *fe, struct fe_conn *c, const char *what, bool t
     fe_dummy_end(fe, c, r, strlen(r));
 }
 
-static void printable(char *s)
+/* psc_smtpd_read_event()'s "last-resort command editing" with
+ * postscreen_command_filter (lib/cmd_filter.c), logged
+ * "[ADDR]:PORT: replacing command ...". Not for a line that is not valid
+ * UTF-8 when smtputf8_enable is on (PSC_BAD_UTF8: such a key would only get
+ * the table's "non-UTF-8 key" warning). The result goes to out; its length,
+ * or -1 when the line stays. A lookup error is fatal in postscreen; here it
+ * is logged and the line stays. Also used by the deep tests (fe_deep.c):
+ * postscreen reads their commands with the same code. */
+long fe_ps_filter(const struct fe_conf *cf, const struct fe_conn *c, const char *line,
+                  size_t len, char *out, size_t size)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
-}
-
-/* psc_smtpd_read_event()'s "last-resort command editing": the line (its
- * CRLF or LF already gone; it ends at a NUL, a C string in postscreen)
- * without its leading spaces and tabs is looked up in
- * postscreen_command_filter, and a result replaces the whole line, logged
- * "[ADDR]:PORT: replacing command "OLD" with "NEW"". Not for a line that is
- * not valid UTF-8 when smtputf8_enable is on (control characters logged
- * as '?', as Postfix logs them). The result goes to out
- * (cut to size - 1 bytes); its length, or -1 when the line stays. A lookup
- * error is fatal in postscreen; here it is logged and the line stays. */
-static long ps_filter(const struct fe_conf *cf, const struct fe_conn *c, const char *line,
-                      size_t len, char *out, size_t size)
-{
-    const char *nul = memchr(line, '\0', len);
-    size_t n = nul ? (size_t)(nul - line) : len;
-    /* PSC_BAD_UTF8: such a key would only get the table's "non-UTF-8
-     * key" warning (maps.c, as Postfix's dict_utf8) and no match. */
-    if (cf->smtputf8 && !utf8_valid(line, len))
-        return -1;
-    size_t k = 0;
-    while (k < n && (line[k] == ' ' || line[k] == '\t'))
-        k++;
-    char key[FE_LINE_MAX + 1];
-    memcpy(key, line + k, n - k);
-    key[n - k] = '\0';
-    struct map_value v = {.buf = out, .cap = size};
-    int r = map_lookup(cf->cmd_filter, key, n - k, &v);
-    char a[80];
-    fe_ep_format(&c->client, a, sizeof(a));
+    char msg[CMD_FILTER_LOG_MAX];
+    size_t n = 0;
+    int r = cmd_filter_apply(cf->cmd_filter, line, len, cf->smtputf8, out, size, &n, msg);
     if (r < 0) {
-        log_warn("postscreen_command_filter lookup error for \"%.100s\": %s", key, strerror(-r));
+        log_warn("postscreen_command_filter lookup error for \"%.*s\": %s",
+                 (int)(len > 100 ? 100 : len), line, strerror(-r));
         return -1;
     }
     if (r == 0)
         return -1;
-    /* Postfix's msg_output() logs a control character as '?'. */
-    char was[101], now[101];
-    snprintf(was, sizeof(was), "%.*s", (int)(n > 100 ? 100 : n), line);
-    snprintf(now, sizeof(now), "%.100s", out);
-    printable(was);
-    printable(now);
-    log_info("%s: replacing command \"%s\" with \"%s\"", a, was, now);
-    return (long)v.len;
+    char a[80];
+    fe_ep_format(&c->client, a, sizeof(a));
+    log_info("%s: %s", a, msg);
+    return (long)n;
 }
 
 /* One command line, as psc_smtpd_read_event() and its command handlers;
@@ -204,7 +180,7 @@ bool fe_dummy_ps_command(struct fe *fe, struct fe_conn *c, const char *line, siz
     char addr[300], edited[FE_LINE_MAX + 1];
     if (cf->cmd_filter) {
         size_t bare = len && line[len - 1] == '\r' ? len - 1 : len; /* CRLF: both go */
-        long e = ps_filter(cf, c, line, bare, edited, sizeof(edited));
+        long e = fe_ps_filter(cf, c, line, bare, edited, sizeof(edited));
         if (e >= 0) {
             line = edited;
             len = (size_t)e;

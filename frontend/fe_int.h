@@ -374,6 +374,10 @@ void fe_dummy_fill(const struct fe_conn *c, struct handoff *h);
 /* fe_dummy_ps.c: postscreen mode. One command line; false when the
  * session ended. */
 bool fe_dummy_ps_command(struct fe *fe, struct fe_conn *c, const char *line, size_t len);
+/* postscreen_command_filter on one line (CRLF gone): the new line in out
+ * and its length, or -1 when it stays (fe_dummy_ps.c). */
+long fe_ps_filter(const struct fe_conf *cf, const struct fe_conn *c, const char *line,
+                  size_t len, char *out, size_t size);
 /* "WHAT from [ADDR]:PORT after VERB", the 421 (timeout: "421 4.4.2 HOST
  * Error: timeout exceeded", else "421 HOST Service unavailable - try again
  * later"), the end. */

@@ -20,7 +20,12 @@ loopback source address:
     and goes to the enforce engine (RCPT: 550 5.5.1 Protocol error);
   - "GET / HTTP/1.0": "NON-SMTP COMMAND from [..]:P after CONNECT: GET /
     HTTP/1.0", 521 5.7.0 and close;
-  - a bare LF: "BARE NEWLINE from [..]:P after EHLO bare.example", 521.
+  - a bare LF: "BARE NEWLINE from [..]:P after EHLO bare.example", 521;
+  - postscreen_command_filter applies before the tests (postscreen's one
+    command reader): "HTTPGET / HTTP/1.0" rewritten to a forbidden "GET ..."
+    is a NON-SMTP COMMAND (logged with the new text), and a header-like
+    "X-Fix: y" rewritten to NOOP is answered 250, each with Postfix's
+    '[ADDR]:PORT: replacing command "OLD" with "NEW"' line.
 Exit: 0 pass, 1 fail, 77 no daemon binary.
 """
 
@@ -43,7 +48,11 @@ SETTINGS = {
     "postscreen_non_smtp_command_enable": "yes",
     "postscreen_bare_newline_enable": "yes",
     "postscreen_bare_newline_action": "drop",
+    "postscreen_command_filter": "regexp:${config_directory}/ps_filter",
 }
+# postscreen_command_filter: psc_smtpd_read_event() applies it before the
+# deep tests look at a command.
+PS_FILTER = "/^HTTPGET (.*)$/ GET $1\n/^X-Fix: /i NOOP\n"
 
 
 def good_client(check, srv, sink, src, tag, before):
@@ -79,7 +88,7 @@ def main():
         print("test_frontend_deep: no --postfix variant (postscreen needs its own master.cf)")
         return 77
     check = dc.Checker("frontend/deep", args.v)
-    with Sink() as sink, dc.server(args, "", {}, relay=(sink.host, sink.port),
+    with Sink() as sink, dc.server(args, "", {"ps_filter": PS_FILTER}, relay=(sink.host, sink.port),
                                    settings=SETTINGS) as srv:
         port, ehlo = good_client(check, srv, sink, "127.0.0.5", "good", 0)
         check.expect("PIPELINING" not in ehlo and "8BITMIME" in ehlo and "CHUNKING" in ehlo,
@@ -156,6 +165,29 @@ def main():
         c.close()
         check.expect(dc.wait_log(srv, r"BARE NEWLINE from \[127\.0\.0\.8\]:%d after "
                               r"EHLO bare\.example$" % port), "bare: BARE NEWLINE logged")
+
+        # postscreen_command_filter, then the tests.
+        c, port = dc.connect_from(srv.host, srv.port, "127.0.0.10", 20.0)
+        c.reply()
+        code, text, _ = c.cmd("HTTPGET / HTTP/1.0")
+        check.expect(text == "521 5.7.0 Error: I can break rules, too. Goodbye.",
+                     f"filter: rewritten to GET: 521: {text!r}")
+        c.close()
+        check.expect(dc.wait_log(srv, r"\[127\.0\.0\.10\]:%d: replacing command "
+                              r'"HTTPGET / HTTP/1\.0" with "GET / HTTP/1\.0"$' % port),
+                     "filter: replacing command logged")
+        check.expect(dc.wait_log(srv, r"NON-SMTP COMMAND from \[127\.0\.0\.10\]:%d after "
+                              r"CONNECT: GET / HTTP/1\.0$" % port),
+                     "filter: NON-SMTP COMMAND logged with the new text")
+        c, port = dc.connect_from(srv.host, srv.port, "127.0.0.11", 20.0)
+        c.reply()
+        code, text, _ = c.cmd("X-Fix: y")
+        check.expect(text == "250 2.0.0 Ok", f"filter: header-like line made NOOP: {text!r}")
+        code, text, _ = c.cmd("QUIT")
+        check.expect(code == "221", f"filter: QUIT: {text!r}")
+        c.close()
+        check.expect(not re.search(r"NON-SMTP COMMAND from \[127\.0\.0\.11\]", srv.log()),
+                     "filter: no NON-SMTP COMMAND for the rewritten line")
         return check.done(srv)
 
 

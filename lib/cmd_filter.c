@@ -1,0 +1,54 @@
+/* cmd_filter.c - smtpd_command_filter / postscreen_command_filter lookup
+ * and log text, one implementation for the workers and the frontend.
+ * Interface and failure: cmd_filter.h. */
+#include "cmd_filter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casefold.h"
+#include "maps.h"
+#include "util.h"
+
+/* Postfix's msg_output() logs a control character as '?'. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+int cmd_filter_apply(struct map *m, const char *line, size_t len, bool skip_bad_utf8,
+                     char *out, size_t size, size_t *outlen, char logbuf[CMD_FILTER_LOG_MAX])
+{
+    const char *nul = memchr(line, '\0', len);
+    size_t n = nul ? (size_t)(nul - line) : len;
+    if (skip_bad_utf8 && !utf8_valid(line, len))
+        return 0;
+    size_t k = 0;
+    while (k < n && (line[k] == ' ' || line[k] == '\t'))
+        k++;
+    /* Pattern tables match a C string (regexp's $1 would run past len):
+     * the key gets its own NUL. */
+    char stack[2100];
+    char *key = n - k < sizeof(stack) ? stack : xmalloc(n - k + 1);
+    memcpy(key, line + k, n - k);
+    key[n - k] = '\0';
+    struct map_value v = {.buf = out, .cap = size};
+    int r = map_lookup(m, key, n - k, &v);
+    if (key != stack)
+        free(key);
+    if (r <= 0)
+        return r;
+    /* The replacement is a C string in Postfix too (vstring_strcpy); the
+     * map NUL-terminates it within size bytes. */
+    *outlen = strlen(out);
+    char was[101], now[101];
+    snprintf(was, sizeof(was), "%.*s", (int)(n > 100 ? 100 : n), line);
+    snprintf(now, sizeof(now), "%.100s", out);
+    printable(was);
+    printable(now);
+    snprintf(logbuf, CMD_FILTER_LOG_MAX, "replacing command \"%s\" with \"%s\"", was, now);
+    return 1;
+}
