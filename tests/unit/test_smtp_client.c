@@ -137,19 +137,36 @@ static struct sim *sim_ready(int bytewise, const char *ehlo)
     return s;
 }
 
-static void body_all(struct sim *s, const char *b)
+/* The content in the chunks given (NULL-terminated, at most 4), each fed
+ * whole or byte by byte, then its end. */
+static void body_chunks(struct sim *s, const char *const *chunk)
 {
-    size_t n = strlen(b), off = 0;
-    while (off < n) {
-        size_t step = s->bytewise ? 1 : n - off;
-        size_t k = smtp_client_body(&s->c, b + off, step);
-        if (k == 0)
-            pump(s);
-        off += k;
+    for (size_t k = 0; k < 4 && chunk[k]; k++) {
+        size_t n = strlen(chunk[k]), off = 0;
+        int stuck = 0;
+        while (off < n) {
+            size_t step = s->bytewise ? 1 : n - off;
+            size_t got = smtp_client_body(&s->c, chunk[k] + off, step);
+            if (got == 0) {
+                /* nothing taken with the output drained: a broken split */
+                if (++stuck > 1)
+                    fail_msg("smtp_client_body takes nothing at byte %zu of chunk %zu", off, k);
+                pump(s);
+            } else {
+                stuck = 0;
+            }
+            off += got;
+        }
     }
     while (smtp_client_body_end(&s->c) == -EAGAIN)
         pump(s);
     pump(s);
+}
+
+static void body_all(struct sim *s, const char *b)
+{
+    const char *const chunk[] = {b, NULL};
+    body_chunks(s, chunk);
 }
 
 static void pipelined_transaction(void **state)
@@ -808,30 +825,6 @@ static const struct {
     {"no CRLF at the end, at the limit", {"abcde", NULL}, "abcde\r\n.\r\n"},
     {"no CRLF at the end, one over", {"abcdef", NULL}, "abcde\r\n f\r\n.\r\n"},
 };
-
-static void body_chunks(struct sim *s, const char *const *chunk)
-{
-    for (size_t k = 0; k < 4 && chunk[k]; k++) {
-        size_t n = strlen(chunk[k]), off = 0;
-        int stuck = 0;
-        while (off < n) {
-            size_t step = s->bytewise ? 1 : n - off;
-            size_t got = smtp_client_body(&s->c, chunk[k] + off, step);
-            if (got == 0) {
-                /* nothing taken with the output drained: a broken split */
-                if (++stuck > 1)
-                    fail_msg("smtp_client_body takes nothing at byte %zu of chunk %zu", off, k);
-                pump(s);
-            } else {
-                stuck = 0;
-            }
-            off += got;
-        }
-    }
-    while (smtp_client_body_end(&s->c) == -EAGAIN)
-        pump(s);
-    pump(s);
-}
 
 static void line_length_limit(void **state)
 {
