@@ -116,7 +116,9 @@ static void session_limits(struct generation *g)
 {
     const struct cfg_params *p = &g->cfg.p;
     struct session_cfg *s = &g->session;
+    struct map *filter = s->cmd_filter; /* opened with the maps, before */
     session_cfg_defaults(s);
+    s->cmd_filter = filter;
     s->myhostname = p->myhostname;
     s->banner = p->smtpd_banner;
     s->message_size_limit = (uint64_t)p->message_size_limit;
@@ -153,6 +155,25 @@ static int open_maps(struct generation *g, char *err, size_t errlen)
                          &g->checks.nested_header, err, errlen)) < 0 ||
         (rc = open_check(g, "body_checks", &p->body_checks, &g->checks.body, err, errlen)) < 0)
         return rc;
+    /* smtpd's pre_jail_init(): smtpd_command_filter is one table
+     * (dict_open() of the whole value). */
+    const struct cfg_list *fl = &p->smtpd_command_filter;
+    if (fl->n > 1) {
+        snprintf(err, errlen, "smtpd_command_filter: one table only");
+        return -EINVAL;
+    }
+    if (fl->n == 1) {
+        struct map_err merr;
+        struct map *m;
+        rc = map_open(fl->v[0], 0, &m, &merr);
+        if (rc < 0) {
+            snprintf(err, errlen, "smtpd_command_filter: %s", merr.msg);
+            return rc;
+        }
+        g->maps = xrealloc(g->maps, (g->nmaps + 1) * sizeof(*g->maps));
+        g->maps[g->nmaps++] = m;
+        g->session.cmd_filter = m;
+    }
     const struct cfg_list *el = &p->smtpd_discard_ehlo_keyword_address_maps;
     if (el->n > 0)
         g->ehlo_discard_maps = xcalloc(el->n, sizeof(*g->ehlo_discard_maps));

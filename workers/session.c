@@ -15,11 +15,14 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_filter.h"
+#include "maps.h"
 #include "pool.h"
 #include "session_int.h"
 
@@ -409,6 +412,40 @@ int session_start(struct session *s, const struct session_start *st)
     return 0;
 }
 
+/* smtpd_proto()'s smtpd_command_filter: the line is replaced in place
+ * (cut to the line buffer) and "NAME[ADDR]: replacing command ..." noted.
+ * A lookup error is smtpd's SMTP_ERR_DATA: a warning, "421 4.3.0 HOST
+ * Server local data error", the end (false). */
+static bool filter_line(struct session *s, size_t *len)
+{
+    char out[SMTP_LINE_LIMIT_DEFAULT + 2], msg[CMD_FILTER_LOG_MAX], note[CMD_FILTER_LOG_MAX + 400];
+    size_t n = 0;
+    int r = cmd_filter_apply(s->cfg.cmd_filter, s->line, *len, false, out, sizeof(out), &n, msg);
+    if (r < 0) {
+        if (s->ops->note) {
+            snprintf(note, sizeof(note), "warning: %s lookup error for \"%.*s\"",
+                     s->cfg.cmd_filter->ref, (int)(*len > 100 ? 100 : *len), s->line);
+            for (char *p = note; *p; p++) /* printable(STR(state->buffer), '?') */
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                    *p = '?';
+            s->ops->note(s->ctx, note);
+        }
+        session_reply(s, "421 4.3.0 %s Server local data error", s->cfg.myhostname);
+        return false;
+    }
+    if (r == 0)
+        return true;
+    if (s->ops->note) {
+        snprintf(note, sizeof(note), "%s[%s]: %s", s->peer.name, s->peer.addr, msg);
+        s->ops->note(s->ctx, note);
+    }
+    if (n > s->line_cap)
+        n = s->line_cap;
+    memcpy(s->line, out, n);
+    *len = n;
+    return true;
+}
+
 /* One command line (CR stripped). */
 static void process_line(struct session *s, int more)
 {
@@ -416,6 +453,11 @@ static void process_line(struct session *s, int more)
 
     if (len > s->cfg.line_length_limit)
         len = s->cfg.line_length_limit;
+    if (s->cfg.cmd_filter && !filter_line(s, &len)) {
+        s->line_len = 0;
+        s->line_skip = 0;
+        return;
+    }
     s->more_input = more;
     command_done(s, session_dispatch(s, s->line, len));
     s->line_len = 0;

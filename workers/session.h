@@ -88,6 +88,8 @@
 #define SESSION_OUT_HIGH 8192
 #define SESSION_TEXT_MAX 512   /* reject text in a verdict */
 
+struct map;
+
 struct session_cfg {
     const char *myhostname;        /* HELO reply, 421 text */
     const char *banner;            /* expanded smtpd_banner, without "220 " */
@@ -105,6 +107,10 @@ struct session_cfg {
      * smtpd does. A client's entry in
      * smtpd_discard_ehlo_keyword_address_maps replaces it (peer). */
     unsigned ehlo_discard;
+    /* smtpd_command_filter (NULL: none): each command line is looked up
+     * and replaced as smtpd_proto() does (lib/cmd_filter.h); the table
+     * belongs to the caller and outlives the session. */
+    struct map *cmd_filter;
 };
 
 /* Postfix 3.7's defaults (myhostname/banner stay NULL: the caller's). */

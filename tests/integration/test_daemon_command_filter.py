@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""test_daemon_command_filter.py - smtpd_command_filter in the worker's SMTP session.
+
+Usage: test_daemon_command_filter.py [MXSCREEN_BINARY] [--postfix] [--keep] [-v]
+
+main.cf: smtpd_command_filter = regexp:cmd_filter with
+  /^HELLO (.*)$/        HELO $1
+  /^(RCPT TO:<)'([^']*)'(>.*)$/   $1$2$3
+  /^FOO$/               NOOP
+  /^BIG$/               NOOP <a 150-byte argument>
+Expectations, each seen with a private Postfix 3.7.11 (--postfix):
+  1. "HELLO client.example" is answered as "HELO client.example" (250);
+     the key is the line without its CRLF and without leading spaces and
+     tabs (" \tFOO" is NOOP); the result replaces the whole line;
+  2. RCPT TO:<'b@example.net'> has the quotes taken away: 250, and the
+     message reaches the sink for <b@example.net>;
+  3. each rewrite is logged by smtpd as
+     'NAME[ADDR]: replacing command "OLD" with "NEW"', OLD being the line
+     as received (leading blanks included, a tab logged as '?'), each cut
+     to 100 bytes;
+  4. a line the table does not match is answered as it is (BAR: 500).
+Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
+"""
+
+import re
+import sys
+
+import daemon_common as dc
+from sink import Sink
+
+MAIN_CF = """compatibility_level = 3.6
+myhostname = mx.example.test
+smtpd_banner = $myhostname ESMTP
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject
+smtpd_command_filter = regexp:${config_directory}/cmd_filter
+"""
+BIG = "x" * 150
+MAPS = {
+    "cmd_filter": ("/^HELLO (.*)$/ HELO $1\n"
+                   "/^(RCPT TO:<)'([^']*)'(>.*)$/ $1$2$3\n"
+                   "/^FOO$/ NOOP\n"
+                   "/^BIG$/ NOOP " + BIG + "\n"),
+}
+
+
+def main():
+    args = dc.parse_args(__doc__)
+    check = dc.Checker("daemon_command_filter", verbose=args.v)
+    with Sink() as sink, dc.server(args, MAIN_CF, MAPS, relay=(sink.host, sink.port)) as srv:
+        c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.1", timeout=15)
+        try:
+            code, text, _ = c.reply()
+            check.expect(code == "220", f"greeting {text!r}")
+            for cmd, want in (("HELLO client.example", "250 mx.example.test"),
+                              (" \tFOO", "250 2.0.0 Ok"),
+                              ("BIG", "250 2.0.0 Ok"),
+                              ("BAR", "500 5.5.2 Error: command not recognized"),
+                              ("MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
+                              ("RCPT TO:<'b@example.net'>", "250 2.1.5 Ok"),
+                              ("DATA", None)):
+                code, text, _ = c.cmd(cmd)
+                if want:
+                    check.expect(text == want, f"{cmd!r}: {text!r}, want {want!r}")
+            check.expect(code == "354", f"DATA: {code}")
+            code, text, _ = c.cmd("Subject: filtered\r\n\r\nbody\r\n.")
+            check.expect(code == "250", f"end of data: {text!r}")
+            code, text, _ = c.cmd("QUIT")
+            check.expect(code == "221", f"QUIT {text!r}")
+        finally:
+            c.close()
+        got = sink.wait_messages(1, timeout=30)
+        check.expect(len(got) == 1 and got[0].rcpt_tos == ["b@example.net"],
+                     f"the sink got it for <b@example.net>: {got!r}")
+        who = r"\S+\[127\.0\.0\.1\]"
+        for old, new in (("HELLO client\\.example", "HELO client\\.example"),
+                         (" \\?FOO", "NOOP"),
+                         ("BIG", "NOOP " + "x" * 95),
+                         ("RCPT TO:<'b@example\\.net'>", "RCPT TO:<b@example\\.net>")):
+            pat = r'%s: replacing command "%s" with "%s"$' % (who, old, new)
+            check.expect(dc.wait_log(srv, pat), f"a log line matching {pat!r}")
+        check.expect(not re.search(r'replacing command "BAR"', srv.log()), "BAR not replaced")
+        sys.exit(check.done(srv))
+
+
+if __name__ == "__main__":
+    main()
