@@ -57,6 +57,7 @@ struct io_uring_sqe *worker_sqe(struct worker *w)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring.uring);
     while (!sqe) {
+        log_flush(); /* what goes out now may be a reply: its lines first (as fe_sqe) */
         io_uring_submit(&w->ring.uring);
         sqe = io_uring_get_sqe(&w->ring.uring);
     }
