@@ -153,6 +153,22 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
             return -EINVAL;
         }
     }
+    /* smtpd's pre_jail_init(): smtpd_command_filter is one table too. */
+    cl = &p->smtpd_command_filter;
+    if (cl->n > 1) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: smtpd_command_filter: one table only", cfg->path);
+        fe_conf_free(c);
+        return -EINVAL;
+    }
+    if (cl->n == 1) {
+        struct map_err merr;
+        if (map_open(cl->v[0], 0, &c->smtpd_cmd_filter, &merr) < 0) {
+            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: smtpd_command_filter: %s", cfg->path,
+                         merr.msg);
+            fe_conf_free(c);
+            return -EINVAL;
+        }
+    }
     c->smtputf8 = p->smtputf8_enable;
     c->line_limit = p->line_length_limit <= 0           ? 1
                     : p->line_length_limit > UINT32_MAX ? UINT32_MAX
@@ -205,6 +221,8 @@ void fe_conf_free(struct fe_conf *c)
     free(c->ehlo_maps);
     if (c->cmd_filter)
         map_close(c->cmd_filter);
+    if (c->smtpd_cmd_filter)
+        map_close(c->smtpd_cmd_filter);
     free(c->tarpit_drip);
     free(c->tarpit_reply);
     fe_acl_free(c->acl);

@@ -65,6 +65,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd_filter.h"
 #include "dummy_cmd.h"
 #include "ehlo_reply.h"
 #include "fe_deep_int.h"
@@ -229,11 +230,40 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
     const struct fe_conf *cf = fe->conf;
     char na[330], scratch[SMTP_SCRATCH_NEED(FE_LINE_MAX)];
     fe_early_namaddr_str(c, na, sizeof(na));
+    /* smtpd_command_filter, as smtpd_proto() (lib/cmd_filter.c). The
+     * raw line is what a handoff carries (d->line, mail_line): the worker
+     * filters it again as smtpd would read it. Logged once, not again when
+     * the line runs after its error sleep. A lookup error (smtpd: 421 and
+     * the end) is logged and the line stays. */
+    const char *raw = line;
+    size_t rawlen = len;
+    char edited[FE_LINE_MAX + 1];
+    if (cf->smtpd_cmd_filter) {
+        size_t bare = len && line[len - 1] == '\r' ? len - 1 : len;
+        char msg[CMD_FILTER_LOG_MAX];
+        size_t n = 0;
+        int r = cmd_filter_apply(cf->smtpd_cmd_filter, line, bare, false, edited,
+                                 sizeof(edited), &n, msg);
+        char note[CMD_FILTER_LOG_MAX + 400];
+        if (r < 0 && !d->slept) {
+            snprintf(note, sizeof(note), "%s lookup error for \"%.*s\"",
+                     cf->smtpd_cmd_filter->ref, (int)(bare > 100 ? 100 : bare), line);
+            fe_smtpd_log_line(LOG_LVL_WARN, note);
+        }
+        if (r > 0) {
+            if (!d->slept) {
+                snprintf(note, sizeof(note), "%s: %s", na, msg);
+                fe_smtpd_log_line(LOG_LVL_INFO, note);
+            }
+            line = edited;
+            len = n;
+        }
+    }
     struct dummy_smtpd_out o;
     struct dummy_smtpd next = d->sm;
     dummy_smtpd_command(&next, &ec->smtpd, na, line, len, scratch, sizeof(scratch), &o);
     unsigned lines;
-    if (sleep_due(fe, c) && (lines = reply_lines(fe, c, &next, &o, len)) > 0) {
+    if (sleep_due(fe, c) && (lines = reply_lines(fe, c, &next, &o, rawlen)) > 0) {
         sleep_lines(fe, c, lines);
         return SM_SLEEP;
     }
@@ -247,9 +277,9 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         if (o.text[0] == '2' && o.arg && d->sm.in_mail) { /* MAIL taken: the sender is logged */
             snprintf(d->from, sizeof(d->from), "%.*s", (int)(o.arg_len > 255 ? 255 : o.arg_len),
                      o.arg);
-            size_t ml = len && line[len - 1] == '\r' ? len - 1 : len;
+            size_t ml = rawlen && raw[rawlen - 1] == '\r' ? rawlen - 1 : rawlen;
             d->mail_len = ml <= sizeof(d->mail_line) ? (uint16_t)ml : 0;
-            memcpy(d->mail_line, line, d->mail_len);
+            memcpy(d->mail_line, raw, d->mail_len);
         }
         break;
     case DUMMY_DO_HELO:
@@ -269,7 +299,7 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         }
         break;
     case DUMMY_DO_POSTMASTER:
-        if (postmaster_handoff(c, len))
+        if (postmaster_handoff(c, rawlen))
             return SM_HANDOFF;
         /* fall through - too long to carry: the reject stands */
     case DUMMY_DO_REJECT: {

@@ -26,6 +26,11 @@
 #define SMTPD_PROG "mxscreen/smtpd"
 #define smtpd_info(...) log_msg_as(SMTPD_PROG, LOG_LVL_INFO, __VA_ARGS__)
 
+void fe_smtpd_log_line(int lvl, const char *line)
+{
+    log_msg_as(SMTPD_PROG, (enum log_level)lvl, "%s", line);
+}
+
 void fe_smtpd_log_connect(const struct fe_conn *c)
 {
     char name[256], addr[64], line[600];

@@ -63,6 +63,8 @@ struct fe_conf {
      * postscreen mode rewrites each command line with it, not for invalid
      * UTF-8 with smtputf8_enable (psc_smtpd_read_event()). */
     struct map *cmd_filter;
+    /* smtpd_command_filter (NULL: none): smtpd mode's (fe_dummy.c). */
+    struct map *smtpd_cmd_filter;
     bool smtputf8;
     /* line_length_limit: a postscreen-mode command line that reaches it
      * ends the session (COMMAND LENGTH LIMIT). */
@@ -388,6 +390,9 @@ void fe_dummy_ps_drop(struct fe *fe, struct fe_conn *c, const char *what, bool t
  * NAME[ADDR]" (WHERE NULL: CONNECT), "disconnect from NAME[ADDR] ehlo=1
  * ... commands=N/M". */
 void fe_smtpd_log_connect(const struct fe_conn *c);
+/* One line of smtpd's own (lvl: LOG_LVL_INFO/WARN) under the workers'
+ * name, as the engine's other smtpd lines (fe_dummy_log.c). */
+void fe_smtpd_log_line(int lvl, const char *line);
 void fe_smtpd_log_after(const struct fe_conn *c, const char *what, const char *where);
 void fe_smtpd_log_disconnect(const struct fe_conn *c, const struct maillog_cmd_stats *st);
 /* The enforce engine's lines (postscreen mode: the end only). */

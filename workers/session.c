@@ -439,8 +439,8 @@ static bool filter_line(struct session *s, size_t *len)
         snprintf(note, sizeof(note), "%s[%s]: %s", s->peer.name, s->peer.addr, msg);
         s->ops->note(s->ctx, note);
     }
-    if (n > s->line_cap)
-        n = s->line_cap;
+    if (n > s->cfg.line_length_limit) /* smtpd reads no more of a line */
+        n = s->cfg.line_length_limit;
     memcpy(s->line, out, n);
     *len = n;
     return true;

@@ -18,7 +18,11 @@ Expectations, each seen with a private Postfix 3.7.11 (--postfix):
      'NAME[ADDR]: replacing command "OLD" with "NEW"', OLD being the line
      as received (leading blanks included, a tab logged as '?'), each cut
      to 100 bytes;
-  4. a line the table does not match is answered as it is (BAR: 500).
+  4. a line the table does not match is answered as it is (BAR: 500);
+  5. 127.0.0.2, rejected by smtpd_client_restrictions, is answered by the
+     frontend's enforce engine in smtpd mode (mxscreen; no worker sees it):
+     the same rewrites and log lines, and the NOQUEUE reject of the
+     rewritten RCPT names to=<c@d.example>.
 Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
 """
 
@@ -31,17 +35,51 @@ from sink import Sink
 MAIN_CF = """compatibility_level = 3.6
 myhostname = mx.example.test
 smtpd_banner = $myhostname ESMTP
-mynetworks = 127.0.0.0/8
+mynetworks = 127.0.0.1/32
+postscreen_access_list =
 smtpd_recipient_restrictions = permit_mynetworks, reject
+smtpd_client_restrictions = check_client_access cidr:${config_directory}/clients
 smtpd_command_filter = regexp:${config_directory}/cmd_filter
 """
 BIG = "x" * 150
 MAPS = {
+    "clients": "127.0.0.2/32 550 go away\n",
     "cmd_filter": ("/^HELLO (.*)$/ HELO $1\n"
                    "/^(RCPT TO:<)'([^']*)'(>.*)$/ $1$2$3\n"
                    "/^FOO$/ NOOP\n"
                    "/^BIG$/ NOOP " + BIG + "\n"),
 }
+
+
+def rejected(srv, check):
+    c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.2", timeout=15)
+    try:
+        code, text, _ = c.reply()
+        check.expect(code == "220", f"127.0.0.2: greeting {text!r}")
+        for cmd, want in (("HELLO client.example", "250 mx.example.test"),
+                          (" \tFOO", "250 2.0.0 Ok"),
+                          ("MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
+                          ("RCPT TO:<'c@d.example'>", "550 5.7.1 <unknown[127.0.0.2]>: "
+                           "Client host rejected: go away"),
+                          ("QUIT", "221 2.0.0 Bye")):
+            code, text, _ = c.cmd(cmd)
+            check.expect(text == want, f"127.0.0.2: {cmd!r}: {text!r}, want {want!r}")
+    finally:
+        c.close()
+    who = r"\S+\[127\.0\.0\.2\]"
+    for old, new in (("HELLO client\\.example", "HELO client\\.example"), (" \\?FOO", "NOOP"),
+                     ("RCPT TO:<'c@d\\.example'>", "RCPT TO:<c@d\\.example>")):
+        pat = r'%s: replacing command "%s" with "%s"$' % (who, old, new)
+        check.expect(dc.wait_log(srv, pat), f"127.0.0.2: a log line matching {pat!r}")
+    pat = (r"NOQUEUE: reject: RCPT from %s: 550 5\.7\.1 <unknown\[127\.0\.0\.2\]>: Client host "
+           r"rejected: go away; from=<a@example\.org> to=<c@d\.example> proto=SMTP "
+           r"helo=<client\.example>$" % who)
+    check.expect(dc.wait_log(srv, pat), f"127.0.0.2: a log line matching {pat!r}")
+    if "mxscreen/" in srv.log():  # the frontend's pid wrote them, not a worker's
+        fe = set(re.findall(r"/postscreen\[(\d+)\]:", srv.log()))
+        pids = re.findall(r"/smtpd\[(\d+)\]: \S+\[127\.0\.0\.2\]: replacing", srv.log())
+        check.expect(pids and set(pids) <= fe,
+                     f"127.0.0.2: the enforce engine (frontend pids {fe}) rewrote: {pids}")
 
 
 def main():
@@ -80,6 +118,7 @@ def main():
             pat = r'%s: replacing command "%s" with "%s"$' % (who, old, new)
             check.expect(dc.wait_log(srv, pat), f"a log line matching {pat!r}")
         check.expect(not re.search(r'replacing command "BAR"', srv.log()), "BAR not replaced")
+        rejected(srv, check)
         sys.exit(check.done(srv))
 
 
