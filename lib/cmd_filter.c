@@ -3,6 +3,7 @@
  * Interface and failure: cmd_filter.h. */
 #include "cmd_filter.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,19 @@ int cmd_filter_apply(struct map *m, const char *line, size_t len, bool skip_bad_
     key[n - k] = '\0';
     struct map_value v = {.buf = out, .cap = size};
     int r = map_lookup(m, key, n - k, &v);
+    /* A result longer than out (a regexp's $1 repeated) is not an error in
+     * Postfix (a VSTRING): look it up again into a bigger buffer, and cut. */
+    for (size_t cap = size * 4; r == -ENOSPC && cap <= ((size_t)1 << 20); cap *= 4) {
+        char *big = xmalloc(cap);
+        struct map_value bv = {.buf = big, .cap = cap};
+        r = map_lookup(m, key, n - k, &bv);
+        if (r > 0) {
+            size_t c = bv.len < size - 1 ? bv.len : size - 1;
+            memcpy(out, big, c);
+            out[c] = '\0';
+        }
+        free(big);
+    }
     if (key != stack)
         free(key);
     if (r <= 0)
