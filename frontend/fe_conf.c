@@ -78,6 +78,23 @@ static bool reply_ok(const char *r)
            r[2] <= '9' && r[3] == ' ' && !strpbrk(r, "\r\n");
 }
 
+/* A command filter: NULL when empty, else its one table; -EINVAL (and a
+ * diagnostic) for a list or a table that does not open. */
+static int open_filter(const struct config *cfg, const char *name, const struct cfg_list *cl,
+                       struct map **out, struct cfg_diag *diag)
+{
+    if (cl->n > 1) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: %s: one table only", cfg->path, name);
+        return -EINVAL;
+    }
+    struct map_err merr;
+    if (cl->n == 1 && map_open(cl->v[0], 0, out, &merr) < 0) {
+        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: %s: %s", cfg->path, name, merr.msg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag *diag)
 {
     const struct cfg_params *p = &cfg->p;
@@ -135,39 +152,15 @@ int fe_conf_load(const struct config *cfg, struct fe_conf **out, struct cfg_diag
         }
         c->n_ehlo_maps++;
     }
-    /* psc_smtpd_pre_jail_init(): postscreen_command_filter is one table
-     * (dict_open() of the whole value: a list does not open in Postfix). */
-    const struct cfg_list *cl = &p->postscreen_command_filter;
-    if (cl->n > 1) {
-        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_command_filter: one table only",
-                     cfg->path);
+    /* psc_smtpd_pre_jail_init() and smtpd's pre_jail_init(): each command
+     * filter is one table (dict_open() of the whole value: a list does not
+     * open in Postfix). */
+    if (open_filter(cfg, "postscreen_command_filter", &p->postscreen_command_filter,
+                    &c->cmd_filter, diag) < 0 ||
+        open_filter(cfg, "smtpd_command_filter", &p->smtpd_command_filter,
+                    &c->smtpd_cmd_filter, diag) < 0) {
         fe_conf_free(c);
         return -EINVAL;
-    }
-    if (cl->n == 1) {
-        struct map_err merr;
-        if (map_open(cl->v[0], 0, &c->cmd_filter, &merr) < 0) {
-            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: postscreen_command_filter: %s", cfg->path,
-                         merr.msg);
-            fe_conf_free(c);
-            return -EINVAL;
-        }
-    }
-    /* smtpd's pre_jail_init(): smtpd_command_filter is one table too. */
-    cl = &p->smtpd_command_filter;
-    if (cl->n > 1) {
-        cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: smtpd_command_filter: one table only", cfg->path);
-        fe_conf_free(c);
-        return -EINVAL;
-    }
-    if (cl->n == 1) {
-        struct map_err merr;
-        if (map_open(cl->v[0], 0, &c->smtpd_cmd_filter, &merr) < 0) {
-            cfg_diag_add(diag, CFG_DIAG_ERROR, "%s: smtpd_command_filter: %s", cfg->path,
-                         merr.msg);
-            fe_conf_free(c);
-            return -EINVAL;
-        }
     }
     c->smtputf8 = p->smtputf8_enable;
     c->line_limit = p->line_length_limit <= 0           ? 1

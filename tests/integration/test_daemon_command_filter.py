@@ -51,19 +51,27 @@ MAPS = {
 }
 
 
+def steps(c, check, src, cmds):
+    """The greeting, then each (command, expected reply or None); the last
+    reply code."""
+    code, text, _ = c.reply()
+    check.expect(code == "220", f"{src}: greeting {text!r}")
+    for cmd, want in cmds:
+        code, text, _ = c.cmd(cmd)
+        if want:
+            check.expect(text == want, f"{src}: {cmd!r}: {text!r}, want {want!r}")
+    return code
+
+
 def rejected(srv, check):
     c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.2", timeout=15)
     try:
-        code, text, _ = c.reply()
-        check.expect(code == "220", f"127.0.0.2: greeting {text!r}")
-        for cmd, want in (("HELLO client.example", "250 mx.example.test"),
-                          (" \tFOO", "250 2.0.0 Ok"),
-                          ("MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
-                          ("RCPT TO:<'c@d.example'>", "550 5.7.1 <unknown[127.0.0.2]>: "
-                           "Client host rejected: go away"),
-                          ("QUIT", "221 2.0.0 Bye")):
-            code, text, _ = c.cmd(cmd)
-            check.expect(text == want, f"127.0.0.2: {cmd!r}: {text!r}, want {want!r}")
+        steps(c, check, "127.0.0.2", (
+            ("HELLO client.example", "250 mx.example.test"), (" \tFOO", "250 2.0.0 Ok"),
+            ("MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
+            ("RCPT TO:<'c@d.example'>",
+             "550 5.7.1 <unknown[127.0.0.2]>: Client host rejected: go away"),
+            ("QUIT", "221 2.0.0 Bye")))
     finally:
         c.close()
     who = r"\S+\[127\.0\.0\.2\]"
@@ -88,18 +96,11 @@ def main():
     with Sink() as sink, dc.server(args, MAIN_CF, MAPS, relay=(sink.host, sink.port)) as srv:
         c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.1", timeout=15)
         try:
-            code, text, _ = c.reply()
-            check.expect(code == "220", f"greeting {text!r}")
-            for cmd, want in (("HELLO client.example", "250 mx.example.test"),
-                              (" \tFOO", "250 2.0.0 Ok"),
-                              ("BIG", "250 2.0.0 Ok"),
-                              ("BAR", "500 5.5.2 Error: command not recognized"),
-                              ("MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
-                              ("RCPT TO:<'b@example.net'>", "250 2.1.5 Ok"),
-                              ("DATA", None)):
-                code, text, _ = c.cmd(cmd)
-                if want:
-                    check.expect(text == want, f"{cmd!r}: {text!r}, want {want!r}")
+            code = steps(c, check, "127.0.0.1", (
+                ("HELLO client.example", "250 mx.example.test"), (" \tFOO", "250 2.0.0 Ok"),
+                ("BIG", "250 2.0.0 Ok"), ("BAR", "500 5.5.2 Error: command not recognized"),
+                ("MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
+                ("RCPT TO:<'b@example.net'>", "250 2.1.5 Ok"), ("DATA", None)))
             check.expect(code == "354", f"DATA: {code}")
             code, text, _ = c.cmd("Subject: filtered\r\n\r\nbody\r\n.")
             check.expect(code == "250", f"end of data: {text!r}")

@@ -82,6 +82,22 @@ def good_client(check, srv, sink, src, tag, before):
     return port, ehlo
 
 
+def non_smtp(srv, check, src, cmd, logged, tag):
+    """cmd from src is a NON-SMTP COMMAND, logged as logged: 521, closed.
+    Returns the client port."""
+    c, port = dc.connect_from(srv.host, srv.port, src, 20.0)
+    c.reply()
+    code, text, _ = c.cmd(cmd)
+    check.expect(text == "521 5.7.0 Error: I can break rules, too. Goodbye.",
+                 f"{tag}: 521: {text!r}")
+    check.expect(c.reply()[0] == "closed", f"{tag}: closed")
+    c.close()
+    pat = r"NON-SMTP COMMAND from \[%s\]:%d after CONNECT: %s$" % (
+        re.escape(src), port, re.escape(logged))
+    check.expect(dc.wait_log(srv, pat), f"{tag}: NON-SMTP COMMAND logged as {logged!r}")
+    return port
+
+
 def main():
     args = dc.parse_args(__doc__)
     if args.postfix:
@@ -132,27 +148,11 @@ def main():
                               r"RCPT TO:<victim@dest\.example>\\r\\nDATA\\r\\n$" % port),
                      "bot: COMMAND PIPELINING logged")
 
-        # Non-SMTP.
-        c, port = dc.connect_from(srv.host, srv.port, "127.0.0.7", 20.0)
-        c.reply()
-        code, text, _ = c.cmd("GET / HTTP/1.0")
-        check.expect(text == "521 5.7.0 Error: I can break rules, too. Goodbye.",
-                     f"http: 521: {text!r}")
-        check.expect(c.reply()[0] == "closed", "http: closed")
-        c.close()
-        check.expect(dc.wait_log(srv, r"NON-SMTP COMMAND from \[127\.0\.0\.7\]:%d after CONNECT: "
-                              r"GET / HTTP/1\.0$" % port), "http: NON-SMTP COMMAND logged")
-
-        # Postfix's default table regexp:{{/^[^A-Z]/ Bogus}} (inline, opened
-        # by lib/maps): a command that does not start with a letter.
-        c, port = dc.connect_from(srv.host, srv.port, "127.0.0.9", 20.0)
-        c.reply()
-        code, text, _ = c.cmd("1234 hello")
-        check.expect(text == "521 5.7.0 Error: I can break rules, too. Goodbye.",
-                     f"digit: 521: {text!r}")
-        c.close()
-        check.expect(dc.wait_log(srv, r"NON-SMTP COMMAND from \[127\.0\.0\.9\]:%d after CONNECT: "
-                              r"1234 hello$" % port), "digit: NON-SMTP COMMAND logged")
+        # Non-SMTP; Postfix's default table regexp:{{/^[^A-Z]/ Bogus}}
+        # (inline, opened by lib/maps): a command that does not start with a
+        # letter.
+        non_smtp(srv, check, "127.0.0.7", "GET / HTTP/1.0", "GET / HTTP/1.0", "http")
+        non_smtp(srv, check, "127.0.0.9", "1234 hello", "1234 hello", "digit")
         check.expect("entry ignored" not in srv.log(),
                      "the default postscreen_forbidden_commands table opened")
 
@@ -167,18 +167,11 @@ def main():
                               r"EHLO bare\.example$" % port), "bare: BARE NEWLINE logged")
 
         # postscreen_command_filter, then the tests.
-        c, port = dc.connect_from(srv.host, srv.port, "127.0.0.10", 20.0)
-        c.reply()
-        code, text, _ = c.cmd("HTTPGET / HTTP/1.0")
-        check.expect(text == "521 5.7.0 Error: I can break rules, too. Goodbye.",
-                     f"filter: rewritten to GET: 521: {text!r}")
-        c.close()
+        port = non_smtp(srv, check, "127.0.0.10", "HTTPGET / HTTP/1.0", "GET / HTTP/1.0",
+                        "filter: rewritten to GET")
         check.expect(dc.wait_log(srv, r"\[127\.0\.0\.10\]:%d: replacing command "
                               r'"HTTPGET / HTTP/1\.0" with "GET / HTTP/1\.0"$' % port),
                      "filter: replacing command logged")
-        check.expect(dc.wait_log(srv, r"NON-SMTP COMMAND from \[127\.0\.0\.10\]:%d after "
-                              r"CONNECT: GET / HTTP/1\.0$" % port),
-                     "filter: NON-SMTP COMMAND logged with the new text")
         c, port = dc.connect_from(srv.host, srv.port, "127.0.0.11", 20.0)
         c.reply()
         code, text, _ = c.cmd("X-Fix: y")

@@ -46,13 +46,19 @@ static const struct row rows[] = {
     {"\xff", 0, false, 0, NULL, NULL},
 };
 
-static void rows_as_postfix(void **state)
+static struct map *open_table(void)
 {
-    (void)state;
-    struct map *m;
+    struct map *m = NULL;
     struct map_err err;
     if (map_open(TABLE, 0, &m, &err) != 0)
         fail_msg("%s", err.msg);
+    return m;
+}
+
+static void rows_as_postfix(void **state)
+{
+    (void)state;
+    struct map *m = open_table();
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const struct row *r = &rows[i];
         char out[64] = "untouched", log[CMD_FILTER_LOG_MAX] = "";
@@ -74,10 +80,7 @@ static void rows_as_postfix(void **state)
 static void long_lines_are_cut(void **state)
 {
     (void)state;
-    struct map *m;
-    struct map_err err;
-    if (map_open(TABLE, 0, &m, &err) != 0)
-        fail_msg("%s", err.msg);
+    struct map *m = open_table();
     char line[301], out[64], log[CMD_FILTER_LOG_MAX];
     line[0] = 'X';
     memset(line + 1, 'y', 299);
