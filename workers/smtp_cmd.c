@@ -79,6 +79,12 @@ size_t smtp_reply_format(const struct smtp_cmd *c, char *buf, size_t size)
         size_t used = (size_t)n < size ? (size_t)n : (size ? size - 1 : 0);
         int m = snprintf(buf + used, size - used, " %.*s", (int)c->reply_arg_len, c->reply_arg);
         n += m > 0 ? m : 0;
+        /* The option is the client's text: a bare CR or other control
+         * byte inside <...> must not break the reply line (found by
+         * fuzz_dummy_smtpd: "555 5.5.4 Unsupported option: x\r..."). */
+        for (char *p = buf + used; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
     }
     return n < 0 ? 0 : (size_t)n;
 }

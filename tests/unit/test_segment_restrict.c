@@ -81,7 +81,7 @@ static void test_placed_lists(void **state)
     struct restrict_err err;
 
     struct restrict_ctx *hctx, *pctx;
-    struct restrict_list *hl, *pl;
+    struct restrict_list *hl, *pl = NULL; /* clang: fail_msg() is not noreturn */
     assert_int_equal(restrict_ctx_create(&cfg, &hctx, &err), 0);
     assert_int_equal(restrict_compile(hctx, "smtpd_recipient_restrictions", list, strlen(list),
                                       &hl, &err), 0);

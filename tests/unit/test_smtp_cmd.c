@@ -59,6 +59,7 @@ static const struct cmd_case cases[] = {
     {"MAIL TO:<a>", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "501 5.5.4 Syntax: MAIL FROM:<address>", NULL},
     {"MAIL FROM:a b", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "555 5.5.4 Unsupported option: b", NULL},
     {"MAIL FROM:<a@b> BODY=BINARYMIME", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "555 5.5.4 Unsupported option: BODY=BINARYMIME", NULL},
+    {"MAIL FROM:<a@b> <x\ry>a", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "555 5.5.4 Unsupported option: <x?y>a", NULL}, /* no CR in a reply */
     {"MAIL FROM:<a@b> SIZE=", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "501 5.5.4 Bad message size syntax", NULL},
     {"MAIL FROM:<a@b> SIZE=+1", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "501 5.5.4 Bad message size syntax", NULL},
     {"MAIL FROM:<a@b> SIZE=9223372036854775808", 0, SMTP_PARSE_ERROR, SMTP_VERB_MAIL, "552 5.3.4 Message size exceeds file system imposed limit", NULL},
