@@ -35,6 +35,16 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import mxscreen as mxlib       # noqa: E402
 import postfix_peer            # noqa: E402
 
+# The main.cf lines the daemon tests' own configurations start with (the
+# same in mxscreen and in the private Postfix), and the lines of the tests
+# that trust loopback and refuse everyone else.
+BASE_CF = """compatibility_level = 3.6
+myhostname = mx.example.test
+smtpd_banner = $myhostname ESMTP
+"""
+LOOPBACK_CF = BASE_CF + """mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject
+"""
 EXAMPLES = os.path.join(ROOT, "examples")
 EXAMPLE_MAPS = ("header_checks", "client_restrictions", "helo_access")
 

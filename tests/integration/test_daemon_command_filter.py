@@ -32,10 +32,7 @@ import sys
 import daemon_common as dc
 from sink import Sink
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mynetworks = 127.0.0.1/32
+MAIN_CF = dc.BASE_CF + """mynetworks = 127.0.0.1/32
 postscreen_access_list =
 smtpd_recipient_restrictions = permit_mynetworks, reject
 smtpd_client_restrictions = check_client_access cidr:${config_directory}/clients

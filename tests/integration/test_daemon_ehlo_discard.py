@@ -34,12 +34,7 @@ import time
 
 import daemon_common as dc
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mynetworks = 127.0.0.0/8
-smtpd_recipient_restrictions = permit_mynetworks, reject
-smtpd_discard_ehlo_keywords = etrn
+MAIN_CF = dc.LOOPBACK_CF + """smtpd_discard_ehlo_keywords = etrn
 smtpd_discard_ehlo_keyword_address_maps = texthash:${config_directory}/ehlo_dis,
     cidr:${config_directory}/ehlo_cidr
 """

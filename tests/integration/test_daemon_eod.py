@@ -35,12 +35,7 @@ import sys
 import daemon_common as dc
 import sink as sinklib         # noqa: E402
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mynetworks = 127.0.0.0/8
-smtpd_recipient_restrictions = permit_mynetworks, reject
-smtpd_end_of_data_restrictions = check_sender_access texthash:${config_directory}/eod_senders,
+MAIN_CF = dc.LOOPBACK_CF + """smtpd_end_of_data_restrictions = check_sender_access texthash:${config_directory}/eod_senders,
     permit
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 100

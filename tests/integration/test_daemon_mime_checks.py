@@ -47,12 +47,7 @@ import time
 import daemon_common as dc
 import sink as sinklib         # noqa: E402
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mynetworks = 127.0.0.0/8
-smtpd_recipient_restrictions = permit_mynetworks, reject
-smtpd_error_sleep_time = 0
+MAIN_CF = dc.LOOPBACK_CF + """smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 100
 header_checks =
 mime_header_checks = regexp:${config_directory}/mime_checks

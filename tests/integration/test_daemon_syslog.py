@@ -48,10 +48,7 @@ import daemon_common as dc
 import mxscreen as mxlib       # noqa: E402
 import postfix_peer            # noqa: E402
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mynetworks = 127.0.0.0/8
+MAIN_CF = dc.BASE_CF + """mynetworks = 127.0.0.0/8
 relay_domains = example.test
 smtpd_recipient_restrictions = reject_unauth_destination
 """

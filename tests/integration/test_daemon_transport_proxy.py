@@ -44,10 +44,7 @@ import time
 import daemon_common as dc
 import sink as sinklib         # noqa: E402
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mydestination =
+MAIN_CF = dc.BASE_CF + """mydestination =
 relay_domains = ok.test, err.test, err2.test, e4.test, retry.test, r2.test, disc.test
 transport_maps = texthash:${config_directory}/transport
 mynetworks = 127.0.0.0/8

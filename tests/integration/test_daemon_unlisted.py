@@ -44,10 +44,7 @@ import sys
 import daemon_common as dc
 import sink as sinklib         # noqa: E402
 
-MAIN_CF = """compatibility_level = 3.6
-myhostname = mx.example.test
-smtpd_banner = $myhostname ESMTP
-mydestination =
+MAIN_CF = dc.BASE_CF + """mydestination =
 relay_domains = example.test, other.test
 relay_recipient_maps = texthash:${config_directory}/relay_rcpts
 mynetworks = 127.0.0.0/8
