@@ -272,7 +272,12 @@ static void conn_close(struct conn *c)
     timer_wheel_cancel(&c->w->tw, &c->timer.node);
     if (!c->shut) {
         log_flush(); /* the client sees EOF now: its log lines first */
-        shutdown(c->fd, SHUT_RDWR);
+        if (c->recv_armed || c->send_armed) {
+            shutdown(c->fd, SHUT_RDWR); /* ends what is still out on it */
+        } else { /* after QUIT's 221: nothing out, close alone says the same */
+            close(c->fd);
+            c->fd = -1;
+        }
         c->shut = true;
     }
     /* Freed from a completion, never here: callers up the stack (relay,
