@@ -132,6 +132,7 @@ enum cfg_type {
 };
 
 enum cfg_enum_delivery { DELIVERY_QUEUE, DELIVERY_PROXY };
+enum cfg_enum_sched { SCHED_POLICY_NORMAL, SCHED_POLICY_BATCH };
 enum cfg_enum_tls { TLS_LEV_EMPTY, TLS_LEV_NONE, TLS_LEV_MAY, TLS_LEV_ENCRYPT, TLS_LEV_DANE,
                     TLS_LEV_DANE_ONLY, TLS_LEV_FINGERPRINT, TLS_LEV_VERIFY, TLS_LEV_SECURE };
 enum cfg_enum_action { PS_ACT_IGNORE, PS_ACT_ENFORCE, PS_ACT_DROP, PS_ACT_TARPIT };
@@ -177,6 +178,7 @@ struct cfg_params {
     long worker_processes, default_process_limit;
     long frontend_processes;
     int delivery_mode;
+    int scheduling_policy; /* enum cfg_enum_sched */
     L(dns_resolver);
     /* networks, relaying, addresses */
     L(mynetworks);

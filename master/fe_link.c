@@ -90,6 +90,7 @@ static noreturn void child(struct master *m, struct mgen *g, unsigned k, int ctl
 {
     log_after_fork();
     log_init("mxscreen/postscreen", 1);
+    master_child_sched(m->h->config(g->gen));
     int keep[MASTER_MAX_LISTEN + 2];
     size_t n = 0;
     for (size_t i = 0; i < m->nl; i++)

@@ -135,6 +135,8 @@ struct master {
 int64_t master_now_ms(void);
 /* In a forked child: close every descriptor from 3 up but keep[0..n). */
 void master_close_all_but(const int *keep, size_t n);
+/* In a new child: the scheduling policy its generation's configuration names. */
+void master_child_sched(const struct config *cfg);
 /* frontend_processes of a configuration: 0 means one per 2 online CPUs. */
 unsigned master_frontends(const struct config *cfg);
 

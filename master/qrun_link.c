@@ -28,6 +28,7 @@ static noreturn void runner_main(struct master *m, const void *gen)
     sigset_t none;
     log_after_fork();
     log_init("mxscreen/qmgr", 1);
+    master_child_sched(m->h->config(gen));
     int lf = log_file_fd();
     master_close_all_but(&lf, lf >= 0 ? 1 : 0);
     signal(SIGCHLD, SIG_DFL);

@@ -102,6 +102,7 @@ static noreturn void child_main(struct master *m, struct mworker *w, const int *
     /* Postfix's name for the SMTP server process, so log tools find its
      * lines; the worker may rename itself again. */
     log_init("mxscreen/smtpd", 1);
+    master_child_sched(m->h->config(w->gen->gen));
     int keep[MASTER_MAX_FE + 1];
     size_t n = 0;
     for (unsigned k = 0; k < nchan; k++)
