@@ -85,18 +85,25 @@ static void def_mydomain(const struct config *cfg, struct strbuf *out)
     free(h);
 }
 
-/* Three workers per online CPU. A worker answers all its ready sessions in
- * one loop pass and then sleeps; with one per CPU both CPUs of a 2-CPU
- * machine were idle 16-18% of the time under bench/relay's one message per
- * connection load (every worker asleep while its replies travel), with
- * three per CPU 3-5%: 5-12% more messages per second for 0-8% more CPU per
- * message (smaller batches per pass). bench/relay/README.md. */
+/* delivery_mode = proxy: three workers per online CPU. A worker answers all
+ * its ready sessions in one loop pass and then sleeps; with one per CPU both
+ * CPUs of a 2-CPU machine were idle 16-18% of the time under bench/relay's
+ * one message per connection load (every worker asleep while its replies
+ * travel), with three per CPU 3-5%: 5-12% more messages per second for 0-8%
+ * more CPU per message (smaller batches per pass).
+ * delivery_mode = queue: one per online CPU. A worker syncs the spool files
+ * of a loop pass together; three per CPU meant three times the journal
+ * commits: bench/queue 0.33 -> 0.52 CPU ms/msg, 4,061 -> 2,912 msg/s.
+ * bench/relay/README.md, bench/queue/README.md. */
 static void def_worker_processes(const struct config *cfg, struct strbuf *out)
 {
-    (void)cfg;
+    struct cfg_expand_err err;
+    char *mode = config_expand(cfg, "$delivery_mode", &err);
+    long per_cpu = mode && strcmp(mode, "queue") == 0 ? 1 : 3;
+    free(mode);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     char buf[32];
-    snprintf(buf, sizeof(buf), "%ld", 3 * (n > 0 ? n : 1));
+    snprintf(buf, sizeof(buf), "%ld", per_cpu * (n > 0 ? n : 1));
     strbuf_puts(out, buf);
 }
 
@@ -160,7 +167,7 @@ static const struct cfg_param_def params[] = {
     LIST(listen_addresses, "0.0.0.0:25",
          "mxscreen: addresses the frontend listens on, host:port ([ipv6]:port), comma "
          "or space separated."),
-    DYN(worker_processes, "3 x online CPUs", CFG_INT, long, def_worker_processes,
+    DYN(worker_processes, "3 x online CPUs (queue: 1 x)", CFG_INT, long, def_worker_processes,
         "mxscreen: number of worker processes."),
     INT(frontend_processes, "1", 0, 16,
         "mxscreen: frontend processes per generation, all accepting on the same listeners "

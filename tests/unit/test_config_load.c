@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -97,6 +98,7 @@ static const struct bad bads[] = {
     {"smtpd_tls_security_level = dane\n", "expected one of: (empty), none, may, encrypt"},
     {"smtp_tls_security_level = sometimes\n", "expected one of"},
     {"delivery_mode = later\n", "expected one of: queue, proxy"},
+    {"scheduling_policy = fifo\n", "scheduling_policy = fifo: expected one of: normal, batch"},
     {"header_checks = /etc/postfix/header_checks\n", "expected type:name table references"},
     {"address_verify_map = verify_cache\n", "expected one type:name"},
     {"smtpd_client_restrictions = check_client_access {hash:/x\n", "balanced {}"},
@@ -165,6 +167,40 @@ static void good_values(void **state)
     assert_int_equal(cfg.p.postscreen_tls_security_level, TLS_LEV_ENCRYPT);
     config_free(&cfg);
     cfg_diag_free(&d);
+}
+
+/* worker_processes: three per online CPU in proxy mode, one in queue mode
+ * (lib/config_params.c def_worker_processes); an explicit value wins.
+ * scheduling_policy: batch unless set. */
+static void worker_and_sched_defaults(void **state)
+{
+    (void)state;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    static const struct {
+        const char *text;
+        long workers;
+        int sched;
+    } rows[] = {
+        {"", 3, SCHED_POLICY_BATCH},
+        {"delivery_mode = proxy\n", 3, SCHED_POLICY_BATCH},
+        {"delivery_mode = queue\n", 1, SCHED_POLICY_BATCH},
+        {"mode = queue\ndelivery_mode = $mode\n", 1, SCHED_POLICY_BATCH},
+        {"delivery_mode = queue\nworker_processes = 5\n", -5, SCHED_POLICY_BATCH},
+        {"scheduling_policy = normal\n", 3, SCHED_POLICY_NORMAL},
+        {"scheduling_policy = BATCH\n", 3, SCHED_POLICY_BATCH},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct config cfg;
+        struct cfg_diag d;
+        assert_int_equal(load(rows[i].text, &cfg, &d), 0);
+        long want = rows[i].workers < 0 ? -rows[i].workers : rows[i].workers * cpus;
+        if (cfg.p.worker_processes != want || cfg.p.scheduling_policy != rows[i].sched)
+            fail_msg("row %zu %s: worker_processes %ld (want %ld), scheduling_policy %d (want %d)",
+                     i, rows[i].text, cfg.p.worker_processes, want, cfg.p.scheduling_policy,
+                     rows[i].sched);
+        config_free(&cfg);
+        cfg_diag_free(&d);
+    }
 }
 
 static void unknown_names_warn_with_line(void **state)
@@ -289,6 +325,7 @@ int main(void)
         cmocka_unit_test(seed_loads_cleanly),
         cmocka_unit_test(bad_values_fail_with_file_and_line),
         cmocka_unit_test(good_values),
+        cmocka_unit_test(worker_and_sched_defaults),
         cmocka_unit_test(unknown_names_warn_with_line),
         cmocka_unit_test(maps_are_enumerated),
         cmocka_unit_test(value_parsers),
