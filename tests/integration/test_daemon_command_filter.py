@@ -23,6 +23,13 @@ Expectations, each seen with a private Postfix 3.7.11 (--postfix):
      frontend's enforce engine in smtpd mode (mxscreen; no worker sees it):
      the same rewrites and log lines, and the NOQUEUE reject of the
      rewritten RCPT names to=<c@d.example>.
+  6. (mxscreen only) a lookup error: /^HUGE (.*)$/ with $1 2,200 times makes
+     a 1.1 MB result from a 500-byte argument, more than the 1 MiB
+     cmd_filter_apply() will take (Postfix would build it): in the worker,
+     smtpd's SMTP_ERR_DATA, a warning naming the table,
+     "421 4.3.0 mx.example.test Server local data error" and the end of
+     the connection; in the enforce engine (127.0.0.2) the warning, and
+     the line is answered as it came (500).
 Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
 """
 
@@ -44,8 +51,10 @@ MAPS = {
     "cmd_filter": ("/^HELLO (.*)$/ HELO $1\n"
                    "/^(RCPT TO:<)'([^']*)'(>.*)$/ $1$2$3\n"
                    "/^FOO$/ NOOP\n"
-                   "/^BIG$/ NOOP " + BIG + "\n"),
+                   "/^BIG$/ NOOP " + BIG + "\n"
+                   "/^HUGE (.*)$/ " + "$1" * 2200 + "\n"),
 }
+HUGE = "HUGE " + "y" * 500
 
 
 def steps(c, check, src, cmds):
@@ -87,6 +96,33 @@ def rejected(srv, check):
                      f"127.0.0.2: the enforce engine (frontend pids {fe}) rewrote: {pids}")
 
 
+def lookup_error(srv, check):
+    warn = r"warning: regexp:\S+/cmd_filter lookup error for \"HUGE y{95}\"$"
+    c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.1", timeout=15)
+    try:
+        steps(c, check, "error", (("EHLO client.example", None),
+                                  (HUGE, "421 4.3.0 mx.example.test Server local data error")))
+        try:
+            code, text, _ = c.cmd("NOOP")
+        except OSError as e:
+            code, text = "closed", str(e)
+        check.expect(code == "closed", f"error: the connection ended: {code} {text!r}")
+    finally:
+        c.close()
+    check.expect(dc.wait_log(srv, r"/smtpd\[\d+\]: " + warn),
+                 f"error: the worker's warning matching {warn!r}")
+    c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.2", timeout=15)
+    try:
+        steps(c, check, "error 127.0.0.2", (
+            ("EHLO client.example", None),
+            (HUGE, "500 5.5.2 Error: command not recognized"),
+            ("QUIT", "221 2.0.0 Bye")))
+    finally:
+        c.close()
+    check.expect(len(re.findall(warn, srv.log(), re.M)) == 2,
+                 "error 127.0.0.2: the enforce engine's warning too")
+
+
 def main():
     args = dc.parse_args(__doc__)
     check = dc.Checker("daemon_command_filter", verbose=args.v)
@@ -117,6 +153,8 @@ def main():
             check.expect(dc.wait_log(srv, pat), f"a log line matching {pat!r}")
         check.expect(not re.search(r'replacing command "BAR"', srv.log()), "BAR not replaced")
         rejected(srv, check)
+        if not args.postfix:
+            lookup_error(srv, check)
         sys.exit(check.done(srv))
 
 
