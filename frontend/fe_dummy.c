@@ -233,8 +233,8 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
     /* smtpd_command_filter, as smtpd_proto() (lib/cmd_filter.c). The
      * raw line is what a handoff carries (d->line, mail_line): the worker
      * filters it again as smtpd would read it. Logged once, not again when
-     * the line runs after its error sleep. A lookup error (smtpd: 421 and
-     * the end) is logged and the line stays. */
+     * the line runs after its error sleep. A lookup error is smtpd's: the
+     * warning, 421 and the end. */
     const char *raw = line;
     size_t rawlen = len;
     char edited[FE_LINE_MAX + 1];
@@ -245,10 +245,20 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
         int r = cmd_filter_apply(cf->smtpd_cmd_filter, line, bare, false, edited,
                                  sizeof(edited), &n, msg);
         char note[CMD_FILTER_LOG_MAX + 400];
-        if (r < 0 && !d->slept) {
-            snprintf(note, sizeof(note), "%s lookup error for \"%.*s\"",
-                     cf->smtpd_cmd_filter->ref, (int)(bare > 100 ? 100 : bare), line);
+        if (r < 0) { /* smtpd's SMTP_ERR_DATA, as the worker (session.c) */
+            char *p = note + snprintf(note, sizeof(note), "%s lookup error for \"",
+                                      cf->smtpd_cmd_filter->ref);
+            snprintf(p, sizeof(note) - (size_t)(p - note), "%.*s\"",
+                     (int)(bare > 100 ? 100 : bare), line);
+            for (; *p; p++) /* printable(STR(state->buffer), '?') */
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                    *p = '?';
             fe_smtpd_log_line(LOG_LVL_WARN, note);
+            snprintf(note, sizeof(note), "421 4.3.0 %s Server local data error", ec->myhostname);
+            say_crlf(c, note);
+            fe_dummy_log_end(c);
+            fe_conn_close(fe, c);
+            return SM_GONE;
         }
         if (r > 0) {
             if (!d->slept) {

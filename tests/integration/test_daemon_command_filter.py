@@ -28,8 +28,9 @@ Expectations, each seen with a private Postfix 3.7.11 (--postfix):
      cmd_filter_apply() will take (Postfix would build it): in the worker,
      smtpd's SMTP_ERR_DATA, a warning naming the table,
      "421 4.3.0 mx.example.test Server local data error" and the end of
-     the connection; in the enforce engine (127.0.0.2) the warning, and
-     the line is answered as it came (500).
+     the connection, "disconnect ... ehlo=1 commands=1" (the line never reached the command
+     table); the same from
+     the frontend's enforce engine (127.0.0.2).
 Exit: 0 pass, 1 fail, 77 no daemon binary (or --postfix without Postfix).
 """
 
@@ -96,16 +97,22 @@ def rejected(srv, check):
                      f"127.0.0.2: the enforce engine (frontend pids {fe}) rewrote: {pids}")
 
 
+def after_end(c):
+    """What a NOOP gets after the server's 421: ("closed", why) when it ended."""
+    try:
+        code, text, _ = c.cmd("NOOP")
+    except OSError as e:
+        return "closed", str(e)
+    return code, text
+
+
 def lookup_error(srv, check):
     warn = r"warning: regexp:\S+/cmd_filter lookup error for \"HUGE y{95}\"$"
     c, _ = dc.connect_from(srv.host, srv.port, "127.0.0.1", timeout=15)
     try:
         steps(c, check, "error", (("EHLO client.example", None),
                                   (HUGE, "421 4.3.0 mx.example.test Server local data error")))
-        try:
-            code, text, _ = c.cmd("NOOP")
-        except OSError as e:
-            code, text = "closed", str(e)
+        code, text = after_end(c)
         check.expect(code == "closed", f"error: the connection ended: {code} {text!r}")
     finally:
         c.close()
@@ -115,12 +122,18 @@ def lookup_error(srv, check):
     try:
         steps(c, check, "error 127.0.0.2", (
             ("EHLO client.example", None),
-            (HUGE, "500 5.5.2 Error: command not recognized"),
-            ("QUIT", "221 2.0.0 Bye")))
+            (HUGE, "421 4.3.0 mx.example.test Server local data error")))
+        code, text = after_end(c)
+        check.expect(code == "closed", f"error 127.0.0.2: the connection ended: {code} {text!r}")
     finally:
         c.close()
-    check.expect(len(re.findall(warn, srv.log(), re.M)) == 2,
+    check.expect(dc.wait_log(srv, r"/smtpd\[\d+\]: " + warn + r"(?s:.*)" + warn),
                  "error 127.0.0.2: the enforce engine's warning too")
+    ends = re.findall(r"disconnect from \S+\[127\.0\.0\.([12])\] (ehlo=1 commands=1)$",
+                      srv.log(), re.M)
+    check.expect(sorted(ends) == [("1", "ehlo=1 commands=1"), ("2", "ehlo=1 commands=1")],
+                 f"error: neither disconnect line counts the line that failed (smtpd fails it "
+                 f"before its command lookup): {ends}")
 
 
 def main():
