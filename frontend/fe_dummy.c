@@ -246,8 +246,9 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
                                  sizeof(edited), &n, msg);
         char note[CMD_FILTER_LOG_MAX + 400];
         if (r < 0) { /* smtpd's SMTP_ERR_DATA, as the worker (session.c) */
-            char *p = note + snprintf(note, sizeof(note), "%s lookup error for \"",
-                                      cf->smtpd_cmd_filter->ref);
+            int k = snprintf(note, sizeof(note), "%.300s lookup error for \"",
+                             cf->smtpd_cmd_filter->ref);
+            char *p = note + (k > 0 && (size_t)k < sizeof(note) ? (size_t)k : 0);
             snprintf(p, sizeof(note) - (size_t)(p - note), "%.*s\"",
                      (int)(bare > 100 ? 100 : bare), line);
             for (; *p; p++) /* printable(STR(state->buffer), '?') */
