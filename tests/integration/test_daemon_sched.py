@@ -30,6 +30,7 @@ import subprocess
 import sys
 
 import daemon_common as dc
+import life_common as lc
 import mxscreen as mxlib
 from sink import Sink
 
@@ -49,19 +50,7 @@ def policy(pid):
 
 def children(master):
     """{pid: policy} of the master's live children."""
-    out = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        rest = s[s.rindex(")") + 2:].split()
-        if int(rest[1]) == master and rest[0] != "Z":
-            out[int(p)] = int(rest[38])
-    return out
+    return {p: v for p in lc.children_of(master) if (v := policy(p)) is not None}
 
 
 def names(kids):
