@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -99,7 +100,7 @@ static void def_worker_processes(const struct config *cfg, struct strbuf *out)
 {
     struct cfg_expand_err err;
     char *mode = config_expand(cfg, "$delivery_mode", &err);
-    long per_cpu = mode && strcmp(mode, "queue") == 0 ? 1 : 3;
+    long per_cpu = mode && strcasecmp(mode, "queue") == 0 ? 1 : 3; /* as the enum reads it */
     free(mode);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     char buf[32];

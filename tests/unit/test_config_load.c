@@ -184,6 +184,7 @@ static void worker_and_sched_defaults(void **state)
         {"", 3, SCHED_POLICY_BATCH},
         {"delivery_mode = proxy\n", 3, SCHED_POLICY_BATCH},
         {"delivery_mode = queue\n", 1, SCHED_POLICY_BATCH},
+        {"delivery_mode = Queue\n", 1, SCHED_POLICY_BATCH},
         {"mode = queue\ndelivery_mode = $mode\n", 1, SCHED_POLICY_BATCH},
         {"delivery_mode = queue\nworker_processes = 5\n", -5, SCHED_POLICY_BATCH},
         {"scheduling_policy = normal\n", 3, SCHED_POLICY_NORMAL},
