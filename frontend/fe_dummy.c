@@ -246,15 +246,9 @@ static enum sm_res smtpd_line(struct fe *fe, struct fe_conn *c, const char *line
                                  sizeof(edited), &n, msg);
         char note[CMD_FILTER_LOG_MAX + 400];
         if (r < 0) { /* smtpd's SMTP_ERR_DATA, as the worker (session.c) */
-            int k = snprintf(note, sizeof(note), "%.300s lookup error for \"",
-                             cf->smtpd_cmd_filter->ref);
-            char *p = note + (k > 0 && (size_t)k < sizeof(note) ? (size_t)k : 0);
-            snprintf(p, sizeof(note) - (size_t)(p - note), "%.*s\"",
-                     (int)(bare > 100 ? 100 : bare), line);
-            for (; *p; p++) /* printable(STR(state->buffer), '?') */
-                if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                    *p = '?';
-            fe_smtpd_log_line(LOG_LVL_WARN, note);
+            char text[CMD_FILTER_ERR_MAX];
+            cmd_filter_error_text(cf->smtpd_cmd_filter, line, bare, text);
+            fe_smtpd_log_line(LOG_LVL_WARN, text);
             snprintf(note, sizeof(note), "421 4.3.0 %s Server local data error", ec->myhostname);
             say_crlf(c, note);
             fe_dummy_log_end(c);

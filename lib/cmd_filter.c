@@ -20,6 +20,15 @@ static void printable(char *s)
             *s = '?';
 }
 
+void cmd_filter_error_text(const struct map *m, const char *line, size_t len,
+                           char buf[CMD_FILTER_ERR_MAX])
+{
+    char shown[101];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(len > 100 ? 100 : len), line);
+    printable(shown);
+    snprintf(buf, CMD_FILTER_ERR_MAX, "%.300s lookup error for \"%s\"", m->ref, shown);
+}
+
 int cmd_filter_apply(struct map *m, const char *line, size_t len, bool skip_bad_utf8,
                      char *out, size_t size, size_t *outlen, char logbuf[CMD_FILTER_LOG_MAX])
 {

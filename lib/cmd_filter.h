@@ -33,4 +33,11 @@ struct map;
 int cmd_filter_apply(struct map *m, const char *line, size_t len, bool skip_bad_utf8,
                      char *out, size_t size, size_t *outlen, char logbuf[CMD_FILTER_LOG_MAX]);
 
+/* After a lookup error: smtpd's warning text (without "warning: "),
+ * 'TYPE:NAME lookup error for "LINE"', the table reference cut to 300 bytes,
+ * the line to 100, control characters as '?' (printable()). */
+#define CMD_FILTER_ERR_MAX (300 + CMD_FILTER_LOG_MAX)
+void cmd_filter_error_text(const struct map *m, const char *line, size_t len,
+                           char buf[CMD_FILTER_ERR_MAX]);
+
 #endif

@@ -423,11 +423,9 @@ static bool filter_line(struct session *s, size_t *len)
     int r = cmd_filter_apply(s->cfg.cmd_filter, s->line, *len, false, out, sizeof(out), &n, msg);
     if (r < 0) {
         if (s->ops->note) {
-            snprintf(note, sizeof(note), "warning: %s lookup error for \"%.*s\"",
-                     s->cfg.cmd_filter->ref, (int)(*len > 100 ? 100 : *len), s->line);
-            for (char *p = note; *p; p++) /* printable(STR(state->buffer), '?') */
-                if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                    *p = '?';
+            char text[CMD_FILTER_ERR_MAX];
+            cmd_filter_error_text(s->cfg.cmd_filter, s->line, *len, text);
+            snprintf(note, sizeof(note), "warning: %s", text);
             s->ops->note(s->ctx, note);
         }
         session_reply(s, "421 4.3.0 %s Server local data error", s->cfg.myhostname);

@@ -38,6 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(out, 'Z', cap);
     size_t n = 0;
     int r = cmd_filter_apply(table, (const char *)data + 1, size - 1, skip, out, cap, &n, log);
+    /* The lookup-error warning for the same line: bounded, printable. */
+    char err[CMD_FILTER_ERR_MAX];
+    cmd_filter_error_text(table, (const char *)data + 1, size - 1, err);
+    for (const char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            abort();
     if (r == 1) {
         if (n >= cap || strlen(out) != n)
             abort();

@@ -96,11 +96,30 @@ static void long_lines_are_cut(void **state)
     map_close(m);
 }
 
+/* The lookup-error warning: the table as written, the line cut to 100 bytes
+ * with control characters as '?'. */
+static void error_text(void **state)
+{
+    (void)state;
+    struct map *m = open_table();
+    char buf[CMD_FILTER_ERR_MAX], line[200], want[CMD_FILTER_ERR_MAX];
+    memset(line, 'z', sizeof(line));
+    memcpy(line, "HU\tGE\x7f ", 7);
+    cmd_filter_error_text(m, line, sizeof(line), buf);
+    snprintf(want, sizeof(want), "%s lookup error for \"HU?GE? %.93s\"", TABLE, line + 7);
+    assert_string_equal(buf, want);
+    cmd_filter_error_text(m, "A\0B", 3, buf); /* a C string in Postfix: the NUL ends it */
+    snprintf(want, sizeof(want), "%s lookup error for \"A\"", TABLE);
+    assert_string_equal(buf, want);
+    map_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rows_as_postfix),
         cmocka_unit_test(long_lines_are_cut),
+        cmocka_unit_test(error_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

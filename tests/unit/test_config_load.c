@@ -178,23 +178,23 @@ static void worker_and_sched_defaults(void **state)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     static const struct {
         const char *text;
-        long workers;
+        long per_cpu, fixed; /* want per_cpu x CPUs, or fixed when set */
         int sched;
     } rows[] = {
-        {"", 3, SCHED_POLICY_BATCH},
-        {"delivery_mode = proxy\n", 3, SCHED_POLICY_BATCH},
-        {"delivery_mode = queue\n", 1, SCHED_POLICY_BATCH},
-        {"delivery_mode = Queue\n", 1, SCHED_POLICY_BATCH},
-        {"mode = queue\ndelivery_mode = $mode\n", 1, SCHED_POLICY_BATCH},
-        {"delivery_mode = queue\nworker_processes = 5\n", -5, SCHED_POLICY_BATCH},
-        {"scheduling_policy = normal\n", 3, SCHED_POLICY_NORMAL},
-        {"scheduling_policy = BATCH\n", 3, SCHED_POLICY_BATCH},
+        {"", 3, 0, SCHED_POLICY_BATCH},
+        {"delivery_mode = proxy\n", 3, 0, SCHED_POLICY_BATCH},
+        {"delivery_mode = queue\n", 1, 0, SCHED_POLICY_BATCH},
+        {"delivery_mode = Queue\n", 1, 0, SCHED_POLICY_BATCH},
+        {"mode = queue\ndelivery_mode = $mode\n", 1, 0, SCHED_POLICY_BATCH},
+        {"delivery_mode = queue\nworker_processes = 5\n", 0, 5, SCHED_POLICY_BATCH},
+        {"scheduling_policy = normal\n", 3, 0, SCHED_POLICY_NORMAL},
+        {"scheduling_policy = BATCH\n", 3, 0, SCHED_POLICY_BATCH},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct config cfg;
         struct cfg_diag d;
         assert_int_equal(load(rows[i].text, &cfg, &d), 0);
-        long want = rows[i].workers < 0 ? -rows[i].workers : rows[i].workers * cpus;
+        long want = rows[i].fixed ? rows[i].fixed : rows[i].per_cpu * cpus;
         if (cfg.p.worker_processes != want || cfg.p.scheduling_policy != rows[i].sched)
             fail_msg("row %zu %s: worker_processes %ld (want %ld), scheduling_policy %d (want %d)",
                      i, rows[i].text, cfg.p.worker_processes, want, cfg.p.scheduling_policy,
